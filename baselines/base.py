@@ -1,0 +1,81 @@
+"""The one interface every method implements, so the runner treats them alike.
+
+A method is built from a pre-trained backbone and its config. It exposes the generator to sample
+from (``generator(z, class_labels) -> images``; the runner keeps an EMA copy of it when it trains),
+one training step on a real batch, and its costs: NFE per sample and teacher forward passes per
+training image. The runner owns the loop, the image budget, EMA, checkpoints and evaluation.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from harness.backbones import LoadedBackbone
+
+
+@dataclass
+class MethodContext:
+    """What a method may know about its run besides its own config."""
+
+    backbone: LoadedBackbone
+    num_classes: int
+    device: torch.device
+    seed: int
+    batch_size: int
+    budget_images: int  # the run's budget: training images the generator will see
+
+
+class Method(ABC):
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    trains: ClassVar[bool] = True
+
+    def __init__(self, ctx: MethodContext, config: Any):
+        self.ctx = ctx
+        self.config = config
+
+    @property
+    @abstractmethod
+    def generator(self) -> torch.nn.Module:
+        """Maps latents z ~ N(0, I) [N, C, R, R] and one-hot labels (or None) to images in [-1, 1]."""
+
+    @property
+    def nfe(self) -> int:
+        """Network evaluations per generated sample."""
+        return 1
+
+    @property
+    def teacher_passes_per_image(self) -> float:
+        """Teacher (frozen backbone) forward passes per training image the generator sees."""
+        return 0.0
+
+    def train_step(self, real: torch.Tensor, labels: torch.Tensor | None, step: int,
+                   rng: torch.Generator) -> dict[str, torch.Tensor]:
+        """One optimisation step on a real batch; returns detached scalar losses (no host sync)."""
+        raise NotImplementedError(f"{self.name} does not train")
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        """Everything with state to checkpoint (generator, discriminator, auxiliary networks)."""
+        return {"generator": self.generator}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {}
+
+    def record_info(self) -> dict[str, Any]:
+        """Method facts for the record (e.g. the frozen share of D2O-F)."""
+        return {}
+
+    def extra_state(self) -> dict[str, Any]:
+        """JSON-able state beyond modules and optimisers (e.g. the current round), for resuming."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore ``extra_state``; called before modules and optimisers are loaded on resume."""
+
+
+def draw_latents(shape: tuple[int, ...], rng: torch.Generator, device: torch.device) -> torch.Tensor:
+    return torch.randn(shape, generator=rng, device=rng.device).to(device)

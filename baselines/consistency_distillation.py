@@ -1,0 +1,223 @@
+"""Consistency distillation (Song, Dhariwal, Chen & Sutskever, ICML 2023, arXiv 2303.01469,
+Algorithm 2), with the pseudo-Huber metric of Song & Dhariwal 2023 (arXiv 2310.14189).
+
+Algorithm (EDM's x = y + sigma * n, time steps of Karras et al. 2022 eq. 5 between eps and T):
+
+  sigma_1 = eps = 0.002 < ... < sigma_N = T = 80   (N points, rho = 7; CM paper)
+  theta <- teacher's weights;  theta^- <- theta
+  repeat:
+    y, labels ~ data;  n ~ U{1, ..., N-1};  z ~ N(0, I)
+    x_{n+1} = y + sigma_{n+1} z
+    x^_n   = one Heun step of the teacher's probability-flow ODE, sigma_{n+1} -> sigma_n
+             (EDM Algorithm 2, the step of harness.samplers.heun_step; 2 teacher passes)
+    loss   = lambda(sigma_n) d(f_theta(x_{n+1}, sigma_{n+1}), sg f_theta^-(x^_n, sigma_n))   (eq. 7)
+    theta  <- Adam step;  theta^- <- mu theta^- + (1 - mu) theta                       (eq. 8)
+
+Consistency function (CM paper eq. 5 / App. C, EDM's c_in and c_noise, as in D2O's generator):
+  f(x, s) = c_skip(s) x + c_out(s) F(c_in(s) x, ln(s)/4),
+  c_skip = sd^2/((s - eps)^2 + sd^2),  c_out = sd (s - eps)/sqrt(sd^2 + s^2),  c_in = 1/sqrt(s^2 + sd^2),
+so f(x, eps) = x exactly (the boundary condition) and f(80 z, 80) is D2O's generator: the
+one-step generator here is ``baselines.d2o.D2OGenerator`` on the student's inner network.
+
+Metric d: ``"pseudo_huber"`` (default) sqrt(||a - b||^2 + c^2) - c with c = 0.00054 sqrt(d), d the
+image dimension (2310.14189); ``"l2"`` ||a - b||^2 (CM paper); ``"lpips"`` (CM's best CIFAR
+setting) needs LPIPS weights that the harness cannot download: choosing it is a clear error.
+Weighting lambda: ``"uniform"`` (CM paper, lambda = 1) or ``"inverse_step"``
+(1/(sigma_{n+1} - sigma_n), 2310.14189).
+
+Labels: the real batch's labels (CD distils along trajectories started from data). Student and
+target run with dropout off (eval mode), like every generator in the harness.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from baselines import METHODS
+from baselines.base import Method, MethodContext, draw_latents
+from baselines.d2o import D2OGenerator
+from harness.errors import MissingArtefactError, UsageError
+from harness.samplers import karras_sigmas
+
+LOSSES = ("pseudo_huber", "l2", "lpips")
+WEIGHTINGS = ("uniform", "inverse_step")
+
+
+@dataclass
+class ConsistencyDistillationConfig:
+    """Defaults: CM paper (arXiv 2303.01469) Table 3, CIFAR-10 CD column — N = 18, Heun, Adam lr
+    4e-4, target EMA mu = 0 (ImageNet-64 and LSUN use 0.95) — except the metric: pseudo-Huber
+    (arXiv 2310.14189) instead of LPIPS, whose weights are not available here."""
+
+    num_scales: int = 18  # N
+    lr: float = 4e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    target_ema: float = 0.0  # mu of eq. 8
+    loss: str = "pseudo_huber"  # "pseudo_huber" | "l2" | "lpips"
+    huber_c: float = 0.00054  # c = huber_c * sqrt(image dimension)
+    weighting: str = "uniform"  # "uniform" | "inverse_step"
+    sigma_min: float = 0.002  # eps, the boundary
+    sigma_max: float = 80.0  # T
+    rho: float = 7.0
+    sigma_data: float = 0.5
+
+
+# --- the algorithm's pieces (tested in tests/methods) -------------------------------------------------
+
+def consistency_coefficients(sigma: torch.Tensor, sigma_data: float, eps: float):
+    """(c_skip, c_out, c_in, c_noise) of the consistency function; the formulas of baselines/d2o.py for any sigma."""
+    sd = sigma_data
+    c_skip = sd**2 / ((sigma - eps) ** 2 + sd**2)
+    c_out = (sigma - eps) * sd / (sigma**2 + sd**2).sqrt()
+    c_in = 1 / (sigma**2 + sd**2).sqrt()
+    c_noise = sigma.log() / 4
+    return c_skip, c_out, c_in, c_noise
+
+
+class ConsistencyFunction(nn.Module):
+    """f_theta(x, sigma) around an EDM inner network (``net.model``), for per-sample sigma."""
+
+    def __init__(self, unet: nn.Module, sigma_data: float = 0.5, eps: float = 0.002):
+        super().__init__()
+        self.unet = unet
+        self.sigma_data, self.eps = sigma_data, eps
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float,
+                class_labels: torch.Tensor | None = None) -> torch.Tensor:
+        x = x.to(torch.float32)
+        sigma = torch.as_tensor(sigma, device=x.device).to(torch.float32).reshape(-1, 1, 1, 1)
+        c_skip, c_out, c_in, c_noise = consistency_coefficients(sigma, self.sigma_data, self.eps)
+        F = self.unet(c_in * x, c_noise.flatten().expand(x.shape[0]), class_labels)
+        return c_skip * x + c_out * F.to(torch.float32)
+
+
+def cd_sigmas(num_scales: int, sigma_min: float, sigma_max: float, rho: float,
+              device: torch.device | str = "cpu") -> torch.Tensor:
+    """sigma_1 = eps < ... < sigma_N = T, increasing (float64)."""
+    if num_scales < 2:
+        raise UsageError(f"consistency_distillation: num_scales must be at least 2, got {num_scales}")
+    return karras_sigmas(num_scales, sigma_min, sigma_max, rho, device=device)[:num_scales].flip(0)
+
+
+def heun_step_per_sample(net: nn.Module, x: torch.Tensor, t_cur: torch.Tensor, t_next: torch.Tensor,
+                         class_labels: torch.Tensor | None) -> torch.Tensor:
+    """harness.samplers.heun_step with a sigma per sample ([B]; all t_next > 0), in float64.
+
+    heun_step takes one scalar sigma for the whole batch; CD draws n per sample, so the same
+    Euler + trapezoidal correction is written here over broadcast sigmas (the test checks it
+    against heun_step sample by sample).
+    """
+    t_cur = t_cur.to(torch.float64).reshape(-1, 1, 1, 1)
+    t_next = t_next.to(torch.float64).reshape(-1, 1, 1, 1)
+    x = x.to(torch.float64)
+    d_cur = (x - net(x, t_cur, class_labels).to(torch.float64)) / t_cur
+    x_next = x + (t_next - t_cur) * d_cur
+    d_next = (x_next - net(x_next, t_next, class_labels).to(torch.float64)) / t_next
+    return x + (t_next - t_cur) * (0.5 * d_cur + 0.5 * d_next)
+
+
+@torch.no_grad()
+def consistency_distillation_target(teacher: nn.Module, target_fn: nn.Module, x_next: torch.Tensor,
+                                    sigma_next: torch.Tensor, sigma_cur: torch.Tensor,
+                                    labels: torch.Tensor | None) -> torch.Tensor:
+    """sg f_theta^-(x^_n, sigma_n) with x^_n one teacher Heun step from (x_{n+1}, sigma_{n+1}) (float32)."""
+    x_hat = heun_step_per_sample(teacher, x_next, sigma_next, sigma_cur, labels)
+    return target_fn(x_hat.to(torch.float32), sigma_cur, labels)
+
+
+def pseudo_huber(a: torch.Tensor, b: torch.Tensor, c: float) -> torch.Tensor:
+    """Per-sample sqrt(||a - b||^2 + c^2) - c (pseudo-Huber metric, 2310.14189)."""
+    return ((a - b).square().sum(dim=[1, 2, 3]) + c**2).sqrt() - c
+
+
+# --- the method ---------------------------------------------------------------------------------------
+
+class ConsistencyDistillation(Method):
+    name = "consistency_distillation"
+    Config = ConsistencyDistillationConfig
+
+    def __init__(self, ctx: MethodContext, config: ConsistencyDistillationConfig):
+        super().__init__(ctx, config)
+        if config.loss not in LOSSES:
+            raise UsageError(f"consistency_distillation: loss must be one of {', '.join(LOSSES)}; got {config.loss!r}")
+        if config.loss == "lpips":
+            raise MissingArtefactError(
+                "consistency_distillation: loss=lpips needs LPIPS weights on disk (the VGG16 ImageNet "
+                "backbone, torchvision 'vgg16-397923af.pth', and the LPIPS v0.1 linear heads 'vgg.pth' of "
+                "Zhang et al. 2018); they cannot be downloaded here and LPIPS is not wired in yet. "
+                "Use loss=pseudo_huber (Song & Dhariwal 2023) or loss=l2.")
+        if config.weighting not in WEIGHTINGS:
+            raise UsageError(f"consistency_distillation: weighting must be one of {', '.join(WEIGHTINGS)}; "
+                             f"got {config.weighting!r}")
+        if not 0.0 <= config.target_ema < 1.0:
+            raise UsageError(f"consistency_distillation: target_ema must be in [0, 1), got {config.target_ema}")
+        net = ctx.backbone.net
+        eps = max(config.sigma_min, float(getattr(net, "sigma_min", 0.0)))
+        sigma_max = min(config.sigma_max, float(getattr(net, "sigma_max", math.inf)))
+        self.sigmas = cd_sigmas(config.num_scales, eps, sigma_max, config.rho, device=ctx.device)
+        self.teacher = net  # frozen, eval mode (LoadedBackbone)
+
+        unet = copy.deepcopy(net.model).eval().requires_grad_(True)
+        self.student = ConsistencyFunction(unet, config.sigma_data, eps).to(ctx.device)
+        self.target = copy.deepcopy(self.student).requires_grad_(False)
+        self._generator = D2OGenerator(self.student.unet, sigma_max, config.sigma_data, eps)
+        self.opt = torch.optim.Adam(self.student.parameters(), lr=config.lr,
+                                    betas=(config.beta1, config.beta2), eps=1e-8)
+        dim = net.img_channels * net.img_resolution**2
+        self.huber_c = config.huber_c * math.sqrt(dim)
+
+    @property
+    def generator(self) -> torch.nn.Module:
+        return self._generator
+
+    @property
+    def teacher_passes_per_image(self) -> float:
+        return 2.0  # one Heun step
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"generator": self._generator, "target": self.target}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"student": self.opt}
+
+    def record_info(self) -> dict[str, Any]:
+        return {"num_scales": self.config.num_scales, "loss": self.config.loss,
+                "huber_c": self.huber_c if self.config.loss == "pseudo_huber" else None,
+                "weighting": self.config.weighting, "target_ema": self.config.target_ema,
+                "teacher_solver": "heun", "sigma_min": float(self.sigmas[0]), "sigma_max": float(self.sigmas[-1])}
+
+    def distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if self.config.loss == "pseudo_huber":
+            return pseudo_huber(a, b, self.huber_c)
+        return (a - b).square().sum(dim=[1, 2, 3])
+
+    def train_step(self, real, labels, step, rng):
+        batch = real.shape[0]
+        n = torch.randint(0, self.config.num_scales - 1, (batch,), generator=rng, device=rng.device).to(real.device)
+        sigma_cur, sigma_next = self.sigmas[n], self.sigmas[n + 1]
+        z = draw_latents(tuple(real.shape), rng, real.device)
+        x_next = real + sigma_next.to(torch.float32).reshape(-1, 1, 1, 1) * z
+
+        target = consistency_distillation_target(self.teacher, self.target, x_next, sigma_next, sigma_cur, labels)
+        pred = self.student(x_next, sigma_next, labels)
+        weight = 1.0 if self.config.weighting == "uniform" else (1 / (sigma_next - sigma_cur)).to(torch.float32)
+        loss = (weight * self.distance(pred, target)).mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+
+        # theta^- <- mu theta^- + (1 - mu) theta  (eq. 8; mu = 0 copies theta)
+        with torch.no_grad():
+            for p_target, p in zip(self.target.parameters(), self.student.parameters()):
+                p_target.lerp_(p, 1.0 - self.config.target_ema)
+        return {"loss": loss.detach()}
+
+
+METHODS.add("consistency_distillation", ConsistencyDistillation)

@@ -1,0 +1,239 @@
+"""Progressive distillation (Salimans & Ho, ICLR 2022, arXiv 2202.00512, Algorithm 2), on EDM's
+parametrisation x = y + sigma * n (no signal scaling: alpha = 1).
+
+Algorithm (one round per halving; the student starts as the teacher and becomes the next teacher):
+
+  teacher: deterministic DDIM with N steps on EDM's time steps sigma_0 = 80 > ... > sigma_N = 0
+           (Karras et al. 2022 eq. 5, rho = 7); one DDIM step x' = D + (s'/s)(x - D)
+  for each round (N -> N/2 student steps, until one step):
+    repeat (this round's share of the image budget):
+      y, labels ~ data;  i ~ U{0, ..., N/2 - 1};  s, s', s'' = sigma_{2i}, sigma_{2i+1}, sigma_{2i+2}
+      x = y + s * n,  n ~ N(0, I)
+      two teacher DDIM steps: x' = DDIM(x, s -> s'), x'' = DDIM(x', s' -> s'')
+      target (Algorithm 2, alpha = 1): the x-prediction x~ with which one student DDIM step s -> s''
+        lands on x'':   x~ = (x'' - (s''/s) x) / (1 - s''/s)         (x~ = x'' when s'' = 0)
+      loss = w(s) * ||D_student(x; s) - x~||^2   (summed over pixels, mean over the batch)
+    teacher <- student;  N <- N/2
+
+Time steps: the student's grid is the teacher's grid taken every other point, so after the last
+round the one-step student jumps sigma_0 = 80 -> 0: the generator is D_student(80 z; 80) (EDM
+preconditioning), NFE = 1. Every round's grid is a subset of the first teacher's EDM grid.
+
+Loss weighting w(s) (Salimans & Ho §4 give both; they behave alike): ``"snr_plus_one"`` (default)
+= (s^2 + sd^2)/(s sd)^2, which is EDM's lambda(sigma) (EDM_SPEC §10.1) and equals the paper's
+"SNR + 1" weighting with SNR = sd^2/s^2 measured against the data scale, scaled by 1/sd^2;
+``"truncated_snr"`` = max(sd^2/s^2, 1)/sd^2, the paper's "truncated SNR" on the same scale.
+
+Labels: the real batch's labels (the paper distils on data; conditional nets see their labels).
+The student trains with dropout off (eval mode), like every generator in the harness; each round
+restarts Adam and, as in the paper, anneals the learning rate linearly to 0 within the round.
+The runner's EMA of the generator runs across rounds; the last (one-step) round is what matters.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from baselines import METHODS
+from baselines.base import Method, MethodContext, draw_latents
+from harness.errors import UsageError
+from harness.samplers import OneStepGenerator, ddim_step, karras_sigmas
+
+WEIGHTINGS = ("snr_plus_one", "truncated_snr")
+
+
+@dataclass
+class ProgressiveDistillationConfig:
+    """Defaults: Salimans & Ho 2022 (CIFAR-10 distillation starts from a 1024-step teacher,
+    Adam, lr annealed linearly to 0 per round); time steps from EDM (eq. 5)."""
+
+    start_steps: int = 1024  # first teacher's DDIM steps; a power of two (paper, CIFAR-10)
+    lr: float = 1e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    anneal_lr: bool = True  # linear decay to 0 within each round (paper)
+    loss_weighting: str = "snr_plus_one"  # or "truncated_snr" (paper §4)
+    round_fractions: tuple[float, ...] = ()  # share of the image budget per round; () = equal split
+    sigma_min: float = 0.002  # EDM_SPEC §9
+    sigma_max: float = 80.0
+    rho: float = 7.0
+
+
+# --- the algorithm's pieces as pure functions (tested in tests/methods) -----------------------------
+
+def pd_schedule(start_steps: int, sigma_min: float, sigma_max: float, rho: float,
+                device: torch.device | str = "cpu") -> torch.Tensor:
+    """The first teacher's grid sigma_0 > ... > sigma_{N-1} = sigma_min > sigma_N = 0 (float64)."""
+    return karras_sigmas(start_steps, sigma_min, sigma_max, rho, device=device)
+
+
+def teacher_two_ddim_steps(teacher: torch.nn.Module, x: torch.Tensor, sigma: torch.Tensor,
+                           sigma_mid: torch.Tensor, sigma_next: torch.Tensor,
+                           labels: torch.Tensor | None) -> torch.Tensor:
+    """x'' after two deterministic DDIM steps sigma -> sigma_mid -> sigma_next (per-sample sigmas [B]), float64."""
+    s, s_mid, s_next = (v.to(torch.float64).reshape(-1, 1, 1, 1) for v in (sigma, sigma_mid, sigma_next))
+    x = x.to(torch.float64)
+    x_mid = ddim_step(x, teacher(x, s, labels).to(torch.float64), s, s_mid)
+    return ddim_step(x_mid, teacher(x_mid, s_mid, labels).to(torch.float64), s_mid, s_next)
+
+
+def pd_target_from_two_steps(x: torch.Tensor, x_two_steps: torch.Tensor, sigma: torch.Tensor,
+                             sigma_next: torch.Tensor) -> torch.Tensor:
+    """Algorithm 2's x~ with alpha = 1: the x-prediction whose single DDIM step sigma -> sigma_next
+    from x gives x_two_steps. Solves x'' = x~ + (s''/s)(x - x~) for x~."""
+    ratio = (sigma_next.to(torch.float64) / sigma.to(torch.float64)).reshape(-1, 1, 1, 1)
+    return (x_two_steps.to(torch.float64) - ratio * x.to(torch.float64)) / (1 - ratio)
+
+
+@torch.no_grad()
+def progressive_distillation_target(teacher: torch.nn.Module, x: torch.Tensor, sigma: torch.Tensor,
+                                    sigma_mid: torch.Tensor, sigma_next: torch.Tensor,
+                                    labels: torch.Tensor | None) -> torch.Tensor:
+    """The student's regression target at (x, sigma): two teacher DDIM steps, then the closed form (float64)."""
+    x_two = teacher_two_ddim_steps(teacher, x, sigma, sigma_mid, sigma_next, labels)
+    return pd_target_from_two_steps(x, x_two, sigma, sigma_next)
+
+
+def pd_loss_weight(sigma: torch.Tensor, sigma_data: float, kind: str) -> torch.Tensor:
+    """w(sigma) for the x-space loss (module docstring)."""
+    snr = sigma_data**2 / sigma**2
+    if kind == "snr_plus_one":
+        return (snr + 1) / sigma_data**2
+    if kind == "truncated_snr":
+        return snr.clamp(min=1.0) / sigma_data**2
+    raise UsageError(f"progressive_distillation: loss_weighting must be one of {', '.join(WEIGHTINGS)}; got {kind!r}")
+
+
+def round_boundaries(budget_images: int, rounds: int, fractions: tuple[float, ...]) -> list[float]:
+    """End of each round in images seen (cumulative), from the budget and the per-round shares."""
+    if not fractions:
+        fractions = (1.0,) * rounds
+    if len(fractions) != rounds or any(not (f > 0) for f in fractions):
+        raise UsageError(f"progressive_distillation: round_fractions needs {rounds} positive values "
+                         f"(one per halving), got {tuple(fractions)}")
+    total = sum(fractions)
+    ends, acc = [], 0.0
+    for f in fractions:
+        acc += f
+        ends.append(budget_images * acc / total)
+    return ends
+
+
+# --- the method ---------------------------------------------------------------------------------------
+
+class ProgressiveDistillation(Method):
+    name = "progressive_distillation"
+    Config = ProgressiveDistillationConfig
+
+    def __init__(self, ctx: MethodContext, config: ProgressiveDistillationConfig):
+        super().__init__(ctx, config)
+        n = config.start_steps
+        if isinstance(n, bool) or n < 2 or n & (n - 1):
+            raise UsageError(f"progressive_distillation: start_steps must be a power of two >= 2, got {n}")
+        pd_loss_weight(torch.ones(1), 0.5, config.loss_weighting)  # unknown weighting: fail now
+        net = ctx.backbone.net
+        sigma_min = max(config.sigma_min, float(getattr(net, "sigma_min", 0.0)))
+        sigma_max = min(config.sigma_max, float(getattr(net, "sigma_max", math.inf)))
+        self.sigma_data = float(getattr(net, "sigma_data", 0.5))
+        self.sigmas = pd_schedule(n, sigma_min, sigma_max, config.rho, device=ctx.device)
+        self.num_rounds = int(math.log2(n))
+        self.ends = round_boundaries(ctx.budget_images, self.num_rounds, tuple(config.round_fractions))
+
+        # Round 0: the teacher is the backbone itself (frozen); the student starts as its copy.
+        self.teacher = net
+        self.student = copy.deepcopy(net).eval().requires_grad_(True).to(ctx.device)
+        self._generator = OneStepGenerator(self.student, float(self.sigmas[0]))
+        self.round = 0
+        self.opt = self._new_optimizer()
+
+    def _new_optimizer(self) -> torch.optim.Optimizer:
+        c = self.config
+        return torch.optim.Adam(self.student.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), eps=1e-8)
+
+    def student_steps(self, round_index: int) -> int:
+        """Student sampling steps in round r: start_steps / 2^(r+1)."""
+        return self.config.start_steps >> (round_index + 1)
+
+    def round_at(self, images_seen: int) -> int:
+        r = sum(1 for end in self.ends[:-1] if images_seen >= end)
+        return min(r, self.num_rounds - 1)
+
+    def _next_round(self) -> None:
+        """Algorithm 2's outer loop: the student becomes the teacher; a fresh optimisation starts."""
+        self.teacher = copy.deepcopy(self.student).eval().requires_grad_(False)
+        self.round += 1
+        self.opt = self._new_optimizer()
+
+    @property
+    def generator(self) -> torch.nn.Module:
+        return self._generator
+
+    @property
+    def teacher_passes_per_image(self) -> float:
+        return 2.0  # two teacher DDIM steps per training image
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"generator": self._generator, "teacher": self.teacher}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"student": self.opt}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"round": self.round}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Past round 0 the teacher is a separate copy, whose weights the checkpoint then restores."""
+        self.round = int(state.get("round", 0))
+        if self.round > 0:
+            self.teacher = copy.deepcopy(self.student).eval().requires_grad_(False)
+            self.opt = self._new_optimizer()
+
+    def record_info(self) -> dict[str, Any]:
+        return {
+            "start_steps": self.config.start_steps,
+            "rounds": self.num_rounds,
+            "student_steps_per_round": [self.student_steps(r) for r in range(self.num_rounds)],
+            "round_end_kimg": [e / 1000 for e in self.ends],
+            "teacher_sampler": "ddim (deterministic) on EDM time steps",
+            "sigma_max": float(self.sigmas[0]), "sigma_min": float(self.sigmas[-2]), "rho": self.config.rho,
+            "loss_weighting": self.config.loss_weighting,
+        }
+
+    def train_step(self, real, labels, step, rng):
+        images_before = step * self.ctx.batch_size
+        while self.round < self.round_at(images_before):
+            self._next_round()
+        r = self.round
+        if self.config.anneal_lr:
+            start = self.ends[r - 1] if r > 0 else 0.0
+            progress = (images_before - start) / max(self.ends[r] - start, 1.0)
+            for group in self.opt.param_groups:
+                group["lr"] = self.config.lr * max(0.0, 1.0 - progress)
+
+        # A student step i per image and its sigmas on the nested grid (stride k = start_steps / student steps):
+        # s = grid[k i], s' = grid[k i + k/2], s'' = grid[k (i + 1)].
+        batch = real.shape[0]
+        stride = self.config.start_steps // self.student_steps(r)
+        i = torch.randint(0, self.student_steps(r), (batch,), generator=rng, device=rng.device).to(real.device)
+        sigma, sigma_mid, sigma_next = (self.sigmas[stride * i], self.sigmas[stride * i + stride // 2],
+                                        self.sigmas[stride * (i + 1)])
+        noise = draw_latents(tuple(real.shape), rng, real.device)
+        x = real + sigma.to(torch.float32).reshape(-1, 1, 1, 1) * noise
+
+        target = progressive_distillation_target(self.teacher, x, sigma, sigma_mid, sigma_next, labels)
+        denoised = self.student(x, sigma.to(torch.float32), labels)
+        weight = pd_loss_weight(sigma.to(torch.float32), self.sigma_data, self.config.loss_weighting)
+        weight = weight.reshape(-1, 1, 1, 1)
+        loss = (weight * (denoised - target.to(torch.float32)).square()).sum(dim=[1, 2, 3]).mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return {"loss": loss.detach(), "round": torch.tensor(float(r))}
+
+
+METHODS.add("progressive_distillation", ProgressiveDistillation)

@@ -1,0 +1,146 @@
+"""What both analyses share: rebuilding a stored run, sampling with fixed seeds, FD, and the record.
+
+An analysis record uses the run-record layout (``<results>/<id>/record.json``, written atomically,
+never edited) with a ``kind`` naming the analysis, and repeats the analysed run's identity (method,
+dataset, seed, budget, backbone) so the report can group analyses the way it groups runs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harness import records
+from harness.errors import BenchError, UsageError
+
+
+@dataclass
+class Subject:
+    """A stored run rebuilt for analysis: its record, student generator, backbone, data and extractor."""
+
+    run_dir: Path
+    record: dict
+    student: torch.nn.Module
+    backbone: Any  # harness.backbones.LoadedBackbone
+    dataset: Any  # harness.data.ImageDataset
+    extractor: Any  # harness.metrics.FeatureExtractor
+    device: torch.device
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.backbone.channels, self.backbone.resolution, self.backbone.resolution)
+
+
+def read_run_record(run_dir: Path) -> dict:
+    path = Path(run_dir) / records.RECORD_NAME
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"{path}: not a readable run record ({exc.__class__.__name__})") from None
+    if record.get("kind", "run") != "run":
+        raise UsageError(f"{path} is an analysis record ({record.get('kind')}), not a run")
+    if record.get("status") != "completed":
+        raise BenchError(f"{path}: the run did not complete (status {record.get('status')}); nothing to analyse")
+    return record
+
+
+def load_subject(run_dir: Path, device: str = "auto") -> Subject:
+    """The run's generator via ``load_generator``, plus the same backbone, dataset and extractor it used."""
+    from harness.backbones import load_backbone
+    from harness.data import DATASETS, load_dataset
+    from harness.metrics.features import FEATURE_EXTRACTORS
+    from harness.runner import config_from_record, load_generator, resolve_device
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UsageError(f"--run {run_dir}: not a run directory (expected <results>/<run id>/)")
+    read_run_record(run_dir)
+    dev = resolve_device(device)
+    student, record = load_generator(run_dir, str(dev))
+    config = config_from_record(record)
+    backbone = load_backbone(config.backbone)
+    if backbone.sha256 != record["backbone"]["sha256"]:
+        raise BenchError(f"backbone {backbone.name} differs from the one the run used (sha256 mismatch)")
+    backbone.net.to(dev)
+    dataset = load_dataset(config.dataset, Path(config.data_path) if config.data_path else None)
+    extractor = FEATURE_EXTRACTORS.get(DATASETS.get(config.dataset).feature_extractor)(None, dev)
+    return Subject(run_dir, record, student, backbone, dataset, extractor, dev)
+
+
+def sample(subject: Subject, generator: torch.nn.Module, seeds: range, batch_size: int = 500) -> torch.Tensor:
+    """EDM's per-seed protocol, so teacher and student see the same latents (and classes) per seed."""
+    from harness.evaluate import generate
+
+    return generate(generator, seeds, subject.shape, subject.backbone.label_dim, subject.device, batch_size,
+                    show_progress=False)
+
+
+def fd(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
+    from harness.metrics.frechet import frechet_distance
+
+    return float(frechet_distance(features_a, features_b))
+
+
+def measurement(subject: Subject, num_samples: int) -> dict:
+    """The measurement key of every FD in the record, in the form run records use for metrics."""
+    from harness.metrics import reference_record
+
+    return {"name": "fd", "extractor": subject.extractor.name,
+            "extractor_weights_sha256": subject.extractor.weights_sha256, "implementation": "own",
+            "num_samples": int(num_samples), "reference": reference_record(subject.dataset)}
+
+
+def check_sample_count(num_samples: int) -> None:
+    """FD needs a covariance, so at least two samples (fewer than the feature size inflates FD)."""
+    if num_samples < 2:
+        raise UsageError(f"--num-samples must be at least 2, got {num_samples}")
+
+
+def analysis_record(kind: str, subject: Subject, body: dict, started: float) -> dict:
+    r = subject.record
+    return {
+        "schema_version": records.SCHEMA_VERSION, "kind": kind, "status": "completed",
+        "method": r["method"], "dataset": r["dataset"], "seed": r["seed"], "budget_kimg": r.get("budget_kimg"),
+        "nfe": r.get("nfe"), "backbone": {k: r["backbone"].get(k) for k in ("name", "sha256", "file")},
+        "method_info": r.get("method_info") or {},
+        "source_run": {"run_id": r["run_id"], "dir": subject.run_dir.name, "method": r["method"], "seed": r["seed"]},
+        **body,
+        "timing": {"wall_seconds": time.perf_counter() - started},
+        "environment": records.environment(str(subject.device)),
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def write_analysis(results_dir: Path | None, kind: str, subject: Subject, body: dict, started: float) -> Path:
+    """Store the analysis as a new record; by default beside the analysed run, in its results dir."""
+    from harness.runner import sanitize
+
+    results_dir = Path(results_dir) if results_dir is not None else subject.run_dir.parent
+    records.check_writable(results_dir)
+    record = analysis_record(kind, subject, body, started)
+    run_id = records.new_run_id(f"{kind}-{record['method']}", record["dataset"], int(record["seed"]))
+    record["run_id"] = run_id
+    run_dir = records.create_run_dir(results_dir, run_id)
+    path = run_dir / records.RECORD_NAME
+    records.write_json_atomic(path, sanitize(record))
+    return path
+
+
+def parse_steps(text: str) -> list[int]:
+    """'2..10' (inclusive), '2,4,8' or '5' into sorted distinct step counts >= 1."""
+    try:
+        if ".." in text:
+            lo, hi = (int(p) for p in text.split("..", 1))
+            steps = list(range(lo, hi + 1))
+        else:
+            steps = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise UsageError(f"--steps '{text}': expected A..B, a comma list or one integer") from None
+    if not steps or min(steps) < 1:
+        raise UsageError(f"--steps '{text}': step counts must be integers >= 1")
+    return sorted(set(steps))

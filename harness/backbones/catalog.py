@@ -1,0 +1,55 @@
+"""The backbones the harness knows by name: NVIDIA's released EDM checkpoints (PAPER_FACTS.md §5,
+EDM_SPEC.md §1.3) and the small backbones trained by ``bench pretrain`` and shipped in the repo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.registry import Registry
+
+EDM_URL = "https://nvlabs-fi-cdn.nvidia.com/edm/pretrained/"
+SHIPPED_DIR = Path(__file__).parent / "weights"
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """A named backbone: where its file comes from and what it must look like once loaded."""
+
+    name: str
+    filename: str
+    resolution: int
+    channels: int
+    label_dim: int
+    architecture: str
+    num_params: int | None = None
+    url: str | None = None  # None: shipped in the repo, never downloaded
+    description: str = ""
+
+    @property
+    def shipped_path(self) -> Path | None:
+        return None if self.url else SHIPPED_DIR / self.filename
+
+
+BACKBONES: Registry[BackboneSpec] = Registry("backbone")
+
+
+def _edm(name: str, resolution: int, label_dim: int, architecture: str, num_params: int) -> None:
+    BACKBONES.add(name, BackboneSpec(name, f"{name}.pkl", resolution, 3, label_dim, architecture, num_params,
+                                     url=EDM_URL + f"{name}.pkl", description=f"NVIDIA EDM release, {architecture}"))
+
+
+_edm("edm-cifar10-32x32-uncond-ve", 32, 0, "EDMPrecond+SongUNet NCSN++", 56_397_827)
+_edm("edm-cifar10-32x32-cond-ve", 32, 10, "EDMPrecond+SongUNet NCSN++", 56_400_643)
+_edm("edm-cifar10-32x32-uncond-vp", 32, 0, "EDMPrecond+SongUNet DDPM++", 55_733_891)
+_edm("edm-cifar10-32x32-cond-vp", 32, 10, "EDMPrecond+SongUNet DDPM++", 55_735_299)
+_edm("edm-afhqv2-64x64-uncond-ve", 64, 0, "EDMPrecond+SongUNet NCSN++", 62_761_091)
+_edm("edm-afhqv2-64x64-uncond-vp", 64, 0, "EDMPrecond+SongUNet DDPM++", 61_805_571)
+_edm("edm-ffhq-64x64-uncond-ve", 64, 0, "EDMPrecond+SongUNet NCSN++", 62_761_091)
+_edm("edm-ffhq-64x64-uncond-vp", 64, 0, "EDMPrecond+SongUNet DDPM++", 61_805_571)
+_edm("edm-imagenet-64x64-cond-adm", 64, 1000, "EDMPrecond+DhariwalUNet ADM", 295_899_267)
+
+BACKBONES.add("edm-digits-8x8-uncond", BackboneSpec(
+    "edm-digits-8x8-uncond", "edm-digits-8x8-uncond.safetensors", 8, 1, 0, "EDMPrecond+SongUNet DDPM++ (small)",
+    description="trained by `bench pretrain --dataset digits` (see its card); shipped in the repo"))

@@ -1,0 +1,579 @@
+"""Load NVIDIA EDM network pickles (``edm-*.pkl``, ``network-snapshot-*.pkl``) without running their code.
+
+EDM pickles its networks through ``torch_utils.persistence``: every network object is a call of
+``torch_utils.persistence._reconstruct_persistent_obj(meta)``, where ``meta`` carries the class
+name, the instance state and the *entire source text* of the module that defined the class
+(``module_src``). EDM's own loader executes that text. This loader never does (EDM_SPEC §7.2, §7.5):
+
+* a restricted ``pickle.Unpickler`` resolves only the globals of EDM_SPEC §7.4 (listed in
+  ``ALLOWED_GLOBALS``), each to a harness-owned stand-in or a checking function. Any other global
+  (``os.system``, ``builtins.eval``, ``training.networks.EDMPrecond`` ...) is refused with a
+  ``BenchError`` naming it, before anything is called. No EDM module is ever imported.
+* a persistent object becomes a ``PersistentObject`` record (class name + state); ``module_src``
+  is dropped unread. ``ModuleDict``/``ModuleList``/``Sequential`` containers become ``Container``
+  records. Tensors are rebuilt from storages read with ``torch.load(weights_only=True)``.
+* the network is then rebuilt as the *harness's own* class (``harness.backbones.edm``) from the
+  recorded ``_init_kwargs``, and the flattened state (same order as ``Module.state_dict()``) is
+  loaded strictly. Scalar attributes recorded for every sub-module (``num_heads``, ``eps``,
+  ``up``/``down``, ``skip_scale`` ...) are compared with the rebuilt network too, so settings that own
+  no tensors cannot silently differ.
+
+Top-level entry: a snapshot ``dict`` is read through its ``'ema'`` entry, the EMA network that
+EDM's ``generate.py`` samples from (EDM_SPEC §7.1); the other entries (``loss_fn``,
+``augment_pipe``, ``dataset_kwargs``) are parsed under the same restrictions and ignored. A pickle
+whose top level is a persistent network itself is accepted as that network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import pickle
+import warnings
+import zipfile
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.errors import BenchError
+
+PERSISTENCE_VERSION = 6  # the only version EDM's own loader accepts (EDM_SPEC §7.2)
+SNAPSHOT_ENTRY = "ema"
+
+
+# ---------------------------------------------------------------------------------------------
+# Stand-ins for the objects the pickle describes
+# ---------------------------------------------------------------------------------------------
+
+
+class PersistentObject:
+    """What ``_reconstruct_persistent_obj(meta)`` stands for: a class name and its instance state.
+
+    Nothing is imported or executed; ``module_src`` is not kept.
+    """
+
+    __slots__ = ("class_name", "state")
+
+    def __init__(self, class_name: str, state: dict):
+        self.class_name = class_name
+        self.state = state
+
+    def __setstate__(self, state: Any) -> None:
+        raise pickle.UnpicklingError(f"unexpected BUILD on the persistent object '{self.class_name}'")
+
+    def __repr__(self) -> str:
+        return f"PersistentObject({self.class_name!r})"
+
+
+class Container:
+    """Stand-in for a ``torch.nn`` container (EDM uses ``ModuleDict`` for ``enc`` and ``dec``)."""
+
+    kind = "Container"
+    state: dict
+
+    def __new__(cls, *args: Any) -> "Container":  # NEWOBJ calls this with no arguments
+        if args:
+            raise pickle.UnpicklingError(f"{cls.kind} created with arguments")
+        obj = super().__new__(cls)
+        obj.state = {}
+        return obj
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) == 2 and state[1] is None:  # (dict, slotstate=None)
+            state = state[0]
+        if not isinstance(state, Mapping):
+            raise pickle.UnpicklingError(f"{self.kind} state is a {type(state).__name__}, expected a dict")
+        self.state = dict(state)
+
+    def __repr__(self) -> str:
+        return f"{self.kind}()"
+
+
+class ModuleDictStandIn(Container):
+    kind = "ModuleDict"
+
+
+class ModuleListStandIn(Container):
+    kind = "ModuleList"
+
+
+class SequentialStandIn(Container):
+    kind = "Sequential"
+
+
+CONTAINERS = (ModuleDictStandIn, ModuleListStandIn, SequentialStandIn)
+
+
+# ---------------------------------------------------------------------------------------------
+# Safe replacements for the functions the pickle calls
+# ---------------------------------------------------------------------------------------------
+
+
+def _reconstruct_persistent_obj(meta: Any) -> PersistentObject:
+    """Replaces ``torch_utils.persistence._reconstruct_persistent_obj``: records, never executes."""
+    if not isinstance(meta, Mapping):
+        raise pickle.UnpicklingError(f"persistent-object meta is a {type(meta).__name__}, expected a dict")
+    if meta.get("type") != "class":
+        raise pickle.UnpicklingError(f"persistent-object type {meta.get('type')!r} is not supported (expected 'class')")
+    if meta.get("version") != PERSISTENCE_VERSION:
+        raise pickle.UnpicklingError(f"persistence format version {meta.get('version')!r} is not supported "
+                                     f"(EDM writes version {PERSISTENCE_VERSION})")
+    class_name, state = meta.get("class_name"), meta.get("state")
+    if not isinstance(class_name, str) or not isinstance(state, Mapping):
+        raise pickle.UnpicklingError("persistent-object meta lacks a class_name string or a state dict")
+    return PersistentObject(class_name, dict(state))  # meta['module_src'] is dropped, never read
+
+
+def _load_storage(blob: Any) -> torch.storage.TypedStorage:
+    """Replaces ``torch.storage._load_from_bytes`` (which calls ``torch.load(weights_only=False)``)."""
+    if not isinstance(blob, (bytes, bytearray)):
+        raise pickle.UnpicklingError(f"storage blob is a {type(blob).__name__}, expected bytes")
+    storage = torch.load(io.BytesIO(bytes(blob)), map_location="cpu", weights_only=True)
+    if not isinstance(storage, (torch.storage.TypedStorage, torch.UntypedStorage)):
+        raise pickle.UnpicklingError(f"storage blob holds a {type(storage).__name__}, expected a storage")
+    return storage
+
+
+def _int_tuple(value: Any, what: str) -> tuple[int, ...]:
+    if not isinstance(value, (tuple, list, torch.Size)) or not all(isinstance(v, int) for v in value):
+        raise pickle.UnpicklingError(f"tensor {what} is {value!r}, expected a tuple of ints")
+    return tuple(value)
+
+
+def _rebuild_tensor_v2(storage: Any, storage_offset: Any, size: Any, stride: Any, requires_grad: Any = False,
+                       backward_hooks: Any = None, metadata: Any = None) -> torch.Tensor:
+    """Replaces ``torch._utils._rebuild_tensor_v2``: a CPU tensor view of a storage, hooks ignored."""
+    if isinstance(storage, torch.storage.TypedStorage):
+        dtype, untyped = storage.dtype, storage._untyped_storage
+    else:
+        raise pickle.UnpicklingError(f"tensor storage is a {type(storage).__name__}, expected a typed storage")
+    if not isinstance(storage_offset, int):
+        raise pickle.UnpicklingError(f"tensor storage offset is {storage_offset!r}, expected an int")
+    size, stride = _int_tuple(size, "size"), _int_tuple(stride, "stride")
+    if len(size) != len(stride):
+        raise pickle.UnpicklingError(f"tensor size {size} and stride {stride} differ in length")
+    if storage_offset < 0 or any(v < 0 for v in size + stride):
+        raise pickle.UnpicklingError(f"tensor offset/size/stride {storage_offset}/{size}/{stride} are negative")
+    # Tensor.set_ does not bounds-check, so check here that the view stays inside its storage.
+    needed = 0 if 0 in size else storage_offset + 1 + sum((n - 1) * s for n, s in zip(size, stride))
+    available = untyped.nbytes() // torch.empty((), dtype=dtype).element_size()
+    if needed > available:
+        raise pickle.UnpicklingError(f"tensor of size {size} needs {needed} elements, its storage has {available}")
+    tensor = torch.empty((0,), dtype=dtype, device="cpu")
+    try:
+        tensor.set_(untyped, storage_offset, size, stride)
+    except RuntimeError as exc:
+        raise pickle.UnpicklingError(f"tensor does not fit its storage ({exc})") from None
+    return tensor
+
+
+def _rebuild_parameter(data: Any, requires_grad: Any = False, backward_hooks: Any = None, state: Any = None) -> torch.Tensor:
+    """Replaces ``torch._utils._rebuild_parameter`` (and ``..._with_state``): the data tensor only."""
+    if not isinstance(data, torch.Tensor):
+        raise pickle.UnpicklingError(f"parameter data is a {type(data).__name__}, expected a tensor")
+    return data
+
+
+def _numpy_dtype(spec: Any, align: Any = False, copy: Any = False) -> np.dtype:
+    """Replaces ``numpy.dtype``: plain numeric types only (what NumPy scalars in EDM pickles use)."""
+    if not isinstance(spec, str) or len(spec) > 8:
+        raise pickle.UnpicklingError(f"numpy dtype {spec!r} is not a plain type code")
+    dtype = np.dtype(spec, copy=True)  # a fresh object: the BUILD that follows must not touch numpy's singletons
+    if dtype.kind not in "biufc" or dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+        raise pickle.UnpicklingError(f"numpy dtype {spec!r} is not numeric")
+    return dtype
+
+
+def _numpy_scalar(dtype: Any, data: Any = None) -> Any:
+    """Replaces ``numpy.(_)core.multiarray.scalar``: decodes the bytes of a numeric NumPy scalar."""
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "biufc" or dtype.hasobject:
+        raise pickle.UnpicklingError(f"numpy scalar of dtype {dtype!r} is not numeric")
+    dtype = np.dtype(dtype.str)  # re-derived, whatever a BUILD did to the pickled dtype object
+    if dtype.kind not in "biufc":
+        raise pickle.UnpicklingError(f"numpy scalar of dtype {dtype!r} is not numeric")
+    if isinstance(data, str):  # protocol-2 pickles may carry the bytes as a latin-1 string
+        data = data.encode("latin1")
+    if not isinstance(data, (bytes, bytearray)) or len(data) != dtype.itemsize:
+        raise pickle.UnpicklingError(f"numpy scalar data does not match dtype {dtype}")
+    return np.frombuffer(bytes(data), dtype=dtype, count=1)[0]
+
+
+def _reconstructor(cls: Any, base: Any, state: Any) -> Container:
+    """Replaces ``copyreg._reconstructor`` (protocol 0/1 objects): only the container stand-ins."""
+    if cls not in CONTAINERS or base is not object or state is not None:
+        raise pickle.UnpicklingError(f"copyreg._reconstructor called for {cls!r}, which is not a container")
+    return cls()
+
+
+def _latin1_encode(text: Any, encoding: Any = "latin1") -> bytes:
+    """Replaces ``_codecs.encode``, which protocol-2 pickles use to write ``bytes``: latin-1 text only."""
+    name = encoding.lower().replace("-", "").replace("_", "") if isinstance(encoding, str) else None
+    if not isinstance(text, str) or name not in ("latin1", "latin", "l1", "iso88591"):
+        raise pickle.UnpicklingError(f"_codecs.encode is only allowed for latin-1 text, got {encoding!r}")
+    return text.encode("latin1")
+
+
+def _set(items: Any = ()) -> set:
+    """Replaces ``builtins.set`` (protocol < 4 writes sets as a call): hashable scalars only."""
+    items = list(items)
+    if not all(isinstance(item, (str, int, float, bool, type(None))) for item in items):
+        raise pickle.UnpicklingError("set holds something other than plain scalars")
+    return set(items)
+
+
+class _SafeCall:
+    """A stand-in function as the pickle sees it: callable, but immune to BUILD (no attributes to set)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Any):
+        self.fn = fn
+
+    def __call__(self, *args: Any) -> Any:
+        return self.fn(*args)
+
+    def __setstate__(self, state: Any) -> None:
+        raise pickle.UnpicklingError(f"unexpected BUILD on the global {self.fn.__name__}")
+
+    def __repr__(self) -> str:
+        return f"<safe stand-in {self.fn.__name__}>"
+
+
+# (module, name) -> the object the restricted unpickler returns. Nothing else is ever resolved.
+# Functions are wrapped in _SafeCall; classes are harness stand-ins or immutable built-in types.
+ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _SafeCall(_reconstruct_persistent_obj),
+    ("torch.nn.modules.container", "ModuleDict"): ModuleDictStandIn,
+    ("torch.nn.modules.container", "ModuleList"): ModuleListStandIn,
+    ("torch.nn.modules.container", "Sequential"): SequentialStandIn,
+    ("torch._utils", "_rebuild_tensor_v2"): _SafeCall(_rebuild_tensor_v2),
+    ("torch._utils", "_rebuild_parameter"): _SafeCall(_rebuild_parameter),
+    ("torch._utils", "_rebuild_parameter_with_state"): _SafeCall(_rebuild_parameter),
+    ("torch.storage", "_load_from_bytes"): _SafeCall(_load_storage),
+    ("collections", "OrderedDict"): OrderedDict,
+    ("numpy._core.multiarray", "scalar"): _SafeCall(_numpy_scalar),
+    ("numpy.core.multiarray", "scalar"): _SafeCall(_numpy_scalar),
+    ("numpy", "dtype"): _SafeCall(_numpy_dtype),
+    ("copyreg", "_reconstructor"): _SafeCall(_reconstructor),
+    ("copy_reg", "_reconstructor"): _SafeCall(_reconstructor),
+    ("builtins", "object"): object,
+    ("__builtin__", "object"): object,
+    ("builtins", "set"): _SafeCall(_set),
+    ("__builtin__", "set"): _SafeCall(_set),
+    ("_codecs", "encode"): _SafeCall(_latin1_encode),
+}
+
+
+class RefusedGlobalError(BenchError):
+    """The pickle asked for a global outside the allow-list; raised before anything is called."""
+
+    def __init__(self, path: Path, module: str, name: str):
+        self.global_name = f"{module}.{name}"
+        super().__init__(f"{path}: refusing to load: the pickle asks for the global '{self.global_name}', which is "
+                         f"not part of an EDM network pickle (allowed: EDM_SPEC §7.4); nothing was executed")
+
+
+class SafeEDMUnpickler(pickle.Unpickler):
+    """``pickle.Unpickler`` whose ``find_class`` only knows ``ALLOWED_GLOBALS``."""
+
+    def __init__(self, file: Any, path: Path):
+        super().__init__(file)
+        self.path = path
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return ALLOWED_GLOBALS[(module, name)]
+        except (KeyError, TypeError):
+            raise RefusedGlobalError(self.path, str(module), str(name)) from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError("persistent ids are not used by EDM network pickles")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the file
+# ---------------------------------------------------------------------------------------------
+
+_CORRUPT = (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+            RuntimeError, OverflowError, MemoryError, RecursionError, UnicodeDecodeError)
+
+
+class _HashingReader:
+    """A read-only file wrapper that hashes every byte the unpickler reads (one pass over big files)."""
+
+    def __init__(self, f: Any):
+        self.f, self.sha256 = f, hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n)
+        self.sha256.update(data)
+        return data
+
+    def readline(self) -> bytes:
+        data = self.f.readline()
+        self.sha256.update(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.f.readinto(buffer)
+        self.sha256.update(memoryview(buffer)[:n])
+        return n
+
+    def hexdigest(self) -> str:
+        """The hash of the whole file: what was read plus whatever follows the pickle's STOP."""
+        for chunk in iter(lambda: self.f.read(1 << 20), b""):
+            self.sha256.update(chunk)
+        return self.sha256.hexdigest()
+
+
+def read_edm_pickle(path: Path) -> tuple[Any, str]:
+    """Unpickle ``path`` with the allow-list; returns the stand-ins (dicts, ``PersistentObject``,
+    tensors) and the file's sha256."""
+    path = Path(path)
+    if not path.is_file():
+        raise BenchError(f"EDM pickle not found: {path}")
+    if zipfile.is_zipfile(path):
+        raise BenchError(f"{path}: is a zip archive (a torch.save file such as training-state-*.pt?), not an EDM "
+                         f"network pickle; use a network-snapshot-*.pkl or edm-*.pkl")
+    try:
+        with open(path, "rb") as f, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*TypedStorage is deprecated.*")
+            warnings.filterwarnings("ignore", message=".*pickle protocol.*weights_only.*")
+            reader = _HashingReader(f)
+            data = SafeEDMUnpickler(reader, path).load()
+            return data, reader.hexdigest()
+    except BenchError:
+        raise
+    except _CORRUPT as exc:
+        detail = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise BenchError(f"{path}: not a readable EDM pickle (truncated or corrupt file?): "
+                         f"{type(exc).__name__}: {detail}") from None
+
+
+def network_entry(data: Any, path: Path) -> PersistentObject:
+    """The network in an unpickled file: a snapshot's ``'ema'`` entry, or a bare persistent network."""
+    if isinstance(data, PersistentObject):
+        return data
+    if isinstance(data, Mapping):
+        if SNAPSHOT_ENTRY not in data:
+            raise BenchError(f"{path}: EDM snapshot has no '{SNAPSHOT_ENTRY}' network (keys: "
+                             f"{', '.join(map(str, data)) or 'none'})")
+        entry = data[SNAPSHOT_ENTRY]
+        if not isinstance(entry, PersistentObject):
+            raise BenchError(f"{path}: the '{SNAPSHOT_ENTRY}' entry is a {type(entry).__name__}, "
+                             f"not an EDM persistent network")
+        return entry
+    raise BenchError(f"{path}: holds a {type(data).__name__}; expected an EDM snapshot dict or network")
+
+
+def _module_fields(node: PersistentObject | Container, where: str, path: Path) -> tuple[Mapping, Mapping, set, Mapping]:
+    state = node.state
+    fields = []
+    for key in ("_parameters", "_buffers", "_modules"):
+        value = state.get(key, {})
+        if value is None:
+            value = {}
+        if not isinstance(value, Mapping):
+            raise BenchError(f"{path}: {where or 'the network'} has a {key} of type {type(value).__name__}")
+        fields.append(value)
+    non_persistent = state.get("_non_persistent_buffers_set") or set()
+    if not isinstance(non_persistent, (set, frozenset, list, tuple)):
+        raise BenchError(f"{path}: {where or 'the network'} has a malformed _non_persistent_buffers_set")
+    return fields[0], fields[1], set(non_persistent), fields[2]
+
+
+def _checked_tensor(value: Any, key: str, path: Path) -> torch.Tensor:
+    """A fresh CPU tensor over the same memory, after checking that the view lies inside its storage
+    (a BUILD on a tensor could have re-pointed it; ``Tensor.set_`` itself checks no bounds)."""
+    if not isinstance(value, torch.Tensor) or type(value) not in (torch.Tensor, torch.nn.Parameter):
+        raise BenchError(f"{path}: '{key}' is a {type(value).__name__}, not a tensor")
+    if value.device.type != "cpu" or value.is_sparse or value.layout != torch.strided:
+        raise BenchError(f"{path}: '{key}' is not a dense CPU tensor")
+    size, stride, offset = tuple(value.shape), tuple(value.stride()), value.storage_offset()
+    needed = 0 if 0 in size else offset + 1 + sum((n - 1) * st for n, st in zip(size, stride))
+    if offset < 0 or any(st < 0 for st in stride) or needed * value.element_size() > value.untyped_storage().nbytes():
+        raise BenchError(f"{path}: '{key}' points outside its storage")
+    return value.detach()
+
+
+def flatten_state(root: PersistentObject, path: Path) -> tuple[dict[str, torch.Tensor], dict[str, PersistentObject | Container]]:
+    """``Module.state_dict()`` of the recorded tree (same keys and order) plus every recorded sub-module."""
+    tensors: dict[str, torch.Tensor] = {}
+    nodes: dict[str, PersistentObject | Container] = {}
+
+    def visit(node: Any, prefix: str) -> None:
+        where = prefix[:-1]
+        if not isinstance(node, (PersistentObject, Container)):
+            raise BenchError(f"{path}: sub-module '{where}' is a {type(node).__name__}, not a network module")
+        nodes[where] = node
+        params, buffers, non_persistent, children = _module_fields(node, where, path)
+        for name, value in list(params.items()) + [(k, v) for k, v in buffers.items() if k not in non_persistent]:
+            if value is None:
+                continue
+            tensors[prefix + str(name)] = _checked_tensor(value, prefix + str(name), path)
+        for name, child in children.items():
+            if child is not None:
+                visit(child, f"{prefix}{name}.")
+
+    visit(root, "")
+    return tensors, nodes
+
+
+def _plain(value: Any, where: str, path: Path) -> Any:
+    """JSON-ready copy of a recorded keyword value (NumPy scalars become Python numbers)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, where, path) for v in value]
+    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        return {k: _plain(v, where, path) for k, v in value.items()}
+    raise BenchError(f"{path}: constructor keyword {where} holds a {type(value).__name__}, which cannot be recorded")
+
+
+def init_kwargs_of(root: PersistentObject, path: Path) -> dict[str, Any]:
+    args = root.state.get("_init_args", ())
+    kwargs = root.state.get("_init_kwargs")
+    if args not in ((), [], None):
+        raise BenchError(f"{path}: {root.class_name} was built with positional arguments {args!r}; "
+                         f"EDM networks take keywords only")
+    if not isinstance(kwargs, Mapping):
+        raise BenchError(f"{path}: {root.class_name} records no _init_kwargs dict, so it cannot be rebuilt")
+    return {str(k): _plain(v, str(k), path) for k, v in kwargs.items()}
+
+
+def _same_scalar(recorded: Any, built: Any) -> bool:
+    if isinstance(recorded, np.generic):
+        recorded = recorded.item()
+    if isinstance(built, np.generic):
+        built = built.item()
+    if isinstance(recorded, float) or isinstance(built, float):
+        return float(recorded) == float(built) or (math.isnan(float(recorded)) and math.isnan(float(built)))
+    return recorded == built
+
+
+def check_structure(net: torch.nn.Module, nodes: dict[str, PersistentObject | Container], path: Path) -> None:
+    """Recorded classes and scalar settings of every sub-module must match the rebuilt network."""
+    built = dict(net.named_modules(remove_duplicate=False))
+    problems = []
+    for where, node in nodes.items():
+        module = built.get(where)
+        label = where or "the network"
+        if module is None:
+            problems.append(f"{label}: recorded {_kind(node)}, absent from the rebuilt network")
+            continue
+        if _kind(node) != type(module).__name__:
+            problems.append(f"{label}: recorded {_kind(node)}, rebuilt {type(module).__name__}")
+            continue
+        for key, recorded in node.state.items():
+            if key.startswith("_") or key == "training" or key not in module.__dict__:
+                continue
+            value = module.__dict__[key]
+            scalars = (bool, int, float, str, np.bool_, np.integer, np.floating)
+            if isinstance(recorded, scalars) and isinstance(value, scalars) and not _same_scalar(recorded, value):
+                problems.append(f"{label}.{key}: recorded {recorded!r}, rebuilt {value!r}")
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise BenchError(f"{path}: the harness's {type(net).__name__} differs from the pickled network: "
+                         f"{'; '.join(problems[:3])}{more}")
+
+
+def _kind(node: PersistentObject | Container) -> str:
+    return node.class_name if isinstance(node, PersistentObject) else node.kind
+
+
+def build_from_record(root: PersistentObject, path: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The harness's own network for a recorded root, with the recorded weights loaded strictly."""
+    from harness.backbones.edm import NETWORK_CLASSES
+
+    if root.class_name not in NETWORK_CLASSES:
+        raise BenchError(f"{path}: network class '{root.class_name}' is not one the harness implements "
+                         f"(known: {', '.join(sorted(NETWORK_CLASSES))})")
+    kwargs = init_kwargs_of(root, path)
+    tensors, nodes = flatten_state(root, path)
+    # Built on the meta device and given the pickled tensors (assign=True): no time is spent on a
+    # random initialisation that is overwritten anyway. Anything left on meta falls back to CPU.
+    net = _build(root.class_name, kwargs, path, meta=True)
+    if net is not None:
+        _load_strict(net, tensors, nodes, root.class_name, path, assign=True)
+        if not _has_meta_tensors(net):
+            return net, kwargs
+    net = _build(root.class_name, kwargs, path, meta=False)
+    _load_strict(net, tensors, nodes, root.class_name, path, assign=False)
+    return net, kwargs
+
+
+def _build(class_name: str, kwargs: dict, path: Path, meta: bool) -> torch.nn.Module | None:
+    from harness.backbones.loading import build_network
+
+    if meta:
+        try:
+            with torch.device("meta"):
+                return build_network(class_name, kwargs)
+        except Exception:  # noqa: BLE001 - any problem is reported by the CPU build below
+            return None
+    try:
+        return build_network(class_name, kwargs)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise BenchError(f"{path}: cannot build {class_name} from the recorded keywords {kwargs}: {exc}") from None
+    except BenchError as exc:
+        raise BenchError(f"{path}: {exc}") from None
+
+
+def _load_strict(net: torch.nn.Module, tensors: dict[str, torch.Tensor], nodes: dict, class_name: str, path: Path,
+                 assign: bool) -> None:
+    check_structure(net, nodes, path)
+    expected = net.state_dict()
+    wrong_dtype = [k for k, v in tensors.items() if k in expected and v.dtype != expected[k].dtype]
+    if wrong_dtype:
+        k = wrong_dtype[0]
+        raise BenchError(f"{path}: '{k}' is stored as {tensors[k].dtype}, the network expects {expected[k].dtype}")
+    try:
+        net.load_state_dict(tensors, strict=True, assign=assign)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())
+        raise BenchError(f"{path}: the pickled weights do not fit the harness's {class_name} "
+                         f"({detail[:400]})") from None
+
+
+def _has_meta_tensors(net: torch.nn.Module) -> bool:
+    for module in net.modules():
+        for value in list(module._parameters.values()) + list(module._buffers.values()) + list(vars(module).values()):
+            if isinstance(value, torch.Tensor) and value.is_meta:
+                return True
+    return False
+
+
+def load_edm_pickle(path: Path | str) -> tuple[torch.nn.Module, dict]:
+    """Rebuild the network of an EDM pickle as the harness's own class, without executing the pickle.
+
+    Returns ``(net, card)``; ``net`` is in eval mode with gradients off. A snapshot dict is read
+    through its ``'ema'`` entry (the network EDM samples from).
+    """
+    path = Path(path)
+    data, sha256 = read_edm_pickle(path)
+    root = network_entry(data, path)
+    net, kwargs = build_from_record(root, path)
+    net.eval().requires_grad_(False)
+    card = {
+        "class_name": root.class_name,
+        "init_kwargs": kwargs,
+        "resolution": int(net.img_resolution),
+        "channels": int(net.img_channels),
+        "label_dim": int(net.label_dim),
+        "source_file": path.name,
+        "source_sha256": sha256,
+        "kind": "edm-backbone",
+        "converted_from": "edm-pickle",
+    }
+    return net, card
+
+
+__all__ = ["ALLOWED_GLOBALS", "Container", "PersistentObject", "RefusedGlobalError", "SafeEDMUnpickler",
+           "load_edm_pickle", "read_edm_pickle"]

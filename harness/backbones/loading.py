@@ -1,0 +1,123 @@
+"""Find a backbone file (registry name, cache directory or path) and rebuild the network from it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from harness.backbones.catalog import BACKBONES, BackboneSpec
+from harness.backbones.files import load_weights, sha256_file
+from harness.errors import BenchError, MissingArtefactError
+
+CACHE_ENV = "BENCH_BACKBONE_DIR"
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "bench" / "backbones"))
+
+
+@dataclass
+class LoadedBackbone:
+    """The denoiser plus what a record needs to name it exactly."""
+
+    net: torch.nn.Module
+    name: str
+    path: Path
+    sha256: str
+    card: dict
+
+    @property
+    def resolution(self) -> int:
+        return int(self.net.img_resolution)
+
+    @property
+    def channels(self) -> int:
+        return int(self.net.img_channels)
+
+    @property
+    def label_dim(self) -> int:
+        return int(self.net.label_dim)
+
+
+def build_network(class_name: str, init_kwargs: dict) -> torch.nn.Module:
+    """Instantiate one of the harness's own EDM classes from a recorded class name and keywords."""
+    from harness.backbones.edm import NETWORK_CLASSES
+
+    if class_name not in NETWORK_CLASSES:
+        raise BenchError(f"unknown network class '{class_name}'; known: {', '.join(sorted(NETWORK_CLASSES))}")
+    try:
+        return NETWORK_CLASSES[class_name](**init_kwargs)
+    except TypeError as exc:
+        raise BenchError(f"cannot build {class_name} from the recorded keywords: {exc}") from None
+
+
+def resolve(name_or_path: str, cache_dir: Path | None = None) -> tuple[Path, BackboneSpec | None]:
+    """The file behind a backbone name or path; a missing one is a clear error saying what to put where."""
+    if name_or_path in BACKBONES:
+        spec = BACKBONES.get(name_or_path)
+        if spec.shipped_path is not None:
+            if not spec.shipped_path.is_file():
+                raise MissingArtefactError(f"the shipped backbone file {spec.shipped_path} is missing; "
+                                           f"re-make it with the command in its card or reinstall bench")
+            return spec.shipped_path, spec
+        cache = Path(cache_dir) if cache_dir else default_cache_dir()
+        for candidate in (cache / spec.filename, cache / Path(spec.filename).with_suffix(".safetensors")):
+            if candidate.is_file():
+                return candidate, spec
+        from harness.download import download
+
+        return download(spec.url, cache / spec.filename, what=f"backbone {spec.name}"), spec
+    path = Path(name_or_path)
+    if path.suffix in (".pkl", ".safetensors", ".pt") or os.sep in name_or_path:
+        if not path.is_file():
+            raise MissingArtefactError(f"backbone file not found: {path}")
+        return path, None
+    raise BackboneNameError(name_or_path)
+
+
+class BackboneNameError(BenchError):
+    exit_code = 2
+
+    def __init__(self, name: str):
+        super().__init__(f"unknown backbone '{name}'; valid backbones: {', '.join(BACKBONES.names())} "
+                         f"(or a path to a .pkl / .safetensors file)")
+
+
+def load_backbone(name_or_path: str, cache_dir: Path | None = None) -> LoadedBackbone:
+    path, spec = resolve(name_or_path, cache_dir)
+    if path.suffix == ".pkl":
+        from harness.backbones.edm_pickle import load_edm_pickle
+
+        net, card = load_edm_pickle(path)
+    else:
+        state, card = load_weights(path)
+        net = build_network(card["class_name"], card["init_kwargs"])
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else "mismatch"
+            raise BenchError(f"{path}: weights do not fit {card['class_name']} ({first})") from None
+    net.eval().requires_grad_(False)
+    if spec is not None:
+        check_matches_spec(net, spec, path)
+    return LoadedBackbone(net=net, name=spec.name if spec else path.stem, path=path, sha256=sha256_file(path), card=card)
+
+
+def check_matches_spec(net: torch.nn.Module, spec: BackboneSpec, path: Path) -> None:
+    got = (int(net.img_resolution), int(net.img_channels), int(net.label_dim))
+    want = (spec.resolution, spec.channels, spec.label_dim)
+    if got != want:
+        raise BenchError(f"{path}: network is (resolution, channels, label_dim) = {got}, registry entry "
+                         f"{spec.name} expects {want}")
+    if spec.num_params is not None:
+        count = sum(p.numel() for p in net.parameters())
+        if count != spec.num_params:
+            raise BenchError(f"{path}: {count:,} parameters, {spec.name} has {spec.num_params:,}")
+
+
+def load(name_or_path: str, cache_dir: Path | None = None) -> torch.nn.Module:
+    """For notebooks and scripts: just the preconditioned denoiser, in eval mode."""
+    return load_backbone(name_or_path, cache_dir).net

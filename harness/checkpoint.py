@@ -1,0 +1,76 @@
+"""Training state on disk, for resuming a pre-empted run exactly where it stopped.
+
+One safetensors file holds every tensor (networks, EMA, optimiser moments, RNG states, data
+order); its metadata holds the rest as JSON (config, step, images seen, optimiser hyper-parameters,
+method extras). One file replaced atomically means a crash leaves either the old state or the new
+one, never a mix. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from harness.errors import BenchError
+
+STATE_FILE = "state.safetensors"
+
+
+def flatten_optimizer(name: str, state: dict, tensors: dict[str, torch.Tensor]) -> dict:
+    """Optimiser state_dict -> tensors under ``optim/name/...`` plus a JSON-able skeleton."""
+    skeleton: dict[str, Any] = {"param_groups": state["param_groups"], "state": {}}
+    for index, entries in state["state"].items():
+        skeleton["state"][str(index)] = {}
+        for key, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim/{name}/{index}/{key}"] = value
+                skeleton["state"][str(index)][key] = {"tensor": f"optim/{name}/{index}/{key}"}
+            else:
+                skeleton["state"][str(index)][key] = {"value": value}
+    return skeleton
+
+
+def unflatten_optimizer(skeleton: dict, tensors: dict[str, torch.Tensor]) -> dict:
+    state = {}
+    for index, entries in skeleton["state"].items():
+        state[int(index)] = {k: tensors[v["tensor"]] if "tensor" in v else v["value"] for k, v in entries.items()}
+    return {"state": state, "param_groups": skeleton["param_groups"]}
+
+
+def save_state(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # safetensors refuses tensors that share memory; a checkpoint needs independent copies anyway.
+    cpu = {k: v.detach().to("cpu").clone().contiguous() for k, v in tensors.items()}
+    save_file(cpu, str(tmp), metadata={"meta": json.dumps(meta, sort_keys=True)})
+    os.replace(tmp, path)
+
+
+def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    path = Path(path)
+    if not path.is_file():
+        raise BenchError(f"no training state at {path}: the run saved no checkpoint yet, so it cannot be resumed")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads((f.metadata() or {})["meta"])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, KeyError, ValueError) as exc:
+        raise BenchError(f"{path}: unreadable training state ({exc.__class__.__name__})") from None
+    return tensors, meta
+
+
+def prefixed_state(prefix: str, module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    for key, value in module.state_dict().items():
+        tensors[f"{prefix}/{key}"] = value
+
+
+def module_state(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    start = f"{prefix}/"
+    return {k[len(start):]: v for k, v in tensors.items() if k.startswith(start)}

@@ -1,0 +1,116 @@
+"""Typed run configuration. Defaults come from the paper (PAPER_FACTS.md §2, CIFAR-10 row);
+datasets override them with presets sized for their scale, and the CLI's ``--set`` comes last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import UsageError
+
+
+@dataclass
+class TrainConfig:
+    """What the runner owns: the image budget, batch, EMA and checkpoints."""
+
+    budget_kimg: float = 5000.0  # paper: 5 Mimg on CIFAR-10
+    batch_size: int = 256
+    ema_halflife_kimg: float = 500.0  # paper: 0.5 Mimg ...
+    ema_rampup_ratio: float | None = 0.05  # ... ramped to 5% of images seen (EDM)
+    checkpoint_kimg: float = 250.0  # paper: snapshots every 250 kimg
+
+
+@dataclass
+class EvalConfig:
+    """How the generator is measured at the end of a run."""
+
+    num_samples: int = 50_000  # EDM protocol: seeds 0..49,999
+    first_seed: int = 0
+    metrics: tuple[str, ...] = ("fd", "precision", "recall")
+    fd_impl: str = "own"  # own float64 Fréchet distance, or torch-fidelity
+    batch_size: int = 500
+    grid_size: int = 8  # sample grid: grid_size x grid_size images
+
+
+def parse_value(text: str, annotation: Any, key: str) -> Any:
+    """Parse ``--set key=value`` text into a field's declared type; a wrong type is a usage error."""
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", ())) and args:
+        if text.lower() in ("none", "null"):
+            return None
+        return parse_value(text, args[0], key)
+    if origin is tuple:
+        return tuple(parse_value(part, args[0], key) for part in text.split(",") if part)
+    try:
+        if annotation is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if annotation in (int, float, str):
+            return annotation(text)
+    except ValueError:
+        raise UsageError(f"--set {key}={text}: expected a value of type {annotation.__name__}") from None
+    raise UsageError(f"--set {key}: cannot parse values of type {annotation}")
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def apply_overrides(config: Any, overrides: dict[str, Any]) -> Any:
+    """A copy of a dataclass with fields replaced; values may be text (from the CLI) or typed."""
+    types = field_types(type(config))
+    changes = {}
+    for key, value in overrides.items():
+        if key not in types:
+            raise UsageError(f"unknown setting '{key}' for {type(config).__name__}; valid: {', '.join(sorted(types))}")
+        changes[key] = parse_value(value, types[key], key) if isinstance(value, str) else value
+    return dataclasses.replace(config, **changes)
+
+
+def split_overrides(pairs: list[str], sections: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Route ``KEY=VALUE`` pairs to the config section that has KEY (``section.KEY`` forces one)."""
+    routed: dict[str, dict[str, str]] = {name: {} for name in sections}
+    for pair in pairs:
+        if "=" not in pair:
+            raise UsageError(f"--set expects KEY=VALUE, got '{pair}'")
+        key, value = pair.split("=", 1)
+        key = key.strip()
+        if "." in key:
+            section, key = key.split(".", 1)
+            if section not in sections:
+                raise UsageError(f"--set {section}.{key}: unknown section '{section}'; valid: {', '.join(sections)}")
+            candidates = [section]
+        else:
+            candidates = [name for name, cfg in sections.items() if key in field_types(type(cfg))]
+        if not candidates:
+            valid = sorted({f"{k}" for cfg in sections.values() for k in field_types(type(cfg))})
+            raise UsageError(f"--set: unknown key '{key}'; valid keys: {', '.join(valid)}")
+        routed[candidates[0]][key] = value
+    return routed
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines one run; stored whole in its record so it can be re-run."""
+
+    method: str
+    dataset: str
+    backbone: str
+    seed: int = 0
+    device: str = "cpu"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    method_config: dict[str, Any] = field(default_factory=dict)
+    data_path: str | None = None

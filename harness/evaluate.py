@@ -1,0 +1,68 @@
+"""Generating the evaluation samples and measuring them.
+
+EDM's protocol (EDM_SPEC §8.3): sample i comes from its own generator seeded with seed i, so the
+samples do not depend on the batch size or on how many were drawn; conditional models get classes
+drawn uniformly from the same per-seed generator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from harness.data import ImageDataset, to_uint8
+from harness.progress import image_progress
+
+
+def seed_latents(seeds: range, shape: tuple[int, ...], num_classes: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    latents = torch.empty((len(seeds), *shape))
+    classes = torch.empty(len(seeds), dtype=torch.int64)
+    for row, seed in enumerate(seeds):
+        rng = torch.Generator().manual_seed(int(seed))
+        latents[row] = torch.randn(shape, generator=rng)
+        if num_classes:
+            classes[row] = torch.randint(num_classes, (1,), generator=rng)
+    return latents, (torch.nn.functional.one_hot(classes, num_classes).float() if num_classes else None)
+
+
+@torch.no_grad()
+def generate(generator: torch.nn.Module, seeds: range, shape: tuple[int, ...], label_dim: int,
+             device: torch.device, batch_size: int = 500, show_progress: bool = True) -> torch.Tensor:
+    """Images in [-1, 1], float32 on the CPU, one per seed."""
+    out = []
+    with image_progress("generating", len(seeds), show_progress) as advance:
+        for start in range(0, len(seeds), batch_size):
+            chunk = seeds[start:start + batch_size]
+            z, labels = seed_latents(chunk, shape, label_dim)
+            labels = labels.to(device) if labels is not None else None
+            images = generator(z.to(device), labels).to(torch.float32).clamp(-1, 1).cpu()
+            if not torch.isfinite(images).all():
+                from harness.errors import BenchError
+
+                raise BenchError("the generator produced NaN or Inf samples")
+            out.append(images)
+            advance(len(chunk))
+    return torch.cat(out)
+
+
+def save_grid(images: torch.Tensor, path: Path, grid: int = 8, min_size: int = 256) -> None:
+    """A grid x grid PNG of the first samples, upscaled (nearest) so small images are visible."""
+    from PIL import Image
+
+    images = to_uint8(images[: grid * grid])
+    n, c, r, _ = images.shape
+    canvas = torch.zeros((c, grid * r, grid * r), dtype=torch.uint8)
+    for i in range(n):
+        row, col = divmod(i, grid)
+        canvas[:, row * r:(row + 1) * r, col * r:(col + 1) * r] = images[i]
+    array = canvas.permute(1, 2, 0).numpy()
+    picture = Image.fromarray(array[:, :, 0] if c == 1 else array)
+    scale = max(1, min_size // (grid * r))
+    picture.resize((grid * r * scale,) * 2, Image.NEAREST).save(path)
+
+
+def labels_for(dataset: ImageDataset, index: torch.Tensor, label_dim: int) -> torch.Tensor | None:
+    if not label_dim:
+        return None
+    return torch.nn.functional.one_hot(dataset.labels[index], label_dim).float()

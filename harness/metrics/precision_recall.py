@@ -1,0 +1,103 @@
+"""Improved precision and recall (Kynkäänniemi et al. 2019, "Improved precision and recall metric
+for assessing generative models", sec. 2).
+
+Each sample of a set gets a hypersphere whose radius is the distance to its k-th nearest neighbour
+in that set. Precision is the fraction of generated samples inside the union of the real
+hyperspheres (are fakes realistic?); recall is the fraction of real samples inside the union of
+the generated hyperspheres (is the data covered?). k = 3 as in the paper.
+
+Distances are computed in row blocks so memory stays at [block, N]; the computation has no
+randomness and a fixed reduction order, so the same features give the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from harness.errors import BenchError
+from harness.metrics.base import METRICS, Metric, MetricInputs
+
+DEFAULT_K = 3
+
+
+@dataclass(frozen=True)
+class PrecisionRecall:
+    precision: float
+    recall: float
+    k: int
+    num_real: int
+    num_fake: int
+
+
+def pairwise_sq_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Squared Euclidean distances [len(a), len(b)] via |a|^2 + |b|^2 - 2ab, clamped at 0."""
+    d = (a * a).sum(1, keepdim=True) + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+    return d.clamp_min_(0.0)
+
+
+def knn_radii(features: torch.Tensor, k: int = DEFAULT_K, block: int = 1024) -> torch.Tensor:
+    """Squared distance of each row to its k-th nearest other row (the row itself excluded)."""
+    if features.shape[0] <= k:
+        raise BenchError(f"k-NN radii need more than k={k} samples, got {features.shape[0]}")
+    radii = []
+    for start in range(0, features.shape[0], block):
+        d = pairwise_sq_distances(features[start : start + block], features)
+        # The row itself is at distance ~0, so the (k+1)-th smallest is the k-th neighbour.
+        radii.append(d.kthvalue(k + 1, dim=1).values)
+    return torch.cat(radii)
+
+
+def coverage_fraction(
+    queries: torch.Tensor, support: torch.Tensor, support_radii: torch.Tensor, block: int = 1024
+) -> float:
+    """Fraction of ``queries`` within at least one support hypersphere."""
+    inside = 0
+    for start in range(0, queries.shape[0], block):
+        d = pairwise_sq_distances(queries[start : start + block], support)
+        inside += int((d <= support_radii[None, :]).any(dim=1).sum())
+    return inside / queries.shape[0]
+
+
+def precision_recall(
+    real_features: torch.Tensor,
+    fake_features: torch.Tensor,
+    k: int = DEFAULT_K,
+    dtype: torch.dtype = torch.float32,
+    block: int = 1024,
+) -> PrecisionRecall:
+    """Improved precision and recall of ``fake_features`` against ``real_features`` ([N, D] each)."""
+    if real_features.ndim != 2 or fake_features.ndim != 2 or real_features.shape[1] != fake_features.shape[1]:
+        raise BenchError(f"precision/recall need [N, D] features of equal D, got {tuple(real_features.shape)} and {tuple(fake_features.shape)}")
+    real = real_features.detach().to(dtype)
+    fake = fake_features.detach().to(real.device, dtype)
+    real_radii = knn_radii(real, k, block)
+    fake_radii = knn_radii(fake, k, block)
+    return PrecisionRecall(
+        precision=coverage_fraction(fake, real, real_radii, block),
+        recall=coverage_fraction(real, fake, fake_radii, block),
+        k=k,
+        num_real=real.shape[0],
+        num_fake=fake.shape[0],
+    )
+
+
+def _shared(inputs: MetricInputs) -> PrecisionRecall:
+    # Precision and recall come from the same radii; compute them once per evaluation.
+    return inputs.cached("precision_recall", lambda: precision_recall(inputs.real_features(), inputs.fake_features()))
+
+
+def _precision(inputs: MetricInputs) -> tuple[float, dict[str, Any]]:
+    result = _shared(inputs)
+    return result.precision, {"k": result.k}
+
+
+def _recall(inputs: MetricInputs) -> tuple[float, dict[str, Any]]:
+    result = _shared(inputs)
+    return result.recall, {"k": result.k}
+
+
+METRICS.add("precision", Metric("precision", "fraction of generated samples inside the real k-NN manifold (Kynkäänniemi et al. 2019)", ("own",), _precision))
+METRICS.add("recall", Metric("recall", "fraction of real samples inside the generated k-NN manifold (Kynkäänniemi et al. 2019)", ("own",), _recall))

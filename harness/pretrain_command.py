@@ -1,0 +1,53 @@
+"""`bench pretrain`: dataset preset + flags -> PretrainConfig, train, measure the teacher, save."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.config import apply_overrides, split_overrides
+from harness.data import DATASETS, load_dataset
+from harness.errors import UsageError
+from harness.pretrain import PretrainConfig, pretrain, save_backbone
+from harness.runner import resolve_device
+
+
+def pretrain_command(dataset_name: str, out: Path, kimg: float | None, seed: int, device: str,
+                     data: Path | None, overrides: list[str], command: str, show_progress: bool) -> dict:
+    spec = DATASETS.get(dataset_name)
+    preset = spec.presets.get("pretrain")
+    if not preset:
+        raise UsageError(f"dataset {dataset_name} has no pre-training preset (it uses a released backbone)")
+    cfg = apply_overrides(PretrainConfig(), preset)
+    cfg = apply_overrides(cfg, split_overrides(list(overrides), {"pretrain": cfg})["pretrain"])
+    if kimg is not None:
+        cfg.kimg = float(kimg)
+    if cfg.kimg <= 0:
+        raise UsageError(f"--kimg must be positive, got {cfg.kimg:g}")
+    dev = resolve_device(device)
+    dataset = load_dataset(dataset_name, data)
+    net, facts = pretrain(dataset, cfg, seed, dev, show_progress)
+    save_backbone(net.cpu(), out, cfg, facts, command)  # stored before measuring: nothing trained is lost
+    facts.update(measure_teacher(net.to(dev), dataset, spec, dev, show_progress))
+    save_backbone(net.cpu(), out, cfg, facts, command)
+    return facts
+
+
+def measure_teacher(net, dataset, spec, device, show_progress: bool) -> dict:
+    """FD of the new backbone as a 35-NFE Heun teacher and as a one-step generator, for its card."""
+    from harness.evaluate import generate
+    from harness.metrics import evaluate
+    from harness.metrics.features import FEATURE_EXTRACTORS
+    from harness.samplers import HeunGenerator, OneStepGenerator
+
+    extractor = FEATURE_EXTRACTORS.get(spec.feature_extractor)(None, device)
+    num = int(spec.presets.get("eval", {}).get("num_samples", 2000))
+    shape = (dataset.channels, dataset.resolution, dataset.resolution)
+    label_dim = int(net.label_dim)
+    out = {}
+    for key, generator in (("teacher_fd", HeunGenerator(net, 18)), ("one_step_fd", OneStepGenerator(net))):
+        samples = generate(generator, range(num), shape, label_dim, device, 500, show_progress)
+        (fd,) = evaluate(samples, dataset, ["fd"], extractor)
+        out[key] = fd.value
+    out["fd_samples"] = num
+    out["fd_extractor"] = spec.feature_extractor
+    return out

@@ -1,0 +1,131 @@
+"""Run records: one JSON per run, written atomically, never edited afterwards.
+
+Layout: ``<results>/<run_id>/record.json`` with ``samples.png`` (a sample grid) and, when kept,
+``generator.safetensors`` beside it. A re-run writes a new record with a new run id.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import secrets
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from harness.errors import BenchError
+
+SCHEMA_VERSION = 1
+RECORD_NAME = "record.json"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def new_run_id(method: str, dataset: str, seed: int) -> str:
+    """Unique without coordination: UTC time plus 32 random bits, so concurrent runs never collide."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{dataset}-{method}-s{seed}-{stamp}-{secrets.token_hex(4)}"
+
+
+def create_run_dir(results_dir: Path, run_id: str) -> Path:
+    results_dir = Path(results_dir)
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        run_dir = results_dir / run_id
+        run_dir.mkdir(exist_ok=False)
+    except PermissionError:
+        raise BenchError(f"results directory {results_dir} is not writable") from None
+    except FileExistsError:
+        raise BenchError(f"run directory {results_dir / run_id} exists already; a record is never overwritten") from None
+    except OSError as exc:
+        raise BenchError(f"cannot create a run directory in {results_dir}: {exc.strerror}") from None
+    return run_dir
+
+
+def check_writable(results_dir: Path) -> None:
+    """Fail before hours of training, not after, when the results cannot be stored.
+
+    Probes by writing (os.access says yes to root even on a read-only file system).
+    """
+    results_dir = Path(results_dir)
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        probe = results_dir / f".write-probe-{os.getpid()}-{secrets.token_hex(3)}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise BenchError(f"results directory {results_dir} is not writable ({exc.strerror or exc})") from None
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write to a temporary file in the same folder, fsync, then link into place (never overwrite)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+    text = json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)  # fails if the record exists: records are immutable
+    except FileExistsError:
+        raise BenchError(f"{path} exists already; a record is never overwritten") from None
+    except OSError as exc:
+        raise BenchError(f"could not write {path}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def git_state() -> dict[str, Any]:
+    """The commit of the harness code and whether its code differs from it (results are ignored)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--", "harness", "baselines", "pyproject.toml")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def environment(device: str) -> dict[str, Any]:
+    import numpy
+    import torch
+
+    versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
+    for name in ("torchvision", "torch_fidelity", "cleanfid", "sklearn", "safetensors"):
+        try:
+            versions[name] = getattr(__import__(name), "__version__", "unknown")
+        except Exception:  # an optional library that is missing or broken is recorded as such
+            versions[name] = None
+    from harness import __version__
+
+    versions["bench"] = __version__
+    hardware = {"device": device, "platform": platform.platform(), "processor": platform.machine(),
+                "cpu_threads": torch.get_num_threads()}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        hardware["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return {"versions": versions, "hardware": hardware, "git": git_state()}
+
+
+def load_records(results_dir: Path) -> tuple[list[dict], list[str]]:
+    """All readable records, plus one line per unreadable file naming it (the rest still load)."""
+    records, problems = [], []
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        return records, [f"{results_dir}: no such results directory"]
+    for path in sorted(results_dir.glob(f"*/{RECORD_NAME}")):
+        try:
+            record = json.loads(path.read_text())
+            if not isinstance(record, dict) or "schema_version" not in record or "run_id" not in record:
+                raise ValueError("not a run record")
+        except (OSError, ValueError) as exc:
+            problems.append(f"{path}: unreadable record ({exc.__class__.__name__}: {str(exc)[:80]})")
+            continue
+        record["_path"] = str(path)
+        records.append(record)
+    return records, problems

@@ -1,0 +1,334 @@
+"""What the tables are built from: validated views of the stored records, and how numbers are keyed.
+
+A metric value is only comparable with another made the same way, so every value is keyed by a
+``Measurement`` (metric, feature extractor and its weights, implementation, sample count, reference
+set); tables give each measurement its own column. Records that cannot be used are not dropped
+silently: each becomes one problem line naming its file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from harness.analyze import MISMATCH_KIND, SPECTRUM_KIND
+
+RUN_KIND = "run"
+FD_NAMES = ("fd", "fid")
+PUBLISHED_PROTOCOL_SAMPLES = 50_000
+
+# Report dataset key -> (title, `bench run --dataset` value, backbone flag needed for the command).
+DATASETS: dict[str, tuple[str, str, str | None]] = {
+    "cifar10-uncond": ("CIFAR-10 32x32, unconditional", "cifar10", None),
+    "cifar10-cond": ("CIFAR-10 32x32, conditional", "cifar10", "edm-cifar10-32x32-cond-ve"),
+    "afhqv2-64": ("AFHQv2 64x64", "afhqv2-64", None),
+    "ffhq-64": ("FFHQ 64x64", "ffhq-64", None),
+    "imagenet-64": ("ImageNet 64x64, conditional", "imagenet-64", None),
+    "digits": ("digits 8x8 (offline)", "digits", None),
+    "fashion-mnist": ("Fashion-MNIST 32x32 (offline)", "fashion-mnist", None),
+}
+# The released backbone each published dataset uses (for architecture facts when no run names one).
+DEFAULT_BACKBONES = {
+    "cifar10-uncond": "edm-cifar10-32x32-uncond-ve", "cifar10-cond": "edm-cifar10-32x32-cond-ve",
+    "afhqv2-64": "edm-afhqv2-64x64-uncond-ve", "ffhq-64": "edm-ffhq-64x64-uncond-ve",
+    "imagenet-64": "edm-imagenet-64x64-cond-adm",
+}
+METHOD_LABELS = {
+    "gan_only": "D2O", "gan_only_frozen": "D2O-F", "backbone_one_step": "backbone, one step (no fine-tuning)",
+    "progressive_distillation": "PD", "consistency_distillation": "CD", "dmd": "DMD", "teacher": "EDM teacher",
+}
+METHOD_ORDER = tuple(METHOD_LABELS)
+
+
+def dataset_title(key: str) -> str:
+    return DATASETS.get(key, (key, key, None))[0]
+
+
+def run_command(method: str, key: str, extra: str = "") -> str:
+    """The command that would produce a missing row, quoted for the 'missing' notes."""
+    _, dataset, backbone = DATASETS.get(key, (key, key, None))
+    flags = f" --backbone {backbone}" if backbone else ""
+    return f"`bench run --method {method} --dataset {dataset}{flags}{extra}`"
+
+
+def is_conditional(backbone_name: str) -> bool:
+    """EDM names say 'cond' or 'uncond'; only a whole 'cond' token marks a conditional model."""
+    return re.search(r"(^|[-_.])cond([-_.]|$)", backbone_name) is not None
+
+
+def dataset_key(dataset: str, backbone_name: str) -> str:
+    """CIFAR-10 is published conditional and unconditional: split it by the backbone."""
+    if dataset == "cifar10":
+        return "cifar10-cond" if is_conditional(backbone_name) else "cifar10-uncond"
+    return dataset
+
+
+def dataset_order(keys: Iterable[str]) -> list[str]:
+    """Known datasets in paper order, then any other dataset found in the records (never dropped)."""
+    keys = set(keys)
+    return [k for k in DATASETS] + sorted(keys - set(DATASETS))
+
+
+@dataclass(frozen=True, order=True)
+class Measurement:
+    """How a number was made; two values share a column only when all of these agree."""
+
+    name: str
+    extractor: str
+    weights: str
+    implementation: str
+    num_samples: int
+    reference: str
+    reference_sha: str
+
+    @property
+    def id(self) -> str:
+        """A short stable id (hash of the whole key), so LaTeX headers can stay short."""
+        return "m" + hashlib.sha256(repr(self).encode()).hexdigest()[:6]
+
+    def label(self) -> str:
+        return "FID" if self.name in FD_NAMES and self.extractor.startswith("inception") else self.name.upper()
+
+    def header(self) -> str:
+        return (f"{self.label()} · {self.extractor} · {self.implementation} · n={self.num_samples} · "
+                f"ref {self.reference} [{self.id}]")
+
+    def short(self) -> str:
+        return f"{self.label()} [{self.id}]"
+
+    def legend(self) -> str:
+        return (f"{self.id}: {self.name} in {self.extractor} features (weights {self.weights[:12] or '?'}), "
+                f"implementation {self.implementation}, {self.num_samples} samples, reference {self.reference} "
+                f"(sha256 {self.reference_sha[:12] or '?'})")
+
+    def is_fd(self) -> bool:
+        return self.name in FD_NAMES
+
+    def matches_published_protocol(self) -> bool:
+        """Published FIDs use Inception-v3 on 50k samples; anything else is not comparable with them."""
+        return self.is_fd() and self.extractor.startswith("inception") and self.num_samples >= PUBLISHED_PROTOCOL_SAMPLES
+
+    def csv_fields(self) -> dict[str, Any]:
+        return {"measurement": self.id, "metric": self.name, "extractor": self.extractor,
+                "extractor_weights_sha256": self.weights, "implementation": self.implementation,
+                "num_samples": self.num_samples, "reference": self.reference, "reference_sha256": self.reference_sha}
+
+
+def measurement_of(metric: dict) -> Measurement:
+    ref = metric.get("reference") or {}
+    if not isinstance(ref, dict):
+        ref = {"id": str(ref)}
+    return Measurement(str(metric.get("name", "?")), str(metric.get("extractor", "?")),
+                       str(metric.get("extractor_weights_sha256") or ""), str(metric.get("implementation", "?")),
+                       int(metric.get("num_samples") or 0), str(ref.get("id", "?")), str(ref.get("sha256") or ""))
+
+
+@dataclass(frozen=True)
+class Run:
+    """A completed run record, reduced to what the tables read."""
+
+    run_id: str
+    name: str  # the record's file, relative to the results directory
+    method: str
+    dataset: str
+    key: str  # report dataset key
+    seed: int
+    budget_kimg: float
+    backbone: str
+    nfe: int | None
+    images: float  # training images the generator saw
+    teacher_passes_per_image: float
+    wall_seconds: float | None
+    train_seconds: float | None
+    hardware: str
+    on_gpu: bool
+    freeze_level: int | None
+    frozen_share: float | None
+    values: tuple[tuple[Measurement, float], ...]
+
+    @property
+    def label(self) -> str:
+        """The method as the paper names it; D2O-F shows its freeze level unless it is the default 1."""
+        base = METHOD_LABELS.get(self.method, self.method)
+        if self.method == "gan_only_frozen" and self.freeze_level not in (None, 1):
+            return f"{base} (level {self.freeze_level})"
+        return base
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """An analysis record (mismatch or spectrum) and the student run it analysed."""
+
+    kind: str
+    run_id: str
+    name: str
+    method: str
+    key: str
+    seed: int
+    budget_kimg: float
+    backbone: str
+    freeze_level: int | None
+    measurement: Measurement | None
+    record: dict
+
+    @property
+    def label(self) -> str:
+        base = METHOD_LABELS.get(self.method, self.method)
+        if self.method == "gan_only_frozen" and self.freeze_level not in (None, 1):
+            return f"{base} (level {self.freeze_level})"
+        return base
+
+
+@dataclass
+class ReportInputs:
+    results_dir: Path
+    runs: list[Run] = field(default_factory=list)
+    analyses: dict[str, list[Analysis]] = field(default_factory=dict)
+    all_records: list[dict] = field(default_factory=list)  # every readable record, for the runs summary
+    problems: list[str] = field(default_factory=list)  # names relative to the results directory
+
+
+def relative_name(record: dict, results_dir: Path) -> str:
+    path = Path(record.get("_path", "?"))
+    try:
+        return str(path.relative_to(results_dir))
+    except ValueError:
+        return path.name
+
+
+def _hardware(record: dict) -> str:
+    hw = ((record.get("environment") or {}).get("hardware") or {})
+    return str(hw.get("gpu") or hw.get("device") or "?")
+
+
+def _on_gpu(record: dict) -> bool:
+    hw = ((record.get("environment") or {}).get("hardware") or {})
+    return bool(hw.get("gpu")) or str(hw.get("device", "")).startswith("cuda")
+
+
+def _images(record: dict) -> float:
+    seen = (record.get("training") or {}).get("images_seen")
+    return float(seen) if seen is not None else float(record.get("budget_kimg") or 0.0) * 1000.0
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def to_run(record: dict, name: str) -> Run:
+    """Raises KeyError/TypeError/ValueError on a record that lacks what every run record holds."""
+    info = record.get("method_info") or {}
+    backbone = str(record["backbone"]["name"])
+    values = tuple((measurement_of(m), float(m["value"])) for m in record.get("metrics") or []
+                   if _float(m.get("value")) is not None)
+    timing = record.get("timing") or {}
+    return Run(str(record["run_id"]), name, str(record["method"]), str(record["dataset"]),
+               dataset_key(str(record["dataset"]), backbone), int(record["seed"]),
+               float(record.get("budget_kimg") or 0.0), backbone, record.get("nfe"), _images(record),
+               float(record.get("teacher_passes_per_image") or 0.0), _float(timing.get("wall_seconds")),
+               _float(timing.get("train_seconds")), _hardware(record), _on_gpu(record),
+               info.get("freeze_level"), _float(info.get("frozen_share")), values)
+
+
+def to_analysis(record: dict, name: str) -> Analysis:
+    backbone = str(record["backbone"]["name"])
+    info = record.get("method_info") or {}
+    measurement = record.get("measurement")
+    return Analysis(str(record["kind"]), str(record["run_id"]), name, str(record["method"]),
+                    dataset_key(str(record["dataset"]), backbone), int(record["seed"]),
+                    float(record.get("budget_kimg") or 0.0), backbone, info.get("freeze_level"),
+                    measurement_of(measurement) if measurement else None, record)
+
+
+def sort_records(records: list[dict], results_dir: Path) -> ReportInputs:
+    """Split readable records into completed runs and analyses; failed or malformed ones become problems."""
+    inputs = ReportInputs(Path(results_dir), all_records=records)
+    for record in records:
+        name = relative_name(record, Path(results_dir))
+        kind = record.get("kind", RUN_KIND)
+        if record.get("status") != "completed":
+            reason = (record.get("failure") or {}).get("reason") if isinstance(record.get("failure"), dict) else None
+            inputs.problems.append(f"{name}: {record.get('status', 'no status')} "
+                                   f"{'run' if kind == RUN_KIND else kind} ({reason or 'no reason recorded'}), "
+                                   "not used in the tables")
+            continue
+        try:
+            if kind == RUN_KIND:
+                inputs.runs.append(to_run(record, name))
+            elif kind in (MISMATCH_KIND, SPECTRUM_KIND):
+                inputs.analyses.setdefault(kind, []).append(to_analysis(record, name))
+            else:
+                inputs.problems.append(f"{name}: unknown record kind '{kind}', not used in the tables")
+        except (KeyError, TypeError, ValueError) as exc:
+            inputs.problems.append(f"{name}: malformed record ({exc.__class__.__name__}: {exc}), not used")
+    inputs.runs.sort(key=lambda r: (r.key, r.method, r.budget_kimg, r.seed, r.run_id))
+    for items in inputs.analyses.values():
+        items.sort(key=lambda a: (a.key, a.method, a.budget_kimg, a.seed, a.run_id))
+    return inputs
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean, sample standard deviation and count of one group of values (one per run)."""
+
+    mean: float
+    std: float | None
+    n: int
+
+    def shown(self, digits: int = 3) -> str:
+        if self.std is None:
+            return f"{self.mean:.{digits}f}"
+        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+
+
+def summarize(values: list[float]) -> Summary | None:
+    if not values:
+        return None
+    std = statistics.stdev(values) if len(values) > 1 else None
+    return Summary(statistics.fmean(values), std, len(values))
+
+
+def group_by(items: Iterable, key) -> dict:
+    """Insertion-ordered groups (callers sort their keys before showing them)."""
+    groups: dict = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return groups
+
+
+def fd_values(runs: list[Run]) -> dict[Measurement, list[float]]:
+    """FD values of runs grouped by measurement, in sorted measurement order."""
+    out: dict[Measurement, list[float]] = {}
+    for run in runs:
+        for m, v in run.values:
+            if m.is_fd():
+                out.setdefault(m, []).append(v)
+    return {m: out[m] for m in sorted(out)}
+
+
+def runs_with(runs: list[Run], m: Measurement) -> list[Run]:
+    return [r for r in runs if any(mm == m for mm, _ in r.values)]
+
+
+def seeds_shown(runs: list) -> str:
+    """Seed count, plus the run count when a seed was run more than once."""
+    seeds = len({r.seed for r in runs})
+    return str(seeds) if seeds == len(runs) else f"{seeds} ({len(runs)} runs)"
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_count(value: float | None) -> str:
+    """Image and pass counts as 5.12M / 1.3B: readable, exact numbers stay in the CSV."""
+    if value is None:
+        return "—"
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"

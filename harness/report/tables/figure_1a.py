@@ -1,0 +1,195 @@
+"""Figure (b), the paper's Figure 1A: FID against training images (log x), reported and reproduced.
+
+The first panel is the paper's: ImageNet 64 with the published points (grey circles, ranges as error
+bars) and any reproduced ImageNet 64 runs measured like them (coloured triangles). Every other
+(dataset, measurement) with reproduced trained one-step runs gets its own panel, so numbers made
+differently never share axes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from harness.report.inputs import (Measurement, Run, Summary, dataset_order, dataset_title, fmt_count, group_by,
+                                   run_command, seeds_shown, summarize)
+from harness.report.plots import color, empty_panel
+from harness.report.render import Citations, Document, Section
+from harness.report.spec import Context, TableSpec
+
+PAPER_KEY = "imagenet-64"
+CSV_HEADER = ["panel", "kind", "dataset", "method", "bench_method", "budget_kimg", "train_images",
+              "train_images_low", "train_images_high", "fd", "fd_low", "fd_high", "fd_std", "seeds", "entry",
+              "measurement", "metric", "extractor", "extractor_weights_sha256", "implementation", "num_samples",
+              "reference", "reference_sha256"]
+
+
+@dataclass
+class Point:
+    """One reproduced point: a method at a budget, mean over seeds."""
+
+    label: str
+    method: str
+    budget_kimg: float
+    images: float
+    mean: float
+    std: float | None
+    runs: list[Run]
+
+
+@dataclass
+class Panel:
+    title: str
+    key: str
+    measurement: Measurement | None
+    reported: list = field(default_factory=list)
+    points: list[Point] = field(default_factory=list)
+    empty_note: str = ""
+
+
+def trained_one_step(runs: list[Run]) -> list[Run]:
+    return [r for r in runs if r.nfe == 1 and r.budget_kimg > 0]
+
+
+def points_of(runs: list[Run], m: Measurement) -> list[Point]:
+    """Mean over seeds per (method, freeze level, budget, backbone)."""
+    chosen = [r for r in runs if any(mm == m for mm, _ in r.values)]
+    points = []
+    for key, group in sorted(group_by(chosen, lambda r: (r.label, r.method, r.budget_kimg, r.backbone)).items()):
+        stats = summarize([v for r in group for mm, v in r.values if mm == m])
+        images = sum(r.images for r in group) / len(group)
+        points.append(Point(key[0], key[1], key[2], images, stats.mean, stats.std, group))
+    return points
+
+
+def panels_of(ctx: Context) -> list[Panel]:
+    runs = trained_one_step(ctx.inputs.runs)
+    by_cell = group_by([(r.key, m, r) for r in runs for m, _ in r.values if m.is_fd()], lambda t: (t[0], t[1]))
+    cells = {k: sorted({id(t[2]): t[2] for t in v}.values(), key=lambda r: r.run_id) for k, v in by_cell.items()}
+    paper = Panel("ImageNet 64: Figure 1A (reported) and reproduced FID", PAPER_KEY, None,
+                  reported=ctx.published.select("figure-1a", PAPER_KEY))
+    for (key, m), group in cells.items():
+        if key == PAPER_KEY and m.matches_published_protocol():
+            paper.measurement = m  # several protocol-conforming measurements would share this panel: rare
+            paper.points += points_of(group, m)
+    if not paper.points:
+        paper.empty_note = "no stored ImageNet 64 one-step runs measured like the paper yet"
+    panels = [paper]
+    order = {k: i for i, k in enumerate(dataset_order(k for k, _ in cells))}
+    for (key, m) in sorted(cells, key=lambda km: (order[km[0]], km[1])):
+        if key == PAPER_KEY and m.matches_published_protocol():
+            continue
+        panels.append(Panel(f"{dataset_title(key)}: {m.short()} (reproduced only)", key, m,
+                            points=points_of(cells[(key, m)], m)))
+    return panels
+
+
+def reported_xy(entry) -> tuple[float, tuple[float, float], float, tuple[float, float]]:
+    """Position and error-bar extents of a published point; ranges are drawn at their geometric mean."""
+    if entry.train_images is not None:
+        x, xr = float(entry.train_images), (0.0, 0.0)
+    else:
+        lo, hi = float(entry.train_images_low), float(entry.train_images_high)
+        x = math.sqrt(lo * hi)
+        xr = (x - lo, hi - x)
+    if entry.value is not None:
+        y, yr = float(entry.value), (0.0, 0.0)
+    else:
+        lo, hi = float(entry.low), float(entry.high)
+        y = (lo + hi) / 2
+        yr = (y - lo, hi - y)
+    return x, xr, y, yr
+
+
+def draw_panel(ax, panel: Panel, colors: dict[str, str]) -> None:
+    if not panel.reported and not panel.points:
+        empty_panel(ax, panel.empty_note or "no points")
+        return
+    for i, entry in enumerate(panel.reported):
+        x, xr, y, yr = reported_xy(entry)
+        ax.errorbar([x], [y], xerr=[[xr[0]], [xr[1]]], yerr=[[yr[0]], [yr[1]]], fmt="o", color="#7f7f7f",
+                    mfc="white", ms=5, capsize=2, label="reported (paper)" if i == 0 else None)
+        ax.annotate(entry.method, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6, color="#4f4f4f")
+    for label in sorted({p.label for p in panel.points}):
+        pts = sorted((p for p in panel.points if p.label == label), key=lambda p: p.images)
+        ax.errorbar([p.images for p in pts], [p.mean for p in pts], yerr=[p.std or 0.0 for p in pts], fmt="^-",
+                    color=colors[label], ms=6, capsize=2, label=f"reproduced: {label}")
+    ax.set_xscale("log")
+    ax.set_xlabel("training images")
+    ax.set_ylabel(panel.measurement.label() if panel.measurement else "FID")
+    if panel.empty_note:
+        ax.text(0.02, 0.02, panel.empty_note, transform=ax.transAxes, fontsize=6, va="bottom")
+    ax.legend(loc="upper right")
+
+
+def drawer(panels: list[Panel]):
+    labels = sorted({p.label for panel in panels for p in panel.points})
+    colors = {label: color(i) for i, label in enumerate(labels)}
+    ncols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+
+    def draw(figure) -> None:
+        axes = figure.subplots(nrows, ncols, squeeze=False)
+        for ax, panel in zip(axes.flat, panels):
+            ax.set_title(panel.title, fontsize=7)
+            draw_panel(ax, panel, colors)
+        for ax in list(axes.flat)[len(panels):]:
+            ax.set_axis_off()
+
+    return draw, (4.2 * ncols, 3.4 * nrows)
+
+
+def reported_section(panel: Panel, cites: Citations) -> tuple[Section, list[dict]]:
+    rows, csv_rows = [], []
+    for e in panel.reported:
+        images = fmt_count(e.train_images) if e.train_images else f"{fmt_count(e.train_images_low)}-{fmt_count(e.train_images_high)}"
+        rows.append([e.method, images, f"{e.shown()} {cites.mark(e)}"])
+        csv_rows.append({"panel": 1, "kind": "reported", "dataset": e.dataset, "method": e.method,
+                         "bench_method": e.harness_method, "train_images": e.train_images,
+                         "train_images_low": e.train_images_low, "train_images_high": e.train_images_high,
+                         "fd": e.value, "fd_low": e.low, "fd_high": e.high, "entry": e.id})
+    return Section("Reported points (paper, Figure 1A, ImageNet 64)", ["method", "training images", "FID"], rows), csv_rows
+
+
+def reproduced_section(index: int, panel: Panel) -> tuple[Section, list[dict]]:
+    rows, csv_rows = [], []
+    for p in panel.points:
+        rows.append([p.label, f"{p.budget_kimg:g}", fmt_count(p.images), Summary(p.mean, p.std, len(p.runs)).shown(),
+                     seeds_shown(p.runs)])
+        csv_rows.append({"panel": index, "kind": "reproduced", "dataset": panel.key, "method": p.label,
+                         "bench_method": p.method, "budget_kimg": p.budget_kimg, "train_images": p.images,
+                         "fd": p.mean, "fd_std": p.std, "seeds": len({r.seed for r in p.runs}),
+                         **(panel.measurement.csv_fields() if panel.measurement else {})})
+    notes = [f"measurement {panel.measurement.legend()}"] if panel.measurement else []
+    if panel.empty_note:
+        notes.insert(0, f"{panel.empty_note}: run {run_command('gan_only', panel.key)}")
+    header = ["method", "budget (kimg)", "training images", (panel.measurement.header() if panel.measurement
+                                                             else "FID") + ": mean ± std", "seeds"]
+    return Section(f"Panel {index}: {panel.title}", header, rows, notes), csv_rows
+
+
+def build(spec: TableSpec, ctx: Context) -> Document:
+    cites = Citations(ctx.published)
+    panels = panels_of(ctx)
+    section, csv_rows = reported_section(panels[0], cites)
+    sections = [section]
+    for i, panel in enumerate(panels, start=1):
+        section, rows = reproduced_section(i, panel)
+        sections.append(section)
+        csv_rows += rows
+    if len(panels) == 1 and not panels[0].points:
+        sections[-1].notes.append("no stored runs of trained one-step methods on any dataset yet: run "
+                                  f"{run_command('gan_only', 'digits')}")
+    draw, size = drawer(panels)
+    return Document(spec.name, spec.title, spec.caption, sections, CSV_HEADER, csv_rows, cites.footnotes(),
+                    figure=draw, figure_size=size)
+
+
+SPEC = TableSpec(
+    name="figure_1a",
+    title="Figure 1A: FID vs training images (log scale), reported and reproduced",
+    caption=("Grey circles: published points (approximate training images as published; ranges drawn as error "
+             "bars). Coloured triangles: reproduced runs of trained one-step methods, mean ± std over seeds, "
+             "at the images their generator saw. Panels after the first hold other datasets or measurements."),
+    build=build,
+)

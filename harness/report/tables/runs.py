@@ -1,0 +1,59 @@
+"""runs.md/csv: every readable record, one row each, failed and analysis records included.
+
+The other tables aggregate; this one lets a reader find the single run behind a number (its record
+file) and see the runs the other tables leave out, with their status.
+"""
+
+from __future__ import annotations
+
+from harness.report.inputs import RUN_KIND, dataset_key, measurement_of, relative_name
+from harness.report.render import Document, Section
+from harness.report.spec import Context, TableSpec
+
+BASE_COLUMNS = ["record", "kind", "status", "dataset", "method", "seed", "budget_kimg", "nfe", "backbone"]
+
+
+def base_fields(record: dict, name: str) -> dict:
+    backbone = (record.get("backbone") or {}).get("name") if isinstance(record.get("backbone"), dict) else None
+    dataset = record.get("dataset")
+    return {"record": name, "kind": record.get("kind", RUN_KIND), "status": record.get("status"),
+            "dataset": dataset_key(str(dataset), str(backbone or "")) if dataset else None,
+            "method": record.get("method"), "seed": record.get("seed"), "budget_kimg": record.get("budget_kimg"),
+            "nfe": record.get("nfe"), "backbone": backbone}
+
+
+def metric_values(record: dict) -> dict:
+    out = {}
+    for metric in record.get("metrics") or []:
+        if isinstance(metric, dict) and isinstance(metric.get("value"), (int, float)):
+            out[measurement_of(metric)] = float(metric["value"])
+    return out
+
+
+def build(spec: TableSpec, ctx: Context) -> Document:
+    results_dir = ctx.inputs.results_dir
+    rows = sorted(((relative_name(r, results_dir), r) for r in ctx.inputs.all_records), key=lambda t: t[0])
+    values = [metric_values(r) for _, r in rows]
+    measurements = sorted({m for v in values for m in v})
+    header = BASE_COLUMNS + [m.header() for m in measurements]
+    short = BASE_COLUMNS + [m.short() for m in measurements]
+    table, csv_rows = [], []
+    for (name, record), vals in zip(rows, values):
+        base = base_fields(record, name)
+        table.append(["—" if base[c] is None else str(base[c]) for c in BASE_COLUMNS]
+                     + [f"{vals[m]:.4g}" if m in vals else "" for m in measurements])
+        csv_rows.append({**base, **{m.header(): vals.get(m) for m in measurements}})
+    notes = [f"measurement {m.legend()}" for m in measurements]
+    if not rows:
+        notes.insert(0, "no readable records in the results directory yet: run `bench run --method gan_only "
+                        "--dataset digits`")
+    section = Section("All records", header, table, notes, short)
+    return Document(spec.name, spec.title, spec.caption, [section], header, csv_rows)
+
+
+SPEC = TableSpec(
+    name="runs",
+    title="All stored records",
+    caption="One row per readable record (runs and analyses, completed or failed); metric values as stored.",
+    build=build,
+)

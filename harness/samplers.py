@@ -1,0 +1,91 @@
+"""Samplers over an EDM denoiser ``D(x; sigma)``: EDM's Heun (Karras et al. 2022, Algorithm 2),
+the deterministic DDIM step in the same parametrisation, and wrappers that turn them into
+generators ``G(z, class_labels) -> images`` so a multi-step teacher and a one-step student are
+sampled and measured the same way.
+"""
+
+from __future__ import annotations
+
+import torch
+
+SIGMA_MIN, SIGMA_MAX, RHO = 0.002, 80.0, 7.0
+
+
+def karras_sigmas(num_steps: int, sigma_min: float = SIGMA_MIN, sigma_max: float = SIGMA_MAX, rho: float = RHO,
+                  device: torch.device | str = "cpu") -> torch.Tensor:
+    """EDM eq. 5 time steps t_0 > ... > t_{N-1}, then t_N = 0 (float64, EDM_SPEC §9)."""
+    if num_steps < 1:
+        raise ValueError("num_steps must be at least 1")
+    if num_steps == 1:
+        steps = torch.tensor([sigma_max], dtype=torch.float64, device=device)
+    else:
+        i = torch.arange(num_steps, dtype=torch.float64, device=device)
+        steps = (sigma_max ** (1 / rho) + i / (num_steps - 1) * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
+    return torch.cat([steps, torch.zeros(1, dtype=torch.float64, device=device)])
+
+
+def denoise(net: torch.nn.Module, x: torch.Tensor, sigma: torch.Tensor | float,
+            class_labels: torch.Tensor | None) -> torch.Tensor:
+    return net(x, torch.as_tensor(sigma, dtype=torch.float64, device=x.device), class_labels).to(torch.float64)
+
+
+def heun_step(net: torch.nn.Module, x: torch.Tensor, t_cur: torch.Tensor, t_next: torch.Tensor,
+              class_labels: torch.Tensor | None) -> torch.Tensor:
+    """One deterministic step of Algorithm 2: Euler, then the 2nd-order correction unless t_next = 0."""
+    d_cur = (x - denoise(net, x, t_cur, class_labels)) / t_cur
+    x_next = x + (t_next - t_cur) * d_cur
+    if float(t_next) > 0:
+        d_next = (x_next - denoise(net, x_next, t_next, class_labels)) / t_next
+        x_next = x + (t_next - t_cur) * (0.5 * d_cur + 0.5 * d_next)
+    return x_next
+
+
+def heun_sample(net: torch.nn.Module, latents: torch.Tensor, class_labels: torch.Tensor | None = None,
+                num_steps: int = 18, sigma_min: float = SIGMA_MIN, sigma_max: float = SIGMA_MAX,
+                rho: float = RHO) -> torch.Tensor:
+    """EDM's deterministic sampler (S_churn = 0); NFE = 2 * num_steps - 1."""
+    sigma_min = max(sigma_min, float(getattr(net, "sigma_min", 0.0)))
+    sigma_max = min(sigma_max, float(getattr(net, "sigma_max", float("inf"))))
+    t = karras_sigmas(num_steps, sigma_min, sigma_max, rho, device=latents.device)
+    x = latents.to(torch.float64) * t[0]
+    for i in range(num_steps):
+        x = heun_step(net, x, t[i], t[i + 1], class_labels)
+    return x.to(torch.float32)
+
+
+def ddim_step(x: torch.Tensor, denoised: torch.Tensor, sigma_from: torch.Tensor | float,
+              sigma_to: torch.Tensor | float) -> torch.Tensor:
+    """Deterministic DDIM (Song et al. 2021) in EDM's x = y + sigma * n form: keep the predicted noise.
+
+    With eps = (x - D) / sigma_from, the step is x' = D + sigma_to * eps; it is exactly one Euler
+    step of the probability-flow ODE dx/dsigma = (x - D) / sigma.
+    """
+    return denoised + (sigma_to / sigma_from) * (x - denoised)
+
+
+class HeunGenerator(torch.nn.Module):
+    """The multi-step teacher as a generator: latents z ~ N(0, I) to images with NFE = 2N - 1."""
+
+    def __init__(self, net: torch.nn.Module, num_steps: int = 18):
+        super().__init__()
+        self.net = net
+        self.num_steps = num_steps
+
+    @property
+    def nfe(self) -> int:
+        return 2 * self.num_steps - 1
+
+    def forward(self, z: torch.Tensor, class_labels: torch.Tensor | None = None) -> torch.Tensor:
+        return heun_sample(self.net, z, class_labels, num_steps=self.num_steps)
+
+
+class OneStepGenerator(torch.nn.Module):
+    """The pre-trained denoiser used as it is in one step: D(80 z; 80). The 'before fine-tuning' point."""
+
+    def __init__(self, net: torch.nn.Module, sigma: float = SIGMA_MAX):
+        super().__init__()
+        self.net = net
+        self.sigma = sigma
+
+    def forward(self, z: torch.Tensor, class_labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(z * self.sigma, torch.tensor(self.sigma, device=z.device), class_labels).to(torch.float32)

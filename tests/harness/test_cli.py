@@ -1,0 +1,111 @@
+"""The command line: clear one-line errors with the right exit codes, and nothing stored is touched."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app, main
+
+runner = CliRunner()
+
+
+class Result:
+    def __init__(self, returncode: int, stdout: str, stderr: str):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def bench(capsys, monkeypatch):
+    """Run the console entry point ``main()`` in-process, as the ``bench`` script does."""
+
+    def invoke(*args: str) -> Result:
+        monkeypatch.setattr(sys, "argv", ["bench", *args])
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return invoke
+
+
+def test_console_script_entry_point_runs():
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--method", "nope"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "unknown method 'nope'" in result.stderr
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def stored(tmp_path: Path) -> Path:
+    """A results folder holding one valid-looking record, to check that failed commands leave it alone."""
+    run = tmp_path / "results" / "digits-gan_only-s0-x"
+    run.mkdir(parents=True)
+    (run / "record.json").write_text(json.dumps({"schema_version": 1, "run_id": "digits-gan_only-s0-x",
+                                                 "status": "completed", "metrics": []}))
+    return tmp_path / "results"
+
+
+def test_list_shows_registered_names():
+    result = runner.invoke(app, ["list", "methods"])
+    assert result.exit_code == 0
+    assert "gan_only" in result.stdout and "teacher" in result.stdout
+
+
+@pytest.mark.parametrize("args, valid", [
+    (["--method", "nope"], "gan_only"),
+    (["--method", "gan_only", "--dataset", "nope"], "digits"),
+    (["--method", "gan_only", "--backbone", "nope"], "edm-cifar10-32x32-uncond-ve"),
+])
+def test_unknown_names_exit_2_and_list_valid_names(args, valid, stored, bench):
+    before = snapshot(stored)
+    result = bench("run", *args, "--results", str(stored))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: unknown") and valid in result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(stored) == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--budget-kimg", "-1"], "--budget-kimg must be positive"),
+    (["--budget-kimg", "0"], "--budget-kimg must be positive"),
+    (["--set", "bogus=1"], "unknown key 'bogus'"),
+    (["--set", "g_lr=fast"], "expected a value of type float"),
+])
+def test_bad_run_options_are_clear_errors(args, message, stored, bench):
+    before = snapshot(stored)
+    result = bench("run", "--method", "gan_only", "--results", str(stored), *args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(stored) == before
+
+
+def test_missing_backbone_file_is_a_clear_error(stored, tmp_path, bench):
+    before = snapshot(stored)
+    result = bench("run", "--method", "gan_only", "--backbone", str(tmp_path / "absent.safetensors"),
+                   "--results", str(stored))
+    assert result.returncode == 1 and "backbone file not found" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(stored) == before
+
+
+def test_report_names_corrupt_record_and_uses_the_rest(stored, tmp_path, bench):
+    bad = stored / "broken-run"
+    bad.mkdir()
+    (bad / "record.json").write_text('{"schema_version": 1, "run_id": ')  # half-written
+    before = snapshot(stored)
+    result = bench("report", "--results", str(stored), "--out", str(tmp_path / "tables"))
+    assert result.returncode == 0
+    assert "broken-run/record.json: unreadable record" in result.stderr
+    assert (tmp_path / "tables" / "runs.md").is_file()
+    assert snapshot(stored) == before
