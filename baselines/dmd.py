@@ -26,6 +26,9 @@ score's bottleneck features (the output of the inner network's middle block ``de
 of noisy images; the fake score's weights learn from both its denoising loss and the classifier
 loss. Noisy images for the classifier use the generator update's sigma distribution; real images
 are the runner's real batch. DMD2 ImageNet-64 weights: 3e-3 (generator), 1e-2 (classifier).
+``discriminator`` = projected | scratch | auto replaces that classifier with an image discriminator
+(baselines/projected_discriminator.py, as gan_only's) on clean generator outputs and real images,
+trained in the fake-score update (same optimiser, loss weight gan_d_weight).
 
 Labels: the real batch's labels for the generator, both scores and the classifier (DMD2 draws
 classes uniformly; the data's class marginal is the same in expectation for balanced sets).
@@ -72,6 +75,14 @@ class DMDConfig:
     P_std: float = 1.2
     gan_weight: float = 0.0  # generator's GAN weight; 0 = off (DMD2 ImageNet-64: 3e-3)
     gan_d_weight: float = 1e-2  # classifier loss weight in the fake-score update (used when gan_weight > 0)
+    # The GAN term's discriminator: DMD2's bottleneck classifier on the fake score (default), or an image
+    # discriminator as gan_only's (auto | projected | scratch, with the d_* settings below).
+    discriminator: str = "bottleneck"
+    d_width: int = 64
+    d_features: tuple[str, ...] = ("efficientnet-lite0",)
+    d_input_size: int = 224
+    d_proj_channels: int = 64
+    d_seed: int | None = None
     sigma: float = 80.0  # generator's fixed sigma (D2O preconditioning)
     sigma_data: float = 0.5
     eps: float = 0.002
@@ -162,7 +173,18 @@ class DMD(Method):
 
         self.classifier: BottleneckClassifier | None = None
         self.tap: FeatureTap | None = None
-        if config.gan_weight > 0:
+        self.D: nn.Module | None = None
+        self.discriminator_info: dict[str, Any] = {}
+        if config.discriminator not in ("bottleneck", "auto", "projected", "scratch"):
+            raise UsageError(f"dmd: unknown discriminator '{config.discriminator}'; "
+                             "valid: bottleneck, auto, projected, scratch")
+        if config.gan_weight > 0 and config.discriminator != "bottleneck":
+            from baselines.projected_discriminator import discriminator_for
+
+            D, self.discriminator_info = discriminator_for(config, net, ctx.seed)
+            self.D = D.to(ctx.device)
+            fake_params += list(self.D.parameters())
+        elif config.gan_weight > 0:
             _, middle = bottleneck_module(self.fake_score.model)
             self.tap = FeatureTap(middle)
             self.classifier = BottleneckClassifier(int(middle.out_channels)).to(ctx.device)
@@ -185,6 +207,8 @@ class DMD(Method):
         out = {"generator": self.G, "fake_score": self.fake_score}
         if self.classifier is not None:
             out["classifier"] = self.classifier
+        if self.D is not None:
+            out["discriminator"] = self.D
         return out
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -197,7 +221,9 @@ class DMD(Method):
                             f"[{self.sigma_min}, {self.sigma_max}], rho {c.rho}",
                 "fake_score_sigma": f"lognormal({c.P_mean}, {c.P_std})",
                 "gan": c.gan_weight > 0, "gan_weight": c.gan_weight,
-                "gan_d_weight": c.gan_d_weight if c.gan_weight > 0 else 0.0}
+                "gan_d_weight": c.gan_d_weight if c.gan_weight > 0 else 0.0,
+                **(self.discriminator_info if self.D is not None else
+                   {"discriminator": "bottleneck" if c.gan_weight > 0 else None})}
 
     # Noise levels.
     def dm_sigmas(self, batch: int, rng: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -221,7 +247,7 @@ class DMD(Method):
     def train_step(self, real, labels, step, rng):
         c = self.config
         batch, shape, device = real.shape[0], tuple(real.shape), real.device
-        gan = self.classifier is not None
+        gan = self.classifier is not None or self.D is not None
         losses: dict[str, torch.Tensor] = {}
 
         # 1. Fake-score updates on fresh generator samples (two time-scale update rule).
@@ -235,12 +261,15 @@ class DMD(Method):
             loss_fake = (edm_loss_weight(s, c.sigma_data) * (self.fake_score(x_t, sigma, labels) - x).square())
             loss_fake = loss_fake.sum(dim=[1, 2, 3]).mean()
             losses["loss_fake"] = loss_fake.detach()
-            if gan:
+            if gan and self.D is not None:  # image discriminator on clean images
+                loss_cls = softplus(self.D(x, labels)).mean() + softplus(-self.D(real, labels)).mean()
+            elif gan:
                 sigma_g = self.dm_sigmas(batch, rng, device).reshape(-1, 1, 1, 1)
                 fake_t = x + sigma_g * draw_latents(shape, rng, device)
                 real_t = real + sigma_g * draw_latents(shape, rng, device)
                 loss_cls = (softplus(self.logits(fake_t, sigma_g, labels)).mean()
                             + softplus(-self.logits(real_t, sigma_g, labels)).mean())
+            if gan:
                 loss_fake = loss_fake + c.gan_d_weight * loss_cls
                 losses["loss_cls"] = loss_cls.detach()
             self.opt_fake.zero_grad(set_to_none=True)
@@ -255,18 +284,24 @@ class DMD(Method):
         grad = distribution_matching_gradient(x.detach(), x_t, sigma, self.real_score, self.fake_score, labels)
         loss_g = distribution_matching_loss(x, grad) / batch
         losses["loss_dm"] = loss_g.detach()
-        if gan:
+        if gan and self.D is not None:
+            self.D.requires_grad_(False)
+            loss_gan = softplus(-self.D(x, labels)).mean()
+        elif gan:
             self.fake_score.requires_grad_(False)
             self.classifier.requires_grad_(False)
             sigma_g = self.dm_sigmas(batch, rng, device).reshape(-1, 1, 1, 1)
             loss_gan = softplus(-self.logits(x + sigma_g * draw_latents(shape, rng, device), sigma_g, labels)).mean()
+        if gan:
             loss_g = loss_g + c.gan_weight * loss_gan
             losses["loss_gan"] = loss_gan.detach()
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self._clip(list(self.G.parameters()))
         self.opt_g.step()
-        if gan:
+        if self.D is not None:
+            self.D.requires_grad_(True)
+        elif gan:
             self.fake_score.requires_grad_(True)
             self.classifier.requires_grad_(True)
         return losses

@@ -12,6 +12,7 @@ Conditional backbones see the real batch's labels.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.nn.functional import softplus
@@ -19,7 +20,7 @@ from torch.nn.functional import softplus
 from baselines import METHODS
 from baselines.base import Method, MethodContext, draw_latents
 from baselines.d2o import d2o_generator_from
-from baselines.discriminators import build_discriminator
+from baselines.projected_discriminator import discriminator_for
 
 
 @dataclass
@@ -33,8 +34,14 @@ class GanOnlyConfig:
     sigma: float = 80.0
     sigma_data: float = 0.5
     eps: float = 0.002
-    discriminator: str = "scratch"
+    # auto: the paper's projected discriminator (baselines/projected_discriminator.py) where its feature
+    # networks' weights are on disk and the resolution is >= 32, else one trained from scratch.
+    discriminator: str = "auto"  # auto | projected | scratch
     d_width: int = 64
+    d_features: tuple[str, ...] = ("efficientnet-lite0",)  # paper: + vgg16-bn (CIFAR) or deit-b-distilled
+    d_input_size: int = 224  # images are resized to this for the feature networks (paper: 224)
+    d_proj_channels: int = 64  # random cross-channel mixing width (paper: 64)
+    d_seed: int | None = None  # seed of the fixed random projections; None: the run's seed
 
 
 class GanOnly(Method):
@@ -46,8 +53,8 @@ class GanOnly(Method):
         net = ctx.backbone.net
         self.G = d2o_generator_from(net, config.sigma, config.sigma_data, config.eps).to(ctx.device)
         self.prepare_generator()
-        self.D = build_discriminator(config.discriminator, int(net.img_resolution), int(net.img_channels),
-                                     int(net.label_dim), config.d_width).to(ctx.device)
+        D, self.discriminator_info = discriminator_for(config, net, ctx.seed)
+        self.D = D.to(ctx.device)
         c = config.r1_interval / (config.r1_interval + 1) if config.r1_interval > 0 else 1.0
         self.opt_g = torch.optim.Adam([p for p in self.G.parameters() if p.requires_grad], lr=config.g_lr,
                                       betas=(config.beta1, config.beta2), eps=1e-8)
@@ -66,6 +73,9 @@ class GanOnly(Method):
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"generator": self.opt_g, "discriminator": self.opt_d}
+
+    def record_info(self) -> dict[str, Any]:
+        return dict(self.discriminator_info)
 
     def train_step(self, real, labels, step, rng):
         z = draw_latents(tuple(real.shape), rng, real.device)

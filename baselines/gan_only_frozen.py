@@ -89,6 +89,7 @@ class GanOnlyFrozen(GanOnly):
 
     def record_info(self) -> dict[str, Any]:
         return {
+            **super().record_info(),
             "freeze_level": self.config.freeze_level,
             "frozen_share": self._frozen_count / self._total_count if self._total_count else 0.0,
             "frozen_parameters": self._frozen_count,

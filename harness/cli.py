@@ -78,6 +78,30 @@ def run(
 
 
 @app.command()
+def sweep(
+    methods: str = typer.Option(..., help="comma-separated methods"),
+    dataset: str = typer.Option("digits"),
+    budgets: str = typer.Option(..., help="comma-separated budgets in kimg"),
+    seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
+    results: Path = typer.Option(DEFAULT_RESULTS),
+    backbone: Optional[str] = typer.Option(None),
+    device: str = typer.Option("auto"),
+    set_: List[str] = typer.Option([], "--set", help="KEY=VALUE overrides applied to every run"),
+    quiet: bool = typer.Option(False),
+) -> None:
+    """Run a grid of methods x budgets x seeds one after another; finished grid points are skipped."""
+    from harness.sweep import run_sweep
+
+    try:
+        budget_list = [float(b) for b in budgets.split(",") if b]
+        seed_list = [int(s) for s in seeds.split(",") if s]
+    except ValueError:
+        raise UsageError("--budgets and --seeds take comma-separated numbers") from None
+    run_sweep([m for m in methods.split(",") if m], dataset, budget_list, seed_list, results, list(set_), device,
+              backbone, not quiet, echo=typer.echo)
+
+
+@app.command()
 def pretrain(
     dataset: str = typer.Option(..., help="dataset to pre-train a small EDM backbone on"),
     out: Path = typer.Option(..., help="output .safetensors (a JSON card is written beside it)"),
@@ -126,6 +150,75 @@ from harness.backbones.convert import backbones_app
 app.add_typer(backbones_app, name="backbones")
 from harness.analyze.cli import analyze_app
 app.add_typer(analyze_app, name="analyze")
+
+
+@app.command()
+def refstats(
+    dataset: str = typer.Option(..., help="a registered dataset (bench list datasets)"),
+    out: Path = typer.Option(..., help="output .npz with EDM's arrays mu and sigma (a .json provenance file is written beside it)"),
+    fid_impl: str = typer.Option("own", help="the FID pipeline the statistics are for: own | torch-fidelity | "
+                                 "clean-fid-legacy_tensorflow | clean-fid-clean"),
+    inception_weights: Optional[Path] = typer.Option(None, help="Inception weights file (torch-fidelity's "
+                                                     "weights-inception-2015-12-05-6726825d.pth)"),
+    weights_dir: Optional[Path] = typer.Option(None, help="folder searched for weights files (default $BENCH_WEIGHTS_DIR "
+                                               "or ~/.cache/bench/weights)"),
+    data: Optional[Path] = typer.Option(None, help="local dataset file or folder"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    batch_size: int = typer.Option(128, help="images per Inception batch"),
+    no_cache: bool = typer.Option(False, help="recompute even if statistics of this content are cached"),
+) -> None:
+    """Compute FID reference statistics of a dataset in EDM's .npz format (cached by content hash)."""
+    from harness.metrics.commands import refstats_command
+
+    path, info = refstats_command(dataset, out, fid_impl, inception_weights, weights_dir, data, device, batch_size,
+                                  use_cache=not no_cache)
+    typer.echo(f"{path}  (id {info['file']}, sha256 {info['sha256']}, {info['num_images']} images, mode {info['mode']}"
+               f"{', from cache' if info['cached'] else ''})")
+
+
+@app.command("eval")
+def eval_(
+    checkpoint: Optional[Path] = typer.Option(None, help="a run directory of `bench run` (its record and generator)"),
+    samples: Optional[Path] = typer.Option(None, help="a folder of generated images (searched recursively)"),
+    dataset: Optional[str] = typer.Option(None, help="the real data compared with (default for --checkpoint: the run's)"),
+    metric: List[str] = typer.Option([], help="fid | is | pr | precision | recall | fd-dinov2 | fd; repeatable (default: fid)"),
+    fid_impl: str = typer.Option("own", help="own | torch-fidelity | clean-fid-legacy_tensorflow | clean-fid-clean"),
+    is_impl: str = typer.Option("own", help="own | torch-fidelity"),
+    inception_weights: Optional[Path] = typer.Option(None, help="Inception weights file (torch-fidelity's "
+                                                     "weights-inception-2015-12-05-6726825d.pth)"),
+    weights_dir: Optional[Path] = typer.Option(None, help="folder searched for weights files (default $BENCH_WEIGHTS_DIR "
+                                               "or ~/.cache/bench/weights)"),
+    ref: Optional[Path] = typer.Option(None, help="FID reference statistics .npz (EDM format); default: computed "
+                                       "from the dataset and cached"),
+    num_samples: Optional[int] = typer.Option(None, help="samples per seed set (default 50,000; fewer is a reduced, "
+                                              "labelled run); for --samples, the first N files"),
+    fid_repeats: int = typer.Option(1, help="FID over this many disjoint seed sets, reporting the minimum (EDM: 3)"),
+    first_seed: int = typer.Option(0, help="first seed of the first seed set"),
+    batch_size: int = typer.Option(500, help="images per generation batch"),
+    results: Path = typer.Option(DEFAULT_RESULTS, help="results directory"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    data: Optional[Path] = typer.Option(None, help="local dataset file or folder"),
+    no_cache: bool = typer.Option(False, help="recompute the dataset's reference statistics"),
+    quiet: bool = typer.Option(False, help="no progress bars"),
+) -> None:
+    """Measure a stored generator or a folder of images (FID, IS, precision/recall) and store a record."""
+    import os
+
+    from harness.metrics.artefacts import WEIGHTS_DIR_ENV
+    from harness.metrics.commands import EvalOptions, eval_command
+
+    if weights_dir is not None:  # also where metrics with networks of their own (FD-DINOv2) look
+        os.environ[WEIGHTS_DIR_ENV] = str(weights_dir)
+    options = EvalOptions(dataset=dataset, metrics=tuple(metric) or ("fid",), fid_impl=fid_impl, is_impl=is_impl,
+                          inception_weights=inception_weights, weights_dir=weights_dir, reference=ref,
+                          num_samples=num_samples, first_seed=first_seed, fid_repeats=fid_repeats,
+                          batch_size=batch_size, device=device, data_path=data, results=results,
+                          use_cache=not no_cache, show_progress=not quiet,
+                          command=" ".join(["bench", *sys.argv[1:]]))
+    path = eval_command(options, checkpoint=checkpoint, samples=samples)
+    for note in options.notes:
+        echo_err(f"note: {note}")
+    typer.echo(str(path))
 
 
 def main() -> None:

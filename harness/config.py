@@ -114,3 +114,4 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     method_config: dict[str, Any] = field(default_factory=dict)
     data_path: str | None = None
+    sweep_overrides: list[str] = field(default_factory=list)  # the --set flags a sweep ran with

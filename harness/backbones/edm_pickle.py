@@ -31,7 +31,6 @@ import io
 import math
 import pickle
 import warnings
-import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -337,7 +336,9 @@ def read_edm_pickle(path: Path) -> tuple[Any, str]:
     path = Path(path)
     if not path.is_file():
         raise BenchError(f"EDM pickle not found: {path}")
-    if zipfile.is_zipfile(path):
+    with open(path, "rb") as f:
+        is_zip = f.read(4) == b"PK\x03\x04"
+    if is_zip:
         raise BenchError(f"{path}: is a zip archive (a torch.save file such as training-state-*.pt?), not an EDM "
                          f"network pickle; use a network-snapshot-*.pkl or edm-*.pkl")
     try:

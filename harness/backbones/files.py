@@ -38,6 +38,7 @@ def save_weights(state: dict[str, torch.Tensor], path: Path, card: dict) -> None
     tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     save_file(tensors, str(tmp), metadata={"card": json.dumps(card, sort_keys=True)})
+    os.chmod(tmp, 0o644)  # weights are shared artefacts, not secrets
     os.replace(tmp, path)
     tmp_card = card_path(path).with_name(f".{card_path(path).name}.{os.getpid()}.tmp")
     tmp_card.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")

@@ -39,7 +39,7 @@ DIGITS_NETWORK = {
 PRESETS = {
     "pretrain": {"kimg": 150.0, "batch_size": 128, "lr": 2e-3, "lr_rampup_kimg": 10.0,
                  "ema_halflife_kimg": 10.0, "ema_rampup_ratio": 0.05, "network": DIGITS_NETWORK},
-    "train": {"budget_kimg": 50.0, "batch_size": 128, "ema_halflife_kimg": 5.0, "ema_rampup_ratio": 0.05,
+    "train": {"budget_kimg": 25.0, "batch_size": 128, "ema_halflife_kimg": 5.0, "ema_rampup_ratio": 0.05,
               "checkpoint_kimg": 10.0},
     "eval": {"num_samples": 2000, "batch_size": 500},
     "gan_only": {"g_lr": 2e-4, "d_lr": 2e-4, "r1_gamma": 0.01, "d_width": 32},

@@ -7,6 +7,9 @@ by being imported here.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any, Mapping
+
 import torch
 
 from harness.data.base import ImageDataset
@@ -24,30 +27,60 @@ def reference_record(dataset: ImageDataset, reference_id: str | None = None) -> 
 
 def evaluate(
     fake: torch.Tensor,
-    dataset: ImageDataset,
+    dataset: ImageDataset | None,
     metrics: list[str],
     extractor: FeatureExtractor,
-    implementation: str = "own",
+    implementation: str | Mapping[str, str] = "own",
     reference_id: str | None = None,
+    reference: Any = None,
 ) -> list[MetricValue]:
     """Compute ``metrics`` of generated images ``fake`` (float [-1, 1] NCHW) against all of ``dataset``.
 
     Real features are extracted once and shared by all metrics. A metric that lacks the requested
     ``implementation`` is an error rather than a silent fallback, so records never mislabel a value.
+    ``implementation`` is one name for all metrics, or a map from metric name to implementation
+    (metrics not in it use 'own'). ``reference``: precomputed real statistics
+    (``harness.metrics.reference.ReferenceStatistics``) that FID is measured against instead of the
+    dataset; with them ``dataset`` may be None if no metric needs real images. A metric with a
+    feature network of its own (FD-DINOv2) loads it from the registry, on ``extractor``'s device.
     """
     specs = [METRICS.get(name) for name in metrics]
+    chosen = {spec.name: implementation if isinstance(implementation, str) else implementation.get(spec.name, "own")
+              for spec in specs}
     for spec in specs:
-        if implementation not in spec.implementations:
-            raise UsageError(f"metric '{spec.name}' has no implementation '{implementation}'; valid: {', '.join(spec.implementations)}")
-    if fake.ndim != 4 or tuple(fake.shape[1:]) != tuple(dataset.images.shape[1:]):
-        raise BenchError(f"generated images {tuple(fake.shape)} do not match dataset {dataset.name} images {tuple(dataset.images.shape[1:])}")
-    inputs = MetricInputs(fake.detach().float().cpu(), dataset, extractor, implementation)
-    reference = reference_record(dataset, reference_id)
+        if chosen[spec.name] not in spec.implementations:
+            raise UsageError(f"metric '{spec.name}' has no implementation '{chosen[spec.name]}'; valid: {', '.join(spec.implementations)}")
+    if fake.ndim != 4 or (dataset is not None and tuple(fake.shape[1:]) != tuple(dataset.images.shape[1:])):
+        raise BenchError(f"generated images {tuple(fake.shape)} do not match dataset "
+                         f"{getattr(dataset, 'name', '?')} images {tuple(dataset.images.shape[1:]) if dataset is not None else ''}")
+    if dataset is None:
+        lacking = [s.name for s in specs if s.reference == "dataset" or (s.reference == "statistics" and reference is None)]
+        if lacking:
+            raise UsageError(f"metrics {', '.join(lacking)} need the real images of a dataset")
+    fake = fake.detach().float().cpu()
+    # One set of inputs per feature network; metrics in the same network share features and caches.
+    inputs_by_extractor: dict[str, MetricInputs] = {}
+
+    def inputs_for(spec: Metric) -> MetricInputs:
+        key = spec.extractor or ""
+        if key not in inputs_by_extractor:
+            net = extractor if not spec.extractor else load_extractor(spec.extractor, None, extractor.device)
+            outputs = tuple(dict.fromkeys(n for s in specs if (s.extractor or "") == key for n in s.needs))
+            inputs_by_extractor[key] = MetricInputs(fake, dataset, net, "own", reference, outputs or ("features",))
+        return replace(inputs_by_extractor[key], implementation=chosen[spec.name])
+
     values = []
     for spec in specs:
+        inputs = inputs_for(spec)
         value, details = spec.compute(inputs)
-        values.append(MetricValue(spec.name, float(value), extractor.name, extractor.weights_sha256, implementation,
-                                  int(fake.shape[0]), reference, details))
+        if spec.reference == "none":
+            ref = {"id": "none"}
+        elif spec.reference == "statistics" and reference is not None:
+            ref = dict(reference.record)
+        else:
+            ref = reference_record(dataset, reference_id)
+        values.append(MetricValue(spec.name, float(value), inputs.extractor.name, inputs.extractor.weights_sha256,
+                                  chosen[spec.name], int(fake.shape[0]), ref, details))
     return values
 
 
@@ -70,8 +103,11 @@ def _register_all() -> None:
 
     from harness.plugins import import_submodules
 
-    # classifier is skipped so `python -m harness.metrics.classifier` runs it once; the backend is lazy.
-    import_submodules(sys.modules[__name__], skip=("base", "features", "classifier", "torch_fidelity_backend"))
+    # classifier is skipped so `python -m harness.metrics.classifier` runs it once; the backends and
+    # the command drivers are imported when used.
+    import_submodules(sys.modules[__name__], skip=("base", "features", "classifier", "torch_fidelity_backend",
+                                                   "torch_fidelity_inception", "clean_fid_backend", "commands",
+                                                   "protocol"))
 
 
 _register_all()

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import torch
 
 from harness.data.base import ImageDataset
+from harness.errors import BenchError
 from harness.metrics.features import FeatureExtractor
 from harness.registry import Registry
 
@@ -38,12 +39,19 @@ class MetricInputs:
 
     Features and shared intermediate results are computed on first use and cached here (not
     globally), so the real features are extracted once per evaluation however many metrics use them.
+
+    ``reference`` (optional) are precomputed real statistics (``harness.metrics.reference``) that
+    FID compares against instead of the dataset's images; ``dataset`` may then be None. ``outputs``
+    names what the generated images are needed as (``features``, and ``logits`` for IS): an
+    extractor with ``extract`` yields them all from one pass over the images.
     """
 
     fake: torch.Tensor
-    dataset: ImageDataset
+    dataset: ImageDataset | None
     extractor: FeatureExtractor
     implementation: str
+    reference: Any = None  # ReferenceStatistics | None
+    outputs: tuple[str, ...] = ("features",)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
@@ -51,22 +59,54 @@ class MetricInputs:
             self._cache[key] = compute()
         return self._cache[key]
 
+    def real_images(self) -> torch.Tensor:
+        if self.dataset is None:
+            raise BenchError("this metric needs the real images: pass a dataset (reference statistics are not enough)")
+        return self.dataset.all_images()
+
     def real_features(self) -> torch.Tensor:
-        return self.cached("real_features", lambda: self.extractor(self.dataset.all_images()))
+        return self.cached(f"real_features/{id(self.extractor)}", lambda: self.extractor(self.real_images()))
+
+    def fake_outputs(self) -> dict[str, torch.Tensor]:
+        """Everything in ``outputs`` for the generated images, from one pass of the extractor."""
+        def compute() -> dict[str, torch.Tensor]:
+            if hasattr(self.extractor, "extract"):
+                return self.extractor.extract(self.fake, self.outputs)
+            if set(self.outputs) - {"features"}:
+                raise BenchError(f"feature extractor {self.extractor.name} gives features only, not {', '.join(self.outputs)}")
+            return {"features": self.extractor(self.fake)}
+
+        return self.cached(f"fake_outputs/{id(self.extractor)}", compute)
+
+    def fake_output(self, name: str) -> torch.Tensor:
+        if name in self.outputs:
+            return self.fake_outputs()[name]
+        if name == "features" and not hasattr(self.extractor, "extract"):
+            return self.cached(f"fake_features/{id(self.extractor)}", lambda: self.extractor(self.fake))
+        return self.cached(f"fake_{name}/{id(self.extractor)}", lambda: self.extractor.extract(self.fake, (name,))[name])
 
     def fake_features(self) -> torch.Tensor:
-        return self.cached("fake_features", lambda: self.extractor(self.fake))
+        return self.fake_output("features")
 
 
 @dataclass(frozen=True)
 class Metric:
     """``compute(inputs)`` returns (value, details); ``implementations`` lists what
-    ``inputs.implementation`` may be (e.g. 'own', 'torch-fidelity')."""
+    ``inputs.implementation`` may be (e.g. 'own', 'torch-fidelity').
+
+    ``needs``: what of the generated images it reads (``features``, ``logits``). ``reference``: what
+    its value is measured against, for the record: ``dataset`` (the real images), ``statistics``
+    (the given reference statistics if any, else the dataset) or ``none`` (IS). ``extractor``:
+    a feature network of its own (a registry name) instead of the evaluation's, e.g. FD-DINOv2.
+    """
 
     name: str
     description: str
     implementations: tuple[str, ...]
     compute: Callable[[MetricInputs], tuple[float, dict[str, Any]]]
+    needs: tuple[str, ...] = ("features",)
+    reference: str = "dataset"
+    extractor: str | None = None
 
 
 METRICS: Registry[Metric] = Registry("metric")

@@ -8,7 +8,6 @@ carries a ``name`` and the ``weights_sha256`` of the file it was loaded from; re
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Callable
 
@@ -84,9 +83,4 @@ def load_extractor(name: str, weights_path: Path | None = None, device: str | to
     return FEATURE_EXTRACTORS.get(name)(weights_path, device)
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+from harness.backbones.files import sha256_file as file_sha256  # noqa: E402  (one hashing helper for all files)

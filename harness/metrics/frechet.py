@@ -77,6 +77,11 @@ def _sqrtm(matrix: np.ndarray) -> np.ndarray:
 
 
 def _fd_metric(inputs: MetricInputs) -> tuple[float, dict[str, Any]]:
+    if inputs.implementation == "torch-fidelity" and hasattr(inputs.extractor, "torch_fidelity_name"):
+        # A network torch-fidelity has natively (Inception): let it build its own copy from the weights file.
+        from harness.metrics import torch_fidelity_inception
+
+        return torch_fidelity_inception.fid(inputs.fake, inputs.dataset.all_images(), None, inputs.extractor)
     if inputs.implementation == "torch-fidelity":
         from harness.metrics.torch_fidelity_backend import torch_fidelity_fd
 

@@ -51,9 +51,9 @@ def index_text(docs: list[Document], inputs: ReportInputs, problems: list[str]) 
     lines += [f"- [{doc.title}]({doc.name}.md): `{doc.name}.md`, `{doc.name}.tex`, `{doc.name}.csv`"
               + (f", `{doc.name}.png`" if doc.figure is not None else "") for doc in docs]
     lines += ["", "## Inputs", "",
-              f"- {len(inputs.all_records)} readable records: {len(inputs.runs)} completed runs"
-              + "".join(f", {n} {kind} records" for kind, n in kinds.items()),
-              f"- {len(problems)} records not used" + (":" if problems else "")]
+              f"- readable records: {len(inputs.all_records)} (completed runs: {len(inputs.runs)}"
+              + "".join(f"; {kind}: {n}" for kind, n in kinds.items()) + ")",
+              f"- records not used: {len(problems)}"]
     lines += [f"  - {line}" for line in problems]
     return "\n".join(lines) + "\n"
 

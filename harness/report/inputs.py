@@ -73,6 +73,14 @@ def dataset_order(keys: Iterable[str]) -> list[str]:
     return [k for k in DATASETS] + sorted(keys - set(DATASETS))
 
 
+def method_label(method: str, freeze_level: int | None = None) -> str:
+    """The method as the paper names it; D2O-F shows its freeze level unless it is the published 1."""
+    base = METHOD_LABELS.get(method, method)
+    if method == "gan_only_frozen" and freeze_level not in (None, 1):
+        return f"{base} (level {freeze_level})"
+    return base
+
+
 @dataclass(frozen=True, order=True)
 class Measurement:
     """How a number was made; two values share a column only when all of these agree."""
@@ -152,11 +160,7 @@ class Run:
 
     @property
     def label(self) -> str:
-        """The method as the paper names it; D2O-F shows its freeze level unless it is the default 1."""
-        base = METHOD_LABELS.get(self.method, self.method)
-        if self.method == "gan_only_frozen" and self.freeze_level not in (None, 1):
-            return f"{base} (level {self.freeze_level})"
-        return base
+        return method_label(self.method, self.freeze_level)
 
 
 @dataclass(frozen=True)
@@ -177,10 +181,7 @@ class Analysis:
 
     @property
     def label(self) -> str:
-        base = METHOD_LABELS.get(self.method, self.method)
-        if self.method == "gan_only_frozen" and self.freeze_level not in (None, 1):
-            return f"{base} (level {self.freeze_level})"
-        return base
+        return method_label(self.method, self.freeze_level)
 
 
 @dataclass
@@ -234,7 +235,25 @@ def to_run(record: dict, name: str) -> Run:
                info.get("freeze_level"), _float(info.get("frozen_share")), values)
 
 
+def check_analysis(record: dict) -> None:
+    """Touch every field the analysis tables read, so a malformed record fails here, not half-way
+    through a table (raises KeyError/TypeError/ValueError like ``to_run``)."""
+    if record["kind"] == MISMATCH_KIND:
+        float(record["results"]["student_vs_data"])
+        for row in record["results"]["teacher"]:
+            int(row["steps"]), float(row["teacher_vs_student"]), float(row["teacher_vs_data"])
+        return
+    for source in ("real", "teacher", "before", "after"):
+        [float(v) for v in record["spectra"][source]]
+    for source in ("teacher", "before", "after"):
+        for band in ("low", "mid", "high"):
+            float(record["band_errors"][source][band])
+    if not isinstance(record["analysis"], dict):
+        raise TypeError("'analysis' is not an object")
+
+
 def to_analysis(record: dict, name: str) -> Analysis:
+    check_analysis(record)
     backbone = str(record["backbone"]["name"])
     info = record.get("method_info") or {}
     measurement = record.get("measurement")

@@ -100,7 +100,12 @@ LATEX_SPECIAL = {
 
 
 def latex_escape(text: str) -> str:
-    return "".join(LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+    """Escape LaTeX specials; `code` spans (the commands in 'missing' notes) become \\texttt."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: escape it as text
+        parts = [str(text).replace("`", "'")]
+    escaped = ["".join(LATEX_SPECIAL.get(ch, ch) for ch in part) for part in parts]
+    return "".join(f"\\texttt{{{part}}}" if i % 2 else part for i, part in enumerate(escaped))
 
 
 def latex_tabular(header: list[str], rows: list[list[str]]) -> list[str]:

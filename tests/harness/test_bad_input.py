@@ -105,3 +105,26 @@ def test_two_runs_at_once_into_one_results_directory(tiny_backbone, tmp_path):
     records = [json.loads(p.read_text()) for p in paths]
     assert all(r["status"] == "completed" for r in records)
     assert [m["value"] for m in records[0]["metrics"]] == [m["value"] for m in records[1]["metrics"]]
+
+
+class Exploit:
+    """A pickle payload that would create a marker file if it were ever unpickled naively."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_hostile_pickle_backbone_is_refused_and_nothing_runs(stored_run, tmp_path):
+    import pickle
+
+    marker = tmp_path / "pwned"
+    hostile = tmp_path / "hostile.pkl"
+    hostile.write_bytes(pickle.dumps({"ema": Exploit(marker)}))
+    before = snapshot(stored_run)
+    with pytest.raises(BenchError, match="system"):
+        run(tiny(hostile), stored_run, show_progress=False)
+    assert not marker.exists()
+    assert snapshot(stored_run) == before

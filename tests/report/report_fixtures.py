@@ -104,8 +104,9 @@ def spectrum_record(i: int, case: int = 5) -> dict:
     return record
 
 
-def synthetic_records(count: int) -> list[dict]:
-    """``count`` records: 90% runs over all datasets and methods, 5% mismatch, 5% spectrum analyses."""
+def synthetic_records(count: int, cases: tuple[int, ...] = tuple(range(len(DATASET_CASES)))) -> list[dict]:
+    """``count`` records: 90% runs over the given dataset cases and all methods, 5% mismatch and 5%
+    spectrum analyses (on digits and CIFAR-10)."""
     records = []
     for i in range(count):
         if i % 20 == 18:
@@ -113,7 +114,7 @@ def synthetic_records(count: int) -> list[dict]:
         elif i % 20 == 19:
             records.append(spectrum_record(i, case=5 if i % 40 == 19 else 0))
         else:
-            records.append(run_record(i))
+            records.append(run_record(i, case=cases[(i // 7) % len(cases)]))
     return records
 
 

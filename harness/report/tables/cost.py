@@ -63,7 +63,7 @@ def dataset_section(key: str, runs: list[Run]) -> tuple[Section, list[dict]]:
         values = fd_values(group)
         for m in measurements:
             stats = summarize(values.get(m, []))
-            row.append(f"{stats.shown()} ({seeds_shown(runs_with(group, m))} seeds)" if stats else "—")
+            row.append(f"{stats.shown()} (n={seeds_shown(runs_with(group, m))})" if stats else "—")
             if stats:
                 csv_rows.append({**base, **m.csv_fields(), "fd_mean": stats.mean, "fd_std": stats.std})
         if not values:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from harness.report.inputs import (Measurement, Run, Summary, dataset_order, dataset_title, fmt_count, group_by,
                                    run_command, seeds_shown, summarize)
-from harness.report.plots import color, empty_panel
+from harness.report.plots import (color, empty_panel, figure_legend, grid_size, legend_columns, legend_rows,
+                                  log_x_axis, panel_grid)
 from harness.report.render import Citations, Document, Section
 from harness.report.spec import Context, TableSpec
 
@@ -102,41 +103,41 @@ def reported_xy(entry) -> tuple[float, tuple[float, float], float, tuple[float, 
 
 
 def draw_panel(ax, panel: Panel, colors: dict[str, str]) -> None:
+    ax.set_title(panel.title + (f"\n({panel.empty_note})" if panel.empty_note and panel.reported else ""), fontsize=7)
     if not panel.reported and not panel.points:
         empty_panel(ax, panel.empty_note or "no points")
         return
     for i, entry in enumerate(panel.reported):
         x, xr, y, yr = reported_xy(entry)
         ax.errorbar([x], [y], xerr=[[xr[0]], [xr[1]]], yerr=[[yr[0]], [yr[1]]], fmt="o", color="#7f7f7f",
-                    mfc="white", ms=5, capsize=2, label="reported (paper)" if i == 0 else None)
+                    mfc="white", ms=5, capsize=2, label="reported (paper, Figure 1A)" if i == 0 else None)
         ax.annotate(entry.method, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6, color="#4f4f4f")
     for label in sorted({p.label for p in panel.points}):
         pts = sorted((p for p in panel.points if p.label == label), key=lambda p: p.images)
-        ax.errorbar([p.images for p in pts], [p.mean for p in pts], yerr=[p.std or 0.0 for p in pts], fmt="^-",
-                    color=colors[label], ms=6, capsize=2, label=f"reproduced: {label}")
-    ax.set_xscale("log")
+        xs, ys = [p.images for p in pts], [p.mean for p in pts]
+        ax.plot(xs, ys, "^-", color=colors[label], ms=6, label=f"reproduced: {label}")
+        ax.vlines(xs, [p.mean - (p.std or 0.0) for p in pts], [p.mean + (p.std or 0.0) for p in pts],
+                  color=colors[label], lw=1)
+    log_x_axis(ax)
+    ax.margins(x=0.12, y=0.08)  # room for the method names beside the outermost points
     ax.set_xlabel("training images")
     ax.set_ylabel(panel.measurement.label() if panel.measurement else "FID")
-    if panel.empty_note:
-        ax.text(0.02, 0.02, panel.empty_note, transform=ax.transAxes, fontsize=6, va="bottom")
-    ax.legend(loc="upper right")
 
 
 def drawer(panels: list[Panel]):
+    """The draw function and figure size; one legend for all panels (colours are per method label)."""
     labels = sorted({p.label for panel in panels for p in panel.points})
     colors = {label: color(i) for i, label in enumerate(labels)}
-    ncols = min(3, len(panels))
-    nrows = math.ceil(len(panels) / ncols)
+    columns = legend_columns(len(panels))
+    rows = legend_rows(len(labels) + 1, columns)
 
     def draw(figure) -> None:
-        axes = figure.subplots(nrows, ncols, squeeze=False)
-        for ax, panel in zip(axes.flat, panels):
-            ax.set_title(panel.title, fontsize=7)
+        axes = panel_grid(figure, len(panels), rows)
+        for ax, panel in zip(axes, panels):
             draw_panel(ax, panel, colors)
-        for ax in list(axes.flat)[len(panels):]:
-            ax.set_axis_off()
+        figure_legend(figure, axes, columns)
 
-    return draw, (4.2 * ncols, 3.4 * nrows)
+    return draw, grid_size(len(panels), rows)
 
 
 def reported_section(panel: Panel, cites: Citations) -> tuple[Section, list[dict]]:

@@ -130,7 +130,7 @@ def section_notes(key: str, runs: list[Run], measurements: list, ctx: Context, c
     if arch:
         params = ctx.published.select("parameters", arch)
         notes.append(f"reported shares are of {ctx.published.architecture_names[arch]}"
-                     + (f" {cites.mark(params[0])}" if params else ""))
+                     + (f"; parameters in millions: {cites.cell(params[0])}" if params else ""))
     else:
         notes.append(f"no published frozen shares for {title}: the paper counts only its released architectures")
     notes += [f"measurement {m.legend()}" for m in measurements]

@@ -11,12 +11,15 @@ from pathlib import Path
 
 from harness.analyze import SPECTRUM_KIND
 from harness.report.inputs import Analysis, dataset_order, dataset_title, group_by, seeds_shown, summarize
-from harness.report.plots import color, empty_panel
+from harness.report.plots import (color, empty_panel, few_y_ticks, figure_legend, grid_size, legend_columns,
+                                  legend_rows, panel_grid)
 from harness.report.render import Document, Section
 from harness.report.spec import Context, TableSpec
 
 SOURCES = ("teacher", "before", "after")
 BANDS = ("low", "mid", "high")
+PLOT_LABELS = {"real": "real images", "teacher": "teacher (multi-step Heun)", "before": "one step, before fine-tuning",
+               "after": "one step, after fine-tuning"}
 CSV_HEADER = ["dataset", "method", "bench_method", "budget_kimg", "backbone", "resolution", "num_samples",
               "teacher_steps", "images", "error_low", "error_low_std", "error_mid", "error_mid_std", "error_high",
               "error_high_std", "fd_to_data", "fd_to_data_std", "analyses", "seeds", "log10_power", "measurement",
@@ -65,8 +68,8 @@ def section_of(key: tuple, group: list[Analysis]) -> tuple[Section, list[dict]]:
     fd_header = f"{m.header()} to the data" if m else "FD to the data"
     header = ["images", "error low", "error mid", "error high", fd_header, "analyses (seeds)"]
     short = ["images", "low", "mid", "high", f"{m.short() if m else 'FD'} to data", "analyses"]
-    notes = [f"bands (radial frequency bins, cycles per image): "
-             + ", ".join(f"{b} {bands.get(b)}" for b in BANDS),
+    notes = ["bands (radial frequency bins, cycles per image): "
+             + "; ".join(f"{b}: {', '.join(str(i) for i in bands.get(b) or []) or 'none'}" for b in BANDS),
              "error: mean |log10 P - log10 P_real| over the band's bins; 0 means the real images' spectrum"]
     notes += [f"measurement {m.legend()}"] if m else []
     notes.append("records: " + ", ".join(a.name for a in group))
@@ -75,26 +78,29 @@ def section_of(key: tuple, group: list[Analysis]) -> tuple[Section, list[dict]]:
 
 
 def drawer(groups: list[tuple[tuple, list[Analysis]]], note: str):
-    ncols = min(3, max(1, len(groups)))
-    nrows = max(1, -(-len(groups) // ncols))
+    """One panel per analysed configuration: the four mean spectra; one legend for the figure."""
+    count = max(1, len(groups))
+    columns = legend_columns(count)
+    rows = legend_rows(len(PLOT_LABELS), columns) if groups else 0
 
     def draw(figure) -> None:
-        axes = figure.subplots(nrows, ncols, squeeze=False)
+        from matplotlib.ticker import MaxNLocator
+
+        axes = panel_grid(figure, count, rows)
         if not groups:
-            empty_panel(axes[0][0], note)
-        for ax, (key, group) in zip(axes.flat, groups):
+            empty_panel(axes[0], note)
+        for ax, (key, group) in zip(axes, groups):
             for i, source in enumerate(("real", *SOURCES)):
                 curve = mean_curve(group, source)
-                ax.plot(range(len(curve)), curve, marker="o", ms=3, color=color(i),
-                        label=source_name(source, key[1], key[7]))
+                ax.plot(range(len(curve)), curve, marker="o", ms=3, color=color(i), label=PLOT_LABELS[source])
             ax.set_title(f"{dataset_title(key[0])}: {key[1]}, {key[3]:g} kimg", fontsize=7)
             ax.set_xlabel("radial frequency (cycles per image)")
             ax.set_ylabel("log10 power")
-            ax.legend(loc="upper right")
-        for ax in list(axes.flat)[max(1, len(groups)):]:
-            ax.set_axis_off()
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            few_y_ticks(ax)
+        figure_legend(figure, axes, columns)
 
-    return draw, (4.2 * ncols, 3.4 * nrows)
+    return draw, grid_size(count, rows)
 
 
 def missing_note(ctx: Context) -> str:

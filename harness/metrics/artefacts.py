@@ -1,0 +1,109 @@
+"""Where the metric networks' weight files come from: an explicit path, the weights directory, the
+library's own cache, or a download; never a hang and never a traceback when none of them works.
+
+Search order for a file ``NAME``:
+
+1. an explicit path (``--inception-weights PATH``): used as given, or an error if it is missing;
+2. the weights directory: ``--weights-dir``, else ``$BENCH_WEIGHTS_DIR``, else ``~/.cache/bench/weights``;
+3. torch's hub cache (``torch.hub.get_dir()/checkpoints``), where torch-fidelity itself downloads to;
+4. a download into the weights directory, unless offline mode is set (``BENCH_OFFLINE`` or
+   ``HF_HUB_OFFLINE``) or the host does not answer within two seconds.
+
+When all fail, ``MissingArtefactError`` names the file, its URL and the path to put it at.
+Files found in a cache under their official name are checked against the sha256 prefix that
+torch hub names carry (``...-6726825d.pth``), so a truncated download is caught, not measured with.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import BenchError, MissingArtefactError
+from harness.metrics.features import file_sha256
+
+WEIGHTS_DIR_ENV = "BENCH_WEIGHTS_DIR"
+OFFLINE_ENVS = ("BENCH_OFFLINE", "HF_HUB_OFFLINE")
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """A published weights file: its name, where it is downloaded from and what it is."""
+
+    file_name: str
+    url: str
+    what: str
+    sha256_prefix: str | None = None  # the hash fragment in torch-hub-style names, checked when known
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    path: Path
+    sha256: str
+    source: str  # "explicit", "weights-dir", "torch-hub-cache" or "downloaded"
+
+
+def default_weights_dir() -> Path:
+    return Path.home() / ".cache" / "bench" / "weights"
+
+
+def weights_dir(flag: Path | str | None = None) -> Path:
+    """The weights directory: the flag, else $BENCH_WEIGHTS_DIR, else ~/.cache/bench/weights."""
+    chosen = flag or os.environ.get(WEIGHTS_DIR_ENV) or default_weights_dir()
+    return Path(chosen).expanduser()
+
+
+def offline_requested() -> bool:
+    return any(os.environ.get(name, "0") not in ("", "0") for name in OFFLINE_ENVS)
+
+
+def torch_hub_checkpoints() -> Path:
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def missing_message(spec: WeightsFile, folder: Path) -> str:
+    return (f"{spec.what}: weights file {spec.file_name} was not found. Download {spec.url} and put it at "
+            f"{folder / spec.file_name} (or pass its path with --inception-weights, or set ${WEIGHTS_DIR_ENV} "
+            f"to the folder holding it)")
+
+
+def _checked(spec: WeightsFile, path: Path, source: str) -> ResolvedWeights:
+    sha = file_sha256(path)
+    if spec.sha256_prefix and not sha.startswith(spec.sha256_prefix):
+        raise BenchError(f"{spec.what}: {path} has sha256 {sha[:16]}..., not the published file's {spec.sha256_prefix}...; "
+                         f"it is damaged or a different file: delete it, or pass it explicitly to measure with it anyway")
+    return ResolvedWeights(path, sha, source)
+
+
+def resolve_weights(spec: WeightsFile, explicit: Path | str | None = None, folder: Path | str | None = None,
+                    download: bool = True) -> ResolvedWeights:
+    """The file ``spec`` describes, found or fetched as the module docstring says."""
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise MissingArtefactError(f"{spec.what}: {path} does not exist (the published file is {spec.file_name}, "
+                                       f"from {spec.url})")
+        return ResolvedWeights(path, file_sha256(path), "explicit")
+    target_dir = weights_dir(folder)
+    for candidate, source in ((target_dir / spec.file_name, "weights-dir"),
+                              (torch_hub_checkpoints() / spec.file_name, "torch-hub-cache")):
+        if candidate.is_file():
+            return _checked(spec, candidate, source)
+    hint = missing_message(spec, target_dir)
+    if not download:
+        raise MissingArtefactError(hint)
+    if offline_requested():
+        raise MissingArtefactError(f"{hint} (offline mode is set, so it was not downloaded)")
+    from urllib.parse import urlparse
+
+    from harness.data.readers import host_reachable
+
+    if not host_reachable(spec.url):
+        raise MissingArtefactError(f"{hint} ({urlparse(spec.url).hostname} is not reachable, so it was not downloaded)")
+    from harness.download import download as fetch
+
+    path = fetch(spec.url, target_dir / spec.file_name, spec.what)
+    return _checked(spec, path, "downloaded")

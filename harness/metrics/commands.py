@@ -1,0 +1,341 @@
+"""`bench eval` and `bench refstats`: the EDM evaluation protocol around ``harness.metrics.evaluate``.
+
+EDM protocol (EDM_SPEC §8.3, PAPER_FACTS §4): 50,000 samples from seeds 0-49,999, one generator per
+seed (``harness.evaluate.generate``), classes drawn uniformly for conditional models, generated in
+batches on the device; FID against reference statistics of the training set; optionally the
+minimum over three disjoint seed sets (``fid_repeats=3``: 0-49,999, 50,000-99,999, 100,000-149,999).
+``num_samples`` below 50,000 makes a smaller run; its records say so (``details.protocol``) and its
+sample count puts it in its own report column.
+
+Weights are resolved before anything else is loaded, so a machine without them gets the error
+naming the file, URL and destination at once, not after loading a dataset or generating images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness import records
+from harness.errors import BenchError, UsageError
+
+EDM_NUM_SAMPLES = 50_000
+METRIC_ALIASES = {"pr": ("precision", "recall")}
+DEFAULT_METRICS = ("fid",)
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+
+
+@dataclass
+class EvalOptions:
+    dataset: str | None = None
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    fid_impl: str = "own"
+    is_impl: str = "own"
+    inception_weights: Path | None = None
+    weights_dir: Path | None = None
+    reference: Path | None = None  # EDM-format .npz statistics; default: computed from the dataset (cached)
+    num_samples: int | None = None  # default: 50,000 for a generator, every image for a folder
+    first_seed: int = 0
+    fid_repeats: int = 1
+    batch_size: int = 500  # generation batch
+    feature_batch_size: int = 128
+    device: str = "auto"
+    data_path: Path | None = None
+    results: Path = Path("results")
+    use_cache: bool = True
+    show_progress: bool = True
+    command: str = ""
+    notes: list[str] = field(default_factory=list)  # warnings for the user, filled in while running
+
+
+def expand_metrics(names: list[str] | tuple[str, ...]) -> list[str]:
+    """User metric names (``pr`` is precision and recall) as registry names, in order, once each."""
+    from harness.metrics import METRICS
+
+    out: list[str] = []
+    for name in names or DEFAULT_METRICS:
+        for n in METRIC_ALIASES.get(name, (name,)):
+            METRICS.get(n)  # an unknown name fails here, listing the valid ones
+            if n not in out:
+                out.append(n)
+    return out
+
+
+def protocol_label(num_samples: int, first_seed: int | None, repeats: int = 1) -> str:
+    if num_samples >= EDM_NUM_SAMPLES and first_seed == 0:
+        return (f"EDM: {num_samples:,} samples, seeds 0-{num_samples - 1}" +
+                (f", minimum over {repeats} seed sets" if repeats > 1 else ""))
+    where = f"seeds {first_seed}-{first_seed + num_samples - 1}" if first_seed is not None else "image folder"
+    if num_samples < EDM_NUM_SAMPLES:
+        return (f"reduced: {num_samples:,} samples ({where}); FID is biased upward at this size and not "
+                f"comparable with published 50k values")
+    return f"{num_samples:,} samples ({where})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference statistics
+# ---------------------------------------------------------------------------------------------
+
+def dataset_statistics(dataset, extractor, implementation: str = "own", use_cache: bool = True):
+    """FID reference statistics of all of ``dataset`` in ``extractor`` features through the image
+    pipeline of ``implementation``, cached by a hash of the dataset content, weights and pipeline."""
+    from harness.metrics import reference_record
+    from harness.metrics.fid import fid_mode
+    from harness.metrics.frechet import feature_statistics
+    from harness.metrics.reference import cached_statistics
+
+    mode = fid_mode(implementation)
+    pipeline = "harness" if implementation in ("own", "torch-fidelity") else implementation
+
+    def compute() -> tuple[np.ndarray, np.ndarray]:
+        if pipeline == "harness":
+            return feature_statistics(extractor(dataset.all_images()))
+        from harness.metrics import clean_fid_backend
+
+        return feature_statistics(clean_fid_backend.features(dataset.images, extractor, mode))
+
+    parts = {"dataset_sha256": dataset.sha256, "extractor": extractor.name, "weights_sha256": extractor.weights_sha256,
+             "feature_layer": getattr(extractor, "feature_layer", None), "pipeline": pipeline}
+    return cached_statistics(parts, compute, reference_record(dataset), mode, use_cache)
+
+
+def refstats_command(dataset_name: str, out: Path, implementation: str = "own", inception_weights: Path | None = None,
+                     weights_dir: Path | None = None, data_path: Path | None = None, device: str = "auto",
+                     batch_size: int = 128, use_cache: bool = True) -> tuple[Path, dict[str, Any]]:
+    """Compute (or take from the cache) a dataset's FID statistics and write them as EDM's ``.npz``."""
+    from harness.data import DATASETS, load_dataset
+    from harness.metrics.artefacts import resolve_weights
+    from harness.metrics.fid import fid_mode
+    from harness.metrics.inception import INCEPTION_WEIGHTS, InceptionExtractor
+    from harness.metrics.reference import save_npz
+
+    DATASETS.get(dataset_name)
+    fid_mode(implementation)
+    if Path(out).suffix != ".npz":
+        raise UsageError(f"--out must name a .npz file, got {out}")
+    weights = resolve_weights(INCEPTION_WEIGHTS, inception_weights, weights_dir)  # fails fast when missing
+    from harness.runner import resolve_device
+
+    extractor = InceptionExtractor(weights, resolve_device(device), batch_size=batch_size)
+    dataset = load_dataset(dataset_name, Path(data_path) if data_path else None)
+    stats = dataset_statistics(dataset, extractor, implementation, use_cache)
+    provenance = {"dataset": dataset.name, "dataset_sha256": dataset.sha256, "num_images": len(dataset),
+                  "extractor": extractor.name, "extractor_weights_sha256": extractor.weights_sha256,
+                  "implementation": implementation, "statistics_key": stats.record["statistics_key"]}
+    path = save_npz(stats, out, provenance)
+    from harness.metrics.features import file_sha256
+
+    return path, {**provenance, "mode": stats.mode, "file": path.name, "sha256": file_sha256(path),
+                  "cached": stats.record.get("cached", False)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources of images
+# ---------------------------------------------------------------------------------------------
+
+def load_image_folder(folder: Path, num: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Every image file under ``folder`` (sub-folders included), sorted by relative path, as float
+    [-1, 1] NCHW; the first ``num`` when given. All must share one size and mode (L or RGB)."""
+    from PIL import Image
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BenchError(f"--samples {folder}: not a directory")
+    files = sorted((p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+                   key=lambda p: p.relative_to(folder).as_posix())
+    if not files:
+        raise BenchError(f"--samples {folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in it or below it")
+    if num is not None:
+        if num > len(files):
+            raise BenchError(f"--samples {folder}: {len(files)} images, fewer than --num-samples {num}")
+        files = files[:num]
+    arrays, digest = [], hashlib.sha256()
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                mode = "L" if image.mode in ("L", "1", "I;16", "I") else "RGB"
+                array = np.asarray(image.convert(mode))
+        except OSError as exc:
+            raise BenchError(f"{path}: not a readable image ({exc})") from None
+        array = array[:, :, None] if array.ndim == 2 else array
+        if arrays and array.shape != arrays[0].shape:
+            raise BenchError(f"{path}: {array.shape[1]}x{array.shape[0]}x{array.shape[2]} differs from the first "
+                             f"image's {arrays[0].shape[1]}x{arrays[0].shape[0]}x{arrays[0].shape[2]}")
+        arrays.append(array)
+        digest.update(array.tobytes())
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    info = {"kind": "samples", "path": str(folder), "num_files": len(files), "pixels_sha256": digest.hexdigest(),
+            "selection": "first by sorted relative path" if num is not None else "all"}
+    return images.float() / 127.5 - 1.0, info
+
+
+def _generator_geometry(generator: torch.nn.Module, dataset_spec) -> tuple[tuple[int, int, int], int]:
+    """(channels, resolution, resolution) and label_dim of a stored generator, from its EDM network."""
+    for module in generator.modules():
+        if hasattr(module, "img_resolution") and hasattr(module, "img_channels"):
+            r, c = int(module.img_resolution), int(module.img_channels)
+            return (c, r, r), int(getattr(module, "label_dim", 0) or 0)
+    return (dataset_spec.channels, dataset_spec.resolution, dataset_spec.resolution), 0
+
+
+# ---------------------------------------------------------------------------------------------
+# bench eval
+# ---------------------------------------------------------------------------------------------
+
+def _fid_repeat_details(values: list, seed_sets: list[range]) -> dict[str, Any]:
+    return {"aggregate": f"minimum over {len(values)} seed sets" if len(values) > 1 else "single seed set",
+            "repeats": [{"seeds": [s.start, s.stop - 1], "value": v.value} for v, s in zip(values, seed_sets)]}
+
+
+def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: Path | None = None) -> Path:
+    """Evaluate a stored generator (run directory) or a folder of images; write a record; return its path."""
+    from harness.data import DATASETS, load_dataset
+    from harness.metrics.artefacts import resolve_weights
+    from harness.metrics.fid import FID_IMPLEMENTATIONS, IS_IMPLEMENTATIONS
+    from harness.metrics.inception import INCEPTION_WEIGHTS, InceptionExtractor
+
+    wall_start = time.perf_counter()
+    if (checkpoint is None) == (samples is None):
+        raise UsageError("pass exactly one of --checkpoint RUN_DIR and --samples DIR")
+    metrics = expand_metrics(options.metrics)
+    if options.fid_impl not in FID_IMPLEMENTATIONS:
+        raise UsageError(f"unknown --fid-impl '{options.fid_impl}'; valid: {', '.join(FID_IMPLEMENTATIONS)}")
+    if options.is_impl not in IS_IMPLEMENTATIONS:
+        raise UsageError(f"unknown --is-impl '{options.is_impl}'; valid: {', '.join(IS_IMPLEMENTATIONS)}")
+    if options.fid_repeats < 1:
+        raise UsageError("--fid-repeats must be at least 1")
+    if options.fid_repeats > 1 and samples is not None:
+        raise UsageError("--fid-repeats needs a generator (--checkpoint): an image folder is one fixed set")
+    if options.num_samples is not None and options.num_samples < 2:
+        raise UsageError("--num-samples must be at least 2")
+    if options.dataset is not None:
+        DATASETS.get(options.dataset)
+    elif samples is not None:
+        raise UsageError("--samples needs --dataset (the real data the images are compared with)")
+    records.check_writable(options.results)
+
+    # 1. The feature network's file first: a missing one fails here, before anything heavy is imported or loaded.
+    weights = resolve_weights(INCEPTION_WEIGHTS, options.inception_weights, options.weights_dir)
+    from harness.metrics import evaluate
+    from harness.metrics.reference import load_npz
+    from harness.runner import resolve_device, sanitize
+
+    device = resolve_device(options.device)
+    extractor = InceptionExtractor(weights, device, batch_size=options.feature_batch_size)
+    reference_stats = load_npz(options.reference) if options.reference is not None else None
+
+    # 2. The images to measure.
+    generator, source_record, seed_sets = None, None, []
+    if checkpoint is not None:
+        from harness.runner import load_generator
+
+        generator, source_record = load_generator(Path(checkpoint), str(device))
+        dataset_name = options.dataset or source_record["dataset"]
+        if dataset_name != source_record["dataset"]:
+            raise UsageError(f"run {source_record.get('run_id')} was trained on {source_record['dataset']}, "
+                             f"not --dataset {dataset_name}")
+        spec = DATASETS.get(dataset_name)
+        shape, label_dim = _generator_geometry(generator, spec)
+        n = options.num_samples or EDM_NUM_SAMPLES
+        seed_sets = [range(options.first_seed + r * n, options.first_seed + (r + 1) * n) for r in range(options.fid_repeats)]
+        source = {"kind": "checkpoint", "path": str(checkpoint), "run_id": source_record.get("run_id")}
+    else:
+        dataset_name = options.dataset
+        spec = DATASETS.get(dataset_name)
+        fake, source = load_image_folder(Path(samples), options.num_samples)
+        n = fake.shape[0]
+    if n < EDM_NUM_SAMPLES:
+        options.notes.append(f"{n:,} samples: a reduced run, labelled as such; published FIDs use 50,000")
+
+    # 3. Real data: needed unless every metric can use the given statistics (or needs none).
+    needs_real = any(m in ("precision", "recall", "fd", "fd-dinov2") for m in metrics) or \
+        ("fid" in metrics and reference_stats is None)
+    dataset = load_dataset(dataset_name, Path(options.data_path) if options.data_path else None) if needs_real else None
+    if dataset is not None and "fid" in metrics and reference_stats is None and options.fid_impl != "torch-fidelity":
+        # Computed once per dataset, network and pipeline, then read from the cache. torch-fidelity
+        # is given the images instead, so that its path stays independent end to end.
+        reference_stats = dataset_statistics(dataset, extractor, options.fid_impl, options.use_cache)
+
+    implementations = {"fid": options.fid_impl, "is": options.is_impl}
+    eval_start = time.perf_counter()
+    all_values: list[list] = []
+    first_images = None
+    if generator is not None:
+        from harness.evaluate import generate
+
+        for r, seeds in enumerate(seed_sets):
+            fake = generate(generator, seeds, shape, label_dim, device, options.batch_size, options.show_progress)
+            if dataset is not None and tuple(fake.shape[1:]) != tuple(dataset.images.shape[1:]):
+                raise BenchError(f"generated images {tuple(fake.shape[1:])} do not match dataset {dataset.name} "
+                                 f"images {tuple(dataset.images.shape[1:])}")
+            names = metrics if r == 0 else [m for m in metrics if m == "fid"]
+            if names:
+                all_values.append(evaluate(fake, dataset, names, extractor, implementations, reference=reference_stats))
+            if r == 0:
+                first_images = fake[:64].clone()
+            del fake
+    else:
+        all_values.append(evaluate(fake, dataset, metrics, extractor, implementations, reference=reference_stats))
+        first_images = fake[:64]
+    eval_seconds = time.perf_counter() - eval_start
+
+    entries = []
+    for value in all_values[0]:
+        entry = value.to_dict()
+        first_seed = seed_sets[0].start if seed_sets else None
+        entry["details"] = {**entry["details"], "protocol": protocol_label(n, first_seed, len(seed_sets) if value.name == "fid" else 1)}
+        if seed_sets:
+            entry["seeds"] = [seed_sets[0].start, seed_sets[0].stop - 1]
+        if value.name == "fid" and len(all_values) > 1:
+            fids = [next(v for v in vals if v.name == "fid") for vals in all_values]
+            entry["value"] = min(v.value for v in fids)
+            entry["details"].update(_fid_repeat_details(fids, seed_sets))
+            entry["seeds"] = [seed_sets[0].start, seed_sets[-1].stop - 1]
+        entries.append(entry)
+
+    record = _record(options, source, source_record, dataset_name, dataset, entries, extractor, device)
+    record["timing"] = {"wall_seconds": time.perf_counter() - wall_start, "train_seconds": 0.0,
+                        "eval_seconds": eval_seconds, "images_per_second": None}
+    run_id = records.new_run_id(record["method"], dataset_name, int(record["seed"]))
+    run_dir = records.create_run_dir(options.results, run_id)
+    record["run_id"] = run_id
+    if first_images is not None and first_images.shape[0] >= 4:
+        from harness.evaluate import save_grid
+
+        grid = int(np.sqrt(min(64, first_images.shape[0])))
+        save_grid(first_images, run_dir / "samples.png", grid)
+    path = run_dir / records.RECORD_NAME
+    records.write_json_atomic(path, sanitize(record))
+    return path
+
+
+def _record(options: EvalOptions, source: dict, source_record: dict | None, dataset_name: str, dataset,
+            metrics: list[dict], extractor, device: torch.device) -> dict[str, Any]:
+    """A record like `bench run` writes: the stored run's identity (or a folder's), the new metrics."""
+    evaluation = {
+        "command": options.command, "source": source, "fid_impl": options.fid_impl, "is_impl": options.is_impl,
+        "fid_repeats": options.fid_repeats, "num_samples": options.num_samples, "first_seed": options.first_seed,
+        "extractor": extractor.describe() if hasattr(extractor, "describe") else extractor.name,
+        "reference_statistics": str(options.reference) if options.reference else None,
+    }
+    base = {"schema_version": records.SCHEMA_VERSION, "status": "completed", "failure": None, "reference": None,
+            "metrics": metrics, "evaluation": evaluation, "dataset": dataset_name,
+            "environment": records.environment(str(device)),
+            "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if dataset is not None:
+        base["data"] = {"name": dataset.name, "sha256": dataset.sha256, "num_images": len(dataset), "source": dataset.source}
+    if source_record is not None:
+        kept = ("method", "seed", "backbone", "budget_kimg", "config", "nfe", "teacher_passes_per_image", "method_info",
+                "training", "data")
+        identity = {k: source_record[k] for k in kept if k in source_record}
+        evaluation["evaluation_of"] = source_record.get("run_id")
+        return {**identity, **base, "data": base.get("data", source_record.get("data"))}
+    return {**base, "method": "samples", "seed": 0, "budget_kimg": 0.0, "nfe": None, "teacher_passes_per_image": 0.0,
+            "backbone": {"name": "none (image folder)", "sha256": None, "file": None}, "method_info": {},
+            "config": None, "training": {}}

@@ -1,0 +1,168 @@
+"""Inception-v3 (``inception-2015-12-05``, the TF graph FID and IS are defined with) as a harness
+feature extractor, delegating to torch-fidelity's port ``FeatureExtractorInceptionV3``.
+
+Own FID, torch-fidelity's FID and clean-fid (through its custom-extractor hook) all run this one
+network, loaded from one weights file, so they can disagree only in how images reach it and how
+the statistics are computed, which is what comparing them is meant to show.
+
+Input protocol (EDM ``fid.py``, PAPER_FACTS §4): images are rounded to uint8 and fed at their
+native resolution; the network resizes them to 299x299 with TensorFlow-1-compatible bilinear
+interpolation and normalises them itself. Single-channel images are repeated to RGB.
+
+Outputs: ``features`` (the 2048-d pool3 layer, or the 64/192/768-d pools of earlier blocks when
+``feature_layer`` says so) and ``logits`` (torch-fidelity's ``logits_unbiased``: pool3 times the
+1008-way classifier weights without its bias, as the original Inception Score code uses).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from harness.data.base import to_uint8
+from harness.errors import BenchError
+from harness.metrics.artefacts import ResolvedWeights, WeightsFile, resolve_weights
+from harness.metrics.features import FEATURE_EXTRACTORS, FeatureExtractor
+
+NAME = "inception-v3-compat"
+TORCH_FIDELITY_NAME = "inception-v3-compat"  # the same network's name in torch-fidelity's registry
+INCEPTION_WEIGHTS = WeightsFile(
+    file_name="weights-inception-2015-12-05-6726825d.pth",
+    url="https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
+    what="Inception-v3 inception-2015-12-05 (torch-fidelity's port, for FID and IS)",
+    sha256_prefix="6726825d",
+)
+FEATURE_LAYERS = ("64", "192", "768", "2048")
+FEATURE_DIMS = {"64": 64, "192": 192, "768": 768, "2048": 2048}
+LOGITS = "logits_unbiased"
+LOGITS_DIM = 1008
+INPUT_SIZE = 299
+# Where each pooled feature layer is read when the network is run on float input (``forward_float255``):
+# after the named child module, in the order torch-fidelity registers (and runs) them.
+_TAPS = {"MaxPool_1": "64", "MaxPool_2": "192", "Mixed_6e": "768", "AvgPool": "2048"}
+
+
+def _check_weights_loadable(path: Path) -> None:
+    """torch-fidelity reads the file with full unpickling; refuse anything but plain tensors first."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a corrupt or non-tensor file: say which, never a traceback
+        raise BenchError(f"{path}: not a readable Inception state dict ({exc.__class__.__name__}: {str(exc)[:120]})") from None
+    if not isinstance(state, dict) or "fc.weight" not in state or tuple(state["fc.weight"].shape) != (LOGITS_DIM, 2048):
+        raise BenchError(f"{path}: not an Inception-v3 state dict in torch-fidelity's format (no fc.weight [1008, 2048])")
+
+
+def build_torch_fidelity_network(weights_path: Path, features_list: list[str]) -> nn.Module:
+    """torch-fidelity's own network class, loaded from ``weights_path`` (never downloading)."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    _check_weights_loadable(weights_path)
+    try:
+        return FeatureExtractorInceptionV3(TORCH_FIDELITY_NAME, list(features_list),
+                                           feature_extractor_weights_path=str(weights_path))
+    except RuntimeError as exc:  # state dict keys or shapes do not fit
+        raise BenchError(f"{weights_path}: does not fit torch-fidelity's Inception-v3 ({str(exc).splitlines()[0]})") from None
+
+
+class InceptionExtractor(FeatureExtractor):
+    """torch-fidelity's Inception-v3 behind the harness's FeatureExtractor interface.
+
+    Calling it maps float [-1, 1] NCHW images of any size (1 or 3 channels) to ``feature_layer``
+    features; ``extract`` returns features and logits from one pass.
+    """
+
+    provides = ("features", "logits")
+
+    def __init__(self, weights: ResolvedWeights, device: str | torch.device = "cpu", feature_layer: str = "2048",
+                 batch_size: int = 128):
+        if feature_layer not in FEATURE_LAYERS:
+            raise BenchError(f"Inception feature layer must be one of {', '.join(FEATURE_LAYERS)}, got '{feature_layer}'")
+        net = build_torch_fidelity_network(weights.path, [feature_layer])
+        name = NAME if feature_layer == "2048" else f"{NAME}-pool{feature_layer}"
+        super().__init__(name, net, FEATURE_DIMS[feature_layer], weights.sha256, resolution=0, channels=3,
+                         device=device, batch_size=batch_size, weights_path=weights.path)
+        self.feature_layer = feature_layer
+        self.weights_source = weights.source
+        self.torch_fidelity_name = TORCH_FIDELITY_NAME
+
+    def describe(self) -> dict:
+        return {"extractor": self.name, "feature_layer": self.feature_layer, "weights_file": str(self.weights_path),
+                "weights_sha256": self.weights_sha256, "weights_source": self.weights_source}
+
+    @staticmethod
+    def _check(images: torch.Tensor) -> None:
+        if images.ndim != 4 or images.shape[1] not in (1, 3):
+            raise BenchError(f"Inception takes [N, 1 or 3, H, W] images, got {tuple(images.shape)}")
+
+    def _run(self, images: torch.Tensor, outputs: tuple[str, ...]) -> dict[str, torch.Tensor]:
+        """Named outputs for float [-1, 1] (or uint8) images, one network pass per batch."""
+        self._check(images)
+        layers = [self.feature_layer if o == "features" else LOGITS for o in outputs]
+        results = {o: torch.empty((images.shape[0], self.dim if o == "features" else LOGITS_DIM)) for o in outputs}
+        previous = self.net.features_list
+        self.net.features_list = layers  # torch-fidelity reads this list on every call and stops after the last
+        try:
+            with torch.no_grad():
+                for start in range(0, images.shape[0], self.batch_size):
+                    batch = images[start:start + self.batch_size]
+                    batch = batch if batch.dtype == torch.uint8 else to_uint8(batch.float())
+                    if batch.shape[1] == 1:
+                        batch = batch.expand(-1, 3, -1, -1)
+                    values = self.net(batch.to(self.device))
+                    for name, value in zip(outputs, values):
+                        results[name][start:start + batch.shape[0]] = value.float().cpu()
+        finally:
+            self.net.features_list = previous
+        return results
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self._run(images, ("features",))["features"]
+
+    def extract(self, images: torch.Tensor, outputs: tuple[str, ...] = ("features",)) -> dict[str, torch.Tensor]:
+        unknown = set(outputs) - set(self.provides)
+        if unknown:
+            raise BenchError(f"{self.name} provides {', '.join(self.provides)}, not {', '.join(sorted(unknown))}")
+        return self._run(images, tuple(dict.fromkeys(outputs)))
+
+    @torch.no_grad()
+    def forward_float255(self, images: torch.Tensor) -> torch.Tensor:
+        """``feature_layer`` features of float RGB images with values in [0, 255], not rounded.
+
+        For clean-fid's ``clean`` mode, which resizes to 299x299 in float outside the network: the
+        same layers as torch-fidelity's forward (which only accepts uint8), run child by child.
+        Other sizes are resized here as the network would resize them.
+        """
+        self._check(images)
+        x = images.to(self.device, torch.float32)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        size = int(getattr(self.net, "INPUT_IMAGE_SIZE", INPUT_SIZE))
+        if tuple(x.shape[2:]) != (size, size):
+            from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
+
+            x = interpolate_bilinear_2d_like_tensorflow1x(x, size=(size, size), align_corners=False)
+        x = (x - 128.0) / 128.0
+        for child_name, child in self.net.named_children():
+            x = child(x)
+            layer = _TAPS.get(child_name)
+            if layer == self.feature_layer:
+                return F.adaptive_avg_pool2d(x, 1).flatten(1).float()
+        raise BenchError(f"{self.name}: layer {self.feature_layer} was not reached")  # the class changed upstream
+
+
+def load_inception(weights_path: Path | str | None = None, device: str | torch.device = "cpu",
+                   weights_dir: Path | str | None = None, feature_layer: str = "2048",
+                   batch_size: int = 128) -> InceptionExtractor:
+    """The Inception extractor from an explicit file, the weights directory, torch's cache or a download."""
+    weights = resolve_weights(INCEPTION_WEIGHTS, weights_path, weights_dir)
+    return InceptionExtractor(weights, device, feature_layer, batch_size)
+
+
+def _factory(weights_path: Path | None, device: str | torch.device = "cpu") -> FeatureExtractor:
+    return load_inception(weights_path, device)
+
+
+FEATURE_EXTRACTORS.add(NAME, _factory)
