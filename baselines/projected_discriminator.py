@@ -111,7 +111,8 @@ class FeatureBranch(nn.Module):
             probe = self.network(torch.zeros(1, 3, self.input_size, self.input_size).contiguous(
                 memory_format=torch.channels_last))
         if len(probe) != SCALES:
-            raise ValueError(f"feature network {info['name']} gives {len(probe)} maps, the discriminator needs {SCALES}")
+            raise ValueError(f"feature network {info['name']} gives {len(probe)} maps; the discriminator "
+                             f"needs {SCALES}")
         self.projection = RandomProjection([int(p.shape[1]) for p in probe], proj_channels, generator)
         self.heads = nn.ModuleList(ScaleHead(proj_channels, int(p.shape[-1]), width, num_classes)
                                    for p in probe)
@@ -173,7 +174,7 @@ class ProjectedDiscriminator(nn.Module):
         """What a record needs to say which discriminator this was."""
         return {
             "discriminator": "projected",
-            "feature_networks": [{k: b.info[k] for k in ("name", "weights_file", "sha256", "source")
+            "feature_networks": [{k: b.info[k] for k in ("name", "weights_file", "sha256", "mean", "std", "source")
                                   if k in b.info} | {"input_size": b.input_size} for b in self.branches],
             "projection_seed": self.seed, "projection_channels": self.proj_channels, "scales": SCALES,
             "trainable_parameters": sum(p.numel() for p in self.parameters()),

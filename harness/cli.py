@@ -28,6 +28,16 @@ def registries() -> dict:
     return {"methods": METHODS, "datasets": DATASETS, "backbones": BACKBONES, "metrics": METRICS}
 
 
+def describe(entry) -> str:
+    """A registry entry's one-line description: its own, else the first line of its module's docstring."""
+    import sys as _sys
+
+    text = getattr(entry, "description", None)
+    if not text and isinstance(entry, type):
+        text = _sys.modules[entry.__module__].__doc__
+    return (text or "").strip().splitlines()[0] if text else ""
+
+
 @app.command("list")
 def list_entries(kind: Optional[str] = typer.Argument(None, help="methods | datasets | backbones | metrics")) -> None:
     """List what is registered."""
@@ -37,10 +47,7 @@ def list_entries(kind: Optional[str] = typer.Argument(None, help="methods | data
     for name in [kind] if kind else list(regs):
         typer.echo(f"{name}:")
         for entry_name, entry in regs[name].items():
-            description = getattr(entry, "description", None) or (entry.__doc__ or "").strip().splitlines()[0:1]
-            if isinstance(description, list):
-                description = description[0] if description else ""
-            typer.echo(f"  {entry_name:32s} {description}")
+            typer.echo(f"  {entry_name:32s} {describe(entry)}")
 
 
 @app.command()

@@ -278,7 +278,8 @@ def evaluate(generator, dataset, backbone, config: RunConfig, extractor, device,
     seeds = range(ec.first_seed, ec.first_seed + ec.num_samples)
     shape = (backbone.channels, backbone.resolution, backbone.resolution)
     samples = generate(generator, seeds, shape, backbone.label_dim, device, ec.batch_size, show_progress)
-    values = measure(samples, dataset, list(ec.metrics), extractor, implementation=ec.fd_impl)
+    # The implementation choice applies to the Fréchet distances; the other metrics have their own.
+    values = measure(samples, dataset, list(ec.metrics), extractor, implementation={"fd": ec.fd_impl, "fid": ec.fd_impl})
     metrics = []
     for value in values:
         entry = value.to_dict()

@@ -22,6 +22,20 @@ def compare(old: list[dict], new: list[dict], tolerance_rel: float) -> list[str]
     return problems
 
 
+def rerun_like(record: dict, config, scratch: Path, run) -> Path:
+    """Re-run with the recorded CPU thread count: on CPU, reductions split across threads add in a
+    different order, so bit-for-bit reproduction needs the same count as the original run."""
+    import torch
+
+    threads = int(record["environment"]["hardware"].get("cpu_threads") or torch.get_num_threads())
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return run(config, scratch, show_progress=False, keep_generator=False)
+    finally:
+        torch.set_num_threads(before)
+
+
 def verify_references(results_dir: Path) -> tuple[bool, list[str]]:
     from harness.runner import config_from_record, run
 
@@ -34,8 +48,9 @@ def verify_references(results_dir: Path) -> tuple[bool, list[str]]:
     with tempfile.TemporaryDirectory(prefix="bench-verify-") as scratch:
         for record in references:
             config = config_from_record(record)
-            config.device = "cpu" if record["environment"]["hardware"]["device"] == "cpu" else config.device
-            path = run(config, Path(scratch), show_progress=False, keep_generator=False)
+            hardware = record["environment"]["hardware"]
+            config.device = "cpu" if hardware["device"] == "cpu" else config.device
+            path = rerun_like(record, config, Path(scratch), run)
             import json
 
             new = json.loads(path.read_text())

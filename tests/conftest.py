@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import write_tiny_backbone
+
 # Tests never touch the network: hub libraries and the harness's own downloads stay offline.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("BENCH_OFFLINE", "1")
@@ -33,28 +35,6 @@ def specs_dir() -> Path:
             pytrace=False,
         )
     return found
-
-
-TINY_SONGUNET = {
-    "img_resolution": 8, "img_channels": 1, "label_dim": 0, "model_type": "SongUNet",
-    "model_channels": 16, "channel_mult": [1, 2], "num_blocks": 1, "attn_resolutions": [4],
-    "embedding_type": "positional", "channel_mult_noise": 1, "encoder_type": "standard",
-    "decoder_type": "standard", "resample_filter": [1, 1], "dropout": 0.0,
-}
-
-
-def write_tiny_backbone(path: Path, seed: int = 0, **overrides) -> Path:
-    """A randomly initialised small EDMPrecond + SongUNet saved the way the harness saves backbones."""
-    import torch
-
-    from harness.backbones import build_network
-    from harness.backbones.files import save_weights
-
-    kwargs = {**TINY_SONGUNET, **overrides}
-    torch.manual_seed(seed)
-    net = build_network("EDMPrecond", kwargs)
-    save_weights(net.state_dict(), path, {"class_name": "EDMPrecond", "init_kwargs": kwargs, "kind": "test"})
-    return path
 
 
 @pytest.fixture

@@ -42,9 +42,9 @@ PRESETS = {
     "train": {"budget_kimg": 25.0, "batch_size": 128, "ema_halflife_kimg": 5.0, "ema_rampup_ratio": 0.05,
               "checkpoint_kimg": 10.0},
     "eval": {"num_samples": 2000, "batch_size": 500},
-    "gan_only": {"g_lr": 2e-4, "d_lr": 2e-4, "r1_gamma": 0.01, "d_width": 32},
+    "gan_only": {"g_lr": 5e-4, "d_lr": 5e-4, "r1_gamma": 0.01, "d_width": 32},
     # D2O-F: D2O's digits settings, only the freezing differs.
-    "gan_only_frozen": {"g_lr": 2e-4, "d_lr": 2e-4, "r1_gamma": 0.01, "d_width": 32},
+    "gan_only_frozen": {"g_lr": 5e-4, "d_lr": 5e-4, "r1_gamma": 0.01, "d_width": 32},
     # Distillation baselines at this scale: an 8-step DDIM teacher (3 halvings), and larger lrs
     # than the papers' CIFAR/ImageNet values, like gan_only's.
     "progressive_distillation": {"start_steps": 8, "lr": 2e-4},

@@ -212,8 +212,8 @@ def deit_weights() -> Path | None:
 @FEATURE_NETWORKS.register("deit-b-distilled")
 def deit_b_distilled() -> tuple[nn.Module, dict[str, Any]]:
     if not timm_installed():
-        raise MissingArtefactError("feature network deit-b-distilled needs timm: pip install timm "
-                                   f"(and its ImageNet weights on disk, e.g. ${WEIGHTS_DIR_ENV}/{DEIT_MODEL}.safetensors)")
+        raise MissingArtefactError(f"feature network deit-b-distilled needs timm: pip install timm (and its ImageNet "
+                                   f"weights on disk, e.g. ${WEIGHTS_DIR_ENV}/{DEIT_MODEL}.safetensors)")
     path = deit_weights()
     if path is None:
         raise MissingArtefactError(

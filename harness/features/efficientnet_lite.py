@@ -147,7 +147,8 @@ def wheel_key_to_own(key: str) -> str:
     return f"{_TOP_NAMES[layer]}.{tensor}"
 
 
-def map_wheel_state_dict(wheel_state: dict[str, torch.Tensor], own_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def map_wheel_state_dict(wheel_state: dict[str, torch.Tensor],
+                         own_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The wheel's tensors under this module's names; every tensor used once, every own tensor filled."""
     mapped: dict[str, torch.Tensor] = {}
     for key, value in wheel_state.items():

@@ -3,7 +3,9 @@ library's own cache, or a download; never a hang and never a traceback when none
 
 Search order for a file ``NAME``:
 
-1. an explicit path (``--inception-weights PATH``): used as given, or an error if it is missing;
+1. an explicit path (``--inception-weights PATH``, else the file's environment variable, e.g.
+   ``$BENCH_INCEPTION_WEIGHTS``): used as given (no hash check: any weights in the format), or an
+   error if it is missing;
 2. the weights directory: ``--weights-dir``, else ``$BENCH_WEIGHTS_DIR``, else ``~/.cache/bench/weights``;
 3. torch's hub cache (``torch.hub.get_dir()/checkpoints``), where torch-fidelity itself downloads to;
 4. a download into the weights directory, unless offline mode is set (``BENCH_OFFLINE`` or
@@ -35,6 +37,7 @@ class WeightsFile:
     url: str
     what: str
     sha256_prefix: str | None = None  # the hash fragment in torch-hub-style names, checked when known
+    env: str | None = None  # an environment variable that may hold an explicit path to the file
 
 
 @dataclass(frozen=True)
@@ -65,9 +68,9 @@ def torch_hub_checkpoints() -> Path:
 
 
 def missing_message(spec: WeightsFile, folder: Path) -> str:
+    explicit = f"pass its path with --inception-weights{f' or ${spec.env}' if spec.env else ''}"
     return (f"{spec.what}: weights file {spec.file_name} was not found. Download {spec.url} and put it at "
-            f"{folder / spec.file_name} (or pass its path with --inception-weights, or set ${WEIGHTS_DIR_ENV} "
-            f"to the folder holding it)")
+            f"{folder / spec.file_name} (or {explicit}, or set ${WEIGHTS_DIR_ENV} to the folder holding it)")
 
 
 def _checked(spec: WeightsFile, path: Path, source: str) -> ResolvedWeights:
@@ -81,6 +84,8 @@ def _checked(spec: WeightsFile, path: Path, source: str) -> ResolvedWeights:
 def resolve_weights(spec: WeightsFile, explicit: Path | str | None = None, folder: Path | str | None = None,
                     download: bool = True) -> ResolvedWeights:
     """The file ``spec`` describes, found or fetched as the module docstring says."""
+    if explicit is None and spec.env and os.environ.get(spec.env):
+        explicit = os.environ[spec.env]
     if explicit is not None:
         path = Path(explicit).expanduser()
         if not path.is_file():

@@ -50,7 +50,7 @@ def feature_model(extractor: InceptionExtractor, mode: str) -> Callable[[torch.T
             rounded = batch.round()
             if (rounded - batch).abs().max() > 1e-3:
                 raise BenchError("clean-fid legacy_tensorflow mode passed non-integer pixels; expected native uint8 images")
-            return extractor(rounded.clamp(0, 255).to(torch.uint8).cpu())
+            return extractor(rounded.clamp(0, 255).to(torch.uint8))
         return model
     if mode == CLEAN:
         return lambda batch: extractor.forward_float255(batch).cpu()

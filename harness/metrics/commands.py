@@ -218,10 +218,10 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
         DATASETS.get(options.dataset)
     elif samples is not None:
         raise UsageError("--samples needs --dataset (the real data the images are compared with)")
-    records.check_writable(options.results)
 
     # 1. The feature network's file first: a missing one fails here, before anything heavy is imported or loaded.
     weights = resolve_weights(INCEPTION_WEIGHTS, options.inception_weights, options.weights_dir)
+    records.check_writable(options.results)
     from harness.metrics import evaluate
     from harness.metrics.reference import load_npz
     from harness.runner import resolve_device, sanitize

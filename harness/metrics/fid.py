@@ -26,6 +26,7 @@ import torch
 from harness.errors import BenchError, UsageError
 from harness.metrics.base import METRICS, Metric, MetricInputs
 from harness.metrics.frechet import feature_statistics, frechet_distance_from_statistics
+from harness.metrics.inception import InceptionExtractor
 from harness.metrics.reference import CLEAN, LEGACY_TENSORFLOW
 
 FID_IMPLEMENTATIONS = ("own", "torch-fidelity", "clean-fid-legacy_tensorflow", "clean-fid-clean")
@@ -40,9 +41,7 @@ def fid_mode(implementation: str) -> str:
     return CLEAN if implementation == "clean-fid-clean" else LEGACY_TENSORFLOW
 
 
-def _inception(inputs: MetricInputs, metric: str):
-    from harness.metrics.inception import InceptionExtractor
-
+def _inception(inputs: MetricInputs, metric: str) -> InceptionExtractor:
     if not isinstance(inputs.extractor, InceptionExtractor):
         raise UsageError(f"'{metric}' is measured in Inception-v3 features, not {inputs.extractor.name}; "
                          f"use 'fd' for a Fréchet distance in another network")

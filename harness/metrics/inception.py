@@ -34,6 +34,7 @@ INCEPTION_WEIGHTS = WeightsFile(
     url="https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
     what="Inception-v3 inception-2015-12-05 (torch-fidelity's port, for FID and IS)",
     sha256_prefix="6726825d",
+    env="BENCH_INCEPTION_WEIGHTS",
 )
 FEATURE_LAYERS = ("64", "192", "768", "2048")
 FEATURE_DIMS = {"64": 64, "192": 192, "768": 768, "2048": 2048}
@@ -48,7 +49,10 @@ _TAPS = {"MaxPool_1": "64", "MaxPool_2": "192", "Mixed_6e": "768", "AvgPool": "2
 def _check_weights_loadable(path: Path) -> None:
     """torch-fidelity reads the file with full unpickling; refuse anything but plain tensors first."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:  # memory-mapped: only the keys and one shape are looked at, nothing is read in full
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # files in torch's legacy (non-zip) format cannot be mapped
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a corrupt or non-tensor file: say which, never a traceback
         raise BenchError(f"{path}: not a readable Inception state dict ({exc.__class__.__name__}: {str(exc)[:120]})") from None
     if not isinstance(state, dict) or "fc.weight" not in state or tuple(state["fc.weight"].shape) != (LOGITS_DIM, 2048):

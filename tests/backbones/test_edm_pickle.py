@@ -468,6 +468,24 @@ def write_cifar10_batches(root: Path, per_batch: int = 8) -> Path:
     return folder
 
 
+def use_small_feature_network_for_cifar10(monkeypatch) -> None:
+    """This test is about the backbone path; Inception FID (2048-d, real weights) is tested in
+    tests/metrics. Measure with a fixed random 48-d projection instead, registered like any extractor."""
+    import dataclasses
+
+    from harness.data import DATASETS
+    from harness.metrics.features import FEATURE_EXTRACTORS, FeatureExtractor
+
+    def factory(weights_path, device="cpu"):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten(), torch.nn.Linear(48, 48))
+        return FeatureExtractor("test-random-48d", net, 48, "none", 32, 3, device)
+
+    monkeypatch.setitem(FEATURE_EXTRACTORS._entries, "test-random-48d", factory)
+    spec = dataclasses.replace(DATASETS.get("cifar10"), feature_extractor="test-random-48d")
+    monkeypatch.setitem(DATASETS._entries, "cifar10", spec)
+
+
 def test_bench_run_teacher_on_full_size_edm_pickle(tmp_path, specs_dir, monkeypatch, capsys):
     summary = json.loads((specs_dir / "edm" / "keys" / "keys_summary.json").read_text())["cifar10_32_ncsnpp_uncond"]
     assert summary["checkpoint"] == "edm-cifar10-32x32-uncond-ve.pkl"
@@ -488,6 +506,7 @@ def test_bench_run_teacher_on_full_size_edm_pickle(tmp_path, specs_dir, monkeypa
 
     real_load = edm_pickle.load_edm_pickle
     monkeypatch.setattr(edm_pickle, "load_edm_pickle", spy)
+    use_small_feature_network_for_cifar10(monkeypatch)
     code, out, err = run_cli(monkeypatch, capsys, "run", "--method", "teacher", "--dataset", "cifar10",
                              "--backbone", str(pkl), "--num-samples", "4", "--set", "num_steps=2",
                              "--device", "cpu", "--results", str(results), "--data", str(data), "--quiet")

@@ -9,12 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import snapshot
 from harness.errors import BenchError
 from harness.runner import configure, run
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def tiny(backbone: Path, budget: float = 0.1, seed: int = 0):
@@ -77,7 +74,7 @@ def test_truncated_safetensors_backbone(tiny_backbone, stored_run, tmp_path):
 
 def test_checkpoint_of_another_architecture(tiny_backbone, stored_run, tmp_path):
     """Weights of one network under the card of another: refused with the mismatch named."""
-    from conftest import write_tiny_backbone
+    from helpers import write_tiny_backbone
     from harness.backbones.files import load_weights, save_weights
 
     other = write_tiny_backbone(tmp_path / "other.safetensors", model_channels=32)

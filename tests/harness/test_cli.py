@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness.cli import app, main
+from helpers import invoke_bench, snapshot
+from harness.cli import app
 
 runner = CliRunner()
 
@@ -20,18 +21,8 @@ class Result:
 
 @pytest.fixture
 def bench(capsys, monkeypatch):
-    """Run the console entry point ``main()`` in-process, as the ``bench`` script does."""
-
     def invoke(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["bench", *args])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
+        return Result(*invoke_bench(monkeypatch, capsys, *args))
 
     return invoke
 
@@ -40,10 +31,6 @@ def test_console_script_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--method", "nope"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "unknown method 'nope'" in result.stderr
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture

@@ -74,7 +74,7 @@ def test_nan_loss_gives_failed_record_without_metrics(tiny_backbone, tmp_path, m
 
 
 def test_resolution_mismatch_is_caught_before_training(tmp_path):
-    from conftest import write_tiny_backbone
+    from helpers import write_tiny_backbone
     from harness.errors import BenchError
 
     wrong = write_tiny_backbone(tmp_path / "wrong.safetensors", img_resolution=16)

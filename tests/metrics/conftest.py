@@ -12,10 +12,14 @@ from harness.data import ImageDataset, load_dataset
 from harness.metrics import FeatureExtractor, load_extractor
 
 
+from helpers import TINY_SONGUNET, write_tiny_backbone  # noqa: E402,F401  (re-exported for older imports)
+
+
 @pytest.fixture(autouse=True)
 def offline_single_thread(monkeypatch: pytest.MonkeyPatch):
     # Offline hubs; one torch and one BLAS thread, because on 2 shared CPU cores their pools spin.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("BENCH_OFFLINE", "1")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     with threadpool_limits(limits=1):

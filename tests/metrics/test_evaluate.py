@@ -11,8 +11,8 @@ from harness.metrics import FEATURE_EXTRACTORS, METRICS, FeatureExtractor, evalu
 
 
 def test_unknown_names_raise_the_clear_error(digits: ImageDataset, digits_extractor: FeatureExtractor) -> None:
-    with pytest.raises(UnknownNameError, match="unknown metric 'fid'; valid metrics: fd, precision, recall"):
-        METRICS.get("fid")
+    with pytest.raises(UnknownNameError, match="unknown metric 'kid'; valid metrics: fd, fd-dinov2, fid, is, precision, recall"):
+        METRICS.get("kid")
     with pytest.raises(UnknownNameError, match="valid feature extractors: .*digits-classifier"):
         load_extractor("no-such-net")
     with pytest.raises(UnknownNameError):

@@ -17,8 +17,8 @@ from harness.data import ImageDataset, make_dataset, to_float, to_uint8
 from harness.errors import BenchError, UsageError
 from harness.metrics import evaluate
 from harness.metrics.fid import FID_IMPLEMENTATIONS
-from harness.metrics.frechet import feature_statistics, frechet_distance_from_statistics
-from harness.metrics.inception import INCEPTION_WEIGHTS, InceptionExtractor, load_inception
+from harness.metrics.frechet import frechet_distance_from_statistics
+from harness.metrics.inception import INCEPTION_WEIGHTS, InceptionExtractor
 from harness.metrics.reference import CLEAN, LEGACY_TENSORFLOW, load_npz, save_npz
 
 N = 80  # > 64 features, so both covariances have full rank

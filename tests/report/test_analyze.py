@@ -20,7 +20,7 @@ cli = CliRunner()
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory) -> dict:
     """One tiny D2O run on digits, both analyses through the CLI, then the report."""
-    from conftest import write_tiny_backbone
+    from helpers import write_tiny_backbone
     from harness.runner import configure, run
 
     root = tmp_path_factory.mktemp("analyze")

@@ -1,0 +1,50 @@
+"""Helpers shared by tests in several folders (a plain module: every folder's conftest.py is
+imported under the one name ``conftest``, so importing helpers from a conftest is ambiguous)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+TINY_SONGUNET = {
+    "img_resolution": 8, "img_channels": 1, "label_dim": 0, "model_type": "SongUNet",
+    "model_channels": 16, "channel_mult": [1, 2], "num_blocks": 1, "attn_resolutions": [4],
+    "embedding_type": "positional", "channel_mult_noise": 1, "encoder_type": "standard",
+    "decoder_type": "standard", "resample_filter": [1, 1], "dropout": 0.0,
+}
+
+
+def write_tiny_backbone(path: Path, seed: int = 0, **overrides) -> Path:
+    """A randomly initialised small EDMPrecond + SongUNet saved the way the harness saves backbones."""
+    import torch
+
+    from harness.backbones import build_network
+    from harness.backbones.files import save_weights
+
+    kwargs = {**TINY_SONGUNET, **overrides}
+    torch.manual_seed(seed)
+    net = build_network("EDMPrecond", kwargs)
+    save_weights(net.state_dict(), path, {"class_name": "EDMPrecond", "init_kwargs": kwargs, "kind": "test"})
+    return path
+
+
+def invoke_bench(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """Run the console entry point ``harness.cli.main`` in-process, as the ``bench`` script does."""
+    import sys
+
+    from harness.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["bench", *args])
+    capsys.readouterr()
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes, to show that a failed command changed nothing."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}

@@ -1,0 +1,133 @@
+"""`bench eval` and `bench refstats` end to end: records like `bench run` writes, the EDM protocol
+(one generator per seed, minimum over seed sets), small runs labelled, folders of images measured."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from harness.data import to_uint8
+from harness.metrics import evaluate
+from helpers import invoke_bench
+from harness.metrics.inception import InceptionExtractor
+
+
+def bench(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    return invoke_bench(monkeypatch, capsys, *args)
+
+
+@pytest.fixture
+def pool64_everywhere(monkeypatch, inception_input_size):
+    """Make the commands build the 64-d first-pool extractor (32x32 network input): FID in 2048-d
+    needs 2048x2048 matrix square roots, minutes on a test CPU, for no extra coverage here."""
+    import harness.metrics.inception as inception
+
+    class Pool64(InceptionExtractor):
+        def __init__(self, weights, device="cpu", feature_layer="2048", batch_size=128):
+            super().__init__(weights, device, "64", batch_size)
+
+    monkeypatch.setattr(inception, "InceptionExtractor", Pool64)
+    inception_input_size(32)
+
+
+@pytest.fixture
+def stored_run(tiny_backbone: Path, tmp_path: Path) -> Path:
+    """A `bench run` of the backbone used in one step (nothing to train) on digits."""
+    from harness.runner import configure, run
+
+    config = configure("backbone_one_step", "digits", backbone=str(tiny_backbone), device="cpu", num_samples=50)
+    return run(config, tmp_path / "runs", show_progress=False).parent
+
+
+def test_eval_checkpoint_edm_protocol(stored_run: Path, pool64_everywhere, inception_weights: Path, inception_pool64,
+                                      tmp_path: Path, monkeypatch, capsys) -> None:
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((64, 64))
+    np.savez(tmp_path / "ref64.npz", mu=rng.standard_normal(64) * 0.1, sigma=a @ a.T / 64 + 0.1 * np.eye(64))
+    common = ["eval", "--checkpoint", str(stored_run), "--metric", "fid", "--ref", str(tmp_path / "ref64.npz"),
+              "--num-samples", "70", "--fid-repeats", "3", "--inception-weights", str(inception_weights),
+              "--device", "cpu", "--quiet", "--batch-size", "16"]
+    code, out, err = bench(monkeypatch, capsys, *common, "--results", str(tmp_path / "a"))
+    assert code == 0, err
+    assert "reduced run" in err
+    record = json.loads(Path(out.strip()).read_text())
+    source = json.loads((stored_run / "record.json").read_text())
+    assert record["status"] == "completed" and record["schema_version"] == source["schema_version"]
+    assert record["method"] == "backbone_one_step" and record["dataset"] == "digits" and record["seed"] == source["seed"]
+    assert record["backbone"] == source["backbone"] and record["evaluation"]["evaluation_of"] == source["run_id"]
+    assert record["run_id"] != source["run_id"] and record["reference"] is None
+    (fid,) = record["metrics"]
+    repeats = fid["details"]["repeats"]
+    assert [r["seeds"] for r in repeats] == [[0, 69], [70, 139], [140, 209]]
+    assert fid["value"] == min(r["value"] for r in repeats) and len({r["value"] for r in repeats}) == 3
+    assert fid["num_samples"] == 70 and fid["seeds"] == [0, 209] and fid["implementation"] == "own"
+    assert fid["reference"]["id"] == "ref64.npz" and len(fid["reference"]["sha256"]) == 64
+    assert fid["details"]["protocol"].startswith("reduced: 70 samples") and fid["details"]["mode"] == "legacy_tensorflow"
+    assert fid["extractor"] == "inception-v3-compat-pool64" and (Path(out.strip()).parent / "samples.png").is_file()
+
+    # The first seed set is seeds 0-69, one generator per seed: generated here in one batch of 500
+    # instead of the command's batches of 16, the images and so the FID are the same.
+    from harness.evaluate import generate
+    from harness.metrics.reference import load_npz
+    from harness.runner import load_generator
+
+    generator, _ = load_generator(stored_run)
+    fake = generate(generator, range(0, 70), (1, 8, 8), 0, torch.device("cpu"), 500, False)
+    direct = evaluate(fake, None, ["fid"], inception_pool64, reference=load_npz(tmp_path / "ref64.npz"))
+    assert direct[0].value == pytest.approx(repeats[0]["value"], rel=1e-9)
+
+
+def test_eval_image_folder(digits, pool64_everywhere, inception_input_size, inception_weights: Path, tmp_path: Path,
+                           monkeypatch, capsys) -> None:
+    from PIL import Image
+
+    inception_input_size(75)  # IS reads the logits: the whole network runs
+    folder = tmp_path / "samples" / "000000"  # in a sub-folder, as EDM's --subdirs writes them
+    folder.mkdir(parents=True)
+    pixels = to_uint8(digits.all_images()[:24])
+    for i in range(24):
+        Image.fromarray(pixels[i, 0].numpy()).save(folder / f"{i:06d}.png")
+    code, out, err = bench(monkeypatch, capsys, "eval", "--samples", str(tmp_path / "samples"), "--dataset", "digits",
+                           "--metric", "is", "--num-samples", "20", "--inception-weights", str(inception_weights),
+                           "--results", str(tmp_path / "results"), "--device", "cpu", "--quiet")
+    assert code == 0, err
+    record = json.loads(Path(out.strip()).read_text())
+    (value,) = record["metrics"]
+    assert value["name"] == "is" and value["num_samples"] == 20 and value["value"] >= 1.0
+    assert record["evaluation"]["source"]["kind"] == "samples" and record["evaluation"]["source"]["num_files"] == 20
+    assert record["method"] == "samples" and "data" not in record  # IS needs no real images: none were loaded
+    assert value["details"]["protocol"].startswith("reduced")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["eval", "--dataset", "digits"], "exactly one of --checkpoint RUN_DIR and --samples DIR"),
+    (["eval", "--samples", "{tmp}", "--dataset", "digits", "--fid-impl", "pytorch-fid"], "unknown --fid-impl"),
+    (["eval", "--samples", "{tmp}", "--dataset", "digits", "--metric", "kid"], "unknown metric 'kid'"),
+    (["eval", "--samples", "{tmp}", "--dataset", "digits", "--fid-repeats", "3"], "--fid-repeats needs a generator"),
+    (["refstats", "--dataset", "digits", "--out", "{tmp}/x.txt"], "--out must name a .npz file"),
+])
+def test_bad_options_are_usage_errors(args, message, tmp_path: Path, monkeypatch, capsys) -> None:
+    code, _, err = bench(monkeypatch, capsys, *[a.format(tmp=tmp_path) for a in args])
+    assert code == 2 and message in err and "Traceback" not in err, err
+
+
+def test_refstats_writes_edm_npz_and_caches_by_content(pool64_everywhere, inception_input_size, inception_weights: Path,
+                                                      tmp_path: Path, monkeypatch, capsys) -> None:
+    inception_input_size(16)  # 1797 images: the smallest input the first pooled layer takes
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["refstats", "--dataset", "digits", "--inception-weights", str(inception_weights), "--device", "cpu"]
+    code, out, err = bench(monkeypatch, capsys, *args, "--out", str(tmp_path / "digits.npz"))
+    assert code == 0, err
+    assert "1797 images" in out and "from cache" not in out
+    code, out, err = bench(monkeypatch, capsys, *args, "--out", str(tmp_path / "again.npz"))
+    assert code == 0 and "from cache" in out, err
+    with np.load(tmp_path / "digits.npz") as a, np.load(tmp_path / "again.npz") as b:
+        assert sorted(a.files) == ["mu", "sigma"] and np.array_equal(a["sigma"], b["sigma"])
+    provenance = json.loads((tmp_path / "digits.npz.json").read_text())
+    assert provenance["mode"] == "legacy_tensorflow" and provenance["num_images"] == 1797
+    assert provenance["extractor_weights_sha256"] == json.loads((tmp_path / "again.npz.json").read_text())["extractor_weights_sha256"]
