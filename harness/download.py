@@ -13,10 +13,15 @@ from harness.errors import MissingArtefactError
 OFFLINE_ENVS = ("BENCH_OFFLINE", "HF_HUB_OFFLINE")
 
 
+def offline_requested() -> bool:
+    """Whether the user (or a test) said not to touch the network."""
+    return any(os.environ.get(name, "0") not in ("", "0") for name in OFFLINE_ENVS)
+
+
 def download(url: str, dest: Path, what: str, sha256: str | None = None, timeout: float = 10.0) -> Path:
     """Fetch ``url`` to ``dest`` atomically with a progress bar, verifying ``sha256`` when known."""
     hint = f"{what}: {dest.name} is not in {dest.parent}. Download {url} and put it at {dest} (or pass its path)."
-    if any(os.environ.get(name, "0") not in ("", "0") for name in OFFLINE_ENVS):
+    if offline_requested():
         raise MissingArtefactError(hint + " (offline mode is set, so it was not downloaded)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")

@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from harness.download import offline_requested
 from harness.errors import BenchError, MissingArtefactError
 
 # Everything that reading a damaged file can raise; converted to BenchError at the boundary.
@@ -348,7 +349,6 @@ def read_idx_pair(images_path: Path, labels_path: Path, num_classes: int,
 # ---------------------------------------------------------------------------------------------
 
 DATA_DIR_ENV = "BENCH_DATA_DIR"
-OFFLINE_ENVS = ("BENCH_OFFLINE", "HF_HUB_OFFLINE")
 
 
 def data_cache_dir() -> Path:
@@ -356,8 +356,6 @@ def data_cache_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_ENV) or Path.home() / ".cache" / "bench" / "data").expanduser()
 
 
-def offline_requested() -> bool:
-    return any(os.environ.get(name, "0") not in ("", "0") for name in OFFLINE_ENVS)
 
 
 def host_reachable(url: str, timeout: float = 2.0) -> bool:

@@ -22,11 +22,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.download import offline_requested
 from harness.errors import BenchError, MissingArtefactError
 from harness.metrics.features import file_sha256
 
 WEIGHTS_DIR_ENV = "BENCH_WEIGHTS_DIR"
-OFFLINE_ENVS = ("BENCH_OFFLINE", "HF_HUB_OFFLINE")
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,6 @@ def weights_dir(flag: Path | str | None = None) -> Path:
     return Path(chosen).expanduser()
 
 
-def offline_requested() -> bool:
-    return any(os.environ.get(name, "0") not in ("", "0") for name in OFFLINE_ENVS)
 
 
 def torch_hub_checkpoints() -> Path:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from harness.data.base import to_uint8
+from harness.metrics.features import uint8_rgb
 from harness.errors import BenchError, MissingArtefactError
 from harness.metrics.artefacts import WEIGHTS_DIR_ENV, torch_hub_checkpoints, weights_dir
 from harness.metrics.base import METRICS, Metric, MetricInputs
@@ -83,9 +83,7 @@ class DinoV2Extractor(FeatureExtractor):
         with torch.no_grad():
             for start in range(0, images.shape[0], self.batch_size):
                 batch = images[start:start + self.batch_size]
-                batch = batch if batch.dtype == torch.uint8 else to_uint8(batch.float())
-                if batch.shape[1] == 1:
-                    batch = batch.expand(-1, 3, -1, -1)
+                batch = uint8_rgb(batch)
                 feats = self.net(batch.to(self.device)).cpu()
                 if out is None:
                     out = torch.empty((images.shape[0], feats.shape[1]))

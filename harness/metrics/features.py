@@ -84,3 +84,11 @@ def load_extractor(name: str, weights_path: Path | None = None, device: str | to
 
 
 from harness.backbones.files import sha256_file as file_sha256  # noqa: E402  (one hashing helper for all files)
+
+
+def uint8_rgb(batch: torch.Tensor) -> torch.Tensor:
+    """Input for ImageNet-trained feature networks: 8-bit like image files, grey repeated to RGB."""
+    from harness.data.base import to_uint8
+
+    batch = batch if batch.dtype == torch.uint8 else to_uint8(batch.float())
+    return batch.expand(-1, 3, -1, -1) if batch.shape[1] == 1 else batch

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.data.base import to_uint8
+from harness.metrics.features import uint8_rgb
 from harness.errors import BenchError
 from harness.metrics.artefacts import ResolvedWeights, WeightsFile, resolve_weights
 from harness.metrics.features import FEATURE_EXTRACTORS, FeatureExtractor
@@ -112,9 +112,7 @@ class InceptionExtractor(FeatureExtractor):
             with torch.no_grad():
                 for start in range(0, images.shape[0], self.batch_size):
                     batch = images[start:start + self.batch_size]
-                    batch = batch if batch.dtype == torch.uint8 else to_uint8(batch.float())
-                    if batch.shape[1] == 1:
-                        batch = batch.expand(-1, 3, -1, -1)
+                    batch = uint8_rgb(batch)
                     values = self.net(batch.to(self.device))
                     for name, value in zip(outputs, values):
                         results[name][start:start + batch.shape[0]] = value.float().cpu()

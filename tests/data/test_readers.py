@@ -22,6 +22,7 @@ import pytest
 import torch
 from PIL import Image
 
+from harness.download import OFFLINE_ENVS
 from harness.data import DATASETS
 from harness.data import cifar10, edm_zips, fashion_mnist, readers
 from harness.errors import BenchError, MissingArtefactError
@@ -470,7 +471,7 @@ def test_cifar10_missing_offline(offline: Path) -> None:
 
 def test_cifar10_missing_unreachable_host(offline: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Offline mode not set: the reachability probe fails fast and becomes the same clear error."""
-    for name in readers.OFFLINE_ENVS:
+    for name in OFFLINE_ENVS:
         monkeypatch.delenv(name, raising=False)
 
     def unreachable(*args: object, **kwargs: object) -> None:
