@@ -8,7 +8,6 @@ and an EMA with ramped half-life, whose weights are what is shipped.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -94,7 +93,3 @@ def save_backbone(net: torch.nn.Module, path: Path, cfg: PretrainConfig, facts: 
     card = {"class_name": cfg.network["class_name"], "init_kwargs": cfg.network["init_kwargs"],
             "kind": "edm-backbone", "made_by": command, **facts}
     save_weights(net.state_dict(), path, card)
-
-
-def finite_or_none(x: float) -> float | None:
-    return x if math.isfinite(x) else None

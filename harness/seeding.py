@@ -22,10 +22,3 @@ def make_generator(seed: int, purpose: str, device: str | torch.device = "cpu") 
     generator.manual_seed(derive_seed(seed, purpose))
     return generator
 
-
-def seeded_noise(seeds: list[int] | range, shape: tuple[int, ...], device: str | torch.device = "cpu") -> torch.Tensor:
-    """EDM's evaluation protocol: one generator per sample seed, so sample i never depends on batching."""
-    noise = torch.empty((len(seeds), *shape))
-    for row, s in enumerate(seeds):
-        noise[row] = torch.randn(shape, generator=torch.Generator().manual_seed(int(s)))
-    return noise.to(device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -51,8 +52,6 @@ def verify_references(results_dir: Path) -> tuple[bool, list[str]]:
             hardware = record["environment"]["hardware"]
             config.device = "cpu" if hardware["device"] == "cpu" else config.device
             path = rerun_like(record, config, Path(scratch), run)
-            import json
-
             new = json.loads(path.read_text())
             bad = compare(record["metrics"], new["metrics"], float(record["reference"].get("tolerance_rel", 0.05)))
             identical = all(abs(a["value"] - b["value"]) == 0 for a, b in zip(record["metrics"], new["metrics"]))
