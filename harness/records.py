@@ -7,6 +7,7 @@ Layout: ``<results>/<run_id>/record.json`` with ``samples.png`` (a sample grid) 
 from __future__ import annotations
 
 import datetime as _dt
+import importlib.metadata
 import json
 import os
 import platform
@@ -92,15 +93,21 @@ def git_state() -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
+# Record key -> distribution name of the libraries a record's numbers depend on.
+DISTRIBUTIONS = {"torchvision": "torchvision", "torch_fidelity": "torch-fidelity", "cleanfid": "clean-fid",
+                 "sklearn": "scikit-learn", "safetensors": "safetensors"}
+
+
 def environment(device: str) -> dict[str, Any]:
     import numpy
     import torch
 
     versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
-    for name in ("torchvision", "torch_fidelity", "cleanfid", "sklearn", "safetensors"):
+    # Read from the installed distributions' metadata: importing the libraries would cost seconds.
+    for name, dist in DISTRIBUTIONS.items():
         try:
-            versions[name] = getattr(__import__(name), "__version__", "unknown")
-        except Exception:  # an optional library that is missing or broken is recorded as such
+            versions[name] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:  # a missing optional library is recorded as such
             versions[name] = None
     from harness import __version__
 

@@ -22,7 +22,7 @@ from harness.ema import EMA
 from harness.errors import BenchError, UsageError
 from harness.evaluate import generate, labels_for, save_grid
 from harness.progress import image_progress
-from harness.seeding import make_generator
+from harness.seeding import cpu_threads, make_generator
 
 STATE_FILE = "state.safetensors"
 
@@ -176,6 +176,7 @@ def default_config(method: str, dataset: str, **fields: Any) -> RunConfig:
     config = RunConfig(method=method, dataset=dataset, backbone=spec.default_backbone or "")
     presets = getattr(spec, "presets", {}) or {}
     config.train = apply_overrides(config.train, presets.get("train", {}))
+    config.train = apply_overrides(config.train, presets.get(f"train/{method}", {}))
     config.eval = apply_overrides(config.eval, presets.get("eval", {}))
     config.method_config = dict(presets.get(method, {}))
     for key, value in fields.items():
@@ -191,8 +192,9 @@ def run(config: RunConfig, results_dir: Path, show_progress: bool = True, refere
     from its last saved state under the same run id, and ends with the record it would have had.
     """
     wall_start = time.perf_counter()
-    torch.use_deterministic_algorithms(True, warn_only=True)
     device = resolve_device(config.device)
+    if device.type == "cuda":  # CPU kernels are deterministic already; the switch costs seconds of imports
+        torch.use_deterministic_algorithms(True, warn_only=True)
     if config.train.budget_kimg <= 0 and METHODS.get(config.method).trains:
         raise UsageError(f"the budget must be positive, got {config.train.budget_kimg} kimg")
     records.check_writable(results_dir)
@@ -226,7 +228,8 @@ def run(config: RunConfig, results_dir: Path, show_progress: bool = True, refere
     else:
         run_id = records.new_run_id(config.method, config.dataset, config.seed)
         run_dir = records.create_run_dir(results_dir, run_id)
-    run_meta = {"run_id": run_id, "config": sanitize(asdict(config)), "reference": reference}
+    run_meta = {"run_id": run_id, "config": sanitize(asdict(config)), "reference": reference,
+                "cpu_threads": torch.get_num_threads()}
     status, failure, stats = "completed", None, {}
     generator = method.generator
     if method.trains:
@@ -343,7 +346,8 @@ def resume(run_ref: str, results_dir: Path, show_progress: bool = True) -> Path:
         raise BenchError(f"no run '{run_ref}' in {results_dir} (pass a run id or a run directory)")
     _, meta = load_state(run_dir / "checkpoint" / STATE_FILE)
     config = config_from_record(meta)
-    return run(config, run_dir.parent, show_progress, reference=meta.get("reference"), resume_dir=run_dir)
+    with cpu_threads(meta.get("cpu_threads")):  # the interrupted run's count, for a bit-identical ending
+        return run(config, run_dir.parent, show_progress, reference=meta.get("reference"), resume_dir=run_dir)
 
 
 def config_from_record(record: dict) -> RunConfig:

@@ -6,6 +6,7 @@ one purpose never shifts the numbers another purpose sees, so records stay compa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import torch
@@ -22,3 +23,19 @@ def make_generator(seed: int, purpose: str, device: str | torch.device = "cpu") 
     generator.manual_seed(derive_seed(seed, purpose))
     return generator
 
+
+
+@contextlib.contextmanager
+def cpu_threads(count: int | None):
+    """Run a block with ``count`` intra-op CPU threads (None: leave as is), restoring the old count.
+
+    On CPU, reductions split across threads add in a different order, so reproducing a run bit for
+    bit (verify, resume) needs the thread count the original run had.
+    """
+    before = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(int(count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -24,17 +24,11 @@ def compare(old: list[dict], new: list[dict], tolerance_rel: float) -> list[str]
 
 
 def rerun_like(record: dict, config, scratch: Path, run) -> Path:
-    """Re-run with the recorded CPU thread count: on CPU, reductions split across threads add in a
-    different order, so bit-for-bit reproduction needs the same count as the original run."""
-    import torch
+    """Re-run with the recorded CPU thread count (see `seeding.cpu_threads`)."""
+    from harness.seeding import cpu_threads
 
-    threads = int(record["environment"]["hardware"].get("cpu_threads") or torch.get_num_threads())
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with cpu_threads(record["environment"]["hardware"].get("cpu_threads")):
         return run(config, scratch, show_progress=False, keep_generator=False)
-    finally:
-        torch.set_num_threads(before)
 
 
 def verify_references(results_dir: Path) -> tuple[bool, list[str]]:

@@ -94,4 +94,5 @@ class DatasetSpec:
     default_backbone: str | None
     feature_extractor: str
     description: str
-    presets: dict = field(default_factory=dict)  # {"train": {...}, "eval": {...}, "<method>": {...}}
+    # {"train": {...}, "train/<method>": {...}, "eval": {...}, "<method>": {...}}
+    presets: dict = field(default_factory=dict)

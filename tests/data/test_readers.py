@@ -571,3 +571,16 @@ def test_real_debian_fashion_mnist(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     x = data.batch(torch.arange(0, 70000, 7))[0]
     assert x.min() == -1 and x.max() == 1
     assert (x[:, :, :2] == -1).all() and (x[:, :, :, -2:] == -1).all()
+
+
+def test_digits_reader_matches_scikit_learn():
+    """The digits are read from scikit-learn's file without importing it; they must be its arrays."""
+    from sklearn.datasets import load_digits
+
+    from harness.data.digits import load_digits_dataset
+
+    bunch = load_digits()
+    dataset = load_digits_dataset()
+    expected = torch.from_numpy(bunch.images).to(torch.float32).div(8.0).sub(1.0).unsqueeze(1)
+    assert torch.equal(dataset.images, expected)
+    assert torch.equal(dataset.labels, torch.from_numpy(bunch.target).to(torch.int64))

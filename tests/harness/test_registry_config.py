@@ -56,3 +56,12 @@ def test_derived_seeds_are_stable_and_distinct_by_purpose():
     assert derive_seed(0, "data-order") == derive_seed(0, "data-order")
     assert derive_seed(0, "data-order") != derive_seed(0, "train-noise")
     assert derive_seed(0, "data-order") != derive_seed(1, "data-order")
+
+
+def test_dataset_presets_apply_per_method_training_settings():
+    """digits: every method trains 20 kimg by default except DMD, whose `train/dmd` preset is 5."""
+    from harness.runner import default_config
+
+    assert default_config("gan_only", "digits").train.budget_kimg == 20.0
+    assert default_config("dmd", "digits").train.budget_kimg == 5.0
+    assert default_config("dmd", "digits").method_config == {"g_lr": 1e-4, "fake_lr": 1e-4}

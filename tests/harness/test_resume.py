@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from harness.runner import configure, run
+from harness.seeding import cpu_threads
 
 ARGS = ["--method", "gan_only", "--dataset", "digits", "--budget-kimg", "3", "--seed", "5", "--device", "cpu",
         "--num-samples", "200", "--set", "batch_size=32", "--set", "checkpoint_kimg=0.5", "--set", "d_width=16",
@@ -47,10 +48,12 @@ def test_sigkill_then_resume_equals_uninterrupted(tiny_backbone, tmp_path):
     straight_config = configure("gan_only", "digits", backbone=str(tiny_backbone), budget_kimg=3, seed=5,
                                 device="cpu", overrides=["batch_size=32", "checkpoint_kimg=0.5", "d_width=16",
                                                          "eval.batch_size=100"], num_samples=200)
-    straight = run(straight_config, tmp_path / "straight", show_progress=False)
+    with cpu_threads(1):  # the thread count the killed process ran with (OMP_NUM_THREADS=1)
+        straight = run(straight_config, tmp_path / "straight", show_progress=False)
     assert metrics(resumed) == metrics(straight)
     record = json.loads(resumed.read_text())
     assert record["status"] == "completed" and record["training"]["images_seen"] == 3008
+    assert record["environment"]["hardware"]["cpu_threads"] == 1, "resume must run with the killed run's threads"
 
 
 def test_resume_of_a_finished_run_is_refused(tiny_backbone, tmp_path):
