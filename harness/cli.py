@@ -62,6 +62,8 @@ def run(
     data: Optional[Path] = typer.Option(None, help="local dataset file or folder"),
     set_: List[str] = typer.Option([], "--set", help="KEY=VALUE overrides of the method, train or eval config"),
     num_samples: Optional[int] = typer.Option(None, help="evaluation samples (default: the dataset's preset)"),
+    precision: Optional[str] = typer.Option(None, help="fp32 | bf16 (generator and teacher in bf16, discriminator fp32)"),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the generator"),
     reference: bool = typer.Option(False, help="mark the record as a regression reference for `bench verify`"),
     resume: Optional[str] = typer.Option(None, help="continue RUN_ID (in --results) or RUN_DIR from its last checkpoint"),
     quiet: bool = typer.Option(False, help="no progress bars"),
@@ -78,10 +80,12 @@ def run(
         raise UsageError("--method is required (or --resume RUN_ID)")
 
     config = configure(method, dataset, backbone=backbone, budget_kimg=budget_kimg, seed=seed, device=device,
-                       data_path=data, overrides=set_, num_samples=num_samples)
+                       data_path=data, overrides=set_, num_samples=num_samples, precision=precision,
+                       compile_generator=compile_ or None)
     ref = {"tolerance_rel": 0.05} if reference else None
     path = run_method(config, results, show_progress=not quiet, reference=ref)
-    typer.echo(str(path))
+    if path is not None:  # ranks other than 0 of a torchrun job write nothing
+        typer.echo(str(path))
 
 
 @app.command()
@@ -95,17 +99,22 @@ def sweep(
     device: str = typer.Option("auto"),
     set_: List[str] = typer.Option([], "--set", help="KEY=VALUE overrides applied to every run"),
     quiet: bool = typer.Option(False),
+    slurm_partition: Optional[str] = typer.Option(None, help="submit each run to this Slurm partition (submitit)"),
+    slurm_time: int = typer.Option(240, help="Slurm time limit per run, minutes"),
+    slurm_gpus: int = typer.Option(1, help="GPUs per run (one task per GPU, data-parallel)"),
+    slurm_log_dir: Path = typer.Option(Path("slurm-logs"), help="submitit's folder for job scripts and logs"),
 ) -> None:
-    """Run a grid of methods x budgets x seeds one after another; finished grid points are skipped."""
-    from harness.sweep import run_sweep
+    """Run a grid of methods x budgets x seeds one after another (or as Slurm jobs); finished points are skipped."""
+    from harness.sweep import run_sweep, slurm_submitter
 
     try:
         budget_list = [float(b) for b in budgets.split(",") if b]
         seed_list = [int(s) for s in seeds.split(",") if s]
     except ValueError:
         raise UsageError("--budgets and --seeds take comma-separated numbers") from None
+    submit = slurm_submitter(slurm_partition, slurm_time, slurm_gpus, slurm_log_dir) if slurm_partition else None
     run_sweep([m for m in methods.split(",") if m], dataset, budget_list, seed_list, results, list(set_), device,
-              backbone, not quiet, echo=typer.echo)
+              backbone, not quiet, echo=typer.echo, submit=submit)
 
 
 @app.command()

@@ -21,6 +21,8 @@ class TrainConfig:
     ema_halflife_kimg: float = 500.0  # paper: 0.5 Mimg ...
     ema_rampup_ratio: float | None = 0.05  # ... ramped to 5% of images seen (EDM)
     checkpoint_kimg: float = 250.0  # paper: snapshots every 250 kimg
+    precision: str = "fp32"  # fp32 | bf16 (paper: generator and teacher in bf16, discriminator in fp32)
+    compile: bool = False  # torch.compile the networks' forward passes
 
 
 @dataclass

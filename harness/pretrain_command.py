@@ -7,7 +7,7 @@ from pathlib import Path
 from harness.config import apply_overrides, split_overrides
 from harness.data import DATASETS, load_dataset
 from harness.errors import UsageError
-from harness.pretrain import PretrainConfig, pretrain, save_backbone
+from harness.pretrain import PretrainConfig, pretrain, resolve_network, save_backbone
 from harness.runner import resolve_device
 
 
@@ -19,6 +19,7 @@ def pretrain_command(dataset_name: str, out: Path, kimg: float | None, seed: int
         raise UsageError(f"dataset {dataset_name} has no pre-training preset (it uses a released backbone)")
     cfg = apply_overrides(PretrainConfig(), preset)
     cfg = apply_overrides(cfg, split_overrides(list(overrides), {"pretrain": cfg})["pretrain"])
+    cfg = resolve_network(cfg)
     if kimg is not None:
         cfg.kimg = float(kimg)
     if cfg.kimg <= 0:
@@ -27,12 +28,12 @@ def pretrain_command(dataset_name: str, out: Path, kimg: float | None, seed: int
     dataset = load_dataset(dataset_name, data)
     net, facts = pretrain(dataset, cfg, seed, dev, show_progress)
     save_backbone(net.cpu(), out, cfg, facts, command)  # stored before measuring: nothing trained is lost
-    facts.update(measure_teacher(net.to(dev), dataset, spec, dev, show_progress))
+    facts.update(measure_teacher(net.to(dev), dataset, spec, dev, show_progress, cfg.fd_samples))
     save_backbone(net.cpu(), out, cfg, facts, command)
     return facts
 
 
-def measure_teacher(net, dataset, spec, device, show_progress: bool) -> dict:
+def measure_teacher(net, dataset, spec, device, show_progress: bool, num_samples: int | None = None) -> dict:
     """FD of the new backbone as a 35-NFE Heun teacher and as a one-step generator, for its card."""
     from harness.evaluate import generate
     from harness.metrics import evaluate
@@ -40,7 +41,7 @@ def measure_teacher(net, dataset, spec, device, show_progress: bool) -> dict:
     from harness.samplers import HeunGenerator, OneStepGenerator
 
     extractor = FEATURE_EXTRACTORS.get(spec.feature_extractor)(None, device)
-    num = int(spec.presets.get("eval", {}).get("num_samples", 2000))
+    num = int(num_samples or spec.presets.get("eval", {}).get("num_samples", 2000))
     shape = (dataset.channels, dataset.resolution, dataset.resolution)
     label_dim = int(net.label_dim)
     out = {}

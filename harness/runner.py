@@ -16,6 +16,7 @@ from baselines import METHODS
 from baselines.base import MethodContext
 from harness import records
 from harness.backbones import LoadedBackbone, load_backbone
+from harness import distributed
 from harness.config import RunConfig, apply_overrides
 from harness.data import DATASETS, ImageDataset, load_dataset
 from harness.ema import EMA
@@ -64,13 +65,34 @@ def build_method(config: RunConfig, backbone: LoadedBackbone, dataset: ImageData
     return method_cls(ctx, method_config), method_config
 
 
-def check_finite(losses: dict[str, torch.Tensor], module: torch.nn.Module, step: int, images_seen: int) -> None:
-    for name, value in losses.items():
-        if not torch.isfinite(value).all():
-            raise Diverged(f"{name} is {value.item()}", step, images_seen)
-    for name, p in module.named_parameters():
-        if not torch.isfinite(p).all():
-            raise Diverged(f"generator weight {name} is not finite", step, images_seen)
+class FiniteWatch:
+    """Divergence checks without a host sync per step.
+
+    ``note`` remembers, on the device, the first step at which each loss was not finite; ``check``
+    (called on the history/checkpoint schedule and at the end) reads that back once and raises
+    ``Diverged`` naming the first bad step, then checks the generator's weights.
+    """
+
+    def __init__(self):
+        self.first: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # loss -> (first bad step, its value)
+
+    def note(self, losses: dict[str, torch.Tensor], step: int) -> None:
+        for name, value in losses.items():
+            value = value.detach().float().sum()
+            bad_step, bad_value = self.first.get(name) or (torch.full((), -1, device=value.device), value.new_zeros(()))
+            take = ~torch.isfinite(value) & (bad_step < 0)
+            self.first[name] = (torch.where(take, step, bad_step), torch.where(take, value, bad_value))
+
+    def check(self, module: torch.nn.Module, step: int, images_seen: int, batch: int, world: int = 1) -> None:
+        bad = [(int(s), name, float(v)) for name, (s, v) in self.first.items() if int(s) >= 0]
+        if world > 1 and distributed.any_rank(bool(bad), next(module.parameters()).device) and not bad:
+            raise Diverged("a loss of another process is not finite", step, images_seen)  # all ranks stop together
+        if bad:
+            bad_step, name, value = min(bad, key=lambda item: item[0])
+            raise Diverged(f"{name} is {value}", bad_step, images_seen - (step - bad_step) * batch)
+        for name, p in module.named_parameters():
+            if not torch.isfinite(p).all():
+                raise Diverged(f"generator weight {name} is not finite", step, images_seen)
 
 
 def collect_state(method, ema: EMA, loop: dict[str, Any], rngs: dict[str, torch.Generator]) -> tuple[dict, dict]:
@@ -107,22 +129,32 @@ def restore_state(method, ema: EMA, tensors: dict, meta: dict, rngs: dict[str, t
 
 def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device, show_progress: bool,
           checkpoint_path: Path | None = None, resume_from: tuple[dict, dict] | None = None,
-          run_meta: dict | None = None) -> dict[str, Any]:
+          run_meta: dict | None = None, rank: distributed.Rank = distributed.Rank()) -> dict[str, Any]:
     """Run steps until the generator has seen ``budget_kimg`` thousand images; return the EMA and stats.
 
     Every ``checkpoint_kimg`` (and at the end) the full training state is saved to
-    ``checkpoint_path``; ``resume_from`` continues from such a state exactly.
+    ``checkpoint_path``; ``resume_from`` continues from such a state exactly. Under several
+    processes (``rank``) the budget and ``batch_size`` count over all of them: each rank trains on
+    its slice of the global batch, and only the writer rank is given a ``checkpoint_path``.
     """
+    from dataclasses import replace
+
     from harness.checkpoint import save_state
+    from harness.precision import autocast, prepare_method
 
     tc = config.train
     budget = int(round(tc.budget_kimg * 1000))
     batch = tc.batch_size
+    mine = rank.my_slice(batch)
     if batch > len(dataset):
         raise UsageError(f"batch_size {batch} is larger than dataset {dataset.name} ({len(dataset)} images)")
     rngs = {"data": make_generator(config.seed, "data-order"),
-            "step": make_generator(config.seed, "train-noise", device if device.type == "cuda" else "cpu")}
+            "step": make_generator(config.seed, rank.noise_purpose("train-noise"),
+                                   device if device.type == "cuda" else "cpu")}
     ema = EMA(method.generator, tc.ema_halflife_kimg, tc.ema_rampup_ratio)
+    prepare_method(method, tc.precision, tc.compile)  # after the EMA copy: it stays a plain fp32 module
+    if device.type != "cpu":  # the images live on the device; each step only indexes them there
+        dataset = replace(dataset, images=dataset.images.to(device), labels=dataset.labels.to(device))
     label_dim = method.ctx.backbone.label_dim
     loop: dict[str, Any] = {"order": torch.randperm(len(dataset), generator=rngs["data"]), "cursor": 0, "step": 0,
                             "images_seen": 0, "history": [], "train_seconds": 0.0}
@@ -130,6 +162,11 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
         loop = restore_state(method, ema, *resume_from, rngs)
     every = max(1, int(round(tc.checkpoint_kimg * 1000))) if tc.checkpoint_kimg > 0 else None
     next_checkpoint = ((loop["images_seen"] // every) + 1) * every if every else None
+    watch = FiniteWatch()
+    order = loop["order"].to(dataset.images.device)
+    if rank.world > 1:
+        distributed.broadcast_modules(method.modules())
+    sync_handles = distributed.sync_optimizers(method.optimizers(), rank)
 
     def checkpoint() -> None:
         if checkpoint_path is not None:
@@ -137,30 +174,39 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
             save_state(checkpoint_path, tensors, {**meta, **(run_meta or {})})
 
     start = time.perf_counter() - loop["train_seconds"]
-    with image_progress(f"{config.method} on {config.dataset}", budget, show_progress) as advance:
-        advance(loop["images_seen"])
-        while loop["images_seen"] < budget:
-            if loop["cursor"] + batch > len(loop["order"]):
-                loop["order"], loop["cursor"] = torch.randperm(len(dataset), generator=rngs["data"]), 0
-            index = loop["order"][loop["cursor"]:loop["cursor"] + batch]
-            loop["cursor"] += batch
-            real, _ = dataset.batch(index)
-            labels = labels_for(dataset, index, label_dim)
-            real = real.to(device)
-            labels = labels.to(device) if labels is not None else None
-            losses = method.train_step(real, labels, loop["step"], rngs["step"])
-            loop["images_seen"] += batch
-            loop["step"] += 1
-            check_finite(losses, method.generator, loop["step"], loop["images_seen"])
-            ema.update(method.generator, batch, loop["images_seen"])
-            if loop["step"] % 50 == 0 or loop["images_seen"] >= budget:
-                loop["history"].append({"kimg": loop["images_seen"] / 1000,
-                                        **{k: float(v) for k, v in losses.items()}})
-            advance(batch)
-            if next_checkpoint is not None and loop["images_seen"] >= next_checkpoint and loop["images_seen"] < budget:
-                loop["train_seconds"] = time.perf_counter() - start
-                checkpoint()
-                next_checkpoint += every
+    try:
+        with image_progress(f"{config.method} on {config.dataset}", budget, show_progress) as advance:
+            advance(loop["images_seen"])
+            while loop["images_seen"] < budget:
+                if loop["cursor"] + batch > len(loop["order"]):
+                    loop["order"], loop["cursor"] = torch.randperm(len(dataset), generator=rngs["data"]), 0
+                    order = loop["order"].to(dataset.images.device)
+                index = order[loop["cursor"]:loop["cursor"] + batch][mine]
+                loop["cursor"] += batch
+                real, _ = dataset.batch(index)
+                labels = labels_for(dataset, index, label_dim)
+                real = real.to(device)
+                labels = labels.to(device) if labels is not None else None
+                with autocast(device, tc.precision):
+                    losses = method.train_step(real, labels, loop["step"], rngs["step"])
+                loop["images_seen"] += batch
+                loop["step"] += 1
+                watch.note(losses, loop["step"])
+                ema.update(method.generator, batch, loop["images_seen"])
+                due = next_checkpoint is not None and budget > loop["images_seen"] >= next_checkpoint
+                if loop["step"] % 50 == 0 or loop["images_seen"] >= budget or due:  # the only host syncs
+                    watch.check(method.generator, loop["step"], loop["images_seen"], batch, rank.world)
+                if loop["step"] % 50 == 0 or loop["images_seen"] >= budget:
+                    loop["history"].append({"kimg": loop["images_seen"] / 1000,
+                                            **{k: float(v) for k, v in losses.items()}})
+                advance(batch)
+                if due:
+                    loop["train_seconds"] = time.perf_counter() - start
+                    checkpoint()
+                    next_checkpoint += every
+    finally:
+        for handle in sync_handles:
+            handle.remove()
     loop["train_seconds"] = time.perf_counter() - start
     checkpoint()
     seconds = loop["train_seconds"]
@@ -185,26 +231,47 @@ def default_config(method: str, dataset: str, **fields: Any) -> RunConfig:
 
 
 def run(config: RunConfig, results_dir: Path, show_progress: bool = True, reference: dict | None = None,
-        keep_generator: bool = True, resume_dir: Path | None = None) -> Path:
+        keep_generator: bool = True, resume_dir: Path | None = None) -> Path | None:
     """Train (if the method trains), evaluate, and store the record; returns the record's path.
 
     With ``resume_dir`` (a run directory holding ``checkpoint/state.safetensors``) the run continues
     from its last saved state under the same run id, and ends with the record it would have had.
+    Under ``torchrun`` every process trains its share; only rank 0 evaluates and writes (the others
+    return None).
     """
+    rank = distributed.from_env()
+    if rank.world > 1 and resume_dir is not None:
+        raise UsageError("resuming a multi-process run is not supported (the checkpoint holds rank 0's noise stream only)")
+    device, joined = distributed.start(rank, resolve_device(config.device))
+    try:
+        return _run(config, results_dir, show_progress and rank.is_writer, reference, keep_generator, resume_dir,
+                    device, rank)
+    finally:
+        distributed.stop(joined)
+
+
+def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: dict | None, keep_generator: bool,
+         resume_dir: Path | None, device: torch.device, rank: distributed.Rank) -> Path | None:
+    from harness.precision import check_precision, enable_tf32
+
     wall_start = time.perf_counter()
-    device = resolve_device(config.device)
+    check_precision(config.train.precision)
     if device.type == "cuda":  # CPU kernels are deterministic already; the switch costs seconds of imports
         torch.use_deterministic_algorithms(True, warn_only=True)
+        enable_tf32(device)
     if config.train.budget_kimg <= 0 and METHODS.get(config.method).trains:
         raise UsageError(f"the budget must be positive, got {config.train.budget_kimg} kimg")
-    records.check_writable(results_dir)
+    if rank.world > 1:
+        rank.local_batch(config.train.batch_size)  # a clear error before anything loads
+    if rank.is_writer:
+        records.check_writable(results_dir)
     dataset = load_dataset(config.dataset, Path(config.data_path) if config.data_path else None)
     backbone = load_backbone(config.backbone)
     check_compatible(dataset, backbone)
     backbone.net.to(device)
     torch.manual_seed(config.seed)  # anything a library draws without our generators stays seeded too
     method, method_config = build_method(config, backbone, dataset, device)
-    extractor = build_extractor(config, device)
+    extractor = build_extractor(config, device) if rank.is_writer else None
 
     record: dict[str, Any] = {
         "schema_version": records.SCHEMA_VERSION,
@@ -217,6 +284,9 @@ def run(config: RunConfig, results_dir: Path, show_progress: bool = True, refere
         "method_info": method.record_info(),
         "reference": reference,
     }
+    if rank.world > 1:
+        record["distributed"] = {"world_size": rank.world, "backend": "nccl" if device.type == "cuda" else "gloo",
+                                 "batch_per_rank": rank.local_batch(config.train.batch_size)}
     resume_from = None
     if resume_dir is not None:
         from harness.checkpoint import load_state
@@ -225,21 +295,25 @@ def run(config: RunConfig, results_dir: Path, show_progress: bool = True, refere
         resume_from = load_state(run_dir / "checkpoint" / STATE_FILE)
         if (run_dir / records.RECORD_NAME).exists():
             raise BenchError(f"run {run_id} has finished already (its record exists); nothing to resume")
-    else:
+    elif rank.is_writer:
         run_id = records.new_run_id(config.method, config.dataset, config.seed)
         run_dir = records.create_run_dir(results_dir, run_id)
+    else:
+        run_id, run_dir = None, None
     run_meta = {"run_id": run_id, "config": sanitize(asdict(config)), "reference": reference,
                 "cpu_threads": torch.get_num_threads()}
     status, failure, stats = "completed", None, {}
     generator = method.generator
     if method.trains:
         try:
-            stats = train(method, dataset, config, device, show_progress, run_dir / "checkpoint" / STATE_FILE,
-                          resume_from, run_meta)
+            stats = train(method, dataset, config, device, show_progress,
+                          run_dir / "checkpoint" / STATE_FILE if rank.is_writer else None, resume_from, run_meta, rank)
             generator = stats.pop("ema")
         except Diverged as exc:
             status = "failed"
             failure = {"reason": exc.reason, "step": exc.step, "images_seen": exc.images_seen}
+    if not rank.is_writer:
+        return None
     metrics: list[dict] = []
     eval_seconds = 0.0
     samples = None
@@ -308,7 +382,8 @@ def sanitize(value: Any) -> Any:
 
 def configure(method: str, dataset: str, backbone: str | None = None, budget_kimg: float | None = None,
               seed: int = 0, device: str = "auto", data_path: Path | None = None, overrides: list[str] = (),
-              num_samples: int | None = None) -> RunConfig:
+              num_samples: int | None = None, precision: str | None = None,
+              compile_generator: bool | None = None) -> RunConfig:
     """Map command-line choices onto a RunConfig: paper defaults, then dataset presets, then flags."""
     from harness.config import split_overrides
 
@@ -330,6 +405,13 @@ def configure(method: str, dataset: str, backbone: str | None = None, budget_kim
         config.train.budget_kimg = float(budget_kimg)
     if num_samples is not None:
         config.eval.num_samples = int(num_samples)
+    if precision is not None:
+        config.train.precision = precision
+    if compile_generator is not None:
+        config.train.compile = bool(compile_generator)
+    from harness.precision import check_precision
+
+    check_precision(config.train.precision)
     if config.train.budget_kimg <= 0 and METHODS.get(method).trains:
         raise UsageError(f"--budget-kimg must be positive, got {config.train.budget_kimg:g}")
     if config.eval.num_samples <= 0:

@@ -3,14 +3,20 @@
 A grid point is done when the results folder holds a completed record with the same method,
 dataset, backbone, budget, seed and overrides; such points are skipped, so an interrupted sweep
 is continued by running the same command again.
+
+With a ``submit`` callable (``slurm_submitter`` makes one from submitit) each point still to do is
+handed to it instead of run here: on a Slurm cluster every grid point becomes one job.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
+from harness.errors import BenchError
 from harness.records import load_records
 
 
@@ -34,7 +40,11 @@ def done_key(record: dict) -> tuple:
 
 def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: list[int], results: Path,
               overrides: list[str], device: str = "auto", backbone: str | None = None,
-              show_progress: bool = True, echo=print) -> list[Path]:
+              show_progress: bool = True, echo=print, submit: Callable[[Any, Path], Any] | None = None) -> list:
+    """Run (or, with ``submit``, submit) every grid point without a completed record.
+
+    Returns the record paths written here, or the submitted jobs.
+    """
     from baselines import METHODS
     from harness.runner import configure, run
 
@@ -51,8 +61,47 @@ def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: lis
             echo(f"skip (done): {point.method} budget={budget:g} kimg seed={point.seed}")
             continue
         config.sweep_overrides = list(overrides)
+        if submit is not None:
+            job = submit(config, results)
+            echo(f"submitted {getattr(job, 'job_id', job)}: {point.method} budget={budget:g} kimg seed={point.seed}")
+            written.append(job)
+            continue
         path = run(config, results, show_progress=show_progress)
         done.add(key)
         written.append(path)
         echo(str(path))
     return written
+
+
+def run_point(config, results: Path):
+    """What one Slurm job runs: a plain ``bench run`` of one grid point (several tasks: one per rank)."""
+    from harness.runner import run
+
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1:  # torchrun's variables from Slurm's, for harness.distributed
+        import submitit
+
+        submitit.helpers.TorchDistributedEnvironment().export()
+    return run(config, Path(results), show_progress=False)
+
+
+def slurm_submitter(partition: str, time_min: int = 240, gpus: int = 1, log_dir: Path = Path("slurm-logs"),
+                    executor_factory: Callable[[Path], Any] | None = None) -> Callable[[Any, Path], Any]:
+    """A ``submit`` callable that queues each grid point as a submitit job on ``partition``.
+
+    ``executor_factory`` (default ``submitit.AutoExecutor``) is there so tests need no cluster.
+    """
+    if executor_factory is None:
+        try:
+            import submitit
+        except ImportError:
+            raise BenchError("--slurm-partition needs submitit: pip install submitit (or pip install -e '.[slurm]')") from None
+        executor_factory = lambda folder: submitit.AutoExecutor(folder=folder)  # noqa: E731
+    executor = executor_factory(Path(log_dir))
+    executor.update_parameters(slurm_partition=partition, timeout_min=int(time_min), nodes=1,
+                               gpus_per_node=int(gpus), tasks_per_node=max(1, int(gpus)),
+                               cpus_per_task=8, name="bench")
+
+    def submit(config, results: Path):
+        return executor.submit(run_point, config, Path(results))
+
+    return submit

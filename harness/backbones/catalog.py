@@ -26,6 +26,7 @@ class BackboneSpec:
     num_params: int | None = None
     url: str | None = None  # None: shipped in the repo, never downloaded
     description: str = ""
+    make_hint: str | None = None  # for a repo backbone not made yet: how to make it (shown when missing)
 
     @property
     def shipped_path(self) -> Path | None:
@@ -53,3 +54,14 @@ _edm("edm-imagenet-64x64-cond-adm", 64, 1000, "EDMPrecond+DhariwalUNet ADM", 295
 BACKBONES.add("edm-digits-8x8-uncond", BackboneSpec(
     "edm-digits-8x8-uncond", "edm-digits-8x8-uncond.safetensors", 8, 1, 0, "EDMPrecond+SongUNet DDPM++ (small)",
     description="trained by `bench pretrain --dataset digits` (see its card); shipped in the repo"))
+
+# Issue #10: the GPU-scale backbone (15.5M-parameter calibration of the issue; this SongUNet counts 16.4M).
+# Made by scripts/fashion_mnist_gpu.py on one GPU; until a GPU run stores it, loading it names that command.
+FASHION_MNIST_PRETRAIN = ("bench pretrain --dataset fashion-mnist --out "
+                          "harness/backbones/weights/edm-fashion-mnist-32x32-uncond.safetensors --seed 0 --device cuda")
+BACKBONES.add("edm-fashion-mnist-32x32-uncond", BackboneSpec(
+    "edm-fashion-mnist-32x32-uncond", "edm-fashion-mnist-32x32-uncond.safetensors", 32, 1, 0,
+    "EDMPrecond+SongUNet DDPM++ (64/128/256 channels, attention at 8x8)", num_params=16_370_753,
+    description="trained by `bench pretrain --dataset fashion-mnist` on one GPU (~1 Mimg, bf16 autocast, fp16 file)",
+    make_hint=(f"make it on a GPU with `{FASHION_MNIST_PRETRAIN}`, or run `python scripts/fashion_mnist_gpu.py`, "
+               "which makes it and then runs every method from it")))

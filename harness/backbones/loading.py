@@ -59,6 +59,9 @@ def resolve(name_or_path: str, cache_dir: Path | None = None) -> tuple[Path, Bac
     if name_or_path in BACKBONES:
         spec = BACKBONES.get(name_or_path)
         if spec.shipped_path is not None:
+            if not spec.shipped_path.is_file() and spec.make_hint:
+                raise MissingArtefactError(f"backbone {spec.name} is not shipped yet ({spec.shipped_path} is "
+                                           f"missing): {spec.make_hint}")
             if not spec.shipped_path.is_file():
                 raise MissingArtefactError(f"the shipped backbone file {spec.shipped_path} is missing; "
                                            f"re-make it with the command in its card or reinstall bench")

@@ -25,3 +25,4 @@ def register_classifier_extractor(name: str) -> None:
 
 
 register_classifier_extractor("digits-classifier")
+register_classifier_extractor("fashion-mnist-classifier")

@@ -14,6 +14,8 @@ STYLE = {
     "legend.fontsize": 7.0, "xtick.labelsize": 7.0, "ytick.labelsize": 7.0, "axes.grid": True,
     "grid.alpha": 0.3, "figure.dpi": 100.0, "savefig.dpi": 100.0, "path.simplify": False,
     "text.hinting": "default", "text.antialiased": True, "svg.hashsalt": "bench",
+    # A fixed title height: matplotlib's automatic one measures every tick label (a third of the time).
+    "axes.titley": 1.0, "axes.titlepad": 4.0,
 }
 PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C", "#CCB974",
            "#64B5CD")

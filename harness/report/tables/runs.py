@@ -35,14 +35,15 @@ def build(spec: TableSpec, ctx: Context) -> Document:
     rows = sorted(((relative_name(r, results_dir), r) for r in ctx.inputs.all_records), key=lambda t: t[0])
     values = [metric_values(r) for _, r in rows]
     measurements = sorted({m for v in values for m in v})
-    header = BASE_COLUMNS + [m.header() for m in measurements]
+    headers = {m: m.header() for m in measurements}
+    header = BASE_COLUMNS + list(headers.values())
     short = BASE_COLUMNS + [m.short() for m in measurements]
     table, csv_rows = [], []
     for (name, record), vals in zip(rows, values):
         base = base_fields(record, name)
         table.append(["—" if base[c] is None else str(base[c]) for c in BASE_COLUMNS]
                      + [f"{vals[m]:.4g}" if m in vals else "" for m in measurements])
-        csv_rows.append({**base, **{m.header(): vals.get(m) for m in measurements}})
+        csv_rows.append({**base, **{headers[m]: vals.get(m) for m in measurements}})
     notes = [f"measurement {m.legend()}" for m in measurements]
     if not rows:
         notes.insert(0, "no readable records in the results directory yet: run `bench run --method gan_only "

@@ -1,0 +1,73 @@
+"""Mixed precision as D2O runs it: generator and teacher forwards in bfloat16, discriminator in fp32.
+
+The whole training step runs under autocast, and the discriminator opts out, so every method gets
+the paper's split without knowing about it. fp32 (the default) is a no-op: the same ops in the
+same order, so the stored CPU records stay bit-identical.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import torch
+
+from harness.errors import UsageError
+
+PRECISIONS = ("fp32", "bf16")
+FP32_MODULES = ("discriminator",)  # names in Method.modules() that always run in fp32
+
+
+def check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision '{precision}'; valid: {', '.join(PRECISIONS)}")
+
+
+def autocast(device: torch.device, precision: str):
+    """The context a training step runs in: bf16 autocast, or nothing for fp32."""
+    check_precision(precision)
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def keep_fp32(module: torch.nn.Module) -> torch.nn.Module:
+    """Make ``module`` run in fp32 even inside autocast (its inputs are cast up).
+
+    The forward is replaced on the instance only: parameters and state_dict keys are unchanged.
+    """
+    inner = module.forward
+
+    @functools.wraps(inner)
+    def forward(*args, **kwargs):
+        def up(x):
+            return x.float() if isinstance(x, torch.Tensor) and x.is_floating_point() else x
+
+        with torch.autocast(device_type=_device_type(module), enabled=False):
+            return inner(*[up(a) for a in args], **{k: up(v) for k, v in kwargs.items()})
+
+    module.forward = forward
+    return module
+
+
+def _device_type(module: torch.nn.Module) -> str:
+    param = next(module.parameters(), None)
+    return param.device.type if param is not None else "cpu"
+
+
+def prepare_method(method, precision: str, compile_generator: bool) -> None:
+    """Apply the precision split and optional torch.compile to a built method's networks."""
+    check_precision(precision)
+    if precision != "fp32":
+        for name, module in method.modules().items():
+            if name in FP32_MODULES:
+                keep_fp32(module)
+    if compile_generator:
+        method.generator.compile()  # in place: parameters and checkpoint keys are unchanged
+
+
+def enable_tf32(device: torch.device) -> None:
+    """TF32 matmuls and convolutions on CUDA (fp32 storage, 10-bit mantissa products), as the paper's runs."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
