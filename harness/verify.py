@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from harness.records import load_records
@@ -23,33 +26,50 @@ def compare(old: list[dict], new: list[dict], tolerance_rel: float) -> list[str]
     return problems
 
 
-def rerun_like(record: dict, config, scratch: Path, run) -> Path:
-    """Re-run with the recorded CPU thread count (see `seeding.cpu_threads`)."""
+def rerun_metrics(record: dict, scratch: str) -> list[dict]:
+    """Re-run one reference as it was made (CPU when it ran on CPU, its CPU thread count: see
+    `seeding.cpu_threads`) and return the new record's metrics."""
+    from harness.runner import config_from_record, run
     from harness.seeding import cpu_threads
 
-    with cpu_threads(record["environment"]["hardware"].get("cpu_threads")):
-        return run(config, scratch, show_progress=False, keep_generator=False)
+    config = config_from_record(record)
+    hardware = record["environment"]["hardware"]
+    config.device = "cpu" if hardware["device"] == "cpu" else config.device
+    with cpu_threads(hardware.get("cpu_threads")):
+        path = run(config, Path(scratch), show_progress=False, keep_generator=False)
+    return json.loads(path.read_text())["metrics"]
+
+
+def parallel_workers(references: list[dict]) -> int:
+    """How many CPU references can re-run side by side, each with its own recorded thread count
+    (so the numbers are those of a one-after-another re-run); GPU references run one at a time."""
+    hardware = [r["environment"]["hardware"] for r in references]
+    if any(h["device"] != "cpu" for h in hardware):
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = max(int(h.get("cpu_threads") or cores) for h in hardware)
+    return max(1, min(len(references), cores // threads))
 
 
 def verify_references(results_dir: Path) -> tuple[bool, list[str]]:
-    from harness.runner import config_from_record, run
-
     records, problems = load_records(results_dir)
     lines = [f"warning: {p}" for p in problems]
     references = [r for r in records if r.get("reference") and r.get("status") == "completed"]
     if not references:
         return False, lines + [f"no reference records in {results_dir}"]
-    ok = True
+    workers = parallel_workers(references)
     with tempfile.TemporaryDirectory(prefix="bench-verify-") as scratch:
-        for record in references:
-            config = config_from_record(record)
-            hardware = record["environment"]["hardware"]
-            config.device = "cpu" if hardware["device"] == "cpu" else config.device
-            path = rerun_like(record, config, Path(scratch), run)
-            new = json.loads(path.read_text())
-            bad = compare(record["metrics"], new["metrics"], float(record["reference"].get("tolerance_rel", 0.05)))
-            identical = all(abs(a["value"] - b["value"]) == 0 for a, b in zip(record["metrics"], new["metrics"]))
-            status = "FAIL" if bad else ("ok (identical)" if identical else "ok (within tolerance)")
-            lines.append(f"{record['run_id']}: {status}" + "".join(f"\n  {b}" for b in bad))
-            ok = ok and not bad
+        if workers > 1:  # fresh processes: each sets its own thread count, nothing shared with this one
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                reruns = list(pool.map(rerun_metrics, references, [scratch] * len(references)))
+        else:
+            reruns = [rerun_metrics(record, scratch) for record in references]
+    ok = True
+    for record, new in zip(references, reruns):
+        bad = compare(record["metrics"], new, float(record["reference"].get("tolerance_rel", 0.05)))
+        identical = all(abs(a["value"] - b["value"]) == 0 for a, b in zip(record["metrics"], new))
+        status = "FAIL" if bad else ("ok (identical)" if identical else "ok (within tolerance)")
+        lines.append(f"{record['run_id']}: {status}" + "".join(f"\n  {b}" for b in bad))
+        ok = ok and not bad
     return ok, lines
