@@ -24,8 +24,8 @@ def check_precision(precision: str) -> None:
 
 
 def autocast(device: torch.device, precision: str):
-    """The context a training step runs in: bf16 autocast, or nothing for fp32."""
-    check_precision(precision)
+    """The context a training step runs in: bf16 autocast, or nothing for fp32 (called every step, so
+    the name was checked once before: by `configure`, the runner or `prepare_method`)."""
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
