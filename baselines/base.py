@@ -33,6 +33,9 @@ class Method(ABC):
     name: ClassVar[str]
     Config: ClassVar[type]
     trains: ClassVar[bool] = True
+    # Attributes holding the networks ``train_step`` updates. Under torchrun each is wrapped in DDP
+    # (harness/distributed.py) so its gradients are averaged over the processes during backward.
+    parallel: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, ctx: MethodContext, config: Any):
         self.ctx = ctx

@@ -141,6 +141,7 @@ def pseudo_huber(a: torch.Tensor, b: torch.Tensor, c: float) -> torch.Tensor:
 
 class ConsistencyDistillation(Method):
     name = "consistency_distillation"
+    parallel = ("student",)
     Config = ConsistencyDistillationConfig
 
     def __init__(self, ctx: MethodContext, config: ConsistencyDistillationConfig):

@@ -153,6 +153,7 @@ def bottleneck_module(inner: nn.Module) -> tuple[str, nn.Module]:
 
 class DMD(Method):
     name = "dmd"
+    parallel = ("G", "fake_score", "classifier", "D")
     Config = DMDConfig
 
     def __init__(self, ctx: MethodContext, config: DMDConfig):

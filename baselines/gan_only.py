@@ -46,6 +46,7 @@ class GanOnlyConfig:
 
 class GanOnly(Method):
     name = "gan_only"
+    parallel = ("G", "D")
     Config = GanOnlyConfig
 
     def __init__(self, ctx: MethodContext, config: GanOnlyConfig):

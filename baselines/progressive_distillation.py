@@ -128,6 +128,7 @@ def round_boundaries(budget_images: int, rounds: int, fractions: tuple[float, ..
 
 class ProgressiveDistillation(Method):
     name = "progressive_distillation"
+    parallel = ("student",)
     Config = ProgressiveDistillationConfig
 
     def __init__(self, ctx: MethodContext, config: ProgressiveDistillationConfig):

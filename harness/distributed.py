@@ -1,22 +1,24 @@
 """Data-parallel training under ``torchrun`` (one or many nodes, its standard environment variables).
 
 Each rank trains on its slice of the global batch with its own noise stream (derived from the run
-seed and the rank), and before every optimiser step the gradients are averaged over the ranks with
-one all-reduce, so every replica takes the same step the single process would take on the whole
-batch. Averaging at the optimiser (torch.distributed's all-reduce, the collective DDP itself uses)
-rather than wrapping modules in DistributedDataParallel keeps the method interface untouched:
-methods call their networks by attribute, freeze the discriminator for the generator step and take
-R1's double backward, none of which DDP's per-forward bookkeeping accepts without special modes.
-Only rank 0 writes records, samples and checkpoints, and evaluates.
+seed and the rank). The networks a method's training step updates (``Method.parallel``) are wrapped
+in PyTorch's DistributedDataParallel, which averages their gradients over the ranks during the
+backward pass, so every replica takes the step the single process would take on the whole batch
+(and gradient clipping sees the averaged gradient). The wrapper stands in for the network: the
+method keeps calling ``self.D(...)``, freezing it for the generator step and taking R1's double
+backward, and checkpoints, EMA and copies see the plain network. Only rank 0 writes records,
+samples and checkpoints, and evaluates.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from harness.errors import UsageError
 
@@ -78,30 +80,51 @@ def any_rank(flag: bool, device: torch.device) -> bool:
     return bool(value.item())
 
 
-def average_gradients(params: list[torch.Tensor], world: int) -> None:
-    """Replace each gradient by its mean over the ranks: one flat all-reduce, no host sync."""
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat.div_(world)
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset:offset + g.numel()].view_as(g))
-        offset += g.numel()
+class Replica(DistributedDataParallel):
+    """DDP standing in for the network it wraps: attributes, ``state_dict`` and ``deepcopy`` reach the
+    network, so a method's code and the harness's checkpoints read the same with one process or many."""
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name == "module":  # not built yet (inside DDP's constructor)
+                raise
+            return getattr(self.module, name)
+
+    def state_dict(self, *args, **kwargs):
+        return self.module.state_dict(*args, **kwargs)
+
+    def load_state_dict(self, *args, **kwargs):
+        return self.module.load_state_dict(*args, **kwargs)
+
+    def __deepcopy__(self, memo):
+        return copy.deepcopy(self.module, memo)
+
+
+def replicate(method, rank: Rank, device: torch.device) -> list[str]:
+    """Wrap each network of ``method.parallel`` that has trainable weights in DDP, in place; returns
+    the wrapped attribute names (undo with ``unreplicate``). A single process wraps nothing."""
+    if rank.world == 1:
+        return []
+    wrapped = []
+    for name in method.parallel:
+        module = getattr(method, name, None)
+        if module is None or not any(p.requires_grad for p in module.parameters()):
+            continue
+        setattr(method, name, Replica(module, device_ids=[device.index] if device.type == "cuda" else None,
+                                      broadcast_buffers=False))
+        wrapped.append(name)
+    return wrapped
+
+
+def unreplicate(method, names: list[str]) -> None:
+    for name in names:
+        setattr(method, name, getattr(method, name).module)
 
 
 def _params(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
     return [p for group in optimizer.param_groups for p in group["params"]]
-
-
-def sync_optimizers(optimizers: dict[str, torch.optim.Optimizer], rank: Rank) -> list:
-    """Average gradients over the ranks before every step of every optimiser; returns removable handles."""
-    if rank.world == 1:
-        return []
-    return [opt.register_step_pre_hook(lambda o, args, kwargs: average_gradients(_params(o), rank.world))
-            for opt in optimizers.values()]
 
 
 def broadcast_modules(modules: dict[str, torch.nn.Module]) -> None:
@@ -112,10 +135,10 @@ def broadcast_modules(modules: dict[str, torch.nn.Module]) -> None:
 
 
 def first_step_gradients(method, real: torch.Tensor, labels, step: int, rng: torch.Generator) -> dict[str, list]:
-    """Run one ``train_step`` and return, per optimiser, the gradients it stepped with (after averaging).
+    """Run one ``train_step`` and return, per optimiser, the gradients it stepped with.
 
-    Hooks registered after ``sync_optimizers`` run after it, so under several processes these are
-    the averaged gradients: what the test compares with one process on the whole batch.
+    Under DDP (``replicate``) these are the gradients averaged over the ranks: what the test
+    compares with one process on the whole batch.
     """
     seen: dict[str, list] = {}
 

@@ -166,7 +166,7 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
     order = loop["order"].to(dataset.images.device)
     if rank.world > 1:
         distributed.broadcast_modules(method.modules())
-    sync_handles = distributed.sync_optimizers(method.optimizers(), rank)
+    replicas = distributed.replicate(method, rank, device)
 
     def checkpoint() -> None:
         if checkpoint_path is not None:
@@ -205,8 +205,7 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
                     checkpoint()
                     next_checkpoint += every
     finally:
-        for handle in sync_handles:
-            handle.remove()
+        distributed.unreplicate(method, replicas)
     loop["train_seconds"] = time.perf_counter() - start
     checkpoint()
     seconds = loop["train_seconds"]

@@ -168,6 +168,17 @@ def method_stage(args, method: str, budget: float | None, extra: list[str], back
     return record.get("status") == "completed"
 
 
+def catalog_name(path: Path) -> str:
+    """The registered name of a shipped backbone file (so records name it as `bench run` would), else the path."""
+    from harness.backbones.catalog import BACKBONES
+
+    for name in BACKBONES.names():
+        shipped = BACKBONES.get(name).shipped_path
+        if shipped is not None and shipped.resolve() == path.resolve():
+            return name
+    return str(path)
+
+
 def runs_take_precision() -> bool:
     """Whether method runs take ``--set precision=...`` (TrainConfig.precision); else they run in fp32."""
     from harness.config import TrainConfig, field_types
@@ -186,8 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     precision = resolve_precision(args.precision, torch.device(device))
     log = Log(args, device, precision)
     pretrain_stage(args, device, precision, log)
-    same_file = args.backbone.resolve() == DEFAULT_BACKBONE.resolve()
-    backbone = BACKBONE_NAME if same_file else str(args.backbone)
+    backbone = catalog_name(args.backbone)
     base = list(args.overrides) + ([f"precision={precision}"] if precision != "fp32" and runs_take_precision() else [])
     log.data["method_precision"] = precision if any(o.startswith("precision=") for o in base) else "fp32"
     ok = True

@@ -1,7 +1,10 @@
-"""Run under ``torchrun`` by test_ddp.py: first-step gradients of gan_only on a fixed global batch.
+"""Run under ``torchrun`` by test_ddp.py.
 
-Every rank sees its slice of the same real images and the same latents the single-process run
-draws for the whole batch; rank 0 writes the averaged gradients as safetensors.
+``grads``: first-step gradients of gan_only on a fixed global batch. Every rank sees its slice of
+the same real images and the same latents the single-process run draws for the whole batch; rank
+0 writes the averaged gradients as safetensors.
+``replicas METHOD...``: a few training steps of each method, every rank on different images and
+noise; rank 0 writes which networks were wrapped and how far the ranks' weights drifted apart.
 """
 
 import sys
@@ -35,26 +38,54 @@ def first_step(backbone_path: str, rank: distributed.Rank) -> dict[str, list]:
     calls = iter(latents)
     original = gan_only.draw_latents
     gan_only.draw_latents = lambda shape, rng, device: next(calls)[mine]  # undone below: tests share the process
-    handles = distributed.sync_optimizers(method.optimizers(), rank)
+    replicas = distributed.replicate(method, rank, torch.device("cpu"))
+    assert replicas == ([] if rank.world == 1 else ["G", "D"])
     try:
         return distributed.first_step_gradients(method, real[mine], None, 0, torch.Generator())
     finally:
         gan_only.draw_latents = original
-        for handle in handles:
-            handle.remove()
+        distributed.unreplicate(method, replicas)
 
 
 def flat(grads: dict[str, list]) -> dict[str, torch.Tensor]:
     return {f"{name}/{i}": g for name, gs in grads.items() for i, g in enumerate(gs) if g is not None}
 
 
+def replicas_stay_equal(method_name: str, backbone_path: str, rank: distributed.Rank, steps: int = 6) -> dict:
+    """Train ``steps`` steps on rank-specific batches; the ranks' trained weights must still agree."""
+    config = configure(method_name, "digits", backbone=backbone_path, budget_kimg=0.064, device="cpu",
+                       overrides=["batch_size=16"])
+    torch.manual_seed(0)
+    method, _ = build_method(config, load_backbone(backbone_path), load_dataset("digits"), torch.device("cpu"))
+    wrapped = distributed.replicate(method, rank, torch.device("cpu"))
+    real = load_dataset("digits").all_images()[:16 * steps]
+    rng = torch.Generator().manual_seed(1000 + rank.rank)  # each rank its own noise, as in a real run
+    for step in range(steps):
+        method.train_step(real[16 * step:16 * (step + 1)][rank.my_slice(16)], None, step, rng)
+    distributed.unreplicate(method, wrapped)
+    trained = torch.cat([p.detach().reshape(-1) for opt in method.optimizers().values()
+                         for group in opt.param_groups for p in group["params"]])
+    gathered = [torch.empty_like(trained) for _ in range(rank.world)]
+    dist.all_gather(gathered, trained)
+    return {"wrapped": wrapped, "spread": float((gathered[0] - gathered[1]).abs().max()),
+            "extra_state": method.extra_state()}
+
+
 if __name__ == "__main__":
-    backbone, out = sys.argv[1], sys.argv[2]
+    mode, backbone, out, *methods = sys.argv[1:]
     rank = distributed.from_env()
     dist.init_process_group("gloo")
-    grads = first_step(backbone, rank)
-    if rank.is_writer:
-        from safetensors.torch import save_file
+    if mode == "grads":
+        grads = first_step(backbone, rank)
+        if rank.is_writer:
+            from safetensors.torch import save_file
 
-        save_file({k: v.contiguous() for k, v in flat(grads).items()}, out)
+            save_file({k: v.contiguous() for k, v in flat(grads).items()}, out)
+    else:
+        report = {name: replicas_stay_equal(name, backbone, rank) for name in methods}
+        if rank.is_writer:
+            import json
+            from pathlib import Path
+
+            Path(out).write_text(json.dumps(report))
     dist.destroy_process_group()

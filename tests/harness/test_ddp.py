@@ -49,10 +49,27 @@ def test_first_step_gradients_equal_single_process_on_the_global_batch(tiny_back
     from harness import distributed
 
     out = tmp_path / "grads.safetensors"
-    torchrun(str(HERE / "ddp_grads_worker.py"), str(tiny_backbone), str(out))
+    torchrun(str(HERE / "ddp_grads_worker.py"), "grads", str(tiny_backbone), str(out))
     two = load_file(out)
     one = worker.flat(worker.first_step(str(tiny_backbone), distributed.Rank()))
     assert one.keys() == two.keys() and any(k.startswith("generator/") for k in one)
     assert any(k.startswith("discriminator/") for k in one)
     for key in one:
         assert torch.allclose(one[key], two[key], rtol=0, atol=1e-5), (key, (one[key] - two[key]).abs().max())
+
+
+def test_every_trained_network_is_wrapped_in_ddp_and_the_replicas_stay_equal(tiny_backbone, tmp_path):
+    """Ranks train on different images and noise; only averaged gradients keep their weights equal.
+
+    DMD wraps its generator and fake score (and clips the averaged gradient), progressive
+    distillation its student, whose copy becomes the next round's teacher (a deepcopy of the wrapper).
+    """
+    out = tmp_path / "replicas.json"
+    torchrun(str(HERE / "ddp_grads_worker.py"), "replicas", str(tiny_backbone), str(out),
+             "dmd", "progressive_distillation")
+    report = json.loads(out.read_text())
+    assert report["dmd"]["wrapped"] == ["G", "fake_score"]
+    assert report["progressive_distillation"]["wrapped"] == ["student"]
+    assert report["progressive_distillation"]["extra_state"]["round"] >= 1  # a round change happened
+    for name, facts in report.items():
+        assert facts["spread"] == 0.0, (name, facts["spread"])

@@ -70,3 +70,34 @@ def test_non_psd_covariance_raises_instead_of_dropping_imaginary_part() -> None:
 def test_shape_mismatch_raises() -> None:
     with pytest.raises(BenchError):
         frechet_distance_from_statistics(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
+
+
+def _random_covariances(dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    a, b = rng.standard_normal((dim, 2 * dim)), rng.standard_normal((dim, 2 * dim))
+    return a @ a.T / (2 * dim), (b + 0.3 * a) @ (b + 0.3 * a).T / (2 * dim)
+
+
+def test_eigh_trace_equals_schur_trace() -> None:
+    from harness.metrics.frechet import _schur_trace_sqrt, trace_sqrt_product
+
+    s1, s2 = _random_covariances(96, 3)
+    assert trace_sqrt_product(s1, s2) == pytest.approx(_schur_trace_sqrt(s1, s2), rel=1e-10)
+    # Rank-deficient S1 (fewer samples than dimensions): eigenvalues clipped at zero, still equal.
+    low = np.random.default_rng(4).standard_normal((96, 40))
+    s1 = low @ low.T / 40
+    assert trace_sqrt_product(s1, s2) == pytest.approx(_schur_trace_sqrt(s1, s2), rel=1e-6)
+
+
+def test_wide_features_use_the_eigh_trace(monkeypatch) -> None:
+    import harness.metrics.frechet as frechet
+
+    s1, s2 = _random_covariances(64, 5)
+    mu1, mu2 = np.zeros(64), np.full(64, 0.1)
+    narrow = frechet_distance_from_statistics(mu1, s1, mu2, s2)
+    calls = []
+    monkeypatch.setattr(frechet, "EIGH_MIN_DIM", 64)
+    monkeypatch.setattr(frechet, "_schur_trace_sqrt", lambda *a: calls.append(a) or 0.0)
+    assert frechet_distance_from_statistics(mu1, s1, mu2, s2) == pytest.approx(narrow, rel=1e-10) and not calls
+    with pytest.raises(BenchError, match="not finite"):
+        frechet_distance_from_statistics(mu1, np.full((64, 64), np.nan), mu2, s2)
