@@ -12,6 +12,9 @@ from helpers import write_tiny_backbone
 # Tests never touch the network: hub libraries and the harness's own downloads stay offline.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("BENCH_OFFLINE", "1")
+# Tests build feature networks of their own; keep their features out of the user's cache
+# (tests/metrics/test_feature_cache.py turns it on in a temporary directory).
+os.environ["BENCH_FEATURE_CACHE"] = "off"
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SPECS_ENV = "BENCH_SPECS_DIR"

@@ -65,7 +65,10 @@ class MetricInputs:
         return self.dataset.all_images()
 
     def real_features(self) -> torch.Tensor:
-        return self.cached(f"real_features/{id(self.extractor)}", lambda: self.extractor(self.real_images()))
+        from harness.metrics.feature_cache import real_features
+
+        return self.cached(f"real_features/{id(self.extractor)}",
+                           lambda: real_features(self.dataset, self.extractor, lambda: self.extractor(self.real_images())))
 
     def fake_outputs(self) -> dict[str, torch.Tensor]:
         """Everything in ``outputs`` for the generated images, from one pass of the extractor."""

@@ -45,8 +45,9 @@ def knn_radii(features: torch.Tensor, k: int = DEFAULT_K, block: int = 1024) -> 
     radii = []
     for start in range(0, features.shape[0], block):
         d = pairwise_sq_distances(features[start : start + block], features)
-        # The row itself is at distance ~0, so the (k+1)-th smallest is the k-th neighbour.
-        radii.append(d.kthvalue(k + 1, dim=1).values)
+        # The row itself is at distance ~0, so the (k+1)-th smallest is the k-th neighbour. topk selects
+        # the same value as kthvalue (no arithmetic) ~10x faster on CPU, where 70,000 real rows cost minutes.
+        radii.append(d.topk(k + 1, dim=1, largest=False).values[:, -1])
     return torch.cat(radii)
 
 
