@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness.analyze import MISMATCH_KIND
 from harness.analyze.common import check_sample_count, fd, load_subject, measurement, sample, write_analysis
+from harness.metrics.feature_cache import dataset_features
 
 
 def mismatch_rows(subject, steps: list[int], seeds: range, student_features, real_features) -> list[dict]:
@@ -34,7 +35,7 @@ def analyse_mismatch(run_dir: Path, num_samples: int = 1000, steps: list[int] = 
     subject = load_subject(run_dir, device)
     check_sample_count(num_samples)
     seeds = range(first_seed, first_seed + num_samples)
-    real_features = subject.extractor(subject.dataset.all_images())
+    real_features = dataset_features(subject.dataset, subject.extractor)
     student_features = subject.extractor(sample(subject, subject.student, seeds))
     rows = mismatch_rows(subject, list(steps), seeds, student_features, real_features)
     body = {

@@ -16,6 +16,7 @@ import torch
 
 from harness.analyze import SPECTRUM_KIND
 from harness.analyze.common import check_sample_count, fd, load_subject, measurement, sample, write_analysis
+from harness.metrics.feature_cache import dataset_features
 
 BAND_NAMES = ("low", "mid", "high")
 LOG_FLOOR = 1e-12  # keeps log10 finite for an all-zero (e.g. constant) image set
@@ -92,7 +93,7 @@ def analyse_spectrum(run_dir: Path, num_samples: int = 1000, teacher_steps: int 
             "after": sample(subject, subject.student, seeds)}
     spectra = {name: log_spectrum(images) for name, images in sets.items()}
     bands = frequency_bands(len(spectra["real"]))
-    real_features = subject.extractor(subject.dataset.all_images())
+    real_features = dataset_features(subject.dataset, subject.extractor)
     body = {
         "measurement": measurement(subject, num_samples),
         "analysis": {"num_samples": num_samples, "seeds": [seeds.start, seeds.stop - 1], "teacher": "heun",

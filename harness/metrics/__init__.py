@@ -90,7 +90,9 @@ def real_data_floor(dataset: ImageDataset, extractor: FeatureExtractor, seed: in
     The FD a perfect generator would get with this many samples: finite-sample bias puts it above
     zero, so generator FDs should be read relative to it (Chong & Forsyth 2020 on FID's bias).
     """
-    features = extractor(dataset.all_images())
+    from harness.metrics.feature_cache import dataset_features
+
+    features = dataset_features(dataset, extractor)
     index = torch.randint(0, len(dataset), (len(dataset),), generator=make_generator(seed, "real-data-floor-bootstrap"))
     value = frechet_distance_from_statistics(*feature_statistics(features[index]), *feature_statistics(features))
     return MetricValue("fd-real-floor", value, extractor.name, extractor.weights_sha256, "own", len(dataset),

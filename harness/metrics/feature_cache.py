@@ -58,3 +58,8 @@ def real_features(dataset, extractor, compute: Callable[[], torch.Tensor]) -> to
         except OSError:
             pass  # a read-only cache only costs time
     return features
+
+
+def dataset_features(dataset, extractor) -> torch.Tensor:
+    """All of ``dataset``'s images in ``extractor``, through the cache."""
+    return real_features(dataset, extractor, lambda: extractor(dataset.all_images()))
