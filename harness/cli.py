@@ -237,22 +237,53 @@ def eval_(
     typer.echo(str(path))
 
 
-def main() -> None:
-    import click
+def _typer_usage_error_base() -> type:
+    """The exception class typer raises for usage errors (unknown flag, missing value, bad choice).
 
+    typer >= 0.29 carries its own copy of click, older releases use click itself; both make
+    ``typer.BadParameter`` a subclass of a class named ``ClickException`` (with ``show()`` and
+    ``exit_code``), so it is found there rather than by importing click, which may not be installed.
+    """
+    for cls in typer.BadParameter.__mro__:
+        if cls.__name__ == "ClickException":
+            return cls
+    return typer.BadParameter  # pragma: no cover - a typer without click's hierarchy
+
+
+def main() -> None:
+    """Entry point: every outcome becomes an exit status (the CLI contract in the README).
+
+    0 success; 2 a user error (bad flag, bad value, unknown name); 1 another failure with a one-line
+    message; 130 Ctrl-C. ``standalone_mode=False`` makes typer *return* the status of ``typer.Exit``
+    instead of raising it, so the returned value is the exit status too.
+    """
+    usage_error = _typer_usage_error_base()
     try:
-        app(standalone_mode=False)
+        status = app(standalone_mode=False)
     except BenchError as exc:
         echo_err(f"error: {exc}")
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        echo_err("aborted")
+    except (KeyboardInterrupt, typer.Abort):
+        echo_err("aborted" + _resume_hint())
         sys.exit(130)
-    except click.ClickException as exc:
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except usage_error as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+    except OSError as exc:  # a disk, permission or file error the commands did not already turn into a BenchError
+        echo_err(f"error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+def _resume_hint() -> str:
+    """Where to continue an interrupted `bench run` (its run folder keeps the last checkpoint)."""
+    runner = sys.modules.get("harness.runner")
+    run_dir = runner.ACTIVE_RUN_DIR[0] if runner is not None and runner.ACTIVE_RUN_DIR else None
+    if run_dir is None or not (run_dir / "checkpoint").is_dir():
+        return ""
+    return f"; continue with: bench run --resume {run_dir}"
 
 
 if __name__ == "__main__":

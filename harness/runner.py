@@ -26,6 +26,7 @@ from harness.progress import image_progress
 from harness.seeding import cpu_threads, make_generator
 
 STATE_FILE = "state.safetensors"
+ACTIVE_RUN_DIR: list[Path] = []  # the folder of the run this process is training (for the CLI's Ctrl-C hint)
 
 
 class Diverged(Exception):
@@ -303,6 +304,7 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
                 "cpu_threads": torch.get_num_threads()}
     status, failure, stats = "completed", None, {}
     generator = method.generator
+    ACTIVE_RUN_DIR[:] = [run_dir] if run_dir is not None and method.trains else []
     if method.trains:
         try:
             stats = train(method, dataset, config, device, show_progress,
