@@ -250,6 +250,9 @@ def _typer_usage_error_base() -> type:
     return typer.BadParameter  # pragma: no cover - a typer without click's hierarchy
 
 
+INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C (128 + SIGINT)
+
+
 def main() -> None:
     """Entry point: every outcome becomes an exit status (the CLI contract in the README).
 
@@ -265,7 +268,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         echo_err("aborted" + _resume_hint())
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except usage_error as exc:
@@ -274,6 +277,8 @@ def main() -> None:
     except OSError as exc:  # a disk, permission or file error the commands did not already turn into a BenchError
         echo_err(f"error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
         sys.exit(1)
+    if status == INTERRUPTED:  # typer turns Ctrl-C into a returned 130, with nothing printed
+        echo_err("aborted" + _resume_hint())
     sys.exit(status if isinstance(status, int) else 0)
 
 

@@ -116,7 +116,24 @@ def environment(device: str) -> dict[str, Any]:
                 "cpu_threads": torch.get_num_threads()}
     if device.startswith("cuda") and torch.cuda.is_available():
         hardware["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    return {"versions": versions, "hardware": hardware, "git": git_state()}
+    return {"versions": versions, "hardware": hardware, "git": git_state(), "packages": package_state()}
+
+
+LOCK_FILE = "requirements.lock"
+
+
+def package_state() -> dict[str, Any]:
+    """Fingerprints of the Python environment: the sha256 of the repository's lock file (the exact
+    environment CI and the stored results use) and of the sorted ``name==version`` list of every
+    installed distribution, so `bench verify` can say when a re-run's environment is another one."""
+    import hashlib
+
+    lock = REPO_ROOT / LOCK_FILE
+    installed = sorted({f"{(d.metadata['Name'] or '').lower()}=={d.version}"
+                        for d in importlib.metadata.distributions() if d.metadata["Name"]})
+    return {"lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None,
+            "installed_sha256": hashlib.sha256("\n".join(installed).encode()).hexdigest(),
+            "installed_count": len(installed)}
 
 
 def load_records(results_dir: Path) -> tuple[list[dict], list[str]]:

@@ -51,6 +51,22 @@ def parallel_workers(references: list[dict]) -> int:
     return max(1, min(len(references), cores // threads))
 
 
+def environment_notes(references: list[dict]) -> list[str]:
+    """A note per way this environment differs from the one a reference was made in (not an error:
+    numbers may still agree, but a disagreement is then explained by more than the code)."""
+    from harness.records import package_state
+
+    now = package_state()
+    notes = []
+    for record in references:
+        then = record.get("environment", {}).get("packages") or {}
+        for key, what in (("lock_sha256", "lock file"), ("installed_sha256", "installed packages")):
+            if then.get(key) and then[key] != now[key]:
+                notes.append(f"note: {record['run_id']}: {what} differ from the ones it was made with "
+                             f"({key} {then[key][:12]} then, {str(now[key])[:12]} now)")
+    return notes
+
+
 def verify_references(results_dir: Path) -> tuple[bool, list[str]]:
     records, problems = load_records(results_dir)
     lines = [f"warning: {p}" for p in problems]
@@ -66,6 +82,7 @@ def verify_references(results_dir: Path) -> tuple[bool, list[str]]:
         else:
             reruns = [rerun_metrics(record, scratch) for record in references]
     ok = True
+    lines += environment_notes(references)
     for record, new in zip(references, reruns):
         bad = compare(record["metrics"], new, float(record["reference"].get("tolerance_rel", 0.05)))
         identical = all(abs(a["value"] - b["value"]) == 0 for a, b in zip(record["metrics"], new))

@@ -17,27 +17,15 @@ os.environ.setdefault("BENCH_OFFLINE", "1")
 os.environ["BENCH_FEATURE_CACHE"] = "off"
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SPECS_ENV = "BENCH_SPECS_DIR"
-
-
-def find_specs_dir() -> Path | None:
-    """The shared specs folder: $BENCH_SPECS_DIR, else `<repo root>/../shared/specs`."""
-    configured = os.environ.get(SPECS_ENV)
-    candidate = Path(configured) if configured else REPO_ROOT.parent / "shared" / "specs"
-    return candidate if candidate.is_dir() else None
+TEST_DATA = REPO_ROOT / "tests" / "data"
 
 
 @pytest.fixture(scope="session")
 def specs_dir() -> Path:
-    """Path to the shared specs; fails (never skips) when they cannot be found."""
-    found = find_specs_dir()
-    if found is None:
-        pytest.fail(
-            f"specs directory not found: set {SPECS_ENV} or place the specs at "
-            f"{REPO_ROOT.parent / 'shared' / 'specs'}",
-            pytrace=False,
-        )
-    return found
+    """The repository's reference data for EDM's networks: `edm/keys` (state-dict keys and shapes of
+    every released EDM configuration, parameter counts) and `edm/vectors` (conformance vectors made
+    with EDM's own networks); see tests/data/edm/README.md. Part of the repository, never skipped."""
+    return TEST_DATA
 
 
 @pytest.fixture

@@ -48,3 +48,26 @@ def invoke_bench(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` with its bytes, to show that a failed command changed nothing."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def bench_executable() -> str:
+    """The installed `bench` console script of the Python running the tests (the entry point a user
+    types), never a module run: the point of calling it is to test what `pip install` made."""
+    import shutil
+    import sys
+
+    beside = Path(sys.executable).with_name("bench")
+    found = str(beside) if beside.exists() else shutil.which("bench")
+    if found is None:
+        raise AssertionError("the `bench` console script is not installed: pip install -e .")
+    return found
+
+
+def run_bench(*args: str, cwd: Path | None = None, timeout: float = 600, **popen) -> "subprocess.CompletedProcess":
+    """Run the installed `bench` entry point in a subprocess and capture its status and output."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), **popen.pop("env", {})}
+    return subprocess.run([bench_executable(), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout, **popen)

@@ -1,0 +1,104 @@
+"""The CLI's exit statuses are a contract scripts and CI rely on, tested through the installed `bench`
+entry point in a subprocess (what `pip install` made), not through the Typer app object:
+0 success, 2 a user error (message, no traceback), non-zero every failure, 130 on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import bench_executable, run_bench, snapshot, write_tiny_backbone
+
+TINY_RUN = ["--method", "gan_only", "--dataset", "digits", "--device", "cpu", "--num-samples", "64",
+            "--set", "batch_size=16", "--set", "d_width=8", "--set", "eval.batch_size=64", "--quiet"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--bogus-flag"], "No such option: --bogus-flag"),
+    (["run", "--nonsense"], "No such option: --nonsense"),
+    (["run", "--method"], "requires an argument"),
+    (["nosuchcommand"], "No such command 'nosuchcommand'"),
+    (["run", "--method", "gan_only", "--seed", "abc"], "Invalid value for '--seed'"),
+    (["list", "nothing-of-that-kind"], "unknown list 'nothing-of-that-kind'"),
+    (["run", "--method", "nope"], "unknown method 'nope'"),
+])
+def test_user_errors_exit_2_with_a_message_and_no_traceback(tmp_path, args, message):
+    result = run_bench(*args, cwd=tmp_path)
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert list(tmp_path.iterdir()) == []  # nothing created where it ran
+
+
+def test_help_and_list_exit_0(tmp_path):
+    assert run_bench("--help", cwd=tmp_path).returncode == 0
+    listed = run_bench("list", "methods", cwd=tmp_path)
+    assert listed.returncode == 0 and "gan_only" in listed.stdout
+
+
+def test_verify_on_an_empty_results_folder_fails(tmp_path):
+    empty = tmp_path / "results"
+    empty.mkdir()
+    result = run_bench("verify", "--results", str(empty))
+    assert result.returncode != 0
+    assert "no reference records" in result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory) -> Path:
+    """A tiny reference record made through the entry point (0.1 kimg on the 8x8 test backbone)."""
+    root = tmp_path_factory.mktemp("reference")
+    backbone = write_tiny_backbone(root / "tiny.safetensors")
+    results = root / "results"
+    made = run_bench("run", *TINY_RUN, "--backbone", str(backbone), "--budget-kimg", "0.1", "--reference",
+                     "--results", str(results))
+    assert made.returncode == 0, made.stderr
+    return Path(made.stdout.strip().splitlines()[-1])
+
+
+def test_verify_passes_on_an_untouched_reference(reference_run, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(reference_run.parent, results / reference_run.parent.name)
+    result = run_bench("verify", "--results", str(results))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok (identical)" in result.stdout
+
+
+def test_verify_on_a_tampered_reference_exits_non_zero(reference_run, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(reference_run.parent, results / reference_run.parent.name)
+    record_path = results / reference_run.parent.name / "record.json"
+    record = json.loads(record_path.read_text())
+    record["metrics"][0]["value"] *= 3.0  # a number that moved far beyond the 5% tolerance
+    record_path.write_text(json.dumps(record))
+    before = snapshot(results)
+    result = run_bench("verify", "--results", str(results))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAIL" in result.stdout and "Traceback" not in result.stderr
+    assert snapshot(results) == before  # verify re-runs elsewhere; the stored reference is untouched
+
+
+def test_ctrl_c_mid_run_exits_130_and_says_how_to_resume(tmp_path):
+    backbone = write_tiny_backbone(tmp_path / "tiny.safetensors")
+    results = tmp_path / "results"
+    args = [*TINY_RUN, "--backbone", str(backbone), "--budget-kimg", "1000", "--set", "checkpoint_kimg=0.05",
+            "--results", str(results)]
+    proc = subprocess.Popen([bench_executable(), "run", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 240
+    while not list(results.glob("*/checkpoint/state.safetensors")):  # training is under way
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no checkpoint within 240 s"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert "aborted" in err and "bench run --resume" in err
+    assert "Traceback" not in err
+    assert not list(results.glob("*/record.json"))  # an interrupted run stores no result
