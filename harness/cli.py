@@ -64,6 +64,11 @@ def run(
     num_samples: Optional[int] = typer.Option(None, help="evaluation samples (default: the dataset's preset)"),
     precision: Optional[str] = typer.Option(None, help="fp32 | bf16 (generator and teacher in bf16, discriminator fp32)"),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the generator"),
+    eval_every_kimg: Optional[float] = typer.Option(None, help="measure the EMA generator every N kimg too: a "
+                                                    "training curve in the record (0: none; default: the "
+                                                    "dataset's preset)"),
+    eval_curve_samples: Optional[int] = typer.Option(None, help="samples per intermediate curve point (default: "
+                                                     "--num-samples); fewer is a reduced, labelled measurement"),
     reference: bool = typer.Option(False, help="mark the record as a regression reference for `bench verify`"),
     resume: Optional[str] = typer.Option(None, help="continue RUN_ID (in --results) or RUN_DIR from its last checkpoint"),
     quiet: bool = typer.Option(False, help="no progress bars"),
@@ -81,7 +86,8 @@ def run(
 
     config = configure(method, dataset, backbone=backbone, budget_kimg=budget_kimg, seed=seed, device=device,
                        data_path=data, overrides=set_, num_samples=num_samples, precision=precision,
-                       compile_generator=compile_ or None)
+                       compile_generator=compile_ or None, eval_every_kimg=eval_every_kimg,
+                       eval_curve_samples=eval_curve_samples)
     ref = {"tolerance_rel": 0.05} if reference else None
     path = run_method(config, results, show_progress=not quiet, reference=ref)
     if path is not None:  # ranks other than 0 of a torchrun job write nothing
