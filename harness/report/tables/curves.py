@@ -25,7 +25,8 @@ from harness.report.tables.figure_1a import PAPER_KEY, reported_xy
 REFERENCE_METHODS = {"teacher": ("#000000", ":"), "backbone_one_step": ("#7f7f7f", "--")}
 BAND = "min–max over seeds"
 CSV_HEADER = ["panel", "kind", "dataset", "method", "bench_method", "run_budget_kimg", "kimg", "train_images",
-              "fd_mean", "fd_min", "fd_max", "seeds", "snapshot_of_schedule", "entry", "measurement", "metric",
+              "train_images_low", "train_images_high", "fd", "fd_min", "fd_max", "fd_low", "fd_high", "seeds",
+              "snapshot_of_schedule", "entry", "measurement", "metric",
               "extractor", "extractor_weights_sha256", "implementation", "num_samples", "reference",
               "reference_sha256"]
 
@@ -178,8 +179,9 @@ def panel_section(index: int, panel: Panel, cites: Citations) -> tuple[Section, 
         images = fmt_count(e.train_images) if e.train_images else f"{fmt_count(e.train_images_low)}-{fmt_count(e.train_images_high)}"
         rows.append([f"{e.method} (reported)", "—", "—", images, f"{e.shown()} {cites.mark(e)}", "—", "—"])
         csv_rows.append({"panel": index, "kind": "reported", "dataset": e.dataset, "method": e.method,
-                         "bench_method": e.harness_method, "train_images": e.train_images or None,
-                         "fd_mean": e.number, "fd_min": e.low, "fd_max": e.high, "entry": e.id})
+                         "bench_method": e.harness_method, "train_images": e.train_images,
+                         "train_images_low": e.train_images_low, "train_images_high": e.train_images_high,
+                         "fd": e.value, "fd_low": e.low, "fd_high": e.high, "entry": e.id})
     for line in panel.lines:
         for p in line.points:
             last = p is line.points[-1]
@@ -189,13 +191,13 @@ def panel_section(index: int, panel: Panel, cites: Citations) -> tuple[Section, 
                          str(len(p.values))])
             csv_rows.append({"panel": index, "kind": "curve", "dataset": panel.key, "method": line.label,
                              "bench_method": line.method, "run_budget_kimg": line.run_budget_kimg, "kimg": p.kimg,
-                             "train_images": p.images, "fd_mean": p.mean, "fd_min": min(p.values),
+                             "train_images": p.images, "fd": p.mean, "fd_min": min(p.values),
                              "fd_max": max(p.values), "seeds": len(p.values),
                              "snapshot_of_schedule": line.snapshots and not last, **mfields})
     for label, method, value, n in panel.references:
         rows.append([f"{label} (reference)", "—", "—", "—", f"{value:.3f}", "—", str(n)])
         csv_rows.append({"panel": index, "kind": "reference", "dataset": panel.key, "method": label,
-                         "bench_method": method, "fd_mean": value, "seeds": n, **mfields})
+                         "bench_method": method, "fd": value, "seeds": n, **mfields})
     notes = [f"band: {BAND}; line: mean over seeds"]
     if panel.measurement:
         notes.append(f"measurement {panel.measurement.legend()}")
