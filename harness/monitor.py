@@ -1,8 +1,9 @@
 """The training loop's one hook: after each step, log the step group and measure due curve points.
 
-Keeps the runner's loop small: it calls ``due`` (so it can check for divergence before a point is
-measured) and ``after_step``, which returns the seconds spent evaluating so they are not counted as
-training time. Curve points live in the loop state (``loop['curve']``) and are checkpointed with it.
+Keeps the runner's loop small: it asks the curve schedule which points a step crossed (on every
+rank, so the divergence check before a point stays a collective all ranks join) and calls
+``after_step`` on the writer rank, which returns the seconds spent evaluating so they are not
+counted as training time. Curve points live in the loop state (``loop['curve']``) and are checkpointed with it.
 """
 
 from __future__ import annotations
@@ -27,9 +28,6 @@ class RunMonitor:
         self.curve.points = loop["curve"]
         if self.log is not None:
             self.log.start(loop["images_seen"], loop["train_seconds"])
-
-    def due(self, before: int, after: int) -> list[int]:
-        return self.curve.schedule.due(before, after)
 
     def after_step(self, method, ema: torch.nn.Module, loop: dict[str, Any], losses: dict, targets: list[int],
                    train_seconds: float, last: bool) -> float:

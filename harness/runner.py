@@ -145,6 +145,7 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
     from dataclasses import replace
 
     from harness.checkpoint import save_state
+    from harness.curves import CurveSchedule
     from harness.precision import autocast, prepare_method
 
     tc = config.train
@@ -170,6 +171,7 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
     every = max(1, int(round(tc.checkpoint_kimg * 1000))) if tc.checkpoint_kimg > 0 else None
     next_checkpoint = ((loop["images_seen"] // every) + 1) * every if every else None
     watch = FiniteWatch()
+    curve_schedule = CurveSchedule.from_config(config.eval, tc.budget_kimg)
     order = loop["order"].to(dataset.images.device)
     if rank.world > 1:
         distributed.broadcast_modules(method.modules())
@@ -202,7 +204,7 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
                 watch.note(losses, loop["step"])
                 ema.update(method.generator, batch, loop["images_seen"])
                 due = next_checkpoint is not None and budget > loop["images_seen"] >= next_checkpoint
-                points = monitor.due(images_before, loop["images_seen"]) if monitor is not None else []
+                points = curve_schedule.due(images_before, loop["images_seen"])  # the same on every rank
                 if loop["step"] % 50 == 0 or loop["images_seen"] >= budget or due or points:  # the only host syncs
                     watch.check(method.generator, loop["step"], loop["images_seen"], batch, rank.world)
                 if loop["step"] % 50 == 0 or loop["images_seen"] >= budget:
