@@ -18,8 +18,10 @@ from harness.training_log import TrainingLog
 
 
 class RunMonitor:
-    def __init__(self, curve: CurveRecorder, log: TrainingLog | None, grid_size: int = 8):
+    def __init__(self, curve: CurveRecorder, log: TrainingLog | None, grid_size: int = 8,
+                 schedule_depends_on_budget: bool = False):
         self.curve, self.log, self.grid_size = curve, log, grid_size
+        self.schedule_depends_on_budget = schedule_depends_on_budget  # what the record says about early points
 
     def attach(self, loop: dict[str, Any]) -> None:
         """Share the loop's curve list (restored on resume) and start the log group where it stands."""
@@ -69,6 +71,4 @@ def build_monitor(config, run_dir, device: torch.device, measure, callbacks=(), 
     curve_samples = int(ec.curve_num_samples) if ec.curve_num_samples else int(ec.num_samples)
     curve = CurveRecorder(schedule, measure, min(curve_samples, ec.num_samples), ec.num_samples, device, list(callbacks))
     log = TrainingLog(run_dir, int(round(tc.log_every_kimg * 1000)), device, tc.tensorboard, resume_images)
-    monitor = RunMonitor(curve, log, ec.grid_size)
-    monitor.schedule_depends_on_budget = schedule_depends_on_budget
-    return monitor
+    return RunMonitor(curve, log, ec.grid_size, schedule_depends_on_budget)

@@ -199,3 +199,23 @@ def test_sigkill_then_resume_gives_the_same_curve(tiny_backbone, tmp_path):
     assert resumed["best_snapshot"] == straight["best_snapshot"]
     logged = [json.loads(line)["progress/images_seen"] for line in (run_dir / "stats.jsonl").read_text().splitlines()]
     assert logged == sorted(set(logged)) and logged[-1] == 3008, "no stats line is lost or written twice"
+
+
+def test_a_failed_run_keeps_the_points_measured_before_it_diverged(tiny_backbone, tmp_path, monkeypatch):
+    import torch
+
+    from baselines.gan_only import GanOnly
+
+    original = GanOnly.train_step
+
+    def poisoned(self, real, labels, step, rng):
+        losses = original(self, real, labels, step, rng)
+        if step == 19:  # the 20th step: 640 images, after the 0.25 and 0.5 kimg points
+            losses["loss_g"] = torch.tensor(float("nan"))
+        return losses
+
+    monkeypatch.setattr(GanOnly, "train_step", poisoned)
+    record = read(run(tiny(tiny_backbone, 1.0, 0.25), tmp_path, show_progress=False))
+    assert record["status"] == "failed" and record["failure"]["step"] == 20
+    assert [p["kimg"] for p in record["curve"]["points"]] == [0.25, 0.5]
+    assert record["best_snapshot"]["kimg"] in (0.25, 0.5) and record["metrics"] == []
