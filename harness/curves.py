@@ -57,17 +57,20 @@ class CurveSchedule:
         return [t for t in self.targets() if before < t <= after]
 
 
+def point_fd(point: dict) -> dict | None:
+    """The FD/FID metric entry of a point (its first), or None: what a tuner prunes on."""
+    for metric in point.get("metrics") or []:
+        if metric.get("name") in FD_NAMES and isinstance(metric.get("value"), (int, float)):
+            return metric
+    return None
+
+
 def best_point(points: list[dict]) -> dict | None:
     """The point with the lowest FD/FID (the authors' best snapshot); ties go to the earlier point.
 
     Only points measured the same way are compared: the measurement of the first point's FD/FID.
     """
-    scored = []
-    for index, point in enumerate(points):
-        for metric in point.get("metrics") or []:
-            if metric.get("name") in FD_NAMES and isinstance(metric.get("value"), (int, float)):
-                scored.append((index, metric))
-                break
+    scored = [(index, point_fd(point)) for index, point in enumerate(points) if point_fd(point) is not None]
     if not scored:
         return None
     key = measurement_key(scored[0][1])

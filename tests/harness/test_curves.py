@@ -219,3 +219,11 @@ def test_a_failed_run_keeps_the_points_measured_before_it_diverged(tiny_backbone
     assert record["status"] == "failed" and record["failure"]["step"] == 20
     assert [p["kimg"] for p in record["curve"]["points"]] == [0.25, 0.5]
     assert record["best_snapshot"]["kimg"] in (0.25, 0.5) and record["metrics"] == []
+
+
+def test_point_fd_finds_the_frechet_distance_of_a_point():
+    from harness.curves import point_fd
+
+    fd = {"name": "fd", "value": 3.5}
+    assert point_fd({"metrics": [{"name": "precision", "value": 0.5}, fd]}) == fd
+    assert point_fd({"metrics": [{"name": "precision", "value": 0.5}]}) is None
