@@ -44,17 +44,31 @@ class RunMonitor:
                 self.log.point(point, samples, self.grid_size)
         return spent
 
-    def finish(self, stats: dict, final_metrics: list[dict], final_samples, final_eval_seconds: float,
-               generator: torch.nn.Module, budget_kimg: float) -> float:
-        """The final point(s); returns the seconds the curve's own last point took (reduced samples)."""
-        start = time.perf_counter()
-        curve_seconds = stats.get("curve_eval_seconds", 0.0)
-        self.curve.finish(budget_kimg, stats["images_seen"], stats["steps"], final_metrics, stats["train_seconds"],
-                          curve_seconds + final_eval_seconds, generator)
-        extra = time.perf_counter() - start
-        if self.log is not None:
-            self.log.point(self.curve.points[-1], final_samples, self.grid_size)
-        return extra
+    def into_record(self, record: dict, stats: dict, completed: bool, final_metrics: list[dict], final_samples,
+                    final_eval_seconds: float, generator: torch.nn.Module, budget_kimg: float) -> float:
+        """At the end of a run (completed or failed): add the final point, put the curve and the best
+        snapshot into the record where a curve exists, take the curve out of the training ``stats``,
+        and close the log. Returns the seconds spent measuring curve points."""
+        from harness.curves import best_point
+
+        stats.pop("curve", None)
+        points = self.curve.points
+        seconds = stats.pop("curve_eval_seconds", points[-1]["eval_seconds"] if points else 0.0)
+        if completed and self.curve.schedule.active:
+            start = time.perf_counter()
+            self.curve.finish(budget_kimg, stats["images_seen"], stats["steps"], final_metrics, stats["train_seconds"],
+                              seconds + final_eval_seconds, generator)
+            seconds += time.perf_counter() - start
+        if completed and self.log is not None:  # the final result goes to TensorBoard with or without a curve
+            final = self.curve.points[-1] if self.curve.schedule.active else self.curve.make_point(
+                budget_kimg, stats["images_seen"], stats["steps"], final_metrics, stats["train_seconds"],
+                final_eval_seconds, final=True)
+            self.log.point(final, final_samples, self.grid_size)
+        if self.curve.schedule.active:
+            record["curve"] = self.curve.record(self.schedule_depends_on_budget)
+            record["best_snapshot"] = best_point(self.curve.points)
+        self.close()
+        return seconds
 
     def close(self) -> None:
         if self.log is not None:

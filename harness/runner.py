@@ -348,7 +348,8 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
         eval_start = time.perf_counter()
         samples, metrics = evaluate(generator, dataset, backbone, config, extractor, device, show_progress)
         eval_seconds = time.perf_counter() - eval_start
-    curve_seconds = record_curve(record, monitor, stats, status, metrics, samples, eval_seconds, generator, config)
+    curve_seconds = monitor.into_record(record, stats, status == "completed", metrics, samples, eval_seconds, generator,
+                                        config.train.budget_kimg) if monitor is not None else 0.0
     if samples is not None:
         save_grid(samples, run_dir / "samples.png", config.eval.grid_size)
     if keep_generator and method.trains and status == "completed":
@@ -374,27 +375,6 @@ def with_num_samples(config: RunConfig, num_samples: int) -> RunConfig:
     from dataclasses import replace
 
     return replace(config, eval=replace(config.eval, num_samples=int(num_samples)))
-
-
-def record_curve(record: dict, monitor, stats: dict, status: str, metrics: list[dict], samples, eval_seconds: float,
-                 generator, config: RunConfig) -> float:
-    """Close the monitor; with a curve schedule put the curve (with its final point) and the best
-    snapshot into the record. Returns the seconds spent measuring curve points."""
-    if monitor is None:
-        return 0.0
-    from harness.curves import best_point
-
-    stats.pop("curve", None)
-    points = monitor.curve.points
-    seconds = stats.pop("curve_eval_seconds", points[-1]["eval_seconds"] if points else 0.0)
-    if monitor.curve.schedule.active:
-        if status == "completed":
-            seconds += monitor.finish({**stats, "curve_eval_seconds": seconds}, metrics, samples, eval_seconds,
-                                      generator, config.train.budget_kimg)
-        record["curve"] = monitor.curve.record(monitor.schedule_depends_on_budget)
-        record["best_snapshot"] = best_point(monitor.curve.points)
-    monitor.close()
-    return seconds
 
 
 def build_extractor(config: RunConfig, device: torch.device):
