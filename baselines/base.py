@@ -36,6 +36,9 @@ class Method(ABC):
     # Attributes holding the networks ``train_step`` updates. Under torchrun each is wrapped in DDP
     # (harness/distributed.py) so its gradients are averaged over the processes during backward.
     parallel: ClassVar[tuple[str, ...]] = ()
+    # True when the training schedule is set by the budget (PD's halving rounds): a curve point of such a
+    # run before its end is a snapshot of the longer schedule, not what a run at that budget would give.
+    schedule_depends_on_budget: ClassVar[bool] = False
 
     def __init__(self, ctx: MethodContext, config: Any):
         self.ctx = ctx

@@ -129,6 +129,7 @@ def round_boundaries(budget_images: int, rounds: int, fractions: tuple[float, ..
 class ProgressiveDistillation(Method):
     name = "progressive_distillation"
     parallel = ("student",)
+    schedule_depends_on_budget = True  # the rounds' ends are shares of the budget (round_boundaries)
     Config = ProgressiveDistillationConfig
 
     def __init__(self, ctx: MethodContext, config: ProgressiveDistillationConfig):

@@ -64,6 +64,11 @@ def run(
     num_samples: Optional[int] = typer.Option(None, help="evaluation samples (default: the dataset's preset)"),
     precision: Optional[str] = typer.Option(None, help="fp32 | bf16 (generator and teacher in bf16, discriminator fp32)"),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the generator"),
+    eval_every_kimg: Optional[float] = typer.Option(None, help="measure the EMA generator every N kimg too: a "
+                                                    "training curve in the record (0: none; default: the "
+                                                    "dataset's preset)"),
+    eval_curve_samples: Optional[int] = typer.Option(None, help="samples per intermediate curve point (default: "
+                                                     "--num-samples); fewer is a reduced, labelled measurement"),
     reference: bool = typer.Option(False, help="mark the record as a regression reference for `bench verify`"),
     resume: Optional[str] = typer.Option(None, help="continue RUN_ID (in --results) or RUN_DIR from its last checkpoint"),
     quiet: bool = typer.Option(False, help="no progress bars"),
@@ -81,7 +86,8 @@ def run(
 
     config = configure(method, dataset, backbone=backbone, budget_kimg=budget_kimg, seed=seed, device=device,
                        data_path=data, overrides=set_, num_samples=num_samples, precision=precision,
-                       compile_generator=compile_ or None)
+                       compile_generator=compile_ or None, eval_every_kimg=eval_every_kimg,
+                       eval_curve_samples=eval_curve_samples)
     ref = {"tolerance_rel": 0.05} if reference else None
     path = run_method(config, results, show_progress=not quiet, reference=ref)
     if path is not None:  # ranks other than 0 of a torchrun job write nothing
@@ -99,12 +105,15 @@ def sweep(
     device: str = typer.Option("auto"),
     set_: List[str] = typer.Option([], "--set", help="KEY=VALUE overrides applied to every run"),
     quiet: bool = typer.Option(False),
+    separate_runs: bool = typer.Option(False, help="one run per budget instead of one run per method and seed to "
+                                       "the largest budget with curve points at the others"),
     slurm_partition: Optional[str] = typer.Option(None, help="submit each run to this Slurm partition (submitit)"),
     slurm_time: int = typer.Option(240, help="Slurm time limit per run, minutes"),
     slurm_gpus: int = typer.Option(1, help="GPUs per run (one task per GPU, data-parallel)"),
     slurm_log_dir: Path = typer.Option(Path("slurm-logs"), help="submitit's folder for job scripts and logs"),
 ) -> None:
-    """Run a grid of methods x budgets x seeds one after another (or as Slurm jobs); finished points are skipped."""
+    """Run a grid of methods x budgets x seeds (budgets read off one curve per method and seed, unless
+    --separate-runs) one after another or as Slurm jobs; finished points are skipped."""
     from harness.sweep import run_sweep, slurm_submitter
 
     try:
@@ -114,7 +123,7 @@ def sweep(
         raise UsageError("--budgets and --seeds take comma-separated numbers") from None
     submit = slurm_submitter(slurm_partition, slurm_time, slurm_gpus, slurm_log_dir) if slurm_partition else None
     run_sweep([m for m in methods.split(",") if m], dataset, budget_list, seed_list, results, list(set_), device,
-              backbone, not quiet, echo=typer.echo, submit=submit)
+              backbone, not quiet, echo=typer.echo, submit=submit, separate_runs=separate_runs)
 
 
 @app.command()
@@ -139,8 +148,16 @@ def pretrain(
 def report(
     results: Path = typer.Option(DEFAULT_RESULTS, help="results directory"),
     out: Path = typer.Option(Path("tables"), help="where the tables are written"),
+    run: Optional[str] = typer.Option(None, "--run", help="instead: plot one run's training (losses, gradient "
+                                      "norms, learning rates, images/s, its curve) as run-<id>.png/.pdf in --out"),
 ) -> None:
-    """Rebuild the tables from the stored records."""
+    """Rebuild the tables from the stored records (or, with --run, plot one run's training)."""
+    if run is not None:
+        from harness.report.run_plot import plot_run
+
+        for path in plot_run(run, results, out):
+            typer.echo(str(path))
+        return
     from harness.report import build_report
 
     written, problems = build_report(results, out)

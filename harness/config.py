@@ -23,6 +23,8 @@ class TrainConfig:
     checkpoint_kimg: float = 250.0  # paper: snapshots every 250 kimg
     precision: str = "fp32"  # fp32 | bf16 (paper: generator and teacher in bf16, discriminator in fp32)
     compile: bool = False  # torch.compile the networks' forward passes
+    log_every_kimg: float = 1.0  # one stats.jsonl line (and TensorBoard scalars) per this many kimg
+    tensorboard: bool = True  # also write TensorBoard events (needs the optional 'tensorboard' package)
 
 
 @dataclass
@@ -35,6 +37,11 @@ class EvalConfig:
     fd_impl: str = "own"  # own float64 Fréchet distance, or torch-fidelity
     batch_size: int = 500
     grid_size: int = 8  # sample grid: grid_size x grid_size images
+    # Training curve (harness/curves.py): the EMA generator is also measured every ``every_kimg``
+    # (0: never) and at each ``at_kimg`` budget, with ``curve_num_samples`` samples (None: num_samples).
+    every_kimg: float = 250.0  # paper: FID at every 250 kimg snapshot, best one reported
+    at_kimg: tuple[float, ...] = ()
+    curve_num_samples: int | None = None
 
 
 def parse_value(text: str, annotation: Any, key: str) -> Any:

@@ -8,7 +8,7 @@ import math
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -108,6 +108,7 @@ def collect_state(method, ema: EMA, loop: dict[str, Any], rngs: dict[str, torch.
     prefixed_state("ema", ema.module, tensors)
     optimizers = {name: flatten_optimizer(name, opt.state_dict(), tensors) for name, opt in method.optimizers().items()}
     meta = {k: loop[k] for k in ("cursor", "step", "images_seen", "history", "train_seconds")}
+    meta.update(curve=loop.get("curve", []), eval_seconds=loop.get("eval_seconds", 0.0))
     meta.update(optimizers=optimizers, extra=method.extra_state())
     return tensors, meta
 
@@ -125,22 +126,26 @@ def restore_state(method, ema: EMA, tensors: dict, meta: dict, rngs: dict[str, t
         rng.set_state(tensors[f"rng/{name}"])
     torch.set_rng_state(tensors["rng/torch"])
     return {"order": tensors["loop/order"], **{k: meta[k] for k in ("cursor", "step", "images_seen", "history",
-                                                                      "train_seconds")}}
+                                                                      "train_seconds")},
+            "curve": meta.get("curve", []), "eval_seconds": meta.get("eval_seconds", 0.0)}
 
 
 def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device, show_progress: bool,
           checkpoint_path: Path | None = None, resume_from: tuple[dict, dict] | None = None,
-          run_meta: dict | None = None, rank: distributed.Rank = distributed.Rank()) -> dict[str, Any]:
+          run_meta: dict | None = None, rank: distributed.Rank = distributed.Rank(), monitor=None) -> dict[str, Any]:
     """Run steps until the generator has seen ``budget_kimg`` thousand images; return the EMA and stats.
 
     Every ``checkpoint_kimg`` (and at the end) the full training state is saved to
     ``checkpoint_path``; ``resume_from`` continues from such a state exactly. Under several
     processes (``rank``) the budget and ``batch_size`` count over all of them: each rank trains on
     its slice of the global batch, and only the writer rank is given a ``checkpoint_path``.
+    ``monitor`` (harness/monitor.py, writer rank only) logs step groups and measures curve points;
+    the seconds it spends evaluating are not training seconds.
     """
     from dataclasses import replace
 
     from harness.checkpoint import save_state
+    from harness.curves import CurveSchedule
     from harness.precision import autocast, prepare_method
 
     tc = config.train
@@ -158,12 +163,15 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
         dataset = replace(dataset, images=dataset.images.to(device), labels=dataset.labels.to(device))
     label_dim = method.ctx.backbone.label_dim
     loop: dict[str, Any] = {"order": torch.randperm(len(dataset), generator=rngs["data"]), "cursor": 0, "step": 0,
-                            "images_seen": 0, "history": [], "train_seconds": 0.0}
+                            "images_seen": 0, "history": [], "train_seconds": 0.0, "curve": [], "eval_seconds": 0.0}
     if resume_from is not None:
         loop = restore_state(method, ema, *resume_from, rngs)
+    if monitor is not None:
+        monitor.attach(loop)
     every = max(1, int(round(tc.checkpoint_kimg * 1000))) if tc.checkpoint_kimg > 0 else None
     next_checkpoint = ((loop["images_seen"] // every) + 1) * every if every else None
     watch = FiniteWatch()
+    curve_schedule = CurveSchedule.from_config(config.eval, tc.budget_kimg)
     order = loop["order"].to(dataset.images.device)
     if rank.world > 1:
         distributed.broadcast_modules(method.modules())
@@ -188,6 +196,7 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
                 labels = labels_for(dataset, index, label_dim)
                 real = real.to(device)
                 labels = labels.to(device) if labels is not None else None
+                images_before = loop["images_seen"]
                 with autocast(device, tc.precision):
                     losses = method.train_step(real, labels, loop["step"], rngs["step"])
                 loop["images_seen"] += batch
@@ -195,11 +204,15 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
                 watch.note(losses, loop["step"])
                 ema.update(method.generator, batch, loop["images_seen"])
                 due = next_checkpoint is not None and budget > loop["images_seen"] >= next_checkpoint
-                if loop["step"] % 50 == 0 or loop["images_seen"] >= budget or due:  # the only host syncs
+                points = curve_schedule.due(images_before, loop["images_seen"])  # the same on every rank
+                if loop["step"] % 50 == 0 or loop["images_seen"] >= budget or due or points:  # the only host syncs
                     watch.check(method.generator, loop["step"], loop["images_seen"], batch, rank.world)
                 if loop["step"] % 50 == 0 or loop["images_seen"] >= budget:
                     loop["history"].append({"kimg": loop["images_seen"] / 1000,
                                             **{k: float(v) for k, v in losses.items()}})
+                if monitor is not None:  # evaluation time is moved out of the training clock
+                    start += monitor.after_step(method, ema.module, loop, losses, points, time.perf_counter() - start,
+                                                loop["images_seen"] >= budget)
                 advance(batch)
                 if due:
                     loop["train_seconds"] = time.perf_counter() - start
@@ -212,7 +225,7 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
     seconds = loop["train_seconds"]
     return {"ema": ema.module, "steps": loop["step"], "images_seen": loop["images_seen"], "train_seconds": seconds,
             "images_per_second": loop["images_seen"] / seconds if seconds > 0 else math.nan,
-            "loss_history": loop["history"]}
+            "loss_history": loop["history"], "curve": loop["curve"], "curve_eval_seconds": loop["eval_seconds"]}
 
 
 def default_config(method: str, dataset: str, **fields: Any) -> RunConfig:
@@ -231,13 +244,16 @@ def default_config(method: str, dataset: str, **fields: Any) -> RunConfig:
 
 
 def run(config: RunConfig, results_dir: Path, show_progress: bool = True, reference: dict | None = None,
-        keep_generator: bool = True, resume_dir: Path | None = None) -> Path | None:
+        keep_generator: bool = True, resume_dir: Path | None = None,
+        on_curve_point: Callable[[dict], None] | None = None) -> Path | None:
     """Train (if the method trains), evaluate, and store the record; returns the record's path.
 
     With ``resume_dir`` (a run directory holding ``checkpoint/state.safetensors``) the run continues
     from its last saved state under the same run id, and ends with the record it would have had.
     Under ``torchrun`` every process trains its share; only rank 0 evaluates and writes (the others
     return None).
+    ``on_curve_point(point)`` is called with every curve point as it is measured (harness/curves.py),
+    the final one too; raising from it stops the run (its checkpoint stays, for `--resume`).
     """
     rank = distributed.from_env()
     if rank.world > 1 and resume_dir is not None:
@@ -245,13 +261,14 @@ def run(config: RunConfig, results_dir: Path, show_progress: bool = True, refere
     device, joined = distributed.start(rank, resolve_device(config.device))
     try:
         return _run(config, results_dir, show_progress and rank.is_writer, reference, keep_generator, resume_dir,
-                    device, rank)
+                    device, rank, on_curve_point)
     finally:
         distributed.stop(joined)
 
 
 def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: dict | None, keep_generator: bool,
-         resume_dir: Path | None, device: torch.device, rank: distributed.Rank) -> Path | None:
+         resume_dir: Path | None, device: torch.device, rank: distributed.Rank,
+         on_curve_point: Callable[[dict], None] | None = None) -> Path | None:
     from harness.precision import check_precision, enable_tf32
 
     wall_start = time.perf_counter()
@@ -305,10 +322,19 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
     status, failure, stats = "completed", None, {}
     generator = method.generator
     ACTIVE_RUN_DIR[:] = [run_dir] if run_dir is not None and method.trains else []
+    monitor = None
+    if method.trains and rank.is_writer:  # stats.jsonl, TensorBoard and the curve points (harness/monitor.py)
+        from harness.monitor import build_monitor
+
+        monitor = build_monitor(config, run_dir, device, lambda gen, n: evaluate(
+            gen, dataset, backbone, with_num_samples(config, n), extractor, device, False),
+            [on_curve_point] if on_curve_point else [], resume_from[1]["images_seen"] if resume_from else None,
+            getattr(method, "schedule_depends_on_budget", False))
     if method.trains:
         try:
             stats = train(method, dataset, config, device, show_progress,
-                          run_dir / "checkpoint" / STATE_FILE if rank.is_writer else None, resume_from, run_meta, rank)
+                          run_dir / "checkpoint" / STATE_FILE if rank.is_writer else None, resume_from, run_meta, rank,
+                          monitor)
             generator = stats.pop("ema")
         except Diverged as exc:
             status = "failed"
@@ -322,6 +348,8 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
         eval_start = time.perf_counter()
         samples, metrics = evaluate(generator, dataset, backbone, config, extractor, device, show_progress)
         eval_seconds = time.perf_counter() - eval_start
+    curve_seconds = monitor.into_record(record, stats, status == "completed", metrics, samples, eval_seconds, generator,
+                                        config.train.budget_kimg) if monitor is not None else 0.0
     if samples is not None:
         save_grid(samples, run_dir / "samples.png", config.eval.grid_size)
     if keep_generator and method.trains and status == "completed":
@@ -333,13 +361,20 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
         "run_id": run_id, "status": status, "failure": failure, "metrics": metrics,
         "training": {k: v for k, v in stats.items()},
         "timing": {"wall_seconds": time.perf_counter() - wall_start, "train_seconds": stats.get("train_seconds", 0.0),
-                   "eval_seconds": eval_seconds, "images_per_second": stats.get("images_per_second")},
+                   "eval_seconds": eval_seconds + curve_seconds, "final_eval_seconds": eval_seconds,
+                   "curve_eval_seconds": curve_seconds, "images_per_second": stats.get("images_per_second")},
         "environment": records.environment(str(device)),
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     })
     path = run_dir / records.RECORD_NAME
     records.write_json_atomic(path, sanitize(record))
     return path
+
+
+def with_num_samples(config: RunConfig, num_samples: int) -> RunConfig:
+    from dataclasses import replace
+
+    return replace(config, eval=replace(config.eval, num_samples=int(num_samples)))
 
 
 def build_extractor(config: RunConfig, device: torch.device):
@@ -384,7 +419,8 @@ def sanitize(value: Any) -> Any:
 def configure(method: str, dataset: str, backbone: str | None = None, budget_kimg: float | None = None,
               seed: int = 0, device: str = "auto", data_path: Path | None = None, overrides: list[str] = (),
               num_samples: int | None = None, precision: str | None = None,
-              compile_generator: bool | None = None) -> RunConfig:
+              compile_generator: bool | None = None, eval_every_kimg: float | None = None,
+              eval_curve_samples: int | None = None) -> RunConfig:
     """Map command-line choices onto a RunConfig: paper defaults, then dataset presets, then flags."""
     from harness.config import split_overrides
 
@@ -410,6 +446,10 @@ def configure(method: str, dataset: str, backbone: str | None = None, budget_kim
         config.train.precision = precision
     if compile_generator is not None:
         config.train.compile = bool(compile_generator)
+    if eval_every_kimg is not None:
+        config.eval.every_kimg = float(eval_every_kimg)
+    if eval_curve_samples is not None:
+        config.eval.curve_num_samples = int(eval_curve_samples)
     from harness.precision import check_precision
 
     check_precision(config.train.precision)
@@ -417,6 +457,12 @@ def configure(method: str, dataset: str, backbone: str | None = None, budget_kim
         raise UsageError(f"--budget-kimg must be positive, got {config.train.budget_kimg:g}")
     if config.eval.num_samples <= 0:
         raise UsageError("--num-samples must be positive")
+    if config.eval.every_kimg < 0 or any(k <= 0 for k in config.eval.at_kimg):
+        raise UsageError("--eval-every-kimg and eval.at_kimg must be positive (--eval-every-kimg 0: no curve)")
+    curve_samples = config.eval.curve_num_samples
+    if curve_samples is not None and not 0 < curve_samples <= config.eval.num_samples:
+        raise UsageError(f"--eval-curve-samples must be between 1 and the evaluation's {config.eval.num_samples} "
+                         f"samples, got {curve_samples}")
     return config
 
 
@@ -441,6 +487,8 @@ def config_from_record(record: dict) -> RunConfig:
     train = TrainConfig(**c.pop("train"))
     ev = c.pop("eval")
     ev["metrics"] = tuple(ev["metrics"])
+    if "at_kimg" in ev:
+        ev["at_kimg"] = tuple(ev["at_kimg"])
     return RunConfig(train=train, eval=EvalConfig(**ev), **c)
 
 

@@ -1,8 +1,16 @@
 """`bench sweep`: a grid of runs (methods x budgets x seeds), one after another, never redoing one.
 
+By default the budgets are read off training curves (harness/curves.py): one run per method and
+seed to the largest budget, measured at every smaller budget on the way, so the equal-budget
+tables take their rows from the curve instead of re-training from scratch per budget (for
+gan_only a point is what a run at that budget ends in; a test checks this). A method whose
+schedule depends on its budget (progressive distillation's halving rounds) records that its
+earlier points are snapshots of the longer schedule, and the tables label them so.
+``separate_runs=True`` keeps the old grid: one run per budget.
+
 A grid point is done when the results folder holds a completed record with the same method,
-dataset, backbone, budget, seed and overrides; such points are skipped, so an interrupted sweep
-is continued by running the same command again.
+dataset, backbone, budget, seed and overrides (and, for a curve, points at its smaller budgets);
+such points are skipped, so an interrupted sweep is continued by running the same command again.
 
 With a ``submit`` callable (``slurm_submitter`` makes one from submitit) each point still to do is
 handed to it instead of run here: on a Slurm cluster every grid point becomes one job.
@@ -16,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.errors import BenchError
+from harness.errors import BenchError, UsageError
 from harness.records import load_records
 
 
@@ -25,11 +33,25 @@ class GridPoint:
     method: str
     budget_kimg: float
     seed: int
+    at_kimg: tuple[float, ...] = ()  # curve points on the way to the budget
 
 
 def grid(methods: list[str], budgets: list[float], seeds: list[int]) -> list[GridPoint]:
     """Budgets outermost, so a cut-short sweep has every method at the first budget."""
     return [GridPoint(m, b, s) for b, m, s in itertools.product(budgets, methods, seeds)]
+
+
+def curve_grid(methods: list[str], budgets: list[float], seeds: list[int]) -> list[GridPoint]:
+    """One run per method and seed to the largest budget, with curve points at the smaller ones."""
+    top = max(budgets)
+    at = tuple(sorted({b for b in budgets if b < top}))
+    return [GridPoint(m, top, s, at) for m, s in itertools.product(methods, seeds)]
+
+
+def curve_kimgs(record: dict) -> set[float]:
+    """The budgets a record's curve measured before its end."""
+    points = (record.get("curve") or {}).get("points") or []
+    return {round(float(p["kimg"]), 6) for p in points if not p.get("final")}
 
 
 def done_key(record: dict) -> tuple:
@@ -40,7 +62,8 @@ def done_key(record: dict) -> tuple:
 
 def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: list[int], results: Path,
               overrides: list[str], device: str = "auto", backbone: str | None = None,
-              show_progress: bool = True, echo=print, submit: Callable[[Any, Path], Any] | None = None) -> list:
+              show_progress: bool = True, echo=print, submit: Callable[[Any, Path], Any] | None = None,
+              separate_runs: bool = False) -> list:
     """Run (or, with ``submit``, submit) every grid point without a completed record.
 
     Returns the record paths written here, or the submitted jobs.
@@ -48,26 +71,38 @@ def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: lis
     from baselines import METHODS
     from harness.runner import configure, run
 
+    if not budgets or not seeds or not methods:
+        raise UsageError("bench sweep needs at least one method, one budget and one seed")
     existing, _ = load_records(results)
-    done = {done_key(r) for r in existing if r.get("status") == "completed"}
-    written = []
-    for point in grid(methods, budgets, seeds):
+    done: dict[tuple, list[set[float]]] = {}
+    for r in existing:
+        if r.get("status") == "completed":
+            done.setdefault(done_key(r), []).append(curve_kimgs(r))
+    written, seen = [], set()
+    for point in grid(methods, budgets, seeds) if separate_runs else curve_grid(methods, budgets, seeds):
         trains = METHODS.get(point.method).trains
+        at = point.at_kimg if trains else ()
         config = configure(point.method, dataset, backbone=backbone, budget_kimg=point.budget_kimg if trains else None,
                            seed=point.seed, device=device, overrides=overrides)
         budget = point.budget_kimg if trains else 0.0
         key = (point.method, dataset, config.backbone, float(budget), point.seed, tuple(sorted(overrides)))
-        if key in done:
-            echo(f"skip (done): {point.method} budget={budget:g} kimg seed={point.seed}")
+        if key in seen:  # a method that does not train runs once per seed, whatever the budgets
+            continue
+        seen.add(key)
+        curve = f" (curve points at {', '.join(f'{a:g}' for a in at)} kimg)" if at else ""
+        if any({round(a, 6) for a in at} <= kimgs for kimgs in done.get(key, [])):
+            echo(f"skip (done): {point.method} budget={budget:g} kimg{curve} seed={point.seed}")
             continue
         config.sweep_overrides = list(overrides)
+        if at:
+            config.eval.at_kimg = tuple(at)
         if submit is not None:
             job = submit(config, results)
-            echo(f"submitted {getattr(job, 'job_id', job)}: {point.method} budget={budget:g} kimg seed={point.seed}")
+            echo(f"submitted {getattr(job, 'job_id', job)}: {point.method} budget={budget:g} kimg{curve} seed={point.seed}")
             written.append(job)
             continue
         path = run(config, results, show_progress=show_progress)
-        done.add(key)
+        done.setdefault(key, []).append({round(a, 6) for a in at})
         written.append(path)
         echo(str(path))
     return written

@@ -116,7 +116,7 @@ PRESETS = {
     # The paper's batch and EMA (PAPER_FACTS §2: 256, half-life 0.5 Mimg ramped to 5% of images seen).
     "train": {"budget_kimg": 100.0, "batch_size": 256, "ema_halflife_kimg": 500.0, "ema_rampup_ratio": 0.05,
               "checkpoint_kimg": 100.0},
-    "eval": {"num_samples": 10000, "batch_size": 1000},
+    "eval": {"num_samples": 10000, "batch_size": 1000, "every_kimg": 25.0},
     # D2O / D2O-F: the calibration (lr 2e-4, from-scratch discriminator); only freezing differs.
     "gan_only": {"g_lr": 2e-4, "d_lr": 2e-4, "r1_gamma": 0.01, "discriminator": "scratch"},
     "gan_only_frozen": {"g_lr": 2e-4, "d_lr": 2e-4, "r1_gamma": 0.01, "discriminator": "scratch"},

@@ -166,10 +166,30 @@ class Run:
     freeze_level: int | None
     frozen_share: float | None
     values: tuple[tuple[Measurement, float], ...]
+    # A run with a training curve: its points, and its best snapshot's value(s) (harness/curves.py).
+    curve: tuple[CurvePoint, ...] = ()
+    best: tuple[tuple[Measurement, float], ...] = ()
+    # Set on the rows read off another run's curve: that run's budget, and whether its schedule depended
+    # on it (then the row is a snapshot of a longer schedule, not a run at this budget, and says so).
+    schedule_kimg: float | None = None
+    snapshot_of_schedule: bool = False
+    schedule_depends_on_budget: bool = False  # recorded by the run (baselines: Method.schedule_depends_on_budget)
 
     @property
     def label(self) -> str:
-        return method_label(self.method, self.freeze_level)
+        base = method_label(self.method, self.freeze_level)
+        return f"{base} (snapshot of a {self.schedule_kimg:g} kimg schedule)" if self.snapshot_of_schedule else base
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One measured point of a run's training curve."""
+
+    kimg: float
+    images: float
+    final: bool
+    values: tuple[tuple[Measurement, float], ...]
+    train_seconds: float | None
 
 
 @dataclass(frozen=True)
@@ -229,19 +249,46 @@ def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def metric_pairs(metrics: list | None) -> tuple[tuple[Measurement, float], ...]:
+    return tuple((measurement_of(m), float(m["value"])) for m in metrics or [] if _float(m.get("value")) is not None)
+
+
+def curve_of(record: dict) -> tuple[tuple[CurvePoint, ...], tuple[tuple[Measurement, float], ...]]:
+    """The curve points and the best snapshot's FD/FID of a record (empty for a run without a curve)."""
+    curve = record.get("curve")
+    if not curve:
+        return (), ()
+    points = tuple(CurvePoint(float(p["kimg"]), float(p["images_seen"]), bool(p["final"]), metric_pairs(p["metrics"]),
+                              _float(p.get("train_seconds"))) for p in curve["points"])
+    best = record.get("best_snapshot")
+    if not best:
+        return points, ()
+    chosen = [(m, v) for m, v in points[int(best["index"])].values if m.name == best["metric"]]
+    return points, tuple(chosen[:1])
+
+
+def snapshots_of(run: Run) -> list[Run]:
+    """Rows read off a run's curve: one per intermediate point, as if a run had ended there."""
+    return [dataclasses.replace(run, run_id=f"{run.run_id}@{p.kimg:g}kimg", budget_kimg=p.kimg, images=p.images,
+                                values=p.values, train_seconds=p.train_seconds, wall_seconds=None, curve=(), best=(),
+                                schedule_kimg=run.budget_kimg, snapshot_of_schedule=run.schedule_depends_on_budget)
+            for p in run.curve if not p.final]
+
+
 def to_run(record: dict, name: str) -> Run:
     """Raises KeyError/TypeError/ValueError on a record that lacks what every run record holds."""
     info = record.get("method_info") or {}
     backbone = str(record["backbone"]["name"])
-    values = tuple((measurement_of(m), float(m["value"])) for m in record.get("metrics") or []
-                   if _float(m.get("value")) is not None)
+    values = metric_pairs(record.get("metrics"))
+    curve, best = curve_of(record)
     timing = record.get("timing") or {}
     return Run(str(record["run_id"]), name, str(record["method"]), str(record["dataset"]),
                dataset_key(str(record["dataset"]), backbone), int(record["seed"]),
                float(record.get("budget_kimg") or 0.0), backbone, record.get("nfe"), _images(record),
                float(record.get("teacher_passes_per_image") or 0.0), _float(timing.get("wall_seconds")),
                _float(timing.get("train_seconds")), _hardware(record), _on_gpu(record),
-               info.get("freeze_level"), _float(info.get("frozen_share")), values)
+               info.get("freeze_level"), _float(info.get("frozen_share")), values, curve, best,
+               schedule_depends_on_budget=bool((record.get("curve") or {}).get("schedule_depends_on_budget")))
 
 
 def check_analysis(record: dict) -> None:
@@ -286,7 +333,9 @@ def sort_records(records: list[dict], results_dir: Path) -> ReportInputs:
             continue
         try:
             if kind == RUN_KIND:
-                inputs.runs.append(to_run(record, name))
+                run = to_run(record, name)
+                inputs.runs.append(run)
+                inputs.runs += snapshots_of(run)
             elif kind in (MISMATCH_KIND, SPECTRUM_KIND):
                 inputs.analyses.setdefault(kind, []).append(to_analysis(record, name))
             else:

@@ -39,6 +39,19 @@ def save_png(draw: Callable, size: tuple[float, float], path: Path) -> None:
         figure.savefig(path, format="png", metadata={"Software": None}, pil_kwargs={"compress_level": 1})
 
 
+def save_pdf(draw: Callable, size: tuple[float, float], path: Path) -> None:
+    """The same figure as a PDF with no creation date or producer version in it (reruns are byte-identical)."""
+    import matplotlib
+    from matplotlib.backends.backend_pdf import FigureCanvasPdf
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(STYLE):
+        figure = Figure(figsize=size)
+        FigureCanvasPdf(figure)
+        draw(figure)
+        figure.savefig(path, format="pdf", metadata={"Creator": None, "Producer": None, "CreationDate": None})
+
+
 def grid_shape(count: int, ncols: int = 3) -> tuple[int, int]:
     ncols = max(1, min(ncols, count))
     return max(1, -(-count // ncols)), ncols

@@ -41,6 +41,7 @@ class Document:
     footnotes: list[str] = field(default_factory=list)
     figure: Callable[[Any], None] | None = None  # draws onto a matplotlib Figure
     figure_size: tuple[float, float] = (6.0, 4.0)
+    vector: bool = False  # also write the figure as PDF (for a paper)
 
 
 class Citations:

@@ -129,3 +129,24 @@ def write_records(results_dir: Path, records: list[dict]) -> Path:
 
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+def with_curve(record: dict, fds: list[float], kimgs: list[float], depends: bool = False) -> dict:
+    """A run record given a training curve: FD ``fds[i]`` at ``kimgs[i]``; the last point is the final
+    one and equals the record's metrics (as the runner stores it)."""
+    fd = record["metrics"][0]
+    record["metrics"][0] = {**fd, "value": fds[-1]}
+    points = [{"kimg": k, "images_seen": int(k * 1000), "step": int(k * 1000) // 128, "final": i == len(fds) - 1,
+               "metrics": [{**fd, "value": v}], "num_samples": fd["num_samples"], "reduced_samples": False,
+               "train_seconds": 10.0 * (i + 1), "eval_seconds": 1.0 * (i + 1), "wall_seconds": 11.0 * (i + 1)}
+              for i, (v, k) in enumerate(zip(fds, kimgs))]
+    best = min(range(len(fds)), key=lambda i: (fds[i], i))
+    record["curve"] = {"every_kimg": 0.0, "at_kimg": kimgs[:-1], "num_samples": fd["num_samples"],
+                       "reduced_samples": False, "schedule_depends_on_budget": depends, "points": points,
+                       "intermediate_points_are": "snapshots" if depends else "runs"}
+    record["best_snapshot"] = {"index": best, "kimg": kimgs[best], "images_seen": int(kimgs[best] * 1000),
+                               "final": best == len(fds) - 1, "metric": "fd", "value": fds[best],
+                               "num_samples": fd["num_samples"], "reduced_samples": False}
+    record["budget_kimg"] = kimgs[-1]
+    record["training"] = {"images_seen": int(kimgs[-1] * 1000), "steps": int(kimgs[-1] * 1000) // 128}
+    return record

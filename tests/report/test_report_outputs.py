@@ -15,7 +15,7 @@ from harness.report import build_report
 from harness.report.published import load_published
 from report_fixtures import mismatch_record, run_record, snapshot, synthetic_records, write_records
 
-TABLES = ("one_step", "figure_1a", "freeze_ablation", "mismatch", "spectrum", "cost", "runs")
+TABLES = ("one_step", "figure_1a", "curves", "freeze_ablation", "mismatch", "spectrum", "cost", "runs")
 
 
 def special_records() -> list[dict]:
@@ -53,6 +53,7 @@ def test_every_format_is_written_and_a_rerun_is_byte_identical(built):
     assert problems == []
     files_a, files_b = snapshot(a), snapshot(b)
     expected = {f"{t}.{ext}" for t in TABLES for ext in ("md", "tex", "csv")} | {"figure_1a.png", "spectrum.png",
+                                                                               "curves.png", "curves.pdf",
                                                                                "README.md"}
     assert set(files_a) == expected
     assert files_a == files_b

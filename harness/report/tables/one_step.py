@@ -20,7 +20,10 @@ NOT_COMPARABLE = ("n/c: the measurement differs from the published protocol (Inc
 CSV_HEADER = ["dataset", "method", "bench_method", "nfe", "budget_kimg", "backbone", "measurement", "metric",
               "extractor", "extractor_weights_sha256", "implementation", "num_samples", "reference",
               "reference_sha256", "reproduced_mean", "reproduced_std", "seeds", "runs", "reported", "reported_low",
-              "reported_high", "reported_entry", "also_reported", "difference"]
+              "reported_high", "reported_entry", "also_reported", "difference", "best_snapshot_mean",
+              "best_snapshot_std", "best_snapshot_runs"]
+BEST_NOTE = ("best snapshot: per run, the curve point with the lowest FD/FID (the authors report that snapshot); "
+             "mean ± std over the runs that measured a curve. The main columns are the final model's values.")
 
 
 def build(spec: TableSpec, ctx: Context) -> Document:
@@ -83,6 +86,10 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
     for m in measurements:
         header += [f"{m.header()}: mean ± std", f"seeds [{m.id}]", f"Δ vs reported [{m.id}]"]
         short += [m.short(), "seeds", "Δ"]
+    best_measurements = sorted({m for r in runs for m, _ in r.best})
+    for m in best_measurements:  # only where some run measured a curve: tables of final runs stay as they were
+        header.append(f"best snapshot {m.header()}: mean ± std")
+        short.append(f"best {m.short()}")
     placeholder = not measurements  # keep the reproduced columns visible (empty) when nothing is stored
     if placeholder:
         header += ["reproduced: mean ± std", "seeds", "Δ vs reported"]
@@ -114,6 +121,14 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
                              "seeds": len({r.seed for r in group}), "runs": len(group),
                              **reported_csv(main, alternates),
                              "difference": delta if isinstance(delta, (float, str)) else None})
+        for m in best_measurements:
+            best = summarize([v for r in group for mm, v in r.best if mm == m])
+            row.append(best.shown() if best else "—")
+            if best:
+                csv_rows.append({"dataset": key, "method": first.label, "bench_method": first.method, "nfe": first.nfe,
+                                 "budget_kimg": first.budget_kimg, "backbone": first.backbone, **m.csv_fields(),
+                                 "best_snapshot_mean": best.mean, "best_snapshot_std": best.std,
+                                 "best_snapshot_runs": best.n})
         rows.append(row + (["—", "0", "—"] if placeholder else []))
     for entry in entries:
         if entry.id in used or entry.is_readme():
@@ -121,10 +136,10 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
         alternates = [a for a in entries if a.is_readme() and a.method == entry.method]
         rows.append([entry.method, entry.harness_method or "not in bench", str(entry.nfe or "—"), "—", "—",
                      reported_cell(entry, alternates, cites), fmt_count(entry.train_images)]
-                    + ["—", "0", "—"] * max(1, len(measurements)))
+                    + ["—", "0", "—"] * max(1, len(measurements)) + ["—"] * len(best_measurements))
         csv_rows.append({"dataset": key, "method": entry.method, "bench_method": entry.harness_method,
                          "nfe": entry.nfe, **reported_csv(entry, alternates)})
-    notes = section_notes(key, runs, entries, measurements, any_nc)
+    notes = section_notes(key, runs, entries, measurements, any_nc) + ([BEST_NOTE] if best_measurements else [])
     return Section(dataset_title(key), header, rows, notes, short), csv_rows
 
 
