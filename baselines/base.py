@@ -9,6 +9,8 @@ training image. The runner owns the loop, the image budget, EMA, checkpoints and
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -82,3 +84,19 @@ class Method(ABC):
 
 def draw_latents(shape: tuple[int, ...], rng: torch.Generator, device: torch.device) -> torch.Tensor:
     return torch.randn(shape, generator=rng, device=rng.device).to(device)
+
+
+@contextmanager
+def frozen(*modules: torch.nn.Module | None) -> Iterator[None]:
+    """Within the block, ``modules``' parameters take no gradient (inputs still get one: a generator
+    learns through a frozen discriminator); afterwards every flag is as it was (D2O-F keeps its
+    frozen layers frozen). The one place methods switch ``requires_grad``."""
+    params = [p for m in modules if m is not None for p in m.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)

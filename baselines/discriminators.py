@@ -52,22 +52,3 @@ class ScratchDiscriminator(nn.Module):
         if self.embed is not None and class_labels is not None:
             logits = logits + (self.embed(class_labels) * phi).sum(1)
         return logits
-
-
-def build_discriminator(kind: str, resolution: int, channels: int, num_classes: int, width: int,
-                        seed: int = 0, **projected) -> nn.Module:
-    """``scratch``, ``projected`` (baselines/projected_discriminator.py; ``projected`` holds its
-    ``feature_networks``, ``input_size``, ``proj_channels``) or ``auto`` (projected where it applies)."""
-    if kind in ("auto", "projected"):
-        from baselines.projected_discriminator import DEFAULT_FEATURE_NETWORKS, ProjectedDiscriminator, resolve_kind
-
-        features = tuple(projected.pop("feature_networks", None) or DEFAULT_FEATURE_NETWORKS)
-        kind, _ = resolve_kind(kind, resolution, features)
-        if kind == "projected":
-            return ProjectedDiscriminator(features, resolution, channels, num_classes, seed=seed, width=width,
-                                          **projected)
-    if kind == "scratch":
-        return ScratchDiscriminator(resolution, channels, num_classes, width=width)
-    from harness.errors import UsageError
-
-    raise UsageError(f"unknown discriminator '{kind}'; valid: auto, projected, scratch")

@@ -42,7 +42,7 @@ import torch
 from baselines import METHODS
 from baselines.base import Method, MethodContext, draw_latents
 from harness.errors import UsageError
-from harness.samplers import OneStepGenerator, ddim_step, karras_sigmas
+from harness.samplers import OneStepGenerator, ddim_step, karras_sigmas, supported_sigma_range
 
 WEIGHTINGS = ("snr_plus_one", "truncated_snr")
 
@@ -138,8 +138,7 @@ class ProgressiveDistillation(Method):
             raise UsageError(f"progressive_distillation: start_steps must be a power of two >= 2, got {n}")
         pd_loss_weight(torch.ones(1), 0.5, config.loss_weighting)  # unknown weighting: fail now
         net = ctx.backbone.net
-        sigma_min = max(config.sigma_min, float(getattr(net, "sigma_min", 0.0)))
-        sigma_max = min(config.sigma_max, float(getattr(net, "sigma_max", math.inf)))
+        sigma_min, sigma_max = supported_sigma_range(net, config.sigma_min, config.sigma_max)
         self.sigma_data = float(getattr(net, "sigma_data", 0.5))
         self.sigmas = pd_schedule(n, sigma_min, sigma_max, config.rho, device=ctx.device)
         self.num_rounds = int(math.log2(n))
