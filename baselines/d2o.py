@@ -85,7 +85,7 @@ class D2OGenerator(nn.Module):
         else:
             c_noise = c_noise.to(x.device, torch.float32).flatten().expand(x.shape[0])
         F = self.unet(c_in * x, c_noise, class_labels)
-        return c_skip * x + c_out * F.to(torch.float32)
+        return c_skip * x + c_out * F[:, : x.shape[1]].to(torch.float32)  # iDDPM nets add variance channels
 
 
 class ConsistencyFunction(nn.Module):
@@ -105,7 +105,7 @@ class ConsistencyFunction(nn.Module):
         c_skip, c_out = consistency_coefficients(sigma, self.sigma_data, self.eps)
         c_in, c_noise = self.conditioning(sigma)
         F = self.unet(c_in * x, c_noise.flatten().expand(x.shape[0]), class_labels)
-        return c_skip * x + c_out * F.to(torch.float32)
+        return c_skip * x + c_out * F[:, : x.shape[1]].to(torch.float32)
 
 
 def d2o_generator_from(backbone_net: nn.Module, sigma: float = 80.0, sigma_data: float = 0.5,
