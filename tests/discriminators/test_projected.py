@@ -16,7 +16,8 @@ from baselines.discriminator_choice import default_feature_networks, resolve_kin
 from baselines.losses import discriminator_loss, r1_penalty
 from baselines.projected_discriminator import ProjectedDiscriminator, projection_widths
 from harness.errors import MissingArtefactError, UsageError
-from harness.features import FEATURE_NETWORKS, feature_network_available, sha256_of
+from harness.features import FEATURE_NETWORKS, feature_network_available
+from harness.files import sha256_file as sha256_of
 
 SIZE = 32  # the feature networks' input side in these tests: small, for CPU speed
 
