@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from baselines import METHODS
-from baselines.base import Method, MethodContext, draw_latents
+from baselines.base import MethodContext, StudentDistillation, draw_latents
 from baselines.d2o import BackboneConditioning, ConsistencyFunction, D2OGenerator
 from baselines.losses import pseudo_huber
 from harness.errors import MissingArtefactError, UsageError
@@ -92,9 +92,8 @@ def consistency_distillation_target(teacher: nn.Module, target_fn: nn.Module, x_
 
 # --- the method ---------------------------------------------------------------------------------------
 
-class ConsistencyDistillation(Method):
+class ConsistencyDistillation(StudentDistillation):
     name = "consistency_distillation"
-    parallel = ("student",)
     Config = ConsistencyDistillationConfig
 
     def __init__(self, ctx: MethodContext, config: ConsistencyDistillationConfig):
@@ -127,19 +126,8 @@ class ConsistencyDistillation(Method):
         dim = net.img_channels * net.img_resolution**2
         self.huber_c = config.huber_c * math.sqrt(dim)
 
-    @property
-    def generator(self) -> torch.nn.Module:
-        return self._generator
-
-    @property
-    def teacher_passes_per_image(self) -> float:
-        return 2.0  # one Heun step
-
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"generator": self._generator, "target": self.target}
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"student": self.opt}
 
     def record_info(self) -> dict[str, Any]:
         return {"num_scales": self.config.num_scales, "loss": self.config.loss,

@@ -149,6 +149,7 @@ class DMD(Method):
     name = "dmd"
     parallel = ("G", "fake_score", "classifier", "D")
     Config = DMDConfig
+    teacher_passes_per_image = 1.0  # one real-score pass per generator image (the fake score is trained)
 
     def __init__(self, ctx: MethodContext, config: DMDConfig):
         super().__init__(ctx, config)
@@ -191,10 +192,6 @@ class DMD(Method):
     @property
     def generator(self) -> torch.nn.Module:
         return self.G
-
-    @property
-    def teacher_passes_per_image(self) -> float:
-        return 1.0
 
     @property
     def gan(self) -> bool:

@@ -40,7 +40,7 @@ from typing import Any
 import torch
 
 from baselines import METHODS
-from baselines.base import Method, MethodContext, draw_latents
+from baselines.base import MethodContext, StudentDistillation, draw_latents
 from harness.errors import UsageError
 from harness.samplers import OneStepGenerator, ddim_step, karras_sigmas, supported_sigma_range
 
@@ -124,11 +124,10 @@ def round_boundaries(budget_images: int, rounds: int, fractions: tuple[float, ..
     return ends
 
 
-# --- the method ---------------------------------------------------------------------------------------
+class ProgressiveDistillation(StudentDistillation):
+    """Algorithm 2 (module docstring): rounds of halving, each student becoming the next teacher."""
 
-class ProgressiveDistillation(Method):
     name = "progressive_distillation"
-    parallel = ("student",)
     Config = ProgressiveDistillationConfig
 
     def __init__(self, ctx: MethodContext, config: ProgressiveDistillationConfig):
@@ -169,19 +168,8 @@ class ProgressiveDistillation(Method):
         self.round += 1
         self.opt = self._new_optimizer()
 
-    @property
-    def generator(self) -> torch.nn.Module:
-        return self._generator
-
-    @property
-    def teacher_passes_per_image(self) -> float:
-        return 2.0  # two teacher DDIM steps per training image
-
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"generator": self._generator, "teacher": self.teacher}
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"student": self.opt}
 
     def extra_state(self) -> dict[str, Any]:
         return {"round": self.round}
