@@ -1,7 +1,8 @@
 """Discriminators trained from scratch, sized for the resolution.
 
-The paper's D2O uses a projected discriminator on frozen pre-trained features (PAPER_FACTS.md §2);
-this is the from-scratch alternative the harness must also offer: strided 3x3 convolutions down to
+The paper's D2O uses a projected discriminator on frozen pre-trained features (arXiv 2506.09376;
+baselines/projected_discriminator.py); this is the from-scratch alternative the harness also
+offers: strided 3x3 convolutions down to
 4x4, LeakyReLU(0.2), a linear head, and for conditional runs a class-projection term
 (Miyato & Koyama 2018: logit += <embed(y), phi(x)>).
 """

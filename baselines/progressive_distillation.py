@@ -20,9 +20,16 @@ round the one-step student jumps sigma_0 = 80 -> 0: the generator is D_student(8
 preconditioning), NFE = 1. Every round's grid is a subset of the first teacher's EDM grid.
 
 Loss weighting w(s) (Salimans & Ho §4 give both; they behave alike): ``"snr_plus_one"`` (default)
-= (s^2 + sd^2)/(s sd)^2, which is EDM's lambda(sigma) (EDM_SPEC §10.1) and equals the paper's
-"SNR + 1" weighting with SNR = sd^2/s^2 measured against the data scale, scaled by 1/sd^2;
+= (s^2 + sd^2)/(s sd)^2, which is EDM's lambda(sigma) (arXiv 2206.00364, Table 1) and equals the
+paper's "SNR + 1" weighting with SNR = sd^2/s^2 measured against the data scale, scaled by 1/sd^2;
 ``"truncated_snr"`` = max(sd^2/s^2, 1)/sd^2, the paper's "truncated SNR" on the same scale.
+Why SNR = sd^2/s^2 and not the reference's 1/s^2: the reference code (google-research
+``diffusion_distillation``) works in variance-preserving coordinates, where x = y + s n maps to
+alpha^2 / sigma_vp^2 = 1/s^2, the SNR of data of unit scale. EDM's backbones are trained with
+lambda(s) = 1/s^2 + 1/sd^2, i.e. SNR measured against the data's std sd = 0.5; weighting the
+student with the same per-sigma balance as the teacher's own training keeps the student's loss on
+the scale the network was pre-trained for. The two differ by where the weight levels off (s = sd
+vs s = 1) and by a constant factor (Adam ignores it).
 
 Labels: the real batch's labels (the paper distils on data; conditional nets see their labels).
 The student trains with dropout off (eval mode), like every generator in the harness; each round
@@ -59,7 +66,7 @@ class ProgressiveDistillationConfig:
     anneal_lr: bool = True  # linear decay to 0 within each round (paper)
     loss_weighting: str = "snr_plus_one"  # or "truncated_snr" (paper §4)
     round_fractions: tuple[float, ...] = ()  # share of the image budget per round; () = equal split
-    sigma_min: float = 0.002  # EDM_SPEC §9
+    sigma_min: float = 0.002  # EDM (arXiv 2206.00364) eq. 5
     sigma_max: float = 80.0
     rho: float = 7.0
 

@@ -22,7 +22,7 @@ PRESETS = {
     "pretrain": {"kimg": 1000.0, "batch_size": 512, "lr": 1e-3, "lr_rampup_kimg": 20.0,
                  "ema_halflife_kimg": 50.0, "ema_rampup_ratio": 0.05, "network": FASHION_MNIST_NETWORK,
                  "save_dtype": "float16"},
-    # The paper's batch and EMA (PAPER_FACTS §2: 256, half-life 0.5 Mimg ramped to 5% of images seen).
+    # The paper's batch and EMA (Zyriix/GDD train.sh: 256, half-life 0.5 Mimg ramped to 5% of images seen).
     "train": {"budget_kimg": 100.0, "batch_size": 256, "ema_halflife_kimg": 500.0, "ema_rampup_ratio": 0.05,
               "checkpoint_kimg": 100.0},
     "eval": {"num_samples": 10000, "batch_size": 1000},
