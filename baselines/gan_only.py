@@ -3,14 +3,15 @@ model into a one-step generator, with no distillation loss (paper §3-4; authors
 ``training/training_loop.py`` and ``training/loss.py``).
 
 Per iteration, three stages as in the authors' loop, each its own zero_grad / backward / Adam step:
-  G:      minimise sum_images softplus(-D(G(z)))                     (non-saturating loss)
-  D main: minimise sum_images [softplus(D(G(z))) + softplus(-D(x))]  (fakes regenerated without grad)
+  G:      minimise 64 mean_images softplus(-D(G(z)))                     (non-saturating loss)
+  D main: minimise 64 mean_images [softplus(D(G(z))) + softplus(-D(x))]  (fakes regenerated without grad)
   D R1:   every ``r1_interval``-th iteration but the first (step % 16 == 0, step != 0), a separate
           step on interval * mean_images gamma/2 ||grad_x sum D(x)||^2   (lazy R1, gain 16)
 Per image, each logit gets its own softplus and a feature network's patch logits are averaged
-(baselines/losses.py). The batch reductions are the authors': the GAN losses sum over the images of
-the process's batch, R1 averages (their loss.py), so ``r1_gamma = 1e-4`` weighs R1 as there. (Their
-4-GPU runs sum over 64 images per process; one process with batch 256 sums over 256.)
+(baselines/losses.py). The batch reductions are the authors' (their loss.py, train.sh): the GAN losses
+sum over the 64 images on each of their 4 GPUs and DDP averages the GPUs' gradients, i.e. 64 times
+the mean over the batch (``gan_loss_images``); R1 is a mean over the images. So ``r1_gamma = 1e-4``
+weighs R1 against the GAN loss as there, and one process or many give the same gradients.
 Adam with betas (0, 0.99), constant lr; the D lr and betas take the 16/17 correction of lazy
 regularisation (StyleGAN2, Karras et al. 2020, App. B), because R1 is a separate step of the same
 optimiser. Conditional backbones see the real batch's labels.
@@ -40,6 +41,7 @@ class GanOnlyConfig(DiscriminatorSettings):
     beta2: float = 0.99
     r1_gamma: float = 1e-4
     r1_interval: int = 16
+    gan_loss_images: int = 64  # GAN losses = this x the batch mean (the authors' per-GPU sum: 256 / 4 GPUs)
     sigma: float = 80.0
     sigma_data: float = 0.5
     eps: float = 0.002
@@ -87,7 +89,7 @@ class GanOnly(Method):
     def train_step(self, real, labels, step, rng):
         z = draw_latents(tuple(real.shape), rng, real.device)
         with frozen(self.D):  # generator stage: D's weights take no gradient
-            loss_g = generator_loss(self.D(self.G(z, labels), labels)).sum()
+            loss_g = generator_loss(self.D(self.G(z, labels), labels)).mean() * self.config.gan_loss_images
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             self.opt_g.step()
@@ -95,7 +97,7 @@ class GanOnly(Method):
         # Discriminator stage on freshly generated fakes.
         with torch.no_grad():
             fake = self.G(draw_latents(tuple(real.shape), rng, real.device), labels)
-        loss_d = discriminator_loss(self.D(real, labels), self.D(fake, labels)).sum()
+        loss_d = discriminator_loss(self.D(real, labels), self.D(fake, labels)).mean() * self.config.gan_loss_images
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()

@@ -22,7 +22,8 @@ from harness.errors import UsageError
 SECTIONS = ("pretrain", "train", "eval")
 
 
-def _modules() -> dict[str, Any]:
+def preset_modules() -> dict[str, Any]:
+    """Dataset name -> its preset module (every module of this package with a ``DATASET``)."""
     found = {}
     for info in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{info.name}")
@@ -67,5 +68,5 @@ def validate(dataset: str, presets: dict[str, dict[str, Any]]) -> dict[str, dict
 
 def presets_for(dataset: str) -> dict[str, dict[str, Any]]:
     """The dataset's presets, checked (module docstring); {} for a dataset without any."""
-    module = _modules().get(dataset)
+    module = preset_modules().get(dataset)
     return validate(dataset, module.PRESETS) if module is not None else {}

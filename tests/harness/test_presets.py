@@ -7,13 +7,13 @@ import pytest
 
 from harness.data import DATASETS
 from harness.errors import UsageError
-from harness.presets import _modules, presets_for, validate
+from harness.presets import preset_modules, presets_for, validate
 from harness.runner import default_config
 from harness.samplers import HeunGenerator
 
 
 def test_every_preset_module_names_a_dataset_and_validates():
-    modules = _modules()
+    modules = preset_modules()
     assert {"digits", "fashion-mnist", "cifar10", "afhqv2-64", "ffhq-64", "imagenet-64"} <= set(modules)
     for dataset, module in modules.items():
         assert dataset in DATASETS.names(), dataset
