@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from baselines.discriminator_choice import default_feature_networks, resolve_kind
+
+from baselines.discriminator_choice import resolve_kind
 from baselines.losses import discriminator_loss, r1_penalty
-from baselines.projected_discriminator import ProjectedDiscriminator, projection_widths
+from baselines.projected_discriminator import ProjectedDiscriminator
 from harness.errors import MissingArtefactError, UsageError
 from harness.features import FEATURE_NETWORKS, feature_network_available
 from harness.files import sha256_file as sha256_of

@@ -7,7 +7,7 @@ import torch
 
 from baselines import METHODS
 from harness.errors import BenchError, UsageError
-from tiny_methods import BATCH, context, one_hot, run_steps, tiny_backbone
+from tiny_methods import context, one_hot, run_steps, tiny_backbone
 
 SMALL_CONFIGS = {
     "gan_only_frozen": dict(d_width=8, r1_interval=1),
