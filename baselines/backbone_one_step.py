@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from baselines import METHODS
-from baselines.base import Method, MethodContext
+from baselines.base import FixedGenerator, MethodContext
 from baselines.d2o import d2o_generator_from
 
 
@@ -20,19 +22,13 @@ class BackboneOneStepConfig:
     eps: float = 0.002
 
 
-class BackboneOneStep(Method):
+class BackboneOneStep(FixedGenerator):
     name = "backbone_one_step"
     Config = BackboneOneStepConfig
-    trains = False
 
-    def __init__(self, ctx: MethodContext, config: BackboneOneStepConfig):
-        super().__init__(ctx, config)
-        self._generator = d2o_generator_from(ctx.backbone.net, config.sigma, config.sigma_data, config.eps)
-        self._generator.requires_grad_(False).to(ctx.device)
-
-    @property
-    def generator(self):
-        return self._generator
+    def build_generator(self, ctx: MethodContext, config: BackboneOneStepConfig) -> torch.nn.Module:
+        generator = d2o_generator_from(ctx.backbone.net, config.sigma, config.sigma_data, config.eps)
+        return generator.requires_grad_(False).to(ctx.device)
 
 
 METHODS.add("backbone_one_step", BackboneOneStep)

@@ -9,6 +9,8 @@ training image. The runner owns the loop, the image budget, EMA, checkpoints and
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -54,10 +56,8 @@ class Method(ABC):
         """Network evaluations per generated sample."""
         return 1
 
-    @property
-    def teacher_passes_per_image(self) -> float:
-        """Teacher (frozen backbone) forward passes per training image the generator sees."""
-        return 0.0
+    # Teacher (frozen backbone) forward passes per training image the generator sees.
+    teacher_passes_per_image: ClassVar[float] = 0.0
 
     def train_step(self, real: torch.Tensor, labels: torch.Tensor | None, step: int,
                    rng: torch.Generator) -> dict[str, torch.Tensor]:
@@ -83,5 +83,55 @@ class Method(ABC):
         """Restore ``extra_state``; called before modules and optimisers are loaded on resume."""
 
 
+class FixedGenerator(Method):
+    """A method that trains nothing: a generator built once from the backbone (teacher, backbone in one step)."""
+
+    trains = False
+
+    def __init__(self, ctx: MethodContext, config: Any):
+        super().__init__(ctx, config)
+        self._generator = self.build_generator(ctx, config)
+
+    @abstractmethod
+    def build_generator(self, ctx: MethodContext, config: Any) -> torch.nn.Module:
+        """The generator, from the backbone and the config."""
+
+    @property
+    def generator(self) -> torch.nn.Module:
+        return self._generator
+
+
+class StudentDistillation(Method):
+    """A distillation method that trains one student (``self.student``, optimiser ``self.opt``) against
+    the frozen teacher with two teacher passes per training image (PD: two DDIM steps; CD: one Heun
+    step); its one-step generator (``self._generator``) runs the student."""
+
+    parallel = ("student",)
+    teacher_passes_per_image = 2.0
+
+    @property
+    def generator(self) -> torch.nn.Module:
+        return self._generator
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"student": self.opt}
+
+
 def draw_latents(shape: tuple[int, ...], rng: torch.Generator, device: torch.device) -> torch.Tensor:
     return torch.randn(shape, generator=rng, device=rng.device).to(device)
+
+
+@contextmanager
+def frozen(*modules: torch.nn.Module | None) -> Iterator[None]:
+    """Within the block, ``modules``' parameters take no gradient (inputs still get one: a generator
+    learns through a frozen discriminator); afterwards every flag is as it was (D2O-F keeps its
+    frozen layers frozen). The one place methods switch ``requires_grad``."""
+    params = [p for m in modules if m is not None for p in m.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)

@@ -9,13 +9,14 @@ Algorithm (EDM's x = y + sigma * n, time steps of Karras et al. 2022 eq. 5 betwe
     y, labels ~ data;  n ~ U{1, ..., N-1};  z ~ N(0, I)
     x_{n+1} = y + sigma_{n+1} z
     x^_n   = one Heun step of the teacher's probability-flow ODE, sigma_{n+1} -> sigma_n
-             (EDM Algorithm 2, the step of harness.samplers.heun_step; 2 teacher passes)
+             (EDM Algorithm 2, harness.samplers.heun_step with a sigma per sample; 2 teacher passes)
     loss   = lambda(sigma_n) d(f_theta(x_{n+1}, sigma_{n+1}), sg f_theta^-(x^_n, sigma_n))   (eq. 7)
     theta  <- Adam step;  theta^- <- mu theta^- + (1 - mu) theta                       (eq. 8)
 
-Consistency function (CM paper eq. 5 / App. C, EDM's c_in and c_noise, as in D2O's generator):
-  f(x, s) = c_skip(s) x + c_out(s) F(c_in(s) x, ln(s)/4),
-  c_skip = sd^2/((s - eps)^2 + sd^2),  c_out = sd (s - eps)/sqrt(sd^2 + s^2),  c_in = 1/sqrt(s^2 + sd^2),
+Consistency function (CM paper eq. 5 / App. C; the preconditioning of baselines/d2o.py, with the
+backbone wrapper's c_in and c_noise):
+  f(x, s) = c_skip(s) x + c_out(s) F(c_in(s) x, c_noise(s)),
+  c_skip = sd^2/((s - eps)^2 + sd^2),  c_out = sd (s - eps)/sqrt(sd^2 + s^2),
 so f(x, eps) = x exactly (the boundary condition) and f(80 z, 80) is D2O's generator: the
 one-step generator here is ``baselines.d2o.D2OGenerator`` on the student's inner network.
 
@@ -40,10 +41,11 @@ import torch
 from torch import nn
 
 from baselines import METHODS
-from baselines.base import Method, MethodContext, draw_latents
-from baselines.d2o import D2OGenerator
+from baselines.base import MethodContext, StudentDistillation, draw_latents
+from baselines.d2o import BackboneConditioning, ConsistencyFunction, D2OGenerator
+from baselines.losses import pseudo_huber
 from harness.errors import MissingArtefactError, UsageError
-from harness.samplers import karras_sigmas
+from harness.samplers import heun_step, karras_sigmas, supported_sigma_range
 
 LOSSES = ("pseudo_huber", "l2", "lpips")
 WEIGHTINGS = ("uniform", "inverse_step")
@@ -71,33 +73,6 @@ class ConsistencyDistillationConfig:
 
 # --- the algorithm's pieces (tested in tests/methods) -------------------------------------------------
 
-def consistency_coefficients(sigma: torch.Tensor, sigma_data: float, eps: float):
-    """(c_skip, c_out, c_in, c_noise) of the consistency function; the formulas of baselines/d2o.py for any sigma."""
-    sd = sigma_data
-    c_skip = sd**2 / ((sigma - eps) ** 2 + sd**2)
-    c_out = (sigma - eps) * sd / (sigma**2 + sd**2).sqrt()
-    c_in = 1 / (sigma**2 + sd**2).sqrt()
-    c_noise = sigma.log() / 4
-    return c_skip, c_out, c_in, c_noise
-
-
-class ConsistencyFunction(nn.Module):
-    """f_theta(x, sigma) around an EDM inner network (``net.model``), for per-sample sigma."""
-
-    def __init__(self, unet: nn.Module, sigma_data: float = 0.5, eps: float = 0.002):
-        super().__init__()
-        self.unet = unet
-        self.sigma_data, self.eps = sigma_data, eps
-
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float,
-                class_labels: torch.Tensor | None = None) -> torch.Tensor:
-        x = x.to(torch.float32)
-        sigma = torch.as_tensor(sigma, device=x.device).to(torch.float32).reshape(-1, 1, 1, 1)
-        c_skip, c_out, c_in, c_noise = consistency_coefficients(sigma, self.sigma_data, self.eps)
-        F = self.unet(c_in * x, c_noise.flatten().expand(x.shape[0]), class_labels)
-        return c_skip * x + c_out * F.to(torch.float32)
-
-
 def cd_sigmas(num_scales: int, sigma_min: float, sigma_max: float, rho: float,
               device: torch.device | str = "cpu") -> torch.Tensor:
     """sigma_1 = eps < ... < sigma_N = T, increasing (float64)."""
@@ -106,42 +81,19 @@ def cd_sigmas(num_scales: int, sigma_min: float, sigma_max: float, rho: float,
     return karras_sigmas(num_scales, sigma_min, sigma_max, rho, device=device)[:num_scales].flip(0)
 
 
-def heun_step_per_sample(net: nn.Module, x: torch.Tensor, t_cur: torch.Tensor, t_next: torch.Tensor,
-                         class_labels: torch.Tensor | None) -> torch.Tensor:
-    """harness.samplers.heun_step with a sigma per sample ([B]; all t_next > 0), in float64.
-
-    heun_step takes one scalar sigma for the whole batch; CD draws n per sample, so the same
-    Euler + trapezoidal correction is written here over broadcast sigmas (the test checks it
-    against heun_step sample by sample).
-    """
-    t_cur = t_cur.to(torch.float64).reshape(-1, 1, 1, 1)
-    t_next = t_next.to(torch.float64).reshape(-1, 1, 1, 1)
-    x = x.to(torch.float64)
-    d_cur = (x - net(x, t_cur, class_labels).to(torch.float64)) / t_cur
-    x_next = x + (t_next - t_cur) * d_cur
-    d_next = (x_next - net(x_next, t_next, class_labels).to(torch.float64)) / t_next
-    return x + (t_next - t_cur) * (0.5 * d_cur + 0.5 * d_next)
-
-
 @torch.no_grad()
 def consistency_distillation_target(teacher: nn.Module, target_fn: nn.Module, x_next: torch.Tensor,
                                     sigma_next: torch.Tensor, sigma_cur: torch.Tensor,
                                     labels: torch.Tensor | None) -> torch.Tensor:
     """sg f_theta^-(x^_n, sigma_n) with x^_n one teacher Heun step from (x_{n+1}, sigma_{n+1}) (float32)."""
-    x_hat = heun_step_per_sample(teacher, x_next, sigma_next, sigma_cur, labels)
+    x_hat = heun_step(teacher, x_next, sigma_next, sigma_cur, labels)
     return target_fn(x_hat.to(torch.float32), sigma_cur, labels)
-
-
-def pseudo_huber(a: torch.Tensor, b: torch.Tensor, c: float) -> torch.Tensor:
-    """Per-sample sqrt(||a - b||^2 + c^2) - c (pseudo-Huber metric, 2310.14189)."""
-    return ((a - b).square().sum(dim=[1, 2, 3]) + c**2).sqrt() - c
 
 
 # --- the method ---------------------------------------------------------------------------------------
 
-class ConsistencyDistillation(Method):
+class ConsistencyDistillation(StudentDistillation):
     name = "consistency_distillation"
-    parallel = ("student",)
     Config = ConsistencyDistillationConfig
 
     def __init__(self, ctx: MethodContext, config: ConsistencyDistillationConfig):
@@ -160,33 +112,22 @@ class ConsistencyDistillation(Method):
         if not 0.0 <= config.target_ema < 1.0:
             raise UsageError(f"consistency_distillation: target_ema must be in [0, 1), got {config.target_ema}")
         net = ctx.backbone.net
-        eps = max(config.sigma_min, float(getattr(net, "sigma_min", 0.0)))
-        sigma_max = min(config.sigma_max, float(getattr(net, "sigma_max", math.inf)))
+        eps, sigma_max = supported_sigma_range(net, config.sigma_min, config.sigma_max)
+        conditioning = BackboneConditioning.of(net, config.sigma_data)
         self.sigmas = cd_sigmas(config.num_scales, eps, sigma_max, config.rho, device=ctx.device)
         self.teacher = net  # frozen, eval mode (LoadedBackbone)
 
         unet = copy.deepcopy(net.model).eval().requires_grad_(True)
-        self.student = ConsistencyFunction(unet, config.sigma_data, eps).to(ctx.device)
+        self.student = ConsistencyFunction(unet, config.sigma_data, eps, conditioning).to(ctx.device)
         self.target = copy.deepcopy(self.student).requires_grad_(False)
-        self._generator = D2OGenerator(self.student.unet, sigma_max, config.sigma_data, eps)
+        self._generator = D2OGenerator(self.student.unet, sigma_max, config.sigma_data, eps, conditioning)
         self.opt = torch.optim.Adam(self.student.parameters(), lr=config.lr,
                                     betas=(config.beta1, config.beta2), eps=1e-8)
         dim = net.img_channels * net.img_resolution**2
         self.huber_c = config.huber_c * math.sqrt(dim)
 
-    @property
-    def generator(self) -> torch.nn.Module:
-        return self._generator
-
-    @property
-    def teacher_passes_per_image(self) -> float:
-        return 2.0  # one Heun step
-
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"generator": self._generator, "target": self.target}
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"student": self.opt}
 
     def record_info(self) -> dict[str, Any]:
         return {"num_scales": self.config.num_scales, "loss": self.config.loss,

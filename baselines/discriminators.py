@@ -1,7 +1,8 @@
 """Discriminators trained from scratch, sized for the resolution.
 
-The paper's D2O uses a projected discriminator on frozen pre-trained features (PAPER_FACTS.md §2);
-this is the from-scratch alternative the harness must also offer: strided 3x3 convolutions down to
+The paper's D2O uses a projected discriminator on frozen pre-trained features (arXiv 2506.09376;
+baselines/projected_discriminator.py); this is the from-scratch alternative the harness also
+offers: strided 3x3 convolutions down to
 4x4, LeakyReLU(0.2), a linear head, and for conditional runs a class-projection term
 (Miyato & Koyama 2018: logit += <embed(y), phi(x)>).
 """
@@ -52,22 +53,3 @@ class ScratchDiscriminator(nn.Module):
         if self.embed is not None and class_labels is not None:
             logits = logits + (self.embed(class_labels) * phi).sum(1)
         return logits
-
-
-def build_discriminator(kind: str, resolution: int, channels: int, num_classes: int, width: int,
-                        seed: int = 0, **projected) -> nn.Module:
-    """``scratch``, ``projected`` (baselines/projected_discriminator.py; ``projected`` holds its
-    ``feature_networks``, ``input_size``, ``proj_channels``) or ``auto`` (projected where it applies)."""
-    if kind in ("auto", "projected"):
-        from baselines.projected_discriminator import DEFAULT_FEATURE_NETWORKS, ProjectedDiscriminator, resolve_kind
-
-        features = tuple(projected.pop("feature_networks", None) or DEFAULT_FEATURE_NETWORKS)
-        kind, _ = resolve_kind(kind, resolution, features)
-        if kind == "projected":
-            return ProjectedDiscriminator(features, resolution, channels, num_classes, seed=seed, width=width,
-                                          **projected)
-    if kind == "scratch":
-        return ScratchDiscriminator(resolution, channels, num_classes, width=width)
-    from harness.errors import UsageError
-
-    raise UsageError(f"unknown discriminator '{kind}'; valid: auto, projected, scratch")

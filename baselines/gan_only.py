@@ -1,12 +1,20 @@
 """D2O (Zheng & Yang, ICML 2025, arXiv 2506.09376): GAN-only fine-tuning of a pre-trained diffusion
-model into a one-step generator, with no distillation loss (PAPER_FACTS.md §2).
+model into a one-step generator, with no distillation loss (paper §3-4; authors' code Zyriix/GDD
+``training/training_loop.py`` and ``training/loss.py``).
 
-Per iteration: one generator step, then one discriminator step.
-  G minimises softplus(-D(G(z)))                       (non-saturating loss)
-  D minimises softplus(D(G(z))) + softplus(-D(x))      (fakes regenerated without grad)
-  every ``r1_interval`` steps D also minimises interval * gamma/2 * ||grad_x sum D(x)||^2 (lazy R1).
-Adam with betas (0, 0.99), constant lr; with lazy R1 the D lr and betas take the 16/17 correction.
-Conditional backbones see the real batch's labels.
+Per iteration, three stages as in the authors' loop, each its own zero_grad / backward / Adam step:
+  G:      minimise 64 mean_images softplus(-D(G(z)))                     (non-saturating loss)
+  D main: minimise 64 mean_images [softplus(D(G(z))) + softplus(-D(x))]  (fakes regenerated without grad)
+  D R1:   every ``r1_interval``-th iteration but the first (step % 16 == 0, step != 0), a separate
+          step on interval * mean_images gamma/2 ||grad_x sum D(x)||^2   (lazy R1, gain 16)
+Per image, each logit gets its own softplus and a feature network's patch logits are averaged
+(baselines/losses.py). The batch reductions are the authors' (their loss.py, train.sh): the GAN losses
+sum over the 64 images on each of their 4 GPUs and DDP averages the GPUs' gradients, i.e. 64 times
+the mean over the batch (``gan_loss_images``); R1 is a mean over the images. So ``r1_gamma = 1e-4``
+weighs R1 against the GAN loss as there, and one process or many give the same gradients.
+Adam with betas (0, 0.99), constant lr; the D lr and betas take the 16/17 correction of lazy
+regularisation (StyleGAN2, Karras et al. 2020, App. B), because R1 is a separate step of the same
+optimiser. Conditional backbones see the real batch's labels.
 """
 
 from __future__ import annotations
@@ -15,33 +23,28 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.nn.functional import softplus
 
 from baselines import METHODS
-from baselines.base import Method, MethodContext, draw_latents
+from baselines.base import Method, MethodContext, draw_latents, frozen
 from baselines.d2o import d2o_generator_from
-from baselines.projected_discriminator import discriminator_for
+from baselines.discriminator_choice import DiscriminatorSettings, discriminator_for
+from baselines.losses import discriminator_loss, generator_loss, r1_penalty
 
 
 @dataclass
-class GanOnlyConfig:
+class GanOnlyConfig(DiscriminatorSettings):
+    """D2O's CIFAR-10 settings (train.sh: lr 1e-4 / 1e-4, r1_gamma 1e-4, R1 every 16 iterations)."""
+
     g_lr: float = 1e-4
     d_lr: float = 1e-4
     beta1: float = 0.0
     beta2: float = 0.99
     r1_gamma: float = 1e-4
     r1_interval: int = 16
+    gan_loss_images: int = 64  # GAN losses = this x the batch mean (the authors' per-GPU sum: 256 / 4 GPUs)
     sigma: float = 80.0
     sigma_data: float = 0.5
     eps: float = 0.002
-    # auto: the paper's projected discriminator (baselines/projected_discriminator.py) where its feature
-    # networks' weights are on disk and the resolution is >= 32, else one trained from scratch.
-    discriminator: str = "auto"  # auto | projected | scratch
-    d_width: int = 64
-    d_features: tuple[str, ...] = ("efficientnet-lite0",)  # paper: + vgg16-bn (CIFAR) or deit-b-distilled
-    d_input_size: int = 224  # images are resized to this for the feature networks (paper: 224)
-    d_proj_channels: int = 64  # random cross-channel mixing width (paper: 64)
-    d_seed: int | None = None  # seed of the fixed random projections; None: the run's seed
 
 
 class GanOnly(Method):
@@ -78,37 +81,36 @@ class GanOnly(Method):
     def record_info(self) -> dict[str, Any]:
         return dict(self.discriminator_info)
 
+    def r1_due(self, step: int) -> bool:
+        """The authors' schedule: iterations 16, 32, ... (``batch_idx != 0 and batch_idx % 16 == 0``)."""
+        c = self.config
+        return c.r1_interval > 0 and c.r1_gamma > 0 and step != 0 and step % c.r1_interval == 0
+
     def train_step(self, real, labels, step, rng):
         z = draw_latents(tuple(real.shape), rng, real.device)
-        # Generator step: D's weights take no gradient here.
-        self.D.requires_grad_(False)
-        loss_g = softplus(-self.D(self.G(z, labels), labels)).mean()
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
-        self.D.requires_grad_(True)
+        with frozen(self.D):  # generator stage: D's weights take no gradient
+            loss_g = generator_loss(self.D(self.G(z, labels), labels)).mean() * self.config.gan_loss_images
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            self.opt_g.step()
 
-        # Discriminator step on freshly generated fakes.
+        # Discriminator stage on freshly generated fakes.
         with torch.no_grad():
             fake = self.G(draw_latents(tuple(real.shape), rng, real.device), labels)
-        loss_d = softplus(self.D(fake, labels)).mean() + softplus(-self.D(real, labels)).mean()
-        losses = {"loss_g": loss_g.detach(), "loss_d": loss_d.detach()}
-        interval = self.config.r1_interval
-        if interval > 0 and step % interval == 0 and self.config.r1_gamma > 0:
-            r1 = r1_penalty(self.D, real, labels)
-            loss_d = loss_d + r1 * (self.config.r1_gamma / 2) * interval
-            losses["r1"] = r1.detach()
+        loss_d = discriminator_loss(self.D(real, labels), self.D(fake, labels)).mean() * self.config.gan_loss_images
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
+        losses = {"loss_g": loss_g.detach(), "loss_d": loss_d.detach()}
+
+        if self.r1_due(step):  # lazy R1: its own step of the D optimiser, gain r1_interval
+            r1 = r1_penalty(self.D, real, labels)
+            loss_r1 = (r1 * (self.config.r1_gamma / 2)).mean() * self.config.r1_interval
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_r1.backward()
+            self.opt_d.step()
+            losses["r1"] = r1.mean().detach()
         return losses
-
-
-def r1_penalty(D: torch.nn.Module, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-    """Mean over the batch of ||grad_x sum(D(x))||^2 on real images (Mescheder et al. 2018)."""
-    real = real.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(real, labels).sum(), real, create_graph=True)
-    return grad.square().sum(dim=[1, 2, 3]).mean()
 
 
 METHODS.add("gan_only", GanOnly)

@@ -1,5 +1,5 @@
 """D2O-F (Zheng & Yang, ICML 2025, arXiv 2506.09376; earlier GDD-I, arXiv 2405.20750): D2O's GAN-only
-fine-tuning with most of the pre-trained UNet frozen (PAPER_FACTS.md §2, "D2O-F freezing rule").
+fine-tuning with most of the pre-trained UNet frozen (arXiv 2506.09376, the D2O-F freezing rule; Zyriix/GDD train.sh --freeze).
 
 The paper's claim 3: diffusion training acts as generative pre-training, so fine-tuning only the
 normalisation, embedding, input/output and (by level) attention/skip layers is enough.
@@ -38,7 +38,7 @@ from harness.errors import UsageError
 # Anchored, so `16x16_aux_down` (an auxiliary layer) and `32x32_conv` do not count as blocks.
 BLOCK_NAME = re.compile(r"^\d+x\d+_(block\d+|up|down|in\d+)$")
 
-# Layers frozen inside a block, cumulative by level (PAPER_FACTS.md §2).
+# Layers frozen inside a block, cumulative by level (arXiv 2506.09376).
 FROZEN_LAYERS_BY_LEVEL: dict[int, frozenset[str]] = {
     0: frozenset(),
     1: frozenset({"conv0", "conv1", "proj"}),

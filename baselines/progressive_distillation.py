@@ -20,9 +20,16 @@ round the one-step student jumps sigma_0 = 80 -> 0: the generator is D_student(8
 preconditioning), NFE = 1. Every round's grid is a subset of the first teacher's EDM grid.
 
 Loss weighting w(s) (Salimans & Ho §4 give both; they behave alike): ``"snr_plus_one"`` (default)
-= (s^2 + sd^2)/(s sd)^2, which is EDM's lambda(sigma) (EDM_SPEC §10.1) and equals the paper's
-"SNR + 1" weighting with SNR = sd^2/s^2 measured against the data scale, scaled by 1/sd^2;
+= (s^2 + sd^2)/(s sd)^2, which is EDM's lambda(sigma) (arXiv 2206.00364, Table 1) and equals the
+paper's "SNR + 1" weighting with SNR = sd^2/s^2 measured against the data scale, scaled by 1/sd^2;
 ``"truncated_snr"`` = max(sd^2/s^2, 1)/sd^2, the paper's "truncated SNR" on the same scale.
+Why SNR = sd^2/s^2 and not the reference's 1/s^2: the reference code (google-research
+``diffusion_distillation``) works in variance-preserving coordinates, where x = y + s n maps to
+alpha^2 / sigma_vp^2 = 1/s^2, the SNR of data of unit scale. EDM's backbones are trained with
+lambda(s) = 1/s^2 + 1/sd^2, i.e. SNR measured against the data's std sd = 0.5; weighting the
+student with the same per-sigma balance as the teacher's own training keeps the student's loss on
+the scale the network was pre-trained for. The two differ by where the weight levels off (s = sd
+vs s = 1) and by a constant factor (Adam ignores it).
 
 Labels: the real batch's labels (the paper distils on data; conditional nets see their labels).
 The student trains with dropout off (eval mode), like every generator in the harness; each round
@@ -40,9 +47,9 @@ from typing import Any
 import torch
 
 from baselines import METHODS
-from baselines.base import Method, MethodContext, draw_latents
+from baselines.base import MethodContext, StudentDistillation, draw_latents
 from harness.errors import UsageError
-from harness.samplers import OneStepGenerator, ddim_step, karras_sigmas
+from harness.samplers import OneStepGenerator, ddim_step, karras_sigmas, supported_sigma_range
 
 WEIGHTINGS = ("snr_plus_one", "truncated_snr")
 
@@ -59,7 +66,7 @@ class ProgressiveDistillationConfig:
     anneal_lr: bool = True  # linear decay to 0 within each round (paper)
     loss_weighting: str = "snr_plus_one"  # or "truncated_snr" (paper §4)
     round_fractions: tuple[float, ...] = ()  # share of the image budget per round; () = equal split
-    sigma_min: float = 0.002  # EDM_SPEC §9
+    sigma_min: float = 0.002  # EDM (arXiv 2206.00364) eq. 5
     sigma_max: float = 80.0
     rho: float = 7.0
 
@@ -124,11 +131,10 @@ def round_boundaries(budget_images: int, rounds: int, fractions: tuple[float, ..
     return ends
 
 
-# --- the method ---------------------------------------------------------------------------------------
+class ProgressiveDistillation(StudentDistillation):
+    """Algorithm 2 (module docstring): rounds of halving, each student becoming the next teacher."""
 
-class ProgressiveDistillation(Method):
     name = "progressive_distillation"
-    parallel = ("student",)
     schedule_depends_on_budget = True  # the rounds' ends are shares of the budget (round_boundaries)
     Config = ProgressiveDistillationConfig
 
@@ -139,8 +145,7 @@ class ProgressiveDistillation(Method):
             raise UsageError(f"progressive_distillation: start_steps must be a power of two >= 2, got {n}")
         pd_loss_weight(torch.ones(1), 0.5, config.loss_weighting)  # unknown weighting: fail now
         net = ctx.backbone.net
-        sigma_min = max(config.sigma_min, float(getattr(net, "sigma_min", 0.0)))
-        sigma_max = min(config.sigma_max, float(getattr(net, "sigma_max", math.inf)))
+        sigma_min, sigma_max = supported_sigma_range(net, config.sigma_min, config.sigma_max)
         self.sigma_data = float(getattr(net, "sigma_data", 0.5))
         self.sigmas = pd_schedule(n, sigma_min, sigma_max, config.rho, device=ctx.device)
         self.num_rounds = int(math.log2(n))
@@ -171,19 +176,8 @@ class ProgressiveDistillation(Method):
         self.round += 1
         self.opt = self._new_optimizer()
 
-    @property
-    def generator(self) -> torch.nn.Module:
-        return self._generator
-
-    @property
-    def teacher_passes_per_image(self) -> float:
-        return 2.0  # two teacher DDIM steps per training image
-
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"generator": self._generator, "teacher": self.teacher}
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"student": self.opt}
 
     def extra_state(self) -> dict[str, Any]:
         return {"round": self.round}

@@ -1,19 +1,27 @@
-"""The projected discriminator D2O uses (PAPER_FACTS.md §2; Sauer et al., "Projected GANs Converge
-Faster", NeurIPS 2021; StyleGAN-XL, SIGGRAPH 2022): real and generated images are judged in the
-feature spaces of frozen pre-trained networks, through fixed random projections, by small trainable heads.
+"""The projected discriminator D2O uses (Zheng & Yang, arXiv 2506.09376, §4; Sauer et al., "Projected
+GANs Converge Faster", NeurIPS 2021; StyleGAN-XL, SIGGRAPH 2022; the authors' code: Zyriix/GDD
+``pg_modules/``): real and generated images are judged in the feature spaces of frozen pre-trained
+networks, through fixed random projections, by small trainable heads.
 
 Per feature network (``harness.features.FEATURE_NETWORKS``):
   1. images in [-1, 1] -> [0, 1]; greyscale repeated to RGB; bilinear resize to the network's input
      size (224 as in the paper, or a smaller ``input_size`` for CPU runs on tiny data); normalised
      with the network's mean/std.
   2. the frozen network gives 4 feature maps (strides 4, 8, 16, 32).
-  3. cross-channel mixing (CCM): a fixed random 1x1 convolution per scale to ``proj_channels``.
+  3. cross-channel mixing (CCM): a fixed random 1x1 convolution per scale, widths expanding per scale
+     as in Projected GAN's ``expand=True``: c, 2c, 4c, 8c for ``proj_channels`` = c (paper: 64).
   4. cross-scale mixing (CSM): top-down, the coarser mixed map is bilinearly upsampled and added to
-     the finer one, then a fixed random 3x3 convolution; 4 mixed maps come out.
-  5. one trainable head per scale: spectral-norm strided 4x4 convolutions with LeakyReLU(0.2) down to
-     at most 4x4, a spectral-norm 3x3 convolution, spatial mean -> phi, logit = <w, phi> + b, plus for
-     conditional runs the class projection <embed(y), phi> (Miyato & Koyama 2018).
-The logits of all heads (4 per feature network) are summed: D(images, labels) -> [N].
+     the finer one, then a fixed random 3x3 convolution that halves the width except at the finest
+     scale: 4 mixed maps of c, c, 2c, 4c channels.
+  5. one trainable head per scale (Projected GAN's ``SingleDisc``): down-blocks of a spectral-norm
+     strided 4x4 convolution, BatchNorm and LeakyReLU(0.2) down to side 8 (7 at 224-pixel inputs),
+     then a spectral-norm convolution to a map of patch logits. Conditional runs use the projection
+     head only (``SingleDiscCond``): the last convolution gives ``cmap_dim`` channels and the logit
+     map is their inner product with an embedding of the class, / sqrt(cmap_dim) (Miyato & Koyama 2018).
+The output keeps every patch logit: a list with one [N, L] tensor per feature network (its heads'
+logit maps flattened and concatenated). The losses (baselines/losses.py) take a softplus per logit.
+Deviation kept for CPU scale: the heads have a flat width ``width`` (Projected GAN widens them per
+scale, 128 to 512).
 
 Frozen parts: the feature networks' weights and the random projections are buffers, not parameters,
 so they get no gradient, no optimiser holds them, ``requires_grad_`` cannot unfreeze them, and the
@@ -44,16 +52,23 @@ def _random_conv(generator: torch.Generator, out_channels: int, in_channels: int
     return w / math.sqrt(fan_in)
 
 
+def projection_widths(proj_channels: int, scales: int = SCALES) -> tuple[list[int], list[int]]:
+    """(CCM widths, CSM widths) per scale, finest first: c 2^i, then halved except at the finest."""
+    ccm = [proj_channels * 2**i for i in range(scales)]
+    return ccm, [ccm[0]] + [w // 2 for w in ccm[1:]]
+
+
 class RandomProjection(nn.Module):
-    """CCM + CSM with fixed random weights (buffers): 4 feature maps -> 4 maps of ``proj_channels``."""
+    """CCM + CSM with fixed random weights (buffers): 4 feature maps -> 4 mixed maps (widths above)."""
 
     def __init__(self, in_channels: Sequence[int], proj_channels: int, generator: torch.Generator):
         super().__init__()
+        ccm, csm = projection_widths(proj_channels, len(in_channels))
         for i, c in enumerate(in_channels):
-            self.register_buffer(f"ccm{i}", _random_conv(generator, proj_channels, int(c), 1))
+            self.register_buffer(f"ccm{i}", _random_conv(generator, ccm[i], int(c), 1))
         for i in range(len(in_channels)):
-            self.register_buffer(f"csm{i}", _random_conv(generator, proj_channels, proj_channels, 3))
-        self.scales = len(in_channels)
+            self.register_buffer(f"csm{i}", _random_conv(generator, csm[i], ccm[i], 3))
+        self.scales, self.out_channels = len(in_channels), csm
 
     def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
         mixed = [F.conv2d(f, getattr(self, f"ccm{i}")) for i, f in enumerate(features)]
@@ -68,26 +83,32 @@ class RandomProjection(nn.Module):
         return out
 
 
-class ScaleHead(nn.Module):
-    """Trainable spectral-norm head on one mixed map of side ``size``: logit [N] (+ class projection)."""
+class PatchHead(nn.Module):
+    """Trainable head on one mixed map of side ``size``: patch logits [N, L] (module docstring, step 5)."""
 
-    def __init__(self, in_channels: int, size: int, width: int, num_classes: int):
+    def __init__(self, in_channels: int, size: int, end: int, width: int, num_classes: int, cmap_dim: int = 64):
         super().__init__()
         layers, c = [], in_channels
-        while size > 4:
-            layers += [spectral_norm(nn.Conv2d(c, width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
-            c, size = width, (size + 2 - 4) // 2 + 1
-        layers += [spectral_norm(nn.Conv2d(c, width, 3, padding=1)), nn.LeakyReLU(0.2)]
+        while size > end:
+            layers += [spectral_norm(nn.Conv2d(c, width, 4, stride=2, padding=1, bias=False)),
+                       nn.BatchNorm2d(width), nn.LeakyReLU(0.2)]
+            c, size = width, size // 2
         self.body = nn.Sequential(*layers)
-        self.out = spectral_norm(nn.Linear(width, 1))
-        self.embed = nn.Linear(num_classes, width, bias=False) if num_classes else None
+        # Projected GAN: a 4x4 kernel at side 8 (224-pixel inputs give 7), else half the side.
+        kernel = 4 if end >= 7 else max(1, end // 2)
+        self.patches = (size - kernel + 1) ** 2
+        self.cmap_dim = cmap_dim if num_classes else 0
+        self.out = spectral_norm(nn.Conv2d(c, self.cmap_dim or 1, kernel, bias=False))
+        self.embed = nn.Linear(num_classes, cmap_dim) if num_classes else None
 
     def forward(self, x: torch.Tensor, class_labels: torch.Tensor | None) -> torch.Tensor:
-        phi = self.body(x).mean(dim=[2, 3])
-        logits = self.out(phi).squeeze(1)
-        if self.embed is not None and class_labels is not None:
-            logits = logits + (self.embed(class_labels.to(phi.dtype)) * phi).sum(1) / math.sqrt(phi.shape[1])
-        return logits
+        h = self.out(self.body(x))
+        if self.embed is not None:
+            if class_labels is None:
+                raise ValueError("conditional projected discriminator called without class labels")
+            cmap = F.leaky_relu(self.embed(class_labels.to(h.dtype)), 0.2)[:, :, None, None]
+            h = (h * cmap).sum(dim=1, keepdim=True) / math.sqrt(self.cmap_dim)
+        return h.flatten(1)
 
 
 class FeatureBranch(nn.Module):
@@ -114,8 +135,9 @@ class FeatureBranch(nn.Module):
             raise ValueError(f"feature network {info['name']} gives {len(probe)} maps; the discriminator "
                              f"needs {SCALES}")
         self.projection = RandomProjection([int(p.shape[1]) for p in probe], proj_channels, generator)
-        self.heads = nn.ModuleList(ScaleHead(proj_channels, int(p.shape[-1]), width, num_classes)
-                                   for p in probe)
+        end = min(8, int(probe[-1].shape[-1]))
+        self.heads = nn.ModuleList(PatchHead(c, int(p.shape[-1]), end, width, num_classes)
+                                   for c, p in zip(self.projection.out_channels, probe))
 
     def train(self, mode: bool = True) -> FeatureBranch:
         super().train(mode)
@@ -133,11 +155,11 @@ class FeatureBranch(nn.Module):
 
     def forward(self, images: torch.Tensor, class_labels: torch.Tensor | None) -> torch.Tensor:
         maps = self.projection(self.network(self.prepare(images)))
-        return sum(head(m, class_labels) for head, m in zip(self.heads, maps))
+        return torch.cat([head(m, class_labels) for head, m in zip(self.heads, maps)], dim=1)
 
 
 class ProjectedDiscriminator(nn.Module):
-    """``D(images [-1, 1], one-hot labels or None) -> logits [N]``: summed over all heads of all branches.
+    """``D(images [-1, 1], one-hot labels or None) -> [logits [N, L] per feature network]``.
 
     ``feature_networks``: names in ``FEATURE_NETWORKS`` or already built ``(module, info)`` pairs.
     ``input_size``: side the images are resized to; None = each network's own (224).
@@ -167,8 +189,12 @@ class ProjectedDiscriminator(nn.Module):
         self.resolution, self.channels, self.num_classes = resolution, channels, num_classes
         self.seed, self.proj_channels = int(seed), proj_channels
 
-    def forward(self, images: torch.Tensor, class_labels: torch.Tensor | None = None) -> torch.Tensor:
-        return sum(branch(images, class_labels) for branch in self.branches)
+    def forward(self, images: torch.Tensor, class_labels: torch.Tensor | None = None) -> list[torch.Tensor]:
+        return [branch(images, class_labels) for branch in self.branches]
+
+    def logits_per_image(self) -> list[int]:
+        """Patch logits per image of each feature network (all heads), from the heads' geometry."""
+        return [sum(h.patches for h in b.heads) for b in self.branches]
 
     def describe(self) -> dict[str, Any]:
         """What a record needs to say which discriminator this was."""
@@ -176,55 +202,8 @@ class ProjectedDiscriminator(nn.Module):
             "discriminator": "projected",
             "feature_networks": [{k: b.info[k] for k in ("name", "weights_file", "sha256", "mean", "std", "source")
                                   if k in b.info} | {"input_size": b.input_size} for b in self.branches],
-            "projection_seed": self.seed, "projection_channels": self.proj_channels, "scales": SCALES,
+            "projection_seed": self.seed, "projection_channels": self.proj_channels,
+            "projection_widths": projection_widths(self.proj_channels)[1], "scales": SCALES,
+            "logits_per_image": self.logits_per_image(),
             "trainable_parameters": sum(p.numel() for p in self.parameters()),
         }
-
-
-# --- which discriminator a run gets, and what its record says -------------------------------------------------
-
-# "auto" gives the projected discriminator from this resolution up: the smallest the paper (and
-# Projected GAN) use it at is CIFAR-10's 32x32. Below it (digits, 8x8) an image is a few pixels blown up
-# to the feature network's input, and the frozen network costs far more than a from-scratch D.
-MIN_PROJECTED_RESOLUTION = 32
-DEFAULT_FEATURE_NETWORKS = ("efficientnet-lite0",)
-
-
-def resolve_kind(kind: str, resolution: int, feature_networks: Sequence[str]) -> tuple[str, str]:
-    """(the discriminator a run gets, why): ``auto`` -> projected where its weights are on disk and the
-    resolution is at least MIN_PROJECTED_RESOLUTION, else scratch; other kinds are taken as asked."""
-    if kind != "auto":
-        return kind, "asked for"
-    from harness.features import feature_network_available
-
-    if resolution < MIN_PROJECTED_RESOLUTION:
-        return "scratch", f"auto: resolution {resolution} < {MIN_PROJECTED_RESOLUTION}"
-    missing = [name for name in feature_networks if not feature_network_available(name)]
-    if missing:
-        return "scratch", f"auto: weights not on disk for {', '.join(missing)}"
-    return "projected", f"auto: resolution {resolution} >= {MIN_PROJECTED_RESOLUTION}, weights on disk"
-
-
-def discriminator_info(D: nn.Module, requested: str, reason: str) -> dict[str, Any]:
-    """The record's account of a discriminator: kind, feature networks with weight files and sha256, seed."""
-    if isinstance(D, ProjectedDiscriminator):
-        info = D.describe()
-    else:
-        info = {"discriminator": "scratch", "feature_networks": [], "projection_seed": None,
-                "trainable_parameters": sum(p.numel() for p in D.parameters())}
-    return {**info, "discriminator_requested": requested, "discriminator_reason": reason}
-
-
-def discriminator_for(config: Any, net: nn.Module, run_seed: int) -> tuple[nn.Module, dict[str, Any]]:
-    """A method's discriminator and its record entry, from the config fields ``discriminator``,
-    ``d_width``, ``d_features``, ``d_input_size``, ``d_proj_channels`` and ``d_seed`` (None: the run's seed)."""
-    from baselines.discriminators import build_discriminator
-
-    resolution, channels = int(net.img_resolution), int(net.img_channels)
-    features = tuple(config.d_features) or DEFAULT_FEATURE_NETWORKS
-    kind, reason = resolve_kind(config.discriminator, resolution, features)
-    seed = int(run_seed if config.d_seed is None else config.d_seed)
-    D = build_discriminator(kind, resolution, channels, int(net.label_dim), config.d_width, seed=seed,
-                            feature_networks=features, input_size=config.d_input_size,
-                            proj_channels=config.d_proj_channels)
-    return D, discriminator_info(D, config.discriminator, reason)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from baselines import METHODS
-from baselines.base import Method, MethodContext
+from baselines.base import FixedGenerator, MethodContext
 from harness.samplers import HeunGenerator
 
 
@@ -16,22 +16,16 @@ class TeacherConfig:
     num_steps: int = 18  # NFE 35, EDM's CIFAR-10 setting
 
 
-class Teacher(Method):
+class Teacher(FixedGenerator):
     name = "teacher"
     Config = TeacherConfig
-    trains = False
 
-    def __init__(self, ctx: MethodContext, config: TeacherConfig):
-        super().__init__(ctx, config)
+    def build_generator(self, ctx: MethodContext, config: TeacherConfig) -> HeunGenerator:
         if config.num_steps < 1:
             from harness.errors import UsageError
 
             raise UsageError("teacher: num_steps must be at least 1")
-        self._generator = HeunGenerator(ctx.backbone.net, config.num_steps)
-
-    @property
-    def generator(self):
-        return self._generator
+        return HeunGenerator(ctx.backbone.net, config.num_steps)
 
     @property
     def nfe(self) -> int:

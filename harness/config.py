@@ -1,5 +1,5 @@
 """Typed run configuration. Defaults come from the paper (PAPER_FACTS.md §2, CIFAR-10 row);
-datasets override them with presets sized for their scale, and the CLI's ``--set`` comes last.
+presets (harness/presets/<dataset>.py) size them for a dataset, and the CLI's ``--set`` comes last.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from harness.backbones import build_network
+from baselines.losses import edm_loss_weight
 from harness.backbones.files import save_weights
 from harness.data import ImageDataset
 from harness.data.base import to_float
@@ -94,7 +95,7 @@ def edm_loss(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor | 
              rng: torch.Generator) -> torch.Tensor:
     n = images.shape[0]
     sigma = (torch.randn(n, 1, 1, 1, generator=rng, device=rng.device) * cfg.p_std + cfg.p_mean).exp().to(images.device)
-    weight = (sigma**2 + cfg.sigma_data**2) / (sigma * cfg.sigma_data) ** 2
+    weight = edm_loss_weight(sigma, cfg.sigma_data)
     noise = torch.randn(images.shape, generator=rng, device=rng.device).to(images.device) * sigma
     denoised = net(images + noise, sigma, labels)
     return (weight * (denoised - images) ** 2).sum() / n

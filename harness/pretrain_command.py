@@ -7,6 +7,7 @@ from pathlib import Path
 from harness.config import apply_overrides, split_overrides
 from harness.data import DATASETS, load_dataset
 from harness.errors import UsageError
+from harness.presets import presets_for
 from harness.pretrain import PretrainConfig, pretrain, resolve_network, save_backbone
 from harness.runner import resolve_device
 
@@ -14,7 +15,7 @@ from harness.runner import resolve_device
 def pretrain_command(dataset_name: str, out: Path, kimg: float | None, seed: int, device: str,
                      data: Path | None, overrides: list[str], command: str, show_progress: bool) -> dict:
     spec = DATASETS.get(dataset_name)
-    preset = spec.presets.get("pretrain")
+    preset = presets_for(dataset_name).get("pretrain")
     if not preset:
         raise UsageError(f"dataset {dataset_name} has no pre-training preset (it uses a released backbone)")
     cfg = apply_overrides(PretrainConfig(), preset)
@@ -41,7 +42,7 @@ def measure_teacher(net, dataset, spec, device, show_progress: bool, num_samples
     from harness.samplers import HeunGenerator, OneStepGenerator
 
     extractor = FEATURE_EXTRACTORS.get(spec.feature_extractor)(None, device)
-    num = int(num_samples or spec.presets.get("eval", {}).get("num_samples", 2000))
+    num = int(num_samples or presets_for(spec.name).get("eval", {}).get("num_samples", 2000))
     shape = (dataset.channels, dataset.resolution, dataset.resolution)
     label_dim = int(net.label_dim)
     out = {}

@@ -230,10 +230,12 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
 
 def default_config(method: str, dataset: str, **fields: Any) -> RunConfig:
     """A RunConfig with the dataset's presets (its scale) applied over the paper's defaults."""
+    from harness.presets import presets_for
+
     spec = DATASETS.get(dataset)
     METHODS.get(method)  # unknown method: clear error before anything else
     config = RunConfig(method=method, dataset=dataset, backbone=spec.default_backbone or "")
-    presets = getattr(spec, "presets", {}) or {}
+    presets = presets_for(dataset)  # harness/presets/<dataset>.py, checked against the registries
     config.train = apply_overrides(config.train, presets.get("train", {}))
     config.train = apply_overrides(config.train, presets.get(f"train/{method}", {}))
     config.eval = apply_overrides(config.eval, presets.get("eval", {}))

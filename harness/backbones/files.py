@@ -6,7 +6,6 @@ safetensors metadata, so one file is self-sufficient, and beside it as ``<stem>.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -17,14 +16,7 @@ from safetensors.torch import load_file, save_file
 from safetensors import safe_open
 
 from harness.errors import BenchError
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+from harness.files import sha256_file  # noqa: F401  (re-exported: backbones hash their files with it)
 
 
 def card_path(weights: Path) -> Path:

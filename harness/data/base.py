@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -94,5 +94,3 @@ class DatasetSpec:
     default_backbone: str | None
     feature_extractor: str
     description: str
-    # {"train": {...}, "train/<method>": {...}, "eval": {...}, "<method>": {...}}
-    presets: dict = field(default_factory=dict)

@@ -95,37 +95,6 @@ def load_fashion_mnist(path: Path | None = None, system_dir: Path = DEBIAN_DIR) 
                         source=f"fashion-mnist idx ({directory})")
 
 
-# The GPU-scale backbone of issue #10: EDM's SongUNet (DDPM++ flavour) with 64/128/256 channels at
-# 32/16/8, 2 blocks per level, attention at 8x8; 16.4M parameters (the issue's calibration: 15.5M).
-FASHION_MNIST_NETWORK = {
-    "class_name": "EDMPrecond",
-    "init_kwargs": {
-        "img_resolution": 32, "img_channels": 1, "label_dim": 0, "model_type": "SongUNet",
-        "model_channels": 64, "channel_mult": [1, 2, 4], "num_blocks": 2, "attn_resolutions": [8],
-        "embedding_type": "positional", "channel_mult_noise": 1, "encoder_type": "standard",
-        "decoder_type": "standard", "resample_filter": [1, 1], "dropout": 0.0,
-    },
-}
-
-# Sized for one 15-minute GPU window (scripts/fashion_mnist_gpu.py): ~1 Mimg of pre-training (~160 s on
-# one H200 at ~7,000 img/s in the issue's calibration), method runs of 100 and 350 kimg.
-PRESETS = {
-    "pretrain": {"kimg": 1000.0, "batch_size": 512, "lr": 1e-3, "lr_rampup_kimg": 20.0,
-                 "ema_halflife_kimg": 50.0, "ema_rampup_ratio": 0.05, "network": FASHION_MNIST_NETWORK,
-                 "save_dtype": "float16"},
-    # The paper's batch and EMA (PAPER_FACTS §2: 256, half-life 0.5 Mimg ramped to 5% of images seen).
-    "train": {"budget_kimg": 100.0, "batch_size": 256, "ema_halflife_kimg": 500.0, "ema_rampup_ratio": 0.05,
-              "checkpoint_kimg": 100.0},
-    "eval": {"num_samples": 10000, "batch_size": 1000, "every_kimg": 25.0},
-    # D2O / D2O-F: the issue's calibration (lr 2e-4, from-scratch discriminator); only freezing differs.
-    "gan_only": {"g_lr": 2e-4, "d_lr": 2e-4, "r1_gamma": 0.01, "discriminator": "scratch"},
-    "gan_only_frozen": {"g_lr": 2e-4, "d_lr": 2e-4, "r1_gamma": 0.01, "discriminator": "scratch"},
-    # Distillation baselines: the digits settings (8-step DDIM teacher for PD; untuned at this scale).
-    "progressive_distillation": {"start_steps": 8, "lr": 2e-4},
-    "consistency_distillation": {"num_scales": 18, "lr": 1e-4},
-    "dmd": {"g_lr": 1e-4, "fake_lr": 1e-4},
-}
-
 DATASETS.add(
     "fashion-mnist",
     DatasetSpec(
@@ -138,6 +107,5 @@ DATASETS.add(
         feature_extractor="fashion-mnist-classifier",
         description="Fashion-MNIST train+test, 70,000 real 28x28 greyscale images padded to 32x32, 10 classes "
                     f"(apt-get install {APT_PACKAGE})",
-        presets=PRESETS,
     ),
 )

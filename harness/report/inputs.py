@@ -41,7 +41,8 @@ DEFAULT_BACKBONES = {
 }
 METHOD_LABELS = {
     "gan_only": "D2O", "gan_only_frozen": "D2O-F", "backbone_one_step": "backbone, one step (no fine-tuning)",
-    "progressive_distillation": "PD", "consistency_distillation": "CD", "dmd": "DMD", "teacher": "EDM teacher",
+    "progressive_distillation": "PD", "consistency_distillation": "CD (pseudo-Huber)", "dmd": "DMD2-style",
+    "teacher": "EDM teacher",
 }
 METHOD_ORDER = tuple(METHOD_LABELS)
 

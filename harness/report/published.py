@@ -52,6 +52,7 @@ class Published:
     train_images_high: int | None = None
     level: int | None = None
     primary: str | None = None
+    backbone: str | None = None  # the backbone a number belongs to where a dataset has several (EDM's VE / VP)
     note: str = ""
 
     @property

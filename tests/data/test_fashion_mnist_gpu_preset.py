@@ -14,14 +14,16 @@ from harness.backbones.loading import load_backbone
 from harness.config import apply_overrides
 from harness.data import DATASETS, make_dataset
 from harness.errors import MissingArtefactError, UsageError
+from harness.presets import presets_for
 from harness.pretrain import PretrainConfig, pretrain, resolve_network, resolve_precision, save_backbone
 
 SPEC = DATASETS.get("fashion-mnist")
+PRESETS = presets_for("fashion-mnist")
 
 
 def test_preset_network_is_the_catalog_entry() -> None:
     entry = BACKBONES.get(SPEC.default_backbone)
-    network = SPEC.presets["pretrain"]["network"]
+    network = PRESETS["pretrain"]["network"]
     kwargs = network["init_kwargs"]
     assert (kwargs["model_channels"], kwargs["channel_mult"], kwargs["num_blocks"], kwargs["attn_resolutions"]) == \
         (64, [1, 2, 4], 2, [8])
@@ -40,13 +42,13 @@ def test_missing_backbone_names_the_command_that_makes_it(monkeypatch: pytest.Mo
 
 
 def test_network_changes_and_precision() -> None:
-    cfg = apply_overrides(apply_overrides(PretrainConfig(), SPEC.presets["pretrain"]),
+    cfg = apply_overrides(apply_overrides(PretrainConfig(), PRESETS["pretrain"]),
                           {"model_channels": "8", "channel_mult": "1,2", "attn_resolutions": ""})
     cfg = resolve_network(cfg)
     kwargs = cfg.network["init_kwargs"]
     assert (kwargs["model_channels"], kwargs["channel_mult"], kwargs["attn_resolutions"], kwargs["num_blocks"]) == \
         (8, [1, 2], [], 2)
-    assert cfg.model_channels is None and SPEC.presets["pretrain"]["network"]["init_kwargs"]["model_channels"] == 64
+    assert cfg.model_channels is None and PRESETS["pretrain"]["network"]["init_kwargs"]["model_channels"] == 64
     assert resolve_precision("auto", torch.device("cpu")) == "fp32"
     assert resolve_precision("auto", torch.device("cuda")) == "bf16"
     with pytest.raises(UsageError):
@@ -59,7 +61,7 @@ def test_fp16_file_is_what_was_measured(tmp_path: Path) -> None:
     generator = torch.Generator().manual_seed(0)
     data = make_dataset("toy", torch.randint(0, 256, (64, 1, 32, 32), dtype=torch.uint8, generator=generator),
                         torch.zeros(64, dtype=torch.int64), 10, "random")
-    cfg = apply_overrides(PretrainConfig(), {**SPEC.presets["pretrain"], "kimg": 0.064, "batch_size": 16,
+    cfg = apply_overrides(PretrainConfig(), {**PRESETS["pretrain"], "kimg": 0.064, "batch_size": 16,
                                              "model_channels": 8, "channel_mult": (1, 1, 1), "num_blocks": 1,
                                              "attn_resolutions": ()})
     cfg = resolve_network(cfg)

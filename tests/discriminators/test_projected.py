@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch.nn.functional import softplus
 
-from baselines.gan_only import r1_penalty
-from baselines.projected_discriminator import ProjectedDiscriminator, resolve_kind
+from baselines.discriminator_choice import resolve_kind
+from baselines.losses import discriminator_loss, r1_penalty
+from baselines.projected_discriminator import ProjectedDiscriminator
 from harness.errors import MissingArtefactError, UsageError
-from harness.features import FEATURE_NETWORKS, feature_network_available, sha256_of
+from harness.features import FEATURE_NETWORKS, feature_network_available
+from harness.files import sha256_file as sha256_of
 
 SIZE = 32  # the feature networks' input side in these tests: small, for CPU speed
 
@@ -61,15 +62,16 @@ def test_frozen_parts_get_no_gradient_and_do_not_change(lite0):
     for step in range(2):
         real = torch.rand((4, 1, 8, 8), generator=gen) * 2 - 1
         fake = (torch.rand((4, 1, 8, 8), generator=gen) * 2 - 1).requires_grad_(True)
-        loss = softplus(D(fake, labels)).mean() + softplus(-D(real, labels)).mean()
+        loss = discriminator_loss(D(real, labels), D(fake, labels)).sum()
         if step == 0:  # R1 differentiates through the frozen network twice
-            loss = loss + r1_penalty(D, real, labels)
+            loss = loss + r1_penalty(D, real, labels).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
         # The images get a gradient through the frozen network (the generator learns through it) ...
         assert fake.grad is not None and fake.grad.abs().sum() > 0
-    # ... but no frozen tensor has one, and none changed (BatchNorm statistics included).
+    # ... but no frozen tensor has one, and none changed (the feature network's BatchNorm statistics
+    # included; the heads' own BatchNorm layers train, their statistics are not frozen).
     for name, buffer in D.named_buffers():
         assert not buffer.requires_grad and buffer.grad is None, name
     after = D.state_dict()
@@ -93,6 +95,7 @@ def test_projections_follow_the_seed_and_are_stored(lite0):
     assert all(torch.equal(pa[k], pb[k]) for k in pa)
     assert all(not torch.equal(pa[k], pc[k]) for k in pa)
     assert pa["branches.0.projection.ccm0"].shape == (16, lite0[1]["channels"][0], 1, 1)
+    assert pa["branches.0.projection.ccm3"].shape == (128, lite0[1]["channels"][3], 1, 1)
     # Restoring a state restores the projections (and everything else): same logits.
     c.load_state_dict(a.state_dict(), strict=True)
     assert all(torch.equal(projections(c)[k], pa[k]) for k in pa)
@@ -177,12 +180,14 @@ def test_default_rule_and_unknown_names():
     assert resolve_kind("auto", 32, ["efficientnet-lite0"])[0] == "projected"
     assert resolve_kind("auto", 8, ["efficientnet-lite0"])[0] == "scratch"
     assert resolve_kind("scratch", 64, ["efficientnet-lite0"])[0] == "scratch"
-    from baselines.discriminators import build_discriminator
+    from baselines.discriminator_choice import build_discriminator
     from baselines.gan_only import GanOnlyConfig
 
     assert GanOnlyConfig().discriminator == "auto"
     with pytest.raises(UsageError):
         build_discriminator("bogus", 8, 1, 0, 8)
+    with pytest.raises(UsageError):
+        resolve_kind("bogus", 8, ["efficientnet-lite0"])
     with pytest.raises(UsageError):
         ProjectedDiscriminator(["no-such-network"], resolution=8, channels=1)
 

@@ -15,6 +15,8 @@ from harness.report import build_report
 from harness.report.published import load_published
 from report_fixtures import mismatch_record, run_record, snapshot, synthetic_records, write_records
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
 TABLES = ("one_step", "figure_1a", "curves", "freeze_ablation", "mismatch", "spectrum", "cost", "runs")
 
 
@@ -128,25 +130,64 @@ def test_every_reported_number_traces_to_a_sourced_entry(built):
     assert checked > 50
 
 
-def test_published_data_holds_every_number_of_paper_facts(specs_dir):
-    """Each decimal in PAPER_FACTS §3 and each frozen share / parameter count of §2 is an entry."""
-    text = (specs_dir / "PAPER_FACTS.md").read_text()
+def test_published_data_carries_its_sources_and_agrees_with_itself():
+    """baselines/published.json stands on its own: every number names a source it can be checked in,
+    and the entries agree with each other (the corrections of issue #17 included)."""
+    from baselines import METHODS
+    from harness.report.inputs import DEFAULT_BACKBONES as PUBLISHED_BACKBONES
+
     published = load_published()
-    texts = {t for e in published.entries for t in (e.value, e.low, e.high) if t}
-    images = {v for e in published.entries for v in (e.train_images, e.train_images_low, e.train_images_high) if v}
-    section3 = text[text.index("## 3."):text.index("## 4.")]
-    for number, suffix in re.findall(r"(\d+\.\d+)([MB]?)", section3):
-        if suffix:
-            assert int(float(number) * {"M": 1e6, "B": 1e9}[suffix]) in images, number + suffix
-        else:
-            assert number in texts, number
-    shares = {float(e.value) for e in published.select("frozen_share")}
-    params = {e.value for e in published.select("parameters")}
-    for line in text.splitlines():
-        if line.startswith(("| CIFAR-10 NCSN++", "| 64x64 NCSN++", "| ImageNet ADM")):
-            assert re.search(r"\((\d+\.\d+)M(?: params)?\)", line).group(1) in params
-            for pct in re.findall(r"(\d+\.\d+)%", line):
-                assert round(float(pct) / 100, 4) in shares, pct
+    raw = json.loads((REPO_ROOT / "baselines" / "published.json").read_text())
+    assert "PAPER_FACTS" not in json.dumps(raw)  # no file outside the repository as a source
+    by_id = {e.id: e for e in published.entries}
+    for e in published.entries:
+        source = published.sources[e.source]
+        assert source.title and (source.arxiv or source.kind == "count"), e.id
+        assert e.where and e.hand in ("first-hand", "second-hand"), e.id
+        assert e.value is not None or (e.low and e.high) or "no D2O number" in e.note, e.id
+        assert e.harness_method is None or e.harness_method in METHODS.names(), e.id
+    # One (dataset, method) has one published value per source: the paper and the README may differ.
+    seen = {}
+    for e in published.select("fid"):
+        key = (e.dataset, e.method, e.source, e.backbone)
+        assert seen.setdefault(key, e.shown()) == e.shown(), key
+    # Figure 1A points are the FIDs and training images of the same methods in the tables.
+    for point in published.select("figure-1a"):
+        if point.method in ("D2O", "D2O-F"):
+            fid = by_id[f"imagenet-64/{point.method}/fid"]
+            assert (point.value, point.train_images) == (fid.value, fid.train_images), point.id
+    assert by_id["imagenet-64/figure-1a/D2O-F"].train_images == 6_000_000  # one figure for ImageNet
+    # AFHQv2: the paper's D2O is 1.23; the README's 1.24 is its D2O-F row.
+    assert by_id["afhqv2-64/D2O/fid"].value == "1.23" and "afhqv2-64/D2O/fid/readme" not in by_id
+    assert by_id["afhqv2-64/D2O-F/fid/readme"].value == "1.24"
+    assert by_id["cifar10-uncond/SiD/fid"].train_images == 400_000_000
+    # Teachers: the one beside D2O's runs is the backbone D2O fine-tunes (VE at 32 and 64 but ImageNet).
+    for e in published.select("fid"):
+        if e.harness_method == "teacher":
+            assert e.nfe == (79 if e.dataset.endswith("-64") else 35), e.id
+            assert e.backbone and e.backbone.split("-")[-1] in ("ve", "vp", "adm"), e.id
+            if e.backbone == PUBLISHED_BACKBONES.get(e.dataset):
+                assert "VE" in e.where or "ADM" in e.where, e.id
+    assert (by_id["afhqv2-64/EDM teacher/fid"].value, by_id["ffhq-64/EDM teacher/fid"].value) == ("2.16", "2.53")
+    assert by_id["afhqv2-64/EDM teacher (VP)/fid"].backbone.endswith("-vp")
+    # Second-hand numbers name their primary source, or say they are unverified.
+    for e in published.entries:
+        if e.hand == "second-hand" and e.quantity == "fid" and e.source == "d2o-paper" and not e.primary:
+            assert "unverified" in e.note or "not recorded" in e.note or e.method.startswith("D2O"), e.id
+    assert by_id["cifar10-uncond/PD/fid"].primary == "cm"
+    assert "unverified" in by_id["cifar10-cond/DMD2/fid"].note
+    # bench's CD (pseudo-Huber) and DMD2-style dmd stand beside the matching published variants only.
+    for e in published.entries:
+        if "LPIPS" in e.method or e.method == "DMD":
+            assert e.harness_method is None, e.id
+        if e.harness_method == "dmd":
+            assert e.method.startswith("DMD2"), e.id
+    # Frozen shares per level and architecture, parameters in millions.
+    for arch in raw["architecture_names"]:
+        shares = [float(e.value) for e in published.select("frozen_share", arch)]
+        assert len(shares) == 3 and shares == sorted(shares) and all(0.5 < v < 1 for v in shares), arch
+        (params,) = published.select("parameters", arch)
+        assert params.value in raw["architecture_names"][arch]
 
 
 def test_missing_inputs_are_announced_not_dropped(tmp_path):

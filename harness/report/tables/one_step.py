@@ -49,7 +49,7 @@ def reported_for(run: Run, entries: list) -> tuple[object | None, list]:
     """
     if run.method == "gan_only_frozen" and run.freeze_level not in (None, 1):
         return None, []
-    matching = [e for e in entries if e.harness_method == run.method]
+    matching = [e for e in entries if e.harness_method == run.method and e.backbone in (None, run.backbone)]
     main = next((e for e in matching if not e.is_readme()), None)
     return main, [e for e in matching if e.is_readme()]
 

@@ -1,0 +1,51 @@
+"""Files on disk the harness reads but does not make: one sha256 hasher and one place to look for
+weight files, shared by backbones, metric networks and discriminator feature networks.
+
+Weights directory: an explicit folder (``--weights-dir``), else ``$BENCH_WEIGHTS_DIR``, else
+``~/.cache/bench/weights``; after it, torch hub's ``checkpoints`` folder (where torchvision and
+torch-fidelity download to). Nothing here downloads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+WEIGHTS_DIR_ENV = "BENCH_WEIGHTS_DIR"
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_file(path: Path | str) -> str:
+    """SHA-256 of a file, remembered per (path, size, mtime) so large files are hashed once per process."""
+    stat = Path(path).stat()
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        _SHA_CACHE[key] = digest.hexdigest()
+    return _SHA_CACHE[key]
+
+
+def default_weights_dir() -> Path:
+    return Path.home() / ".cache" / "bench" / "weights"
+
+
+def weights_dir(flag: Path | str | None = None) -> Path:
+    """The weights directory: the flag, else $BENCH_WEIGHTS_DIR, else ~/.cache/bench/weights."""
+    chosen = flag or os.environ.get(WEIGHTS_DIR_ENV) or default_weights_dir()
+    return Path(chosen).expanduser()
+
+
+def torch_hub_checkpoints() -> Path:
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def weights_search_dirs(flag: Path | str | None = None) -> list[Path]:
+    """Where a weights file is looked for, in order: the weights directory, then torch hub's cache."""
+    return [weights_dir(flag), torch_hub_checkpoints()]
