@@ -21,6 +21,7 @@ from baselines import METHODS
 from baselines.base import Method, MethodContext, draw_latents
 from baselines.d2o import d2o_generator_from
 from baselines.projected_discriminator import discriminator_for
+from baselines.tunable import log_uniform
 
 
 @dataclass
@@ -42,6 +43,16 @@ class GanOnlyConfig:
     d_input_size: int = 224  # images are resized to this for the feature networks (paper: 224)
     d_proj_channels: int = 64  # random cross-channel mixing width (paper: 64)
     d_seed: int | None = None  # seed of the fixed random projections; None: the run's seed
+
+
+# `bench tune`'s search space (baselines/tunable.py): the two learning rates and the R1 weight, the
+# settings D2O inherits from StyleGAN2-ADA's recipe, where gamma is tuned over decades per dataset
+# (Karras et al. 2020, arXiv 2006.06676, App. D); the discriminator's design stays fixed.
+SEARCH_SPACE = {
+    "g_lr": log_uniform(1e-5, 2e-3, why="generator Adam lr (Config default 1e-4, D2O arXiv 2506.09376)"),
+    "d_lr": log_uniform(1e-5, 2e-3, why="discriminator Adam lr (D2O: equal to the generator's)"),
+    "r1_gamma": log_uniform(1e-5, 1.0, why="R1 weight gamma (arXiv 2006.06676 App. D: tuned per dataset)"),
+}
 
 
 class GanOnly(Method):

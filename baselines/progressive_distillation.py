@@ -41,6 +41,7 @@ import torch
 
 from baselines import METHODS
 from baselines.base import Method, MethodContext, draw_latents
+from baselines.tunable import choice, log_uniform
 from harness.errors import UsageError
 from harness.samplers import OneStepGenerator, ddim_step, karras_sigmas
 
@@ -65,6 +66,16 @@ class ProgressiveDistillationConfig:
 
 
 # --- the algorithm's pieces as pure functions (tested in tests/methods) -----------------------------
+
+# `bench tune`'s search space (baselines/tunable.py): the lr, the first teacher's step count (how many
+# halving rounds share the budget, arXiv 2202.00512 §4) and
+# the two loss weightings of their §4.
+SEARCH_SPACE = {
+    "lr": log_uniform(1e-5, 2e-3, why="Adam lr, annealed per round (arXiv 2202.00512, CIFAR-10: 1e-4)"),
+    "start_steps": choice(4, 8, 16, 32, 64, why="first teacher's DDIM steps = 2^rounds (arXiv 2202.00512 §4)"),
+    "loss_weighting": choice(*WEIGHTINGS, why="SNR+1 vs truncated SNR (arXiv 2202.00512 §4)"),
+}
+
 
 def pd_schedule(start_steps: int, sigma_min: float, sigma_max: float, rho: float,
                 device: torch.device | str = "cpu") -> torch.Tensor:
