@@ -78,7 +78,7 @@ def configured_defaults(config, space: dict) -> dict[str, Any]:
     from harness.config import apply_overrides
 
     values = asdict(apply_overrides(METHODS.get(config.method).Config(), config.method_config))
-    return {k: values[k] for k, t in space.items() if t.contains(values[k])}
+    return {k: values[k] for k in space}
 
 
 def settings_of(o: TuneOptions, config, space: dict) -> dict[str, Any]:

@@ -126,8 +126,9 @@ def open_study(results: Path, name: str, settings: dict, space: dict, defaults: 
             study.set_user_attr("objective", "final FD/FID of the trial's run on the held-out sample seeds "
                                 f"{settings['holdout_first_seed']}..{settings['holdout_first_seed'] + settings['num_samples'] - 1}")
             study.set_user_attr("pruning", pruning_note)
-            if settings["sampler"] == "tpe" and defaults:
-                study.enqueue_trial(defaults, user_attrs={"default": True})
+            inside = {k: v for k, v in defaults.items() if space[k].contains(v)}  # out of range: sampled
+            if settings["sampler"] == "tpe" and inside:
+                study.enqueue_trial(inside, user_attrs={"default": True})
         requeue_interrupted(study)
     return study
 
