@@ -123,7 +123,7 @@ def tune(
     dataset: str = typer.Option("digits", help="a registered dataset"),
     budget_kimg: float = typer.Option(..., help="each trial's training budget, in thousands of images"),
     trials: int = typer.Option(..., help="trials to spend on the study (finished, pruned or diverged)"),
-    seed: int = typer.Option(100, help="seed of the sampler and of every trial's run (keep it apart from the re-run seeds)"),
+    seed: int = typer.Option(100, help="seed of the sampler and of every trial's run (apart from the re-run seeds)"),
     space: List[str] = typer.Option([], "--space", help="KEY=LOW:HIGH[:log|:linear], KEY=A,B,C or KEY=VALUE; "
                                     "changes the method's declared search space"),
     grid: bool = typer.Option(False, help="a grid search (ranges split into --grid-points values) instead of TPE"),
@@ -135,7 +135,7 @@ def tune(
     data: Optional[Path] = typer.Option(None, help="local dataset file or folder"),
     set_: List[str] = typer.Option([], "--set", help="KEY=VALUE overrides applied to every trial and re-run"),
     num_samples: Optional[int] = typer.Option(None, help="evaluation samples (default: the dataset's preset)"),
-    holdout_first_seed: int = typer.Option(1_000_000, help="first sample seed of the held-out set trials are scored on"),
+    holdout_first_seed: int = typer.Option(1_000_000, help="first sample seed of the held-out set scoring trials"),
     startup_trials: int = typer.Option(4, help="TPE's random trials before it models the results"),
     rerun_seeds: str = typer.Option("", help="comma-separated run seeds to re-run the best trial on (e.g. 0,1,2)"),
     rerun_budget_kimg: Optional[float] = typer.Option(None, help="budget of the re-runs (default: --budget-kimg)"),

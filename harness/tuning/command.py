@@ -67,7 +67,8 @@ def base_config(o: TuneOptions):
     final = range(ev.first_seed, ev.first_seed + ev.num_samples)
     held = range(o.holdout_first_seed, o.holdout_first_seed + ev.num_samples)
     if o.holdout_first_seed < 0 or (held.start < final.stop and final.start < held.stop):
-        raise UsageError(f"--holdout-first-seed {o.holdout_first_seed}: the held-out seeds {held.start}..{held.stop - 1} "
+        raise UsageError(f"--holdout-first-seed {o.holdout_first_seed}: the held-out seeds "
+                         f"{held.start}..{held.stop - 1} "
                          f"overlap the final evaluation's seeds {final.start}..{final.stop - 1}")
     return config
 
@@ -103,7 +104,7 @@ def tune_command(o: TuneOptions, echo=print) -> dict[str, Any]:
         raise UsageError('bench tune needs Optuna: pip install -e ".[tune]"') from None
     from harness.tuning.objective import make_objective, runner_has_points
     from harness.tuning.space import resolve_space
-    from harness.tuning.study import counts, open_study, study_dir, write_summary
+    from harness.tuning.study import Surplus, claim, counts, open_study, study_dir, write_summary
 
     check_options(o)
     space = resolve_space(o.method, o.space)
@@ -120,7 +121,8 @@ def tune_command(o: TuneOptions, echo=print) -> dict[str, Any]:
     study = open_study(Path(o.results), name, settings, space, configured_defaults(config, space),
                        o.heartbeat_s, pruner, note)
     folder = study_dir(Path(o.results), name)
-    objective = make_objective(config, space, name, folder, o.holdout_first_seed, o.show_progress, pruning, echo)
+    objective = make_objective(config, space, name, folder, o.holdout_first_seed, o.show_progress, pruning, echo,
+                               claim=lambda number: claim(study, Path(o.results), name, number, o.trials))
     while True:
         optuna.storages.fail_stale_trials(study)
         c = counts(study)
@@ -129,7 +131,7 @@ def tune_command(o: TuneOptions, echo=print) -> dict[str, Any]:
         if c["spent"] + c["running"] >= o.trials:  # the rest is running in other processes: wait for them
             time.sleep(o.heartbeat_s)
             continue
-        study.optimize(objective, n_trials=1)
+        study.optimize(objective, n_trials=1, catch=(Surplus,))
         write_summary(study, Path(o.results), name)
     summary = json.loads(write_summary(study, Path(o.results), name).read_text())
     best = summary["best"]

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from harness.errors import BenchError
 from harness.tuning.space import suggest
-from harness.tuning.study import DIVERGED
+from harness.tuning.study import DIVERGED, Surplus
 
 FD_NAMES = ("fd", "fid")
 
@@ -93,8 +93,15 @@ def run_or_resume(config, folder: Path, match: Callable[[dict], bool], show_prog
 
 
 def make_objective(base_config, space: dict, study_name: str, folder: Path, holdout_first_seed: int,
-                   show_progress: bool, pruning: bool, echo=print) -> Callable[[Any], float]:
+                   show_progress: bool, pruning: bool, echo=print,
+                   claim: Callable[[int], None] | None = None) -> Callable[[Any], float]:
     def objective(trial) -> float:
+        if claim is not None:
+            try:
+                claim(trial.number)
+            except Surplus:  # recorded as failed with outcome 'surplus': not spent, nothing ran
+                trial.set_user_attr("outcome", "surplus")
+                raise
         root = trial.user_attrs.get("trial_root", trial.number)
         trial.set_user_attr("trial_root", root)
         trial.set_user_attr("interrupted", False)

@@ -91,7 +91,8 @@ def resolve_space(method: str, pairs: list[str]) -> dict[str, Tunable]:
             raise UsageError(f"--space expects KEY=RANGE, got '{pair}'")
         key = pair.split("=", 1)[0].strip()
         if key not in types:
-            raise UsageError(f"--space: unknown key '{key}' for method {method}; valid keys: {', '.join(sorted(types))}")
+            raise UsageError(f"--space: unknown key '{key}' for method {method}; "
+                             f"valid keys: {', '.join(sorted(types))}")
         space[key] = parse_range(f"{key}={pair.split('=', 1)[1]}", types[key], space.get(key))
     if not space:
         raise UsageError(f"method {method} declares no tunable settings; pass --space KEY=RANGE")

@@ -72,7 +72,7 @@ def quiet_optuna() -> None:
     import optuna
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # the command reports each trial itself
 
 
 def make_sampler(settings: dict, space: dict, joined_after: int):
@@ -123,8 +123,9 @@ def open_study(results: Path, name: str, settings: dict, space: dict, defaults: 
                                         sampler=make_sampler(settings, space, 0))
             study.set_user_attr("settings", settings)
             study.set_user_attr("defaults", defaults)
+            first = settings["holdout_first_seed"]
             study.set_user_attr("objective", "final FD/FID of the trial's run on the held-out sample seeds "
-                                f"{settings['holdout_first_seed']}..{settings['holdout_first_seed'] + settings['num_samples'] - 1}")
+                                f"{first}..{first + settings['num_samples'] - 1}")
             study.set_user_attr("pruning", pruning_note)
             inside = {k: v for k, v in defaults.items() if space[k].contains(v)}  # out of range: sampled
             if settings["sampler"] == "tpe" and inside:
@@ -164,6 +165,23 @@ def counts(study) -> dict[str, int]:
         elif t.state == TrialState.WAITING:
             out["waiting"] += 1
     return out
+
+
+class Surplus(Exception):
+    """A trial asked for after the study's trials were all given out (two processes asked at once)."""
+
+
+def claim(study, results: Path, name: str, number: int, trials: int) -> None:
+    """Raise ``Surplus`` unless trial ``number`` is still needed: spent trials plus the running ones
+    numbered before it are fewer than ``trials``. Counted under the study's lock, and the lower
+    number wins, so two processes asking at once never both run the last trial."""
+    from optuna.trial import TrialState
+
+    with study_lock(results, name):
+        c = counts(study)
+        earlier = sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if t.number < number)
+    if c["spent"] + earlier >= trials:
+        raise Surplus(f"trial {number} is not needed: the study's {trials} trials are spent or running")
 
 
 def write_summary(study, results: Path, name: str) -> Path:
