@@ -11,6 +11,7 @@ from typing import Any
 
 from harness.errors import UsageError
 
+WAIT_POLL_S = 2  # how often a process whose share is done looks at the other processes' trials
 HOLDOUT_FIRST_SEED = 1_000_000  # trials measure on seeds 1,000,000.. ; final evaluations use 0.. (EDM protocol)
 
 
@@ -129,7 +130,7 @@ def tune_command(o: TuneOptions, echo=print) -> dict[str, Any]:
         if c["spent"] >= o.trials:
             break
         if c["spent"] + c["running"] >= o.trials:  # the rest is running in other processes: wait for them
-            time.sleep(o.heartbeat_s)
+            time.sleep(min(o.heartbeat_s, WAIT_POLL_S))  # (or for their heartbeats to go stale)
             continue
         study.optimize(objective, n_trials=1, catch=(Surplus,))
         write_summary(study, Path(o.results), name)
