@@ -62,7 +62,8 @@ def is_default_for(record: dict, rerun: dict, study: StudyView) -> bool:
     if float(record.get("budget_kimg") or 0) != float(rerun.get("budget_kimg") or 0):
         return False
     for section, keys in (("train", TRAIN_KEYS), ("eval", EVAL_KEYS)):
-        if any((c.get(section) or {}).get(k) != (r.get(section) or {}).get(k) for k in keys):
+        mine, theirs = c.get(section) or {}, r.get(section) or {}
+        if any(mine[k] != theirs[k] for k in keys if k in mine and k in theirs):  # older records lack new keys
             return False
     mine, theirs = c.get("method_config") or {}, r.get("method_config") or {}
     defaults = study.summary.get("defaults") or {}
