@@ -15,7 +15,7 @@ from harness.report import build_report
 from harness.report.published import load_published
 from report_fixtures import mismatch_record, run_record, snapshot, synthetic_records, write_records
 
-TABLES = ("one_step", "figure_1a", "freeze_ablation", "mismatch", "spectrum", "cost", "runs")
+TABLES = ("one_step", "figure_1a", "freeze_ablation", "mismatch", "spectrum", "cost", "tuned", "runs")
 
 
 def special_records() -> list[dict]:
