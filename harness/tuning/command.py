@@ -105,7 +105,7 @@ def tune_command(o: TuneOptions, echo=print) -> dict[str, Any]:
         raise UsageError('bench tune needs Optuna: pip install -e ".[tune]"') from None
     from harness.tuning.objective import make_objective, runner_has_points
     from harness.tuning.space import resolve_space
-    from harness.tuning.study import Surplus, claim, counts, open_study, study_dir, write_summary
+    from harness.tuning.study import claim, open_study, study_dir, write_summary
 
     check_options(o)
     space = resolve_space(o.method, o.space)
@@ -124,16 +124,14 @@ def tune_command(o: TuneOptions, echo=print) -> dict[str, Any]:
     folder = study_dir(Path(o.results), name)
     objective = make_objective(config, space, name, folder, o.holdout_first_seed, o.show_progress, pruning, echo,
                                claim=lambda number: claim(study, Path(o.results), name, number, o.trials))
-    while True:
-        optuna.storages.fail_stale_trials(study)
-        c = counts(study)
-        if c["spent"] >= o.trials:
-            break
-        if c["spent"] + c["running"] >= o.trials:  # the rest is running in other processes: wait for them
-            time.sleep(min(o.heartbeat_s, WAIT_POLL_S))  # (or for their heartbeats to go stale)
-            continue
-        study.optimize(objective, n_trials=1, catch=(Surplus,))
-        write_summary(study, Path(o.results), name)
+    try:
+        run_trials(study, objective, o, name)
+    except KeyboardInterrupt:  # the CLI's hint would name `bench run --resume`; the study resumes itself
+        from harness import runner
+
+        runner.ACTIVE_RUN_DIR.clear()
+        echo(f"interrupted; continue study {name} (and its unfinished trial) with the same bench tune command")
+        raise
     summary = json.loads(write_summary(study, Path(o.results), name).read_text())
     best = summary["best"]
     echo(f"study {name}: {summary['spent']} trials spent; best trial "
@@ -174,3 +172,21 @@ def rerun_best(o: TuneOptions, config, name: str, best: dict, folder: Path) -> l
         paths.append(run_or_resume(run_config, folder, lambda tags, s=int(seed): same(tags, s, budget),
                                    o.show_progress))
     return paths
+
+
+def run_trials(study, objective, o: TuneOptions, name: str) -> None:
+    """Run trials here until the study has ``o.trials`` spent, waiting for other processes' last ones."""
+    import optuna
+
+    from harness.tuning.study import Surplus, counts, write_summary
+
+    while True:
+        optuna.storages.fail_stale_trials(study)
+        c = counts(study)
+        if c["spent"] >= o.trials:
+            break
+        if c["spent"] + c["running"] >= o.trials:  # the rest is running in other processes: wait for them
+            time.sleep(min(o.heartbeat_s, WAIT_POLL_S))  # (or for their heartbeats to go stale)
+            continue
+        study.optimize(objective, n_trials=1, catch=(Surplus,))
+        write_summary(study, Path(o.results), name)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import optuna
+import pytest
 
 from harness.tuning.command import TuneOptions, tune_command
 
@@ -18,6 +19,7 @@ def options(backbone: Path, results: Path, trials: int, **kw) -> TuneOptions:
                        **kw)
 
 
+@pytest.mark.slow
 def test_grid_study_runs_each_grid_point_once(tiny_backbone, tmp_path):
     o = options(tiny_backbone, tmp_path, 2, grid=True, study="g",
                 space=["g_lr=1e-4,5e-4", "d_lr=5e-4", "r1_gamma=0.01"])
@@ -27,6 +29,7 @@ def test_grid_study_runs_each_grid_point_once(tiny_backbone, tmp_path):
     assert not any(t["default"] for t in summary["trials"]), "a grid study does not enqueue the default"
 
 
+@pytest.mark.slow
 def test_curve_points_prune_trials_when_the_runner_reports_them(tiny_backbone, tmp_path, monkeypatch):
     """A runner whose ``run`` takes ``on_point`` (the hook per-run curves call) gets trials pruned."""
     from harness import runner

@@ -43,6 +43,7 @@ def fd(record: dict) -> float:
     return next(m["value"] for m in record["metrics"] if m["name"] == "fd")
 
 
+@pytest.mark.slow
 def test_three_trial_study_end_to_end_then_best_rerun_and_report(tiny_backbone, tmp_path):
     results = tmp_path / "results"
     args = tune_args(tiny_backbone, results, 3, 0.1, "--rerun-seeds", "0,1")
@@ -90,28 +91,33 @@ def test_three_trial_study_end_to_end_then_best_rerun_and_report(tiny_backbone, 
     assert len(rows) == 2 and f",{name}," in rows[1] and ",3,0,0," in rows[1]
 
 
-def test_study_killed_mid_trial_resumes_its_run_from_the_checkpoint(tiny_backbone, tmp_path):
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"])
+def test_study_stopped_mid_trial_resumes_its_run_from_the_checkpoint(sig, tiny_backbone, tmp_path):
     results = tmp_path / "results"
-    args = tune_args(tiny_backbone, results, 2, 2.0, "--set", "checkpoint_kimg=0.25", "--heartbeat-s", "1")
+    args = tune_args(tiny_backbone, results, 2, 1.0, "--set", "checkpoint_kimg=0.25", "--heartbeat-s", "1")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    folder = results / "tuning" / "digits-gan_only-2kimg"
+    folder = results / "tuning" / "digits-gan_only-1kimg"
     state, deadline = None, time.time() + 600
     while state is None and time.time() < deadline and proc.poll() is None:
         found = list(folder.glob("*/checkpoint/state.safetensors"))
         state = found[0] if found else None
         time.sleep(0.05)
     assert state is not None, f"no checkpoint appeared: {proc.communicate()[1].decode()[-2000:]}"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    os.kill(proc.pid, sig)
+    _, err = proc.communicate()
     killed = state.parent.parent
     assert not (killed / "record.json").exists(), "the trial finished before it was killed; make it longer"
-    time.sleep(2.5)  # past the heartbeat's grace period: the killed trial is stale
+    if sig == signal.SIGINT:  # Ctrl-C: exit 130, the trial is failed as interrupted and queued again
+        assert proc.returncode == 130, err.decode()[-2000:]
+    else:
+        time.sleep(2.5)  # past the heartbeat's grace period: the killed trial is stale
 
     resumed = bench(*args)
     assert resumed.returncode == 0, resumed.stderr
-    trials = load(results, "digits-gan_only-2kimg").trials
+    trials = load(results, "digits-gan_only-1kimg").trials
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"], "killed trial re-queued, then one more"
     assert trials[1].params == trials[0].params and trials[1].user_attrs["trial_root"] == 0
     assert trials[1].user_attrs["run_id"] == killed.name, "the re-queued trial continued the killed run"
@@ -120,7 +126,7 @@ def test_study_killed_mid_trial_resumes_its_run_from_the_checkpoint(tiny_backbon
     from harness.runner import configure, run
     from harness.seeding import cpu_threads
 
-    straight = configure("gan_only", "digits", backbone=str(tiny_backbone), budget_kimg=2.0, seed=100, device="cpu",
+    straight = configure("gan_only", "digits", backbone=str(tiny_backbone), budget_kimg=1.0, seed=100, device="cpu",
                          overrides=["batch_size=32", "d_width=16", "eval.batch_size=100", "checkpoint_kimg=0.25",
                                     "eval.first_seed=1000000"], num_samples=100)
     with cpu_threads(1):
@@ -128,6 +134,7 @@ def test_study_killed_mid_trial_resumes_its_run_from_the_checkpoint(tiny_backbon
     assert trials[1].value == fd(uninterrupted), "resuming gives the value an uninterrupted trial gets"
 
 
+@pytest.mark.slow
 def test_two_processes_split_one_study(tiny_backbone, tmp_path):
     results = tmp_path / "results"
     args = tune_args(tiny_backbone, results, 4, 0.3)
@@ -162,6 +169,7 @@ def test_bad_input_is_a_one_line_usage_error(extra, message, tiny_backbone, tmp_
     assert not (tmp_path / "results" / "tuning").exists(), "nothing is stored for a refused study"
 
 
+@pytest.mark.slow
 def test_existing_study_with_other_settings_is_refused_and_kept(tiny_backbone, tmp_path):
     results = tmp_path / "results"
     made = bench(*tune_args(tiny_backbone, results, 1, 0.1, "--study", "s"))
