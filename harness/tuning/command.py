@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -109,6 +110,12 @@ def tune_command(o: TuneOptions, echo=print) -> dict[str, Any]:
 
     check_options(o)
     space = resolve_space(o.method, o.space)
+    if o.grid:
+        from harness.tuning.space import grid_values
+
+        size = math.prod(len(grid_values(t, o.grid_points)) for t in space.values())
+        if o.trials > size:
+            raise UsageError(f"--trials {o.trials} is more than the grid's {size} points")
     config = base_config(o)
     name = o.study or default_study_name(o)
     settings = settings_of(o, config, space)

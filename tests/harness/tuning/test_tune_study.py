@@ -161,6 +161,8 @@ def test_two_processes_split_one_study(tiny_backbone, tmp_path):
     (["--space", "r1_interval=a,b"], "every choice must be a int"),
     (["--trials", "0"], "--trials must be at least 1"),
     (["--set", "eval.first_seed=999950"], "overlap the final evaluation's seeds"),
+    (["--trials", "3", "--grid", "--space", "g_lr=1e-4,5e-4", "--space", "d_lr=5e-4", "--space", "r1_gamma=0.01"],
+     "more than the grid's 2 points"),
 ])
 def test_bad_input_is_a_one_line_usage_error(extra, message, tiny_backbone, tmp_path):
     result = bench(*tune_args(tiny_backbone, tmp_path / "results", 1), *extra)
