@@ -54,6 +54,9 @@ def check_options(o: TuneOptions) -> None:
         raise UsageError(f"--heartbeat-s must be at least 1, got {o.heartbeat_s}")
     if o.rerun_budget_kimg is not None and o.rerun_budget_kimg <= 0:
         raise UsageError(f"--rerun-budget-kimg must be positive, got {o.rerun_budget_kimg:g}")
+    if o.seed in o.rerun_seeds:
+        raise UsageError(f"--rerun-seeds {','.join(map(str, o.rerun_seeds))} includes the trials' run seed {o.seed}; "
+                         "re-runs train on fresh seeds (pass another --seed)")
     name = o.study or default_study_name(o)
     if not name or "/" in name or name.startswith("."):
         raise UsageError(f"--study '{name}': a study name is a plain file name")

@@ -160,6 +160,7 @@ def test_two_processes_split_one_study(tiny_backbone, tmp_path):
     (["--space", "g_lr=0:1:log"], "log range needs LOW > 0"),
     (["--space", "r1_interval=a,b"], "every choice must be a int"),
     (["--trials", "0"], "--trials must be at least 1"),
+    (["--rerun-seeds", "0,100"], "re-runs train on fresh seeds"),
     (["--set", "eval.first_seed=999950"], "overlap the final evaluation's seeds"),
     (["--trials", "3", "--grid", "--space", "g_lr=1e-4,5e-4", "--space", "d_lr=5e-4", "--space", "r1_gamma=0.01"],
      "more than the grid's 2 points"),
