@@ -9,7 +9,7 @@ Layout for a study NAME (``optuna-dashboard sqlite:///<results>/tuning/NAME.db``
 
 Several processes may work on one study: Optuna's RDB storage hands each its own trials, a file
 lock serialises creating the study, and each trial keeps a heartbeat so that a trial whose process
-died is marked failed and re-queued with the same settings (Optuna's RetryFailedTrialCallback);
+died is marked failed and re-queued with the same settings (Optuna's heartbeat retry callback);
 its run then continues from its own checkpoint (objective.py).
 """
 
