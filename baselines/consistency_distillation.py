@@ -44,6 +44,7 @@ from baselines import METHODS
 from baselines.base import MethodContext, StudentDistillation, draw_latents
 from baselines.d2o import BackboneConditioning, ConsistencyFunction, D2OGenerator
 from baselines.losses import pseudo_huber
+from baselines.tunable import choice, int_range, log_uniform, uniform
 from harness.errors import MissingArtefactError, UsageError
 from harness.samplers import heun_step, karras_sigmas, supported_sigma_range
 
@@ -69,6 +70,16 @@ class ConsistencyDistillationConfig:
     sigma_max: float = 80.0  # T
     rho: float = 7.0
     sigma_data: float = 0.5
+
+
+# `bench tune`'s search space (baselines/tunable.py): what the CM paper ablates for CD (arXiv 2303.01469
+# Fig. 3: the metric d, the number of scales N, the target EMA mu) and the learning rate.
+SEARCH_SPACE = {
+    "lr": log_uniform(1e-5, 2e-3, why="Adam lr (arXiv 2303.01469 Table 3: 4e-4 on CIFAR-10)"),
+    "num_scales": int_range(6, 60, log=True, why="N, discretisation steps (arXiv 2303.01469 Fig. 3b)"),
+    "target_ema": uniform(0.0, 0.99, why="target EMA mu (arXiv 2303.01469 Table 3: 0 CIFAR-10, 0.95 ImageNet)"),
+    "loss": choice("pseudo_huber", "l2", why="metric d (arXiv 2303.01469 Fig. 3a; pseudo-Huber: 2310.14189)"),
+}
 
 
 # --- the algorithm's pieces (tested in tests/methods) -------------------------------------------------

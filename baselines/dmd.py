@@ -53,6 +53,7 @@ from baselines.base import Method, MethodContext, draw_latents, frozen
 from baselines.d2o import d2o_generator_from
 from baselines.discriminator_choice import DiscriminatorSettings, discriminator_for
 from baselines.losses import discriminator_loss, edm_loss_weight, generator_loss
+from baselines.tunable import int_range, log_uniform
 from harness.errors import UsageError
 from harness.samplers import append_dims, karras_sigma, supported_sigma_range
 
@@ -84,6 +85,17 @@ class DMDConfig(DiscriminatorSettings):
     sigma: float = 80.0  # generator's fixed sigma (D2O preconditioning)
     sigma_data: float = 0.5
     eps: float = 0.002
+
+
+# `bench tune`'s search space (baselines/tunable.py): both learning rates and the two time-scale
+# update ratio, the setting DMD2 shows matters most for stability without the regression loss
+# (arXiv 2405.14867 §4.2 and its ablations); the optional GAN term stays as configured.
+SEARCH_SPACE = {
+    "g_lr": log_uniform(1e-6, 1e-3, why="generator AdamW lr (arXiv 2405.14867: 2e-6 on ImageNet-64)"),
+    "fake_lr": log_uniform(1e-6, 1e-3, why="fake-score AdamW lr (arXiv 2405.14867: equal to the generator's)"),
+    "fake_steps_per_generator_step": int_range(1, 10, why="TTUR fake-score updates per generator update "
+                                                         "(arXiv 2405.14867 §4.2: 5)"),
+}
 
 
 # --- the algorithm's pieces (tested in tests/methods) -------------------------------------------------

@@ -29,6 +29,7 @@ from baselines.base import Method, MethodContext, draw_latents, frozen
 from baselines.d2o import d2o_generator_from
 from baselines.discriminator_choice import DiscriminatorSettings, discriminator_for
 from baselines.losses import discriminator_loss, generator_loss, r1_penalty
+from baselines.tunable import log_uniform
 
 
 @dataclass
@@ -45,6 +46,16 @@ class GanOnlyConfig(DiscriminatorSettings):
     sigma: float = 80.0
     sigma_data: float = 0.5
     eps: float = 0.002
+
+
+# `bench tune`'s search space (baselines/tunable.py): the two learning rates and the R1 weight, the
+# settings D2O inherits from StyleGAN2-ADA's recipe, where gamma is tuned over decades per dataset
+# (Karras et al. 2020, arXiv 2006.06676, App. D); the discriminator's design stays fixed.
+SEARCH_SPACE = {
+    "g_lr": log_uniform(1e-5, 2e-3, why="generator Adam lr (Config default 1e-4, D2O arXiv 2506.09376)"),
+    "d_lr": log_uniform(1e-5, 2e-3, why="discriminator Adam lr (D2O: equal to the generator's)"),
+    "r1_gamma": log_uniform(1e-5, 1.0, why="R1 weight gamma (arXiv 2006.06676 App. D: tuned per dataset)"),
+}
 
 
 class GanOnly(Method):

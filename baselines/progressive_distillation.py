@@ -48,6 +48,7 @@ import torch
 
 from baselines import METHODS
 from baselines.base import MethodContext, StudentDistillation, draw_latents
+from baselines.tunable import choice, log_uniform
 from harness.errors import UsageError
 from harness.samplers import OneStepGenerator, ddim_step, karras_sigmas, supported_sigma_range
 
@@ -69,6 +70,16 @@ class ProgressiveDistillationConfig:
     sigma_min: float = 0.002  # EDM (arXiv 2206.00364) eq. 5
     sigma_max: float = 80.0
     rho: float = 7.0
+
+
+# `bench tune`'s search space (baselines/tunable.py): the lr, the first teacher's step count (how many
+# halving rounds share the budget) and the two loss weightings of arXiv 2202.00512 §4.
+SEARCH_SPACE = {
+    "lr": log_uniform(1e-5, 2e-3, why="Adam lr, annealed per round (arXiv 2202.00512, CIFAR-10: 1e-4)"),
+    "start_steps": choice(4, 8, 16, 32, 64, 128, 256, 512, 1024,
+                          why="first teacher's DDIM steps = 2^rounds (arXiv 2202.00512 §4: 1024 on CIFAR-10)"),
+    "loss_weighting": choice(*WEIGHTINGS, why="SNR+1 vs truncated SNR (arXiv 2202.00512 §4)"),
+}
 
 
 # --- the algorithm's pieces as pure functions (tested in tests/methods) -----------------------------

@@ -124,3 +124,6 @@ class RunConfig:
     method_config: dict[str, Any] = field(default_factory=dict)
     data_path: str | None = None
     sweep_overrides: list[str] = field(default_factory=list)  # the --set flags a sweep ran with
+    # Who made the run, when not a plain `bench run`: `bench tune` tags its trials and re-runs with the
+    # study, trial and role (harness/tuning), so their records say what they were made for.
+    tags: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,108 @@
+"""What `bench report` reads of the studies: study.json summaries and the re-run records, no Optuna.
+
+For each study under ``<results>/tuning/``: its settings and trials (study.json, written by
+`bench tune` after every trial), the completed re-runs of its best trial, and, from the main
+results folder, the default runs it is compared with: same method, dataset, backbone, budget,
+training settings and evaluation, seeds among the re-run seeds, no tags, and the configured
+default value of every searched key (every other method setting equal where both records have it).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.records import load_records
+from harness.tuning.study import SUMMARY_NAME, TUNING_DIR
+
+TRAIN_KEYS = ("batch_size", "ema_halflife_kimg", "ema_rampup_ratio", "precision")
+EVAL_KEYS = ("first_seed", "num_samples", "fd_impl")
+
+
+@dataclass
+class StudyView:
+    name: str
+    summary: dict[str, Any]
+    reruns: list[dict] = field(default_factory=list)  # completed re-runs of the current best trial
+    defaults: list[dict] = field(default_factory=list)  # matching default runs from the main results
+    stale_reruns: int = 0  # re-runs of a trial that is no longer the best
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.summary.get("settings") or {}
+
+    def trial_values(self) -> list[float]:
+        return sorted(t["value"] for t in self.summary.get("trials", [])
+                      if t.get("state") == "complete" and isinstance(t.get("value"), (int, float)))
+
+    def count(self, state: str, outcome: str | None = None) -> int:
+        return sum(1 for t in self.summary.get("trials", [])
+                   if t.get("state") == state and (outcome is None or t.get("outcome") == outcome))
+
+    def spread(self) -> tuple[float, float, float] | None:
+        values = self.trial_values()
+        return (values[0], statistics.median(values), values[-1]) if values else None
+
+
+def _config(record: dict) -> dict:
+    return record.get("config") or {}
+
+
+def is_default_for(record: dict, rerun: dict, study: StudyView) -> bool:
+    """Whether a main-results record is the default-settings counterpart of a re-run record."""
+    c, r = _config(record), _config(rerun)
+    if record.get("status") != "completed" or c.get("tags") or record.get("kind", "run") != "run":
+        return False
+    if (record.get("method"), record.get("dataset"), c.get("backbone")) != (rerun.get("method"), rerun.get("dataset"),
+                                                                           r.get("backbone")):
+        return False
+    if float(record.get("budget_kimg") or 0) != float(rerun.get("budget_kimg") or 0):
+        return False
+    for section, keys in (("train", TRAIN_KEYS), ("eval", EVAL_KEYS)):
+        mine, theirs = c.get(section) or {}, r.get(section) or {}
+        if any(mine[k] != theirs[k] for k in keys if k in mine and k in theirs):  # older records lack new keys
+            return False
+    mine, theirs = c.get("method_config") or {}, r.get("method_config") or {}
+    defaults = study.summary.get("defaults") or {}
+    for key, value in theirs.items():
+        expected = defaults.get(key, value) if key in (study.settings.get("space") or {}) else value
+        if key in mine and mine[key] != expected:
+            return False
+    return True
+
+
+def load_studies(results_dir: Path, main_records: list[dict]) -> tuple[list[StudyView], list[str]]:
+    """Every study under ``results_dir/tuning`` with its re-runs and default runs; problem lines."""
+    root = Path(results_dir) / TUNING_DIR
+    views, problems = [], []
+    for path in sorted(root.glob(f"*/{SUMMARY_NAME}")) if root.is_dir() else []:
+        try:
+            summary = json.loads(path.read_text())
+            if not isinstance(summary, dict) or not isinstance(summary.get("settings"), dict):
+                raise ValueError("not a study summary")
+        except (OSError, ValueError) as exc:
+            problems.append(f"{path.relative_to(results_dir)}: unreadable study summary ({exc.__class__.__name__})")
+            continue
+        view = StudyView(path.parent.name, summary)
+        best = summary.get("best") or {}
+        reruns_dir = path.parent / "reruns"
+        reruns, rerun_problems = load_records(reruns_dir) if reruns_dir.is_dir() else ([], [])
+        problems += [line for line in rerun_problems]
+        for record in reruns:
+            if record.get("status") != "completed":
+                continue
+            if (_config(record).get("tags") or {}).get("from_trial") == best.get("number"):
+                view.reruns.append(record)
+            else:
+                view.stale_reruns += 1
+        view.reruns.sort(key=lambda r: (int(r.get("seed", 0)), str(r.get("run_id"))))
+        seeds = {int(r.get("seed", 0)) for r in view.reruns}
+        if view.reruns:
+            view.defaults = sorted((r for r in main_records if int(r.get("seed", -1)) in seeds
+                                    and is_default_for(r, view.reruns[0], view)),
+                                   key=lambda r: (int(r.get("seed", 0)), str(r.get("run_id"))))
+        views.append(view)
+    return views, problems
