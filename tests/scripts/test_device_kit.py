@@ -24,15 +24,17 @@ ROOT = Path(__file__).resolve().parents[2]
 DEVICE = ROOT / "scripts" / "device"
 
 
-def load_kit():
-    spec = importlib.util.spec_from_file_location("device_kit", DEVICE / "kit.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+def load(name: str):
+    """scripts/device/<name>.py (its modules import each other by their plain names)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, DEVICE / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # before running it: dataclasses and the sibling imports look it up there
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
-kit = load_kit()
+kit, kit_stages, kit_packing = load("kit"), load("kit_stages"), load("kit_packing")
 
 
 def fake_wheel(directory: Path, name: str, version: str, requires: list[str]) -> Path:
@@ -75,26 +77,26 @@ def test_split_join_round_trip_and_damage(tmp_path: Path) -> None:
     source = tmp_path / "backbone.safetensors"
     source.write_bytes(os.urandom(250_000))
     (tmp_path / "out").mkdir()
-    parts = kit.split_file(source, tmp_path / "out", part_size=100_000)
+    parts = kit_packing.split_file(source, tmp_path / "out", part_size=100_000)
     assert [p.stat().st_size for p in parts] == [100_000, 100_000, 50_000]
-    joined = kit.join_parts(parts, tmp_path / "joined", kit.sha256(source))
+    joined = kit_packing.join_parts(parts, tmp_path / "joined", kit.sha256(source))
     assert joined.read_bytes() == source.read_bytes()
     parts[1].write_bytes(parts[1].read_bytes()[:-1] + b"\0")
     with pytest.raises(kit.KitError, match="damaged"):
-        kit.join_parts(parts, tmp_path / "joined2", kit.sha256(source))
+        kit_packing.join_parts(parts, tmp_path / "joined2", kit.sha256(source))
     assert not (tmp_path / "joined2").exists()
 
 
 def test_stage_limit_failure_and_skip(tmp_path: Path) -> None:
     lines = []
-    slow = kit.Stage("slow", [sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"], 1.0)
-    result = kit.run_stage(slow, tmp_path, lines.append, grace_s=2.0)
+    slow = kit_stages.Stage("slow", [sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"], 1.0)
+    result = kit_stages.run_stage(slow, tmp_path, lines.append, grace_s=2.0)
     assert result.status == "timeout" and result.seconds < 30 and "started" in lines
-    assert kit.run_stage(kit.Stage("bad", [sys.executable, "-c", "raise SystemExit(4)"], 30), tmp_path,
+    assert kit_stages.run_stage(kit_stages.Stage("bad", [sys.executable, "-c", "raise SystemExit(4)"], 30), tmp_path,
                          lines.append).status == "failed"
-    assert kit.run_stage(kit.Stage("ok", [sys.executable, "-c", "pass"], 30), tmp_path, lines.append).status == "finished"
-    assert kit.run_stage(kit.Stage("done", ["false"], 30, lambda: True), tmp_path, lines.append).status == "skipped (done)"
-    assert kit.run_stage(kit.Stage("late", ["false"], 0), tmp_path, lines.append).status == "skipped (no time)"
+    assert kit_stages.run_stage(kit_stages.Stage("ok", [sys.executable, "-c", "pass"], 30), tmp_path, lines.append).status == "finished"
+    assert kit_stages.run_stage(kit_stages.Stage("done", ["false"], 30, lambda: True), tmp_path, lines.append).status == "skipped (done)"
+    assert kit_stages.run_stage(kit_stages.Stage("late", ["false"], 0), tmp_path, lines.append).status == "skipped (no time)"
 
 
 def test_unpack_refuses_paths_outside_the_returned_folders(tmp_path: Path) -> None:
@@ -104,14 +106,14 @@ def test_unpack_refuses_paths_outside_the_returned_folders(tmp_path: Path) -> No
     tarball = tmp_path / "results.tar.gz"
     with tarfile.open(tarball, "w:gz") as tar:
         tar.add(tmp_path / "setup.py", arcname="setup.py")
-    parts = kit.split_file(tarball, came)
+    parts = kit_packing.split_file(tarball, came)
     (came / "manifest.json").write_text(json.dumps({"files": [{"path": "results.tar.gz", "kind": "tarball",
                                                                "sha256": kit.sha256(tarball),
                                                                "parts": [p.name for p in parts]}]}))
     repo = tmp_path / "repo"
     repo.mkdir()
     with pytest.raises(kit.KitError, match="refusing member 'setup.py'"):
-        kit.unpack(came, repo)
+        kit_packing.unpack(came, repo)
     assert not (repo / "setup.py").exists()
 
 
