@@ -18,26 +18,28 @@ from kit import NOT_RETURNED, RETURNED_ROOTS
 
 @dataclass
 class Stage:
-    """One step of a device run: a command under a hard time limit, skipped when ``done`` says so."""
+    """One step of a device run: a command under a hard time limit. ``done`` (when given) says whether
+    its results are all there: it is skipped when they are, and left ``incomplete`` when a clean exit
+    did not make them (a stage that stopped starting work at its own deadline)."""
 
     name: str
     command: list[str]
     limit_s: float
-    done: Callable[[], bool] = field(default=lambda: False, repr=False)
+    done: Callable[[], bool] | None = field(default=None, repr=False)
     env: dict = field(default_factory=dict, repr=False)
 
 
 @dataclass
 class StageResult:
     name: str
-    status: str  # finished | failed | timeout | skipped (done) | skipped (no time)
+    status: str  # finished | incomplete | failed | timeout | skipped (done) | skipped (no time)
     seconds: float = 0.0
     returncode: int | None = None
 
 
 def run_stage(stage: Stage, cwd: Path, log, grace_s: float = 10.0) -> StageResult:
     """Runs the stage in its own process group; at its limit SIGTERM, then SIGKILL after ``grace_s``."""
-    if stage.done():
+    if stage.done is not None and stage.done():
         return StageResult(stage.name, "skipped (done)")
     if stage.limit_s <= 0:
         return StageResult(stage.name, "skipped (no time)")
@@ -67,6 +69,8 @@ def run_stage(stage: Stage, cwd: Path, log, grace_s: float = 10.0) -> StageResul
         timer.cancel()
     seconds = round(time.monotonic() - start, 1)
     status = "timeout" if timed_out else ("finished" if proc.returncode == 0 else "failed")
+    if status == "finished" and stage.done is not None and not stage.done():
+        status = "incomplete"
     return StageResult(stage.name, status, seconds, proc.returncode)
 
 

@@ -96,6 +96,9 @@ def test_stage_limit_failure_and_skip(tmp_path: Path) -> None:
                          lines.append).status == "failed"
     assert kit_stages.run_stage(kit_stages.Stage("ok", [sys.executable, "-c", "pass"], 30), tmp_path, lines.append).status == "finished"
     assert kit_stages.run_stage(kit_stages.Stage("done", ["false"], 30, lambda: True), tmp_path, lines.append).status == "skipped (done)"
+    # A clean exit that did not make all its results (it stopped at its own deadline) is not finished.
+    assert kit_stages.run_stage(kit_stages.Stage("part", [sys.executable, "-c", "pass"], 30, lambda: False), tmp_path,
+                                lines.append).status == "incomplete"
     assert kit_stages.run_stage(kit_stages.Stage("late", ["false"], 0), tmp_path, lines.append).status == "skipped (no time)"
 
 
