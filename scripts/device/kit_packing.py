@@ -5,7 +5,6 @@ checks and places them here, refusing anything outside the folders a run writes.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tarfile
 from pathlib import Path

@@ -16,6 +16,7 @@ from typing import Callable
 
 from kit import NOT_RETURNED, RETURNED_ROOTS
 
+
 @dataclass
 class Stage:
     """One step of a device run: a command under a hard time limit. ``done`` (when given) says whether

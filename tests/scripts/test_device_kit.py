@@ -94,8 +94,10 @@ def test_stage_limit_failure_and_skip(tmp_path: Path) -> None:
     assert result.status == "timeout" and result.seconds < 30 and "started" in lines
     assert kit_stages.run_stage(kit_stages.Stage("bad", [sys.executable, "-c", "raise SystemExit(4)"], 30), tmp_path,
                          lines.append).status == "failed"
-    assert kit_stages.run_stage(kit_stages.Stage("ok", [sys.executable, "-c", "pass"], 30), tmp_path, lines.append).status == "finished"
-    assert kit_stages.run_stage(kit_stages.Stage("done", ["false"], 30, lambda: True), tmp_path, lines.append).status == "skipped (done)"
+    ok = kit_stages.Stage("ok", [sys.executable, "-c", "pass"], 30)
+    assert kit_stages.run_stage(ok, tmp_path, lines.append).status == "finished"
+    done = kit_stages.Stage("done", ["false"], 30, lambda: True)
+    assert kit_stages.run_stage(done, tmp_path, lines.append).status == "skipped (done)"
     # A clean exit that did not make all its results (it stopped at its own deadline) is not finished.
     assert kit_stages.run_stage(kit_stages.Stage("part", [sys.executable, "-c", "pass"], 30, lambda: False), tmp_path,
                                 lines.append).status == "incomplete"
@@ -159,7 +161,8 @@ def call(tree: Path, tmp_path: Path, out: str, sleep: float, fashion_minutes: fl
     env = {**os.environ, "FAKE_SLEEP": str(sleep), "BENCH_DEVICE_SITE": str(tmp_path / "site"), "OMP_NUM_THREADS": "1"}
     env.pop("PYTHONPATH", None)  # the run puts the tree and the wheels on it, nothing from here
     return subprocess.run([sys.executable, "scripts/device/run", "--device", "cpu", "--minutes", "4",
-                           "--fashion-minutes", str(fashion_minutes), "--pack-seconds", "2", "--part-mib", "0.1", "--out", str(tmp_path / out)],
+                           "--fashion-minutes", str(fashion_minutes), "--pack-seconds", "2", "--part-mib", "0.1",
+                           "--out", str(tmp_path / out)],
                           cwd=tree, env=env, capture_output=True, text=True, timeout=300)
 
 
