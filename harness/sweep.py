@@ -76,7 +76,7 @@ def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: lis
     existing, _ = load_records(results)
     done: dict[tuple, list[set[float]]] = {}
     for r in existing:
-        if r.get("status") == "completed":
+        if r.get("status") == "completed" and isinstance(r.get("config"), dict):  # analyses have no run config
             done.setdefault(done_key(r), []).append(curve_kimgs(r))
     written, seen = [], set()
     for point in grid(methods, budgets, seeds) if separate_runs else curve_grid(methods, budgets, seeds):

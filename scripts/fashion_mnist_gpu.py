@@ -131,7 +131,8 @@ def done_keys(results: Path) -> set:
     from harness.records import load_records
     from harness.sweep import done_key
 
-    return {done_key(r) for r in load_records(results)[0] if r.get("status") == "completed"}
+    # Run records only: analysis records (`bench analyze`) share results/ but have no run config.
+    return {done_key(r) for r in load_records(results)[0] if r.get("status") == "completed" and "config" in r}
 
 
 def method_stage(args, method: str, budget: float | None, extra: list[str], backbone: str, device: str,

@@ -73,10 +73,41 @@ def statistics(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.mean(feats, axis=0), np.cov(feats, rowvar=False)
 
 
+class _LinalgWithDisp:
+    """scipy.linalg as clean-fid 0.1.35 calls it: ``sqrtm(A, disp=False)`` -> (root, error estimate).
+    scipy 1.18 removed ``disp`` (sqrtm returns the root alone); the estimate is the relative
+    Frobenius residual, which clean-fid discards."""
+
+    def __init__(self, linalg):
+        self._linalg = linalg
+
+    def __getattr__(self, name: str):
+        return getattr(self._linalg, name)
+
+    def sqrtm(self, matrix, disp: bool = True, blocksize: int = 64):
+        root = self._linalg.sqrtm(matrix)
+        if disp:
+            return root
+        return root, float(np.linalg.norm(root @ root - matrix) / np.linalg.norm(matrix))
+
+
+def _clean_fid_scipy_compat() -> None:
+    """Gives clean-fid a ``sqrtm`` that takes ``disp`` when the installed scipy's does not."""
+    import inspect
+
+    import cleanfid.fid
+    from scipy import linalg
+
+    if "disp" not in inspect.signature(linalg.sqrtm).parameters and not isinstance(cleanfid.fid.linalg, _LinalgWithDisp):
+        cleanfid.fid.linalg = _LinalgWithDisp(linalg)
+
+
 def fid(fake: torch.Tensor, real: torch.Tensor | None, reference: ReferenceStatistics | None,
         extractor: InceptionExtractor, mode: str) -> tuple[float, dict[str, Any]]:
     import cleanfid
     from cleanfid.fid import fid_from_feats, frechet_distance
+
+    _clean_fid_scipy_compat()
 
     fake_features = features(fake, extractor, mode)
     details = {"mode": mode, "input": f"PNG files read by clean-fid ({mode} preprocessing)",
