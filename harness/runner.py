@@ -1,5 +1,8 @@
 """The training loop every method shares: data order, image budget, EMA, divergence checks,
-evaluation and the run record. A method only supplies its algorithm (baselines/base.py).
+evaluation, resume and the run record. A method only supplies its algorithm (baselines/base.py);
+what is assembled before the loop (device, configs, method, extractor) is ``harness.build``, and
+the checks made before any work are ``harness.validate``. ``configure``, ``config_from_record``,
+``load_generator`` and the other builders stay importable from here for scripts.
 """
 
 from __future__ import annotations
@@ -12,13 +15,12 @@ from typing import Any
 
 import torch
 
-from baselines import METHODS
-from baselines.base import MethodContext
-from harness import records
-from harness.backbones import LoadedBackbone, load_backbone
-from harness import distributed
-from harness.config import RunConfig, apply_overrides
-from harness.data import DATASETS, ImageDataset, load_dataset
+from harness import distributed, records
+from harness.backbones import load_backbone
+from harness.build import (build_extractor, build_method, check_compatible, config_from_record,  # noqa: F401
+                           configure, default_config, load_generator, resolve_device)
+from harness.config import RunConfig
+from harness.data import ImageDataset, load_dataset
 from harness.ema import EMA
 from harness.errors import BenchError, UsageError
 from harness.evaluate import generate, labels_for, save_grid
@@ -26,6 +28,7 @@ from harness.progress import image_progress
 from harness.seeding import cpu_threads, make_generator
 
 STATE_FILE = "state.safetensors"
+START_FILE = "run.json"  # the settings a run started with, written before its first step
 ACTIVE_RUN_DIR: list[Path] = []  # the folder of the run this process is training (for the CLI's Ctrl-C hint)
 
 
@@ -35,35 +38,6 @@ class Diverged(Exception):
     def __init__(self, reason: str, step: int, images_seen: int):
         super().__init__(reason)
         self.reason, self.step, self.images_seen = reason, step, images_seen
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for, but no CUDA device is available")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise UsageError(f"unknown device '{name}'; valid: auto, cpu, cuda")
-    return torch.device(name)
-
-
-def check_compatible(dataset: ImageDataset, backbone: LoadedBackbone) -> None:
-    """Resolution, channels and labels must agree before any training starts."""
-    if (dataset.resolution, dataset.channels) != (backbone.resolution, backbone.channels):
-        raise BenchError(f"dataset {dataset.name} is {dataset.channels}x{dataset.resolution}x{dataset.resolution} "
-                         f"but backbone {backbone.name} is {backbone.channels}x{backbone.resolution}x{backbone.resolution}")
-    if backbone.label_dim and backbone.label_dim != dataset.num_classes:
-        raise BenchError(f"backbone {backbone.name} is conditional on {backbone.label_dim} classes, "
-                         f"dataset {dataset.name} has {dataset.num_classes}")
-
-
-def build_method(config: RunConfig, backbone: LoadedBackbone, dataset: ImageDataset, device: torch.device):
-    method_cls = METHODS.get(config.method)
-    method_config = apply_overrides(method_cls.Config(), config.method_config)
-    ctx = MethodContext(backbone=backbone, num_classes=dataset.num_classes, device=device, seed=config.seed,
-                        batch_size=config.train.batch_size,
-                        budget_images=int(round(config.train.budget_kimg * 1000)))
-    return method_cls(ctx, method_config), method_config
 
 
 class FiniteWatch:
@@ -215,21 +189,6 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
             "loss_history": loop["history"]}
 
 
-def default_config(method: str, dataset: str, **fields: Any) -> RunConfig:
-    """A RunConfig with the dataset's presets (its scale) applied over the paper's defaults."""
-    spec = DATASETS.get(dataset)
-    METHODS.get(method)  # unknown method: clear error before anything else
-    config = RunConfig(method=method, dataset=dataset, backbone=spec.default_backbone or "")
-    presets = getattr(spec, "presets", {}) or {}
-    config.train = apply_overrides(config.train, presets.get("train", {}))
-    config.train = apply_overrides(config.train, presets.get(f"train/{method}", {}))
-    config.eval = apply_overrides(config.eval, presets.get("eval", {}))
-    config.method_config = dict(presets.get(method, {}))
-    for key, value in fields.items():
-        setattr(config, key, value)
-    return config
-
-
 def run(config: RunConfig, results_dir: Path, show_progress: bool = True, reference: dict | None = None,
         keep_generator: bool = True, resume_dir: Path | None = None) -> Path | None:
     """Train (if the method trains), evaluate, and store the record; returns the record's path.
@@ -252,15 +211,14 @@ def run(config: RunConfig, results_dir: Path, show_progress: bool = True, refere
 
 def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: dict | None, keep_generator: bool,
          resume_dir: Path | None, device: torch.device, rank: distributed.Rank) -> Path | None:
-    from harness.precision import check_precision, enable_tf32
+    from harness.precision import enable_tf32
+    from harness.validate import check_loaded, check_run_config
 
     wall_start = time.perf_counter()
-    check_precision(config.train.precision)
+    check_run_config(config)  # the same checks whichever command built the config (run, resume, sweep, verify)
     if device.type == "cuda":  # CPU kernels are deterministic already; the switch costs seconds of imports
         torch.use_deterministic_algorithms(True, warn_only=True)
         enable_tf32(device)
-    if config.train.budget_kimg <= 0 and METHODS.get(config.method).trains:
-        raise UsageError(f"the budget must be positive, got {config.train.budget_kimg} kimg")
     if rank.world > 1:
         rank.local_batch(config.train.batch_size)  # a clear error before anything loads
     if rank.is_writer:
@@ -268,13 +226,13 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
     dataset = load_dataset(config.dataset, Path(config.data_path) if config.data_path else None)
     backbone = load_backbone(config.backbone)
     check_compatible(dataset, backbone)
+    check_loaded(config, dataset)
     backbone.net.to(device)
     torch.manual_seed(config.seed)  # anything a library draws without our generators stays seeded too
     method, method_config = build_method(config, backbone, dataset, device)
     extractor = build_extractor(config, device) if rank.is_writer else None
 
     record: dict[str, Any] = {
-        "schema_version": records.SCHEMA_VERSION,
         "method": config.method, "dataset": config.dataset, "seed": config.seed,
         "backbone": {"name": backbone.name, "sha256": backbone.sha256, "file": backbone.path.name},
         "data": {"name": dataset.name, "sha256": dataset.sha256, "num_images": len(dataset), "source": dataset.source},
@@ -287,21 +245,25 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
     if rank.world > 1:
         record["distributed"] = {"world_size": rank.world, "backend": "nccl" if device.type == "cuda" else "gloo",
                                  "batch_per_rank": rank.local_batch(config.train.batch_size)}
+    run_meta = {"config": records.sanitize(asdict(config)), "reference": reference,
+                "cpu_threads": torch.get_num_threads()}
     resume_from = None
     if resume_dir is not None:
         from harness.checkpoint import load_state
 
         run_dir, run_id = Path(resume_dir), Path(resume_dir).name
-        resume_from = load_state(run_dir / "checkpoint" / STATE_FILE)
         if (run_dir / records.RECORD_NAME).exists():
             raise BenchError(f"run {run_id} has finished already (its record exists); nothing to resume")
+        if (run_dir / "checkpoint" / STATE_FILE).is_file():
+            resume_from = load_state(run_dir / "checkpoint" / STATE_FILE)
     elif rank.is_writer:
         run_id = records.new_run_id(config.method, config.dataset, config.seed)
         run_dir = records.create_run_dir(results_dir, run_id)
+        if method.trains:  # what `--resume` needs to start over if killed before its first checkpoint
+            records.write_start(run_dir, run_dir / "checkpoint" / START_FILE, {**run_meta, "run_id": run_id})
     else:
         run_id, run_dir = None, None
-    run_meta = {"run_id": run_id, "config": sanitize(asdict(config)), "reference": reference,
-                "cpu_threads": torch.get_num_threads()}
+    run_meta["run_id"] = run_id
     status, failure, stats = "completed", None, {}
     generator = method.generator
     ACTIVE_RUN_DIR[:] = [run_dir] if run_dir is not None and method.trains else []
@@ -322,31 +284,33 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
         eval_start = time.perf_counter()
         samples, metrics = evaluate(generator, dataset, backbone, config, extractor, device, show_progress)
         eval_seconds = time.perf_counter() - eval_start
+    hint = f"; the run's final checkpoint is kept: free space, then finish with: bench run --resume {run_dir}" \
+        if method.trains else ""
     if samples is not None:
-        save_grid(samples, run_dir / "samples.png", config.eval.grid_size)
+        from harness.storage import disk_errors
+
+        with disk_errors("the sample grid", run_dir / "samples.png", samples[0].numel() * config.eval.grid_size ** 2,
+                         hint):
+            save_grid(samples, run_dir / "samples.png", config.eval.grid_size)
     if keep_generator and method.trains and status == "completed":
         from harness.backbones.files import save_weights
+        from harness.storage import DiskError
 
-        save_weights(generator.state_dict(), run_dir / "generator.safetensors",
-                     {"run_id": run_id, "method": config.method, "kind": "generator-ema"})
+        try:
+            save_weights(generator.state_dict(), run_dir / "generator.safetensors",
+                         {"run_id": run_id, "method": config.method, "kind": "generator-ema"})
+        except DiskError as exc:
+            raise DiskError(f"{exc}{hint}") from None
     record.update({
         "run_id": run_id, "status": status, "failure": failure, "metrics": metrics,
         "training": {k: v for k, v in stats.items()},
         "timing": {"wall_seconds": time.perf_counter() - wall_start, "train_seconds": stats.get("train_seconds", 0.0),
                    "eval_seconds": eval_seconds, "images_per_second": stats.get("images_per_second")},
-        "environment": records.environment(str(device)),
-        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     })
-    path = run_dir / records.RECORD_NAME
-    records.write_json_atomic(path, sanitize(record))
-    return path
-
-
-def build_extractor(config: RunConfig, device: torch.device):
-    from harness.metrics.features import FEATURE_EXTRACTORS
-
-    spec = DATASETS.get(config.dataset)
-    return FEATURE_EXTRACTORS.get(spec.feature_extractor)(None, device)
+    try:
+        return records.write(run_dir, records.envelope(record, str(device)))
+    except BenchError as exc:
+        raise BenchError(f"{exc}{hint}") from None
 
 
 def evaluate(generator, dataset, backbone, config: RunConfig, extractor, device, show_progress: bool):
@@ -366,115 +330,36 @@ def evaluate(generator, dataset, backbone, config: RunConfig, extractor, device,
     return samples, metrics
 
 
-def sanitize(value: Any) -> Any:
-    """JSON-safe: tensors to numbers, paths to text, non-finite floats to None."""
-    if isinstance(value, dict):
-        return {str(k): sanitize(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [sanitize(v) for v in value]
-    if isinstance(value, torch.Tensor):
-        return sanitize(value.tolist())
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+def resume(run_ref: str, results_dir: Path, show_progress: bool = True, device: str | None = None,
+           echo=None) -> Path:
+    """Continue a run from its last checkpoint: ``run_ref`` is a run directory or a run id in ``results_dir``.
 
-
-def configure(method: str, dataset: str, backbone: str | None = None, budget_kimg: float | None = None,
-              seed: int = 0, device: str = "auto", data_path: Path | None = None, overrides: list[str] = (),
-              num_samples: int | None = None, precision: str | None = None,
-              compile_generator: bool | None = None) -> RunConfig:
-    """Map command-line choices onto a RunConfig: paper defaults, then dataset presets, then flags."""
-    from harness.config import split_overrides
-
-    config = default_config(method, dataset)
-    if backbone:
-        config.backbone = backbone
-    if not config.backbone:
-        raise UsageError(f"dataset {dataset} has no default backbone; pass --backbone NAME_OR_PATH")
-    config.seed, config.device = int(seed), device
-    config.data_path = str(data_path) if data_path else None
-    method_defaults = METHODS.get(method).Config()
-    method_now = apply_overrides(method_defaults, config.method_config)
-    routed = split_overrides(list(overrides), {"method": method_now, "train": config.train, "eval": config.eval})
-    config.method_config = {**config.method_config, **routed["method"]}
-    apply_overrides(method_defaults, config.method_config)  # type-check now, before any loading
-    config.train = apply_overrides(config.train, routed["train"])
-    config.eval = apply_overrides(config.eval, routed["eval"])
-    if budget_kimg is not None:
-        config.train.budget_kimg = float(budget_kimg)
-    if num_samples is not None:
-        config.eval.num_samples = int(num_samples)
-    if precision is not None:
-        config.train.precision = precision
-    if compile_generator is not None:
-        config.train.compile = bool(compile_generator)
-    from harness.precision import check_precision
-
-    check_precision(config.train.precision)
-    if config.train.budget_kimg <= 0 and METHODS.get(method).trains:
-        raise UsageError(f"--budget-kimg must be positive, got {config.train.budget_kimg:g}")
-    if config.eval.num_samples <= 0:
-        raise UsageError("--num-samples must be positive")
-    return config
-
-
-def resume(run_ref: str, results_dir: Path, show_progress: bool = True) -> Path:
-    """Continue a run from its last checkpoint: ``run_ref`` is a run directory or a run id in ``results_dir``."""
+    A run killed before its first checkpoint was complete starts over from the beginning in the
+    same folder (from the settings it stored when it started), which ends with the same record.
+    ``device`` (the only run flag a resume honours) moves it to another device.
+    """
     from harness.checkpoint import load_state
+    from harness.storage import remove_stale_temporaries
 
     run_dir = Path(run_ref) if Path(run_ref).is_dir() else Path(results_dir) / run_ref
     if not run_dir.is_dir():
         raise BenchError(f"no run '{run_ref}' in {results_dir} (pass a run id or a run directory)")
-    _, meta = load_state(run_dir / "checkpoint" / STATE_FILE)
-    config = config_from_record(meta)
+    state, start = run_dir / "checkpoint" / STATE_FILE, run_dir / "checkpoint" / START_FILE
+    if (run_dir / records.RECORD_NAME).exists():
+        raise BenchError(f"run {run_dir.name} has finished already (its record exists); nothing to resume")
+    if state.is_file():
+        _, meta = load_state(state)
+    elif start.is_file():
+        meta = records.read_json(start)
+        remove_stale_temporaries(state.parent, state.name)
+        if echo is not None:
+            echo(f"note: run {run_dir.name} stopped before its first checkpoint was complete; starting it over "
+                 f"from the beginning in the same folder")
+    else:
+        raise BenchError(f"run {run_dir.name} saved no checkpoint and no start settings, so it cannot be resumed; "
+                         f"delete {run_dir} and start the run again with bench run")
+    config = config_from_record(meta, str(state if state.is_file() else start))
+    if device is not None:
+        config.device = device
     with cpu_threads(meta.get("cpu_threads")):  # the interrupted run's count, for a bit-identical ending
         return run(config, run_dir.parent, show_progress, reference=meta.get("reference"), resume_dir=run_dir)
-
-
-def config_from_record(record: dict) -> RunConfig:
-    """Rebuild the exact RunConfig a record (or a checkpoint's metadata) was made with."""
-    from harness.config import EvalConfig, TrainConfig
-
-    c = dict(record["config"])
-    train = TrainConfig(**c.pop("train"))
-    ev = c.pop("eval")
-    ev["metrics"] = tuple(ev["metrics"])
-    return RunConfig(train=train, eval=EvalConfig(**ev), **c)
-
-
-def load_generator(run_dir: Path, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
-    """Rebuild a stored run's EMA generator: the method rebuilt from the record, then its weights.
-
-    Every method builds its generator module from the backbone, so the record's config plus the
-    saved state dict are enough; nothing about the generator class is stored separately.
-    """
-    import json
-
-    from harness.backbones.files import load_weights
-
-    run_dir = Path(run_dir)
-    record_path = run_dir / records.RECORD_NAME if run_dir.is_dir() else run_dir
-    try:
-        record = json.loads(record_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise BenchError(f"{record_path}: not a readable run record ({exc.__class__.__name__})") from None
-    config = config_from_record(record)
-    config.device = device
-    dev = resolve_device(device)
-    dataset = load_dataset(config.dataset, Path(config.data_path) if config.data_path else None)
-    backbone = load_backbone(config.backbone)
-    if backbone.sha256 != record["backbone"]["sha256"]:
-        raise BenchError(f"backbone {backbone.name} differs from the one the run used (sha256 mismatch)")
-    backbone.net.to(dev)
-    method, _ = build_method(config, backbone, dataset, dev)
-    generator = method.generator
-    if method.trains:
-        weights = record_path.parent / "generator.safetensors"
-        state, _ = load_weights(weights)
-        try:
-            generator.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise BenchError(f"{weights}: does not fit the {config.method} generator ({str(exc).splitlines()[0]})") from None
-    return generator.eval().requires_grad_(False), record

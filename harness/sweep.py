@@ -46,15 +46,21 @@ def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: lis
     Returns the record paths written here, or the submitted jobs.
     """
     from baselines import METHODS
-    from harness.runner import configure, run
+    from harness.build import configure
+    from harness.runner import run
 
+    for name in dict.fromkeys(methods):  # every name first, so a typo in the last one costs no run
+        METHODS.get(name)
+    # Then every grid point's whole config (numbers, metrics, paths), before the first one runs.
+    configs = {point: configure(point.method, dataset, backbone=backbone,
+                                budget_kimg=point.budget_kimg if METHODS.get(point.method).trains else None,
+                                seed=point.seed, device=device, overrides=overrides)
+               for point in grid(methods, budgets, seeds)}
     existing, _ = load_records(results)
     done = {done_key(r) for r in existing if r.get("status") == "completed"}
     written = []
-    for point in grid(methods, budgets, seeds):
+    for point, config in configs.items():
         trains = METHODS.get(point.method).trains
-        config = configure(point.method, dataset, backbone=backbone, budget_kimg=point.budget_kimg if trains else None,
-                           seed=point.seed, device=device, overrides=overrides)
         budget = point.budget_kimg if trains else 0.0
         key = (point.method, dataset, config.backbone, float(budget), point.seed, tuple(sorted(overrides)))
         if key in done:

@@ -96,3 +96,4 @@ class DatasetSpec:
     description: str
     # {"train": {...}, "train/<method>": {...}, "eval": {...}, "<method>": {...}}
     presets: dict = field(default_factory=dict)
+    reads_files: bool = True  # False: built in (no --data); a path given for it is an error, not ignored

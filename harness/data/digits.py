@@ -85,5 +85,6 @@ DATASETS.add(
         feature_extractor="digits-classifier",
         description="scikit-learn digits, 1,797 real 8x8 images, 10 classes (embedded)",
         presets=PRESETS,
+        reads_files=False,
     ),
 )
