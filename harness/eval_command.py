@@ -102,7 +102,7 @@ def refstats_command(dataset_name: str, out: Path, implementation: str = "own", 
 
     extractor = InceptionExtractor(weights, resolve_device(device), batch_size=batch_size)
     dataset = load_dataset(dataset_name, Path(data_path) if data_path else None)
-    from harness.metrics.reference import dataset_statistics
+    from harness.metrics.dataset_statistics import dataset_statistics
 
     stats = dataset_statistics(dataset, extractor, implementation, use_cache)
     provenance = {"dataset": dataset.name, "dataset_sha256": dataset.sha256, "num_images": len(dataset),
@@ -246,7 +246,7 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     if dataset is not None and "fid" in metrics and reference_stats is None and options.fid_impl != "torch-fidelity":
         # Computed once per dataset, network and pipeline, then read from the cache. torch-fidelity
         # is given the images instead, so that its path stays independent end to end.
-        from harness.metrics.reference import dataset_statistics
+        from harness.metrics.dataset_statistics import dataset_statistics
 
         reference_stats = dataset_statistics(dataset, extractor, options.fid_impl, options.use_cache)
 

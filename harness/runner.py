@@ -21,6 +21,7 @@ from harness.build import (build_extractor, build_method, check_compatible, conf
                            configure, default_config, load_generator, resolve_device)
 from harness.config import RunConfig
 from harness.data import ImageDataset, load_dataset
+from harness.divergence import Diverged, FiniteWatch
 from harness.ema import EMA
 from harness.errors import BenchError, UsageError
 from harness.evaluate import generate, labels_for, save_grid
@@ -30,44 +31,6 @@ from harness.seeding import cpu_threads, make_generator
 STATE_FILE = "state.safetensors"
 START_FILE = "run.json"  # the settings a run started with, written before its first step
 ACTIVE_RUN_DIR: list[Path] = []  # the folder of the run this process is training (for the CLI's Ctrl-C hint)
-
-
-class Diverged(Exception):
-    """A NaN or Inf in a loss or the weights; the run is recorded as failed, never as a result."""
-
-    def __init__(self, reason: str, step: int, images_seen: int):
-        super().__init__(reason)
-        self.reason, self.step, self.images_seen = reason, step, images_seen
-
-
-class FiniteWatch:
-    """Divergence checks without a host sync per step.
-
-    ``note`` remembers, on the device, the first step at which each loss was not finite; ``check``
-    (called on the history/checkpoint schedule and at the end) reads that back once and raises
-    ``Diverged`` naming the first bad step, then checks the generator's weights.
-    """
-
-    def __init__(self):
-        self.first: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # loss -> (first bad step, its value)
-
-    def note(self, losses: dict[str, torch.Tensor], step: int) -> None:
-        for name, value in losses.items():
-            value = value.detach().float().sum()
-            bad_step, bad_value = self.first.get(name) or (torch.full((), -1, device=value.device), value.new_zeros(()))
-            take = ~torch.isfinite(value) & (bad_step < 0)
-            self.first[name] = (torch.where(take, step, bad_step), torch.where(take, value, bad_value))
-
-    def check(self, module: torch.nn.Module, step: int, images_seen: int, batch: int, world: int = 1) -> None:
-        bad = [(int(s), name, float(v)) for name, (s, v) in self.first.items() if int(s) >= 0]
-        if world > 1 and distributed.any_rank(bool(bad), next(module.parameters()).device) and not bad:
-            raise Diverged("a loss of another process is not finite", step, images_seen)  # all ranks stop together
-        if bad:
-            bad_step, name, value = min(bad, key=lambda item: item[0])
-            raise Diverged(f"{name} is {value}", bad_step, images_seen - (step - bad_step) * batch)
-        for name, p in module.named_parameters():
-            if not torch.isfinite(p).all():
-                raise Diverged(f"generator weight {name} is not finite", step, images_seen)
 
 
 def collect_state(method, ema: EMA, loop: dict[str, Any], rngs: dict[str, torch.Generator]) -> tuple[dict, dict]:

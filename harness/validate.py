@@ -128,9 +128,11 @@ def check_eval(ev) -> None:
 
 
 def check_device(name: str) -> None:
-    from harness.build import resolve_device
+    """The device's name; whether it is there is checked where the work runs (a Slurm submitter has no GPU)."""
+    import re
 
-    resolve_device(name)
+    if not isinstance(name, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", name):
+        raise UsageError(f"unknown device '{name}'; valid: auto, cpu, cuda, cuda:N")
 
 
 def check_data_path(spec, data_path) -> None:
