@@ -99,6 +99,7 @@ def check_run_config(config) -> None:
     check_fields("", apply_overrides(method_cls.Config(), config.method_config))
     check_data_path(spec, config.data_path)
     check_backbone(config.backbone)
+    check_registered_pair(spec, config.backbone)
 
 
 def check_eval(ev) -> None:
@@ -164,6 +165,23 @@ def check_backbone(name_or_path: str) -> None:
                              f"(.pkl or .safetensors with an EDM network card)")
 
 
+def check_registered_pair(spec, backbone: str) -> None:
+    """A registered backbone's geometry against the dataset's, before anything is downloaded or
+    loaded (a backbone given as a file is compared once loaded, by ``build.check_compatible``)."""
+    from harness.backbones import BACKBONES
+
+    if backbone not in BACKBONES:
+        return
+    b = BACKBONES.get(backbone)
+    if (b.resolution, b.channels) != (spec.resolution, spec.channels):
+        raise UsageError(f"dataset {spec.name} is {spec.channels}x{spec.resolution}x{spec.resolution} but backbone "
+                         f"{b.name} is {b.channels}x{b.resolution}x{b.resolution}; pass a backbone made for "
+                         f"{spec.name}")
+    if b.label_dim and b.label_dim != spec.num_classes:
+        raise UsageError(f"backbone {b.name} is conditional on {b.label_dim} classes, dataset {spec.name} has "
+                         f"{spec.num_classes}")
+
+
 def describe_path(path: Path) -> str:
     """What a path is, in words, for errors that say what was given and what was expected."""
     from harness.backbones.files import identify_weights
@@ -185,8 +203,10 @@ def describe_path(path: Path) -> str:
 
 
 def check_loaded(config, dataset) -> None:
-    """What needs the loaded data: a batch may not exceed the dataset."""
-    if config.train.batch_size > len(dataset):
+    """What needs the loaded data: a training batch may not exceed the dataset."""
+    from baselines import METHODS
+
+    if METHODS.get(config.method).trains and config.train.batch_size > len(dataset):
         raise UsageError(f"--set batch_size={config.train.batch_size} is larger than dataset {dataset.name} "
                          f"({len(dataset)} images)")
 

@@ -133,6 +133,8 @@ CASES = {
                             f"{F}/side-card.safetensors"], 2, "card is not valid JSON"),
     "no card": (["run", "--method", "gan_only", "--results", R, "--backbone", f"{F}/no-card.safetensors"], 2,
                 "with no card"),
+    "backbone of another dataset": (["run", "--method", "gan_only", "--results", R, "--backbone",
+                                     "edm-cifar10-32x32-uncond-ve"], 2, "dataset digits is 1x8x8 but backbone"),
     "results is a file": (["run", "--method", "gan_only", "--results", f"{R}/a-file"], 2, "expected a results folder"),
     # --resume takes the settings the run started with
     "resume with other flags": (["run", "--resume", RUN, "--method", "dmd", "--seed", "7", "--results", R], 2,
