@@ -1,10 +1,11 @@
 """`bench eval` and `bench refstats`: the EDM evaluation protocol around ``harness.metrics.evaluate``
 (a command driver, beside ``pretrain_command.py``; the metrics library below imports nothing of it).
 
-EDM protocol (EDM_SPEC §8.3, PAPER_FACTS §4): 50,000 samples from seeds 0-49,999, one generator per
-seed (``harness.evaluate.generate``), classes drawn uniformly for conditional models, generated in
-batches on the device; FID against reference statistics of the training set; optionally the
-minimum over three disjoint seed sets (``fid_repeats=3``: 0-49,999, 50,000-99,999, 100,000-149,999).
+EDM protocol (Karras et al. 2022, arXiv 2206.00364; NVlabs/edm's generate.py): 50,000 samples from
+seeds 0-49,999, one generator per seed (``harness.evaluate.generate``), classes drawn uniformly for
+conditional models, generated in batches on the device; FID against reference statistics of the
+training set; optionally the minimum over three disjoint seed sets (``fid_repeats=3``: 0-49,999,
+50,000-99,999, 100,000-149,999).
 ``num_samples`` below 50,000 makes a smaller run; its records say so (``details.protocol``) and its
 sample count puts it in its own report column.
 
