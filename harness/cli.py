@@ -117,7 +117,6 @@ def sweep(
 ) -> None:
     """Run a grid of methods x budgets x seeds one after another (or as Slurm jobs); finished points are skipped."""
     from harness.sweep import run_sweep, slurm_submitter
-
     from harness.validate import check_results_dir
 
     try:
@@ -125,12 +124,13 @@ def sweep(
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:
         raise UsageError("--budgets and --seeds take comma-separated numbers (seeds whole)") from None
-    if not budget_list or not seed_list or not [m for m in methods.split(",") if m.strip()]:
+    if not budget_list or not seed_list or not methods.strip(", "):
         raise UsageError("--methods, --budgets and --seeds each need at least one value")
     check_results_dir(results)
     submit = slurm_submitter(slurm_partition, slurm_time, slurm_gpus, slurm_log_dir) if slurm_partition else None
-    run_sweep([m.strip() for m in methods.split(",") if m.strip()], dataset, budget_list, seed_list, results, list(set_), device,
-              backbone, not quiet, echo=typer.echo, submit=submit)
+    method_list = [m.strip() for m in methods.split(",") if m.strip()]
+    run_sweep(method_list, dataset, budget_list, seed_list, results, list(set_), device, backbone, not quiet,
+              echo=typer.echo, submit=submit)
 
 
 @app.command()
@@ -160,12 +160,11 @@ def report(
 ) -> None:
     """Rebuild the tables from the stored records."""
     from harness.report import build_report
-    from harness.validate import describe_path
+    from harness.validate import check_results_dir, describe_path
 
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: {describe_path(out)}; expected a folder for the tables")
-    if results.exists() and not results.is_dir():
-        raise UsageError(f"--results {results}: {describe_path(results)}; expected a results folder")
+    check_results_dir(results)
 
     written, problems = build_report(results, out)
     for line in problems:
