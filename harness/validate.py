@@ -93,7 +93,7 @@ def check_run_config(config) -> None:
         check_number("--set ema_rampup_ratio", train.ema_rampup_ratio, minimum=0)
     check_number("--set checkpoint_kimg", train.checkpoint_kimg, minimum=0)
     check_precision(train.precision)
-    check_eval(ev)
+    check_eval(ev, spec)
     from harness.config import apply_overrides
 
     check_fields("", apply_overrides(method_cls.Config(), config.method_config))
@@ -102,8 +102,10 @@ def check_run_config(config) -> None:
     check_registered_pair(spec, config.backbone)
 
 
-def check_eval(ev) -> None:
-    from harness.metrics import FEATURE_EXTRACTORS, METRICS  # noqa: F401  (registers the metrics)
+def check_eval(ev, spec=None) -> None:
+    """The end-of-run evaluation: sizes, seeds, metric names, the FD implementation, and that the
+    dataset's feature network gives what each metric reads (IS needs logits)."""
+    from harness.metrics import FEATURE_EXTRACTORS, METRICS
     from harness.metrics.precision_recall import DEFAULT_K
 
     check_number("--num-samples", ev.num_samples, integral=True, minimum=2)
@@ -114,18 +116,21 @@ def check_eval(ev) -> None:
     check_number("--set eval.grid_size", ev.grid_size, integral=True, minimum=1, maximum=MAX_GRID)
     if not ev.metrics:
         raise UsageError("--set eval.metrics: name at least one metric")
+    fd_kinds = [METRICS.get(n) for n in ev.metrics if n in ("fd", "fid")] or [METRICS.get("fd")]
+    for metric in fd_kinds:  # the choice is checked even when no Fréchet distance is measured
+        if ev.fd_impl not in metric.implementations:
+            raise UsageError(f"--set eval.fd_impl: metric '{metric.name}' has no implementation '{ev.fd_impl}'; "
+                             f"valid: {', '.join(metric.implementations)}")
+    extractor = FEATURE_EXTRACTORS.get(spec.feature_extractor) if spec is not None else None
     for name in ev.metrics:
         metric = METRICS.get(name)  # an unknown name lists the valid ones
-        if metric.name in ("fd", "fid") and ev.fd_impl not in metric.implementations:
-            raise UsageError(f"--set eval.fd_impl: metric '{name}' has no implementation '{ev.fd_impl}'; "
-                             f"valid: {', '.join(metric.implementations)}")
+        extra = set(metric.needs) - {"features"}
+        provides = getattr(extractor, "provides", None)  # what a registered extractor declares it gives
+        if extra and not metric.extractor and provides is not None and not extra <= set(provides):
+            raise UsageError(f"--set eval.metrics: '{name}' needs {', '.join(sorted(extra))}, which the dataset's "
+                             f"feature network {spec.feature_extractor} does not give")
     if {"precision", "recall"} & set(ev.metrics) and ev.num_samples <= DEFAULT_K:
         raise UsageError(f"precision/recall need more than k = {DEFAULT_K} samples, got --num-samples {ev.num_samples}")
-    if "fd" not in ev.metrics and "fid" not in ev.metrics and ev.fd_impl != "own":
-        METRICS.get("fd")  # the choice is checked against fd's list even when fd is not measured
-        if ev.fd_impl not in METRICS.get("fd").implementations:
-            raise UsageError(f"--set eval.fd_impl: unknown implementation '{ev.fd_impl}'; "
-                             f"valid: {', '.join(METRICS.get('fd').implementations)}")
 
 
 def check_device(name: str) -> None:

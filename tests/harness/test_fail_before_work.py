@@ -106,6 +106,8 @@ CASES = {
     "eval batch zero": (GAN + ["--set", "eval.batch_size=0"], 2, "--set eval.batch_size must be at least 1"),
     "one sample": (GAN + ["--num-samples", "1"], 2, "--num-samples must be at least 2"),
     "too few for precision/recall": (GAN + ["--num-samples", "3"], 2, "precision/recall need more than k = 3"),
+    "metric the feature network cannot give": (GAN + ["--set", "eval.metrics=fd,is"], 2,
+                                                "'is' needs logits, which the dataset's feature network"),
     "first seed negative": (GAN + ["--set", "eval.first_seed=-5"], 2, "--set eval.first_seed must be at least 0"),
     # names
     "unknown method": (["run", "--method", "gan_onyl", "--results", R], 2, "unknown method 'gan_onyl'"),
