@@ -84,8 +84,10 @@ def test_full_disk_at_the_record_keeps_the_final_checkpoint_and_resume_finishes(
     assert code == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "record.json: No space left on device" in err and f"finish with: bench run --resume {run_dir}" in err
     monkeypatch.setattr(os, "link", real_link)
-    code, out, err = invoke_bench(monkeypatch, capsys, "run", "--resume", run_dir.name, "--results", str(results))
+    code, out, err = invoke_bench(monkeypatch, capsys, "run", "--resume", run_dir.name, "--results", str(results),
+                                  "--device", "cpu")  # the one run flag a resume honours, and says so
     assert code == 0, err
+    assert "note: resuming on --device cpu" in err
     assert metrics(Path(out.strip().splitlines()[-1])) == metrics(straight)
 
 
