@@ -80,8 +80,10 @@ def mismatch(dataset, extractor, features: torch.Tensor, meta: dict[str, str]) -
     index = check_indices(len(dataset))
     fresh = extractor(dataset.batch(index)[0]).detach().cpu().to(features.dtype)
     cached = features[index]
+    # Loose enough for a different batch size or TF32 on a GPU (~1e-3 relative), far too tight for
+    # features of other images or another network.
     scale = float(cached.abs().max()) or 1.0
-    if fresh.shape != cached.shape or not torch.allclose(fresh, cached, rtol=1e-3, atol=1e-4 * scale):
+    if fresh.shape != cached.shape or not torch.allclose(fresh, cached, rtol=1e-2, atol=1e-2 * scale):
         return f"{len(index)} real images extracted again do not match their cached features"
     return None
 
