@@ -44,13 +44,24 @@ def unflatten_optimizer(skeleton: dict, tensors: dict[str, torch.Tensor]) -> dic
 
 
 def save_state(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Write the state to a temporary file, then replace the old one: a failed or killed write keeps
+    the last good state. A full disk is a one-line error that names the space needed."""
+    from harness.storage import disk_errors, remove_stale_temporaries
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    run_dir = path.parent.parent
+    hint = (f"; the last good checkpoint is kept: free space, then continue with: bench run --resume {run_dir}"
+            if path.is_file() else f"; free space, then start over with: bench run --resume {run_dir}")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     # safetensors refuses tensors that share memory; a checkpoint needs independent copies anyway.
     cpu = {k: v.detach().to("cpu").clone().contiguous() for k, v in tensors.items()}
-    save_file(cpu, str(tmp), metadata={"meta": json.dumps(meta, sort_keys=True)})
-    os.replace(tmp, path)
+    text = json.dumps(meta, sort_keys=True)
+    needed = sum(v.numel() * v.element_size() for v in cpu.values()) + len(text)
+    with disk_errors("the checkpoint", path, needed, hint, temporary=tmp):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path.parent, path.name)  # left by a process killed mid-write
+        save_file(cpu, str(tmp), metadata={"meta": text})
+        os.replace(tmp, path)
 
 
 def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -53,12 +53,12 @@ def list_entries(kind: Optional[str] = typer.Argument(None, help="methods | data
 @app.command()
 def run(
     method: Optional[str] = typer.Option(None, help="a registered method (bench list methods)"),
-    dataset: str = typer.Option("digits", help="a registered dataset (bench list datasets)"),
+    dataset: Optional[str] = typer.Option(None, help="a registered dataset (bench list datasets); default: digits"),
     backbone: Optional[str] = typer.Option(None, help="registry name or path to .pkl/.safetensors; default: the dataset's"),
     budget_kimg: Optional[float] = typer.Option(None, help="training images the generator sees, in thousands"),
-    seed: int = typer.Option(0, help="run seed; every random stream is derived from it"),
+    seed: Optional[int] = typer.Option(None, help="run seed; every random stream is derived from it (default 0)"),
     results: Path = typer.Option(DEFAULT_RESULTS, help="results directory"),
-    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda (default auto)"),
     data: Optional[Path] = typer.Option(None, help="local dataset file or folder"),
     set_: List[str] = typer.Option([], "--set", help="KEY=VALUE overrides of the method, train or eval config"),
     num_samples: Optional[int] = typer.Option(None, help="evaluation samples (default: the dataset's preset)"),
@@ -74,19 +74,30 @@ def run(
     quiet: bool = typer.Option(False, help="no progress bars"),
 ) -> None:
     """Train one method from a backbone, evaluate it, store its record; prints the record's path."""
-    from harness.runner import configure
+    from harness.build import configure
     from harness.runner import resume as resume_run
     from harness.runner import run as run_method
+    from harness.validate import check_results_dir
 
+    check_results_dir(results)
     if resume:
-        typer.echo(str(resume_run(resume, results, show_progress=not quiet)))
+        given = {"--method": method, "--dataset": dataset, "--backbone": backbone, "--budget-kimg": budget_kimg,
+                 "--seed": seed, "--data": data, "--set": set_ or None, "--num-samples": num_samples,
+                 "--precision": precision, "--compile": compile_ or None, "--reference": reference or None}
+        refused = [flag for flag, value in given.items() if value is not None]
+        if refused:
+            raise UsageError(f"--resume continues a run with the settings it started with; it takes only --results, "
+                             f"--device and --quiet, not {', '.join(refused)}")
+        if device is not None:
+            echo_err(f"note: resuming on --device {device}; the record is bit-identical only on the device the run began on")
+        typer.echo(str(resume_run(resume, results, show_progress=not quiet, device=device, echo=echo_err)))
         return
     if method is None:
         raise UsageError("--method is required (or --resume RUN_ID)")
 
-    config = configure(method, dataset, backbone=backbone, budget_kimg=budget_kimg, seed=seed, device=device,
-                       data_path=data, overrides=set_, num_samples=num_samples, precision=precision,
-                       compile_generator=compile_ or None, eval_every_kimg=eval_every_kimg,
+    config = configure(method, dataset or "digits", backbone=backbone, budget_kimg=budget_kimg, seed=seed or 0,
+                       device=device or "auto", data_path=data, overrides=set_, num_samples=num_samples,
+                       precision=precision, compile_generator=compile_ or None, eval_every_kimg=eval_every_kimg,
                        eval_curve_samples=eval_curve_samples)
     ref = {"tolerance_rel": 0.05} if reference else None
     path = run_method(config, results, show_progress=not quiet, reference=ref)
@@ -115,15 +126,20 @@ def sweep(
     """Run a grid of methods x budgets x seeds (budgets read off one curve per method and seed, unless
     --separate-runs) one after another or as Slurm jobs; finished points are skipped."""
     from harness.sweep import run_sweep, slurm_submitter
+    from harness.validate import check_results_dir
 
     try:
-        budget_list = [float(b) for b in budgets.split(",") if b]
-        seed_list = [int(s) for s in seeds.split(",") if s]
+        budget_list = [float(b) for b in budgets.split(",") if b.strip()]
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:
-        raise UsageError("--budgets and --seeds take comma-separated numbers") from None
+        raise UsageError("--budgets and --seeds take comma-separated numbers (seeds whole)") from None
+    if not budget_list or not seed_list or not methods.strip(", "):
+        raise UsageError("--methods, --budgets and --seeds each need at least one value")
+    check_results_dir(results)
     submit = slurm_submitter(slurm_partition, slurm_time, slurm_gpus, slurm_log_dir) if slurm_partition else None
-    run_sweep([m for m in methods.split(",") if m], dataset, budget_list, seed_list, results, list(set_), device,
-              backbone, not quiet, echo=typer.echo, submit=submit, separate_runs=separate_runs)
+    method_list = [m.strip() for m in methods.split(",") if m.strip()]
+    run_sweep(method_list, dataset, budget_list, seed_list, results, list(set_), device, backbone, not quiet,
+              echo=typer.echo, submit=submit, separate_runs=separate_runs)
 
 
 @app.command()
@@ -175,12 +191,14 @@ def pretrain(
     device: str = typer.Option("auto"),
     data: Optional[Path] = typer.Option(None, help="local dataset file or folder"),
     set_: List[str] = typer.Option([], "--set", help="KEY=VALUE overrides of the pre-training config"),
+    force: bool = typer.Option(False, help="overwrite --out (and its card) if it exists"),
     quiet: bool = typer.Option(False),
 ) -> None:
     """Pre-train a small EDM backbone with the EDM loss and write safetensors + card."""
     from harness.pretrain_command import pretrain_command
 
-    card = pretrain_command(dataset, out, kimg, seed, device, data, set_, " ".join(["bench", *sys.argv[1:]]), not quiet)
+    card = pretrain_command(dataset, out, kimg, seed, device, data, set_, " ".join(["bench", *sys.argv[1:]]), not quiet,
+                            force=force)
     typer.echo(f"{out}  (teacher FD {card.get('teacher_fd', float('nan')):.3f})")
 
 
@@ -199,6 +217,11 @@ def report(
             typer.echo(str(path))
         return
     from harness.report import build_report
+    from harness.validate import check_results_dir, describe_path
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: {describe_path(out)}; expected a folder for the tables")
+    check_results_dir(results)
 
     written, problems = build_report(results, out)
     for line in problems:
@@ -241,7 +264,7 @@ def refstats(
     no_cache: bool = typer.Option(False, help="recompute even if statistics of this content are cached"),
 ) -> None:
     """Compute FID reference statistics of a dataset in EDM's .npz format (cached by content hash)."""
-    from harness.metrics.commands import refstats_command
+    from harness.eval_command import refstats_command
 
     path, info = refstats_command(dataset, out, fid_impl, inception_weights, weights_dir, data, device, batch_size,
                                   use_cache=not no_cache)
@@ -278,7 +301,7 @@ def eval_(
     import os
 
     from harness.metrics.artefacts import WEIGHTS_DIR_ENV
-    from harness.metrics.commands import EvalOptions, eval_command
+    from harness.eval_command import EvalOptions, eval_command
 
     if weights_dir is not None:  # also where metrics with networks of their own (FD-DINOv2) look
         os.environ[WEIGHTS_DIR_ENV] = str(weights_dir)

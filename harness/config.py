@@ -102,6 +102,9 @@ def split_overrides(pairs: list[str], sections: dict[str, Any]) -> dict[str, dic
         if not candidates:
             valid = sorted({f"{k}" for cfg in sections.values() for k in field_types(type(cfg))})
             raise UsageError(f"--set: unknown key '{key}'; valid keys: {', '.join(valid)}")
+        if len(candidates) > 1:  # never guess which one was meant
+            both = " and ".join(f"{name}.{key}" for name in candidates)
+            raise UsageError(f"--set {key} is ambiguous: it is {both}; write one of them")
         routed[candidates[0]][key] = value
     return routed
 

@@ -9,11 +9,13 @@ from harness.data import DATASETS, load_dataset
 from harness.errors import UsageError
 from harness.presets import presets_for
 from harness.pretrain import PretrainConfig, pretrain, resolve_network, save_backbone
-from harness.runner import resolve_device
+from harness.build import resolve_device
+from harness.validate import check_data_path, check_device, check_pretrain, check_seed
 
 
 def pretrain_command(dataset_name: str, out: Path, kimg: float | None, seed: int, device: str,
-                     data: Path | None, overrides: list[str], command: str, show_progress: bool) -> dict:
+                     data: Path | None, overrides: list[str], command: str, show_progress: bool,
+                     force: bool = False) -> dict:
     spec = DATASETS.get(dataset_name)
     preset = presets_for(dataset_name).get("pretrain")
     if not preset:
@@ -23,8 +25,10 @@ def pretrain_command(dataset_name: str, out: Path, kimg: float | None, seed: int
     cfg = resolve_network(cfg)
     if kimg is not None:
         cfg.kimg = float(kimg)
-    if cfg.kimg <= 0:
-        raise UsageError(f"--kimg must be positive, got {cfg.kimg:g}")
+    check_pretrain(cfg, out, force)  # every check before the first step: nothing is written on failure
+    check_seed("--seed", seed)
+    check_device(device)
+    check_data_path(spec, data)
     dev = resolve_device(device)
     dataset = load_dataset(dataset_name, data)
     net, facts = pretrain(dataset, cfg, seed, dev, show_progress)

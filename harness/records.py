@@ -1,7 +1,9 @@
-"""Run records: one JSON per run, written atomically, never edited afterwards.
+"""Records: one JSON per run, evaluation or analysis, written atomically, never edited afterwards.
 
 Layout: ``<results>/<run_id>/record.json`` with ``samples.png`` (a sample grid) and, when kept,
-``generator.safetensors`` beside it. A re-run writes a new record with a new run id.
+``generator.safetensors`` beside it. A re-run writes a new record with a new run id. Every kind
+of record goes through ``envelope`` (schema version, environment, creation time) and ``write``
+(sanitised JSON, atomic), so runs, evaluations and analyses share one format.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import secrets
@@ -73,9 +76,82 @@ def write_json_atomic(path: Path, data: Any) -> None:
     except FileExistsError:
         raise BenchError(f"{path} exists already; a record is never overwritten") from None
     except OSError as exc:
+        from harness.storage import DISK_ERRNOS, free_bytes, megabytes
+
+        if exc.errno in DISK_ERRNOS:
+            raise BenchError(f"could not write {path}: {exc.strerror or exc} ({DISK_ERRNOS[exc.errno]}; it needs "
+                             f"{megabytes(len(text))}, {megabytes(free_bytes(path.parent))} free)") from None
         raise BenchError(f"could not write {path}: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def sanitize(value: Any) -> Any:
+    """JSON-safe: tensors to numbers, paths to text, non-finite floats to None."""
+    if isinstance(value, dict):
+        return {str(k): sanitize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [sanitize(v) for v in value]
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # a tensor or numpy array
+        return sanitize(value.tolist())
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def envelope(record: dict, device: str) -> dict:
+    """``record`` inside the envelope every record carries: schema version, environment, creation time."""
+    return {"schema_version": SCHEMA_VERSION, **record, "environment": environment(device), "created_utc": utc_now()}
+
+
+def write(run_dir: Path, record: dict) -> Path:
+    """Store ``record`` as ``run_dir/record.json`` (sanitised, atomic, never overwriting); its path."""
+    path = Path(run_dir) / RECORD_NAME
+    write_json_atomic(path, sanitize(record))
+    return path
+
+
+def store_new(results_dir: Path, record: dict, label: str, dataset: str, seed: int) -> Path:
+    """A new run folder under ``results_dir`` holding ``record`` (its ``run_id`` is set here)."""
+    run_id = new_run_id(label, dataset, seed)
+    record["run_id"] = run_id
+    return write(create_run_dir(results_dir, run_id), record)
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from ``path``, or a one-line error naming the file."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise BenchError(f"{path}: not readable JSON ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise BenchError(f"{path}: not a JSON object")
+    return data
+
+
+def write_start(run_dir: Path, path: Path, data: dict) -> None:
+    """A new run's start settings (temporary file, then rename); if that fails the new, still empty
+    run folder is removed again, so a full disk leaves nothing behind."""
+    import shutil
+
+    from harness.storage import disk_errors
+
+    text = json.dumps(sanitize(data), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    tmp = Path(path).with_name(f".{Path(path).name}.{os.getpid()}.tmp")
+    try:
+        with disk_errors("the run's start settings", path, len(text), temporary=tmp):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(text)
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def git_state() -> dict[str, Any]:

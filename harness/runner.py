@@ -1,5 +1,8 @@
 """The training loop every method shares: data order, image budget, EMA, divergence checks,
-evaluation and the run record. A method only supplies its algorithm (baselines/base.py).
+evaluation, resume and the run record. A method only supplies its algorithm (baselines/base.py);
+what is assembled before the loop (device, configs, method, extractor) is ``harness.build``, and
+the checks made before any work are ``harness.validate``. ``configure``, ``config_from_record``,
+``load_generator`` and the other builders stay importable from here for scripts.
 """
 
 from __future__ import annotations
@@ -12,13 +15,13 @@ from typing import Any, Callable
 
 import torch
 
-from baselines import METHODS
-from baselines.base import MethodContext
-from harness import records
-from harness.backbones import LoadedBackbone, load_backbone
-from harness import distributed
-from harness.config import RunConfig, apply_overrides
-from harness.data import DATASETS, ImageDataset, load_dataset
+from harness import distributed, records
+from harness.backbones import load_backbone
+from harness.build import (build_extractor, build_method, check_compatible, config_from_record,  # noqa: F401
+                           configure, default_config, load_generator, resolve_device)
+from harness.config import RunConfig
+from harness.data import ImageDataset, load_dataset
+from harness.divergence import Diverged, FiniteWatch
 from harness.ema import EMA
 from harness.errors import BenchError, UsageError
 from harness.evaluate import generate, labels_for, save_grid
@@ -26,74 +29,8 @@ from harness.progress import image_progress
 from harness.seeding import cpu_threads, make_generator
 
 STATE_FILE = "state.safetensors"
+START_FILE = "run.json"  # the settings a run started with, written before its first step
 ACTIVE_RUN_DIR: list[Path] = []  # the folder of the run this process is training (for the CLI's Ctrl-C hint)
-
-
-class Diverged(Exception):
-    """A NaN or Inf in a loss or the weights; the run is recorded as failed, never as a result."""
-
-    def __init__(self, reason: str, step: int, images_seen: int):
-        super().__init__(reason)
-        self.reason, self.step, self.images_seen = reason, step, images_seen
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for, but no CUDA device is available")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise UsageError(f"unknown device '{name}'; valid: auto, cpu, cuda")
-    return torch.device(name)
-
-
-def check_compatible(dataset: ImageDataset, backbone: LoadedBackbone) -> None:
-    """Resolution, channels and labels must agree before any training starts."""
-    if (dataset.resolution, dataset.channels) != (backbone.resolution, backbone.channels):
-        raise BenchError(f"dataset {dataset.name} is {dataset.channels}x{dataset.resolution}x{dataset.resolution} "
-                         f"but backbone {backbone.name} is {backbone.channels}x{backbone.resolution}x{backbone.resolution}")
-    if backbone.label_dim and backbone.label_dim != dataset.num_classes:
-        raise BenchError(f"backbone {backbone.name} is conditional on {backbone.label_dim} classes, "
-                         f"dataset {dataset.name} has {dataset.num_classes}")
-
-
-def build_method(config: RunConfig, backbone: LoadedBackbone, dataset: ImageDataset, device: torch.device):
-    method_cls = METHODS.get(config.method)
-    method_config = apply_overrides(method_cls.Config(), config.method_config)
-    ctx = MethodContext(backbone=backbone, num_classes=dataset.num_classes, device=device, seed=config.seed,
-                        batch_size=config.train.batch_size,
-                        budget_images=int(round(config.train.budget_kimg * 1000)))
-    return method_cls(ctx, method_config), method_config
-
-
-class FiniteWatch:
-    """Divergence checks without a host sync per step.
-
-    ``note`` remembers, on the device, the first step at which each loss was not finite; ``check``
-    (called on the history/checkpoint schedule and at the end) reads that back once and raises
-    ``Diverged`` naming the first bad step, then checks the generator's weights.
-    """
-
-    def __init__(self):
-        self.first: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # loss -> (first bad step, its value)
-
-    def note(self, losses: dict[str, torch.Tensor], step: int) -> None:
-        for name, value in losses.items():
-            value = value.detach().float().sum()
-            bad_step, bad_value = self.first.get(name) or (torch.full((), -1, device=value.device), value.new_zeros(()))
-            take = ~torch.isfinite(value) & (bad_step < 0)
-            self.first[name] = (torch.where(take, step, bad_step), torch.where(take, value, bad_value))
-
-    def check(self, module: torch.nn.Module, step: int, images_seen: int, batch: int, world: int = 1) -> None:
-        bad = [(int(s), name, float(v)) for name, (s, v) in self.first.items() if int(s) >= 0]
-        if world > 1 and distributed.any_rank(bool(bad), next(module.parameters()).device) and not bad:
-            raise Diverged("a loss of another process is not finite", step, images_seen)  # all ranks stop together
-        if bad:
-            bad_step, name, value = min(bad, key=lambda item: item[0])
-            raise Diverged(f"{name} is {value}", bad_step, images_seen - (step - bad_step) * batch)
-        for name, p in module.named_parameters():
-            if not torch.isfinite(p).all():
-                raise Diverged(f"generator weight {name} is not finite", step, images_seen)
 
 
 def collect_state(method, ema: EMA, loop: dict[str, Any], rngs: dict[str, torch.Generator]) -> tuple[dict, dict]:
@@ -228,23 +165,6 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
             "loss_history": loop["history"], "curve": loop["curve"], "curve_eval_seconds": loop["eval_seconds"]}
 
 
-def default_config(method: str, dataset: str, **fields: Any) -> RunConfig:
-    """A RunConfig with the dataset's presets (its scale) applied over the paper's defaults."""
-    from harness.presets import presets_for
-
-    spec = DATASETS.get(dataset)
-    METHODS.get(method)  # unknown method: clear error before anything else
-    config = RunConfig(method=method, dataset=dataset, backbone=spec.default_backbone or "")
-    presets = presets_for(dataset)  # harness/presets/<dataset>.py, checked against the registries
-    config.train = apply_overrides(config.train, presets.get("train", {}))
-    config.train = apply_overrides(config.train, presets.get(f"train/{method}", {}))
-    config.eval = apply_overrides(config.eval, presets.get("eval", {}))
-    config.method_config = dict(presets.get(method, {}))
-    for key, value in fields.items():
-        setattr(config, key, value)
-    return config
-
-
 def run(config: RunConfig, results_dir: Path, show_progress: bool = True, reference: dict | None = None,
         keep_generator: bool = True, resume_dir: Path | None = None,
         on_curve_point: Callable[[dict], None] | None = None) -> Path | None:
@@ -271,15 +191,14 @@ def run(config: RunConfig, results_dir: Path, show_progress: bool = True, refere
 def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: dict | None, keep_generator: bool,
          resume_dir: Path | None, device: torch.device, rank: distributed.Rank,
          on_curve_point: Callable[[dict], None] | None = None) -> Path | None:
-    from harness.precision import check_precision, enable_tf32
+    from harness.precision import enable_tf32
+    from harness.validate import check_loaded, check_run_config
 
     wall_start = time.perf_counter()
-    check_precision(config.train.precision)
+    check_run_config(config)  # the same checks whichever command built the config (run, resume, sweep, verify)
     if device.type == "cuda":  # CPU kernels are deterministic already; the switch costs seconds of imports
         torch.use_deterministic_algorithms(True, warn_only=True)
         enable_tf32(device)
-    if config.train.budget_kimg <= 0 and METHODS.get(config.method).trains:
-        raise UsageError(f"the budget must be positive, got {config.train.budget_kimg} kimg")
     if rank.world > 1:
         rank.local_batch(config.train.batch_size)  # a clear error before anything loads
     if rank.is_writer:
@@ -287,13 +206,13 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
     dataset = load_dataset(config.dataset, Path(config.data_path) if config.data_path else None)
     backbone = load_backbone(config.backbone)
     check_compatible(dataset, backbone)
+    check_loaded(config, dataset)
     backbone.net.to(device)
     torch.manual_seed(config.seed)  # anything a library draws without our generators stays seeded too
     method, method_config = build_method(config, backbone, dataset, device)
     extractor = build_extractor(config, device) if rank.is_writer else None
 
     record: dict[str, Any] = {
-        "schema_version": records.SCHEMA_VERSION,
         "method": config.method, "dataset": config.dataset, "seed": config.seed,
         "backbone": {"name": backbone.name, "sha256": backbone.sha256, "file": backbone.path.name},
         "data": {"name": dataset.name, "sha256": dataset.sha256, "num_images": len(dataset), "source": dataset.source},
@@ -306,21 +225,25 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
     if rank.world > 1:
         record["distributed"] = {"world_size": rank.world, "backend": "nccl" if device.type == "cuda" else "gloo",
                                  "batch_per_rank": rank.local_batch(config.train.batch_size)}
+    run_meta = {"config": records.sanitize(asdict(config)), "reference": reference,
+                "cpu_threads": torch.get_num_threads()}
     resume_from = None
     if resume_dir is not None:
         from harness.checkpoint import load_state
 
         run_dir, run_id = Path(resume_dir), Path(resume_dir).name
-        resume_from = load_state(run_dir / "checkpoint" / STATE_FILE)
         if (run_dir / records.RECORD_NAME).exists():
             raise BenchError(f"run {run_id} has finished already (its record exists); nothing to resume")
+        if (run_dir / "checkpoint" / STATE_FILE).is_file():
+            resume_from = load_state(run_dir / "checkpoint" / STATE_FILE)
     elif rank.is_writer:
         run_id = records.new_run_id(config.method, config.dataset, config.seed)
         run_dir = records.create_run_dir(results_dir, run_id)
+        if method.trains:  # what `--resume` needs to start over if killed before its first checkpoint
+            records.write_start(run_dir, run_dir / "checkpoint" / START_FILE, {**run_meta, "run_id": run_id})
     else:
         run_id, run_dir = None, None
-    run_meta = {"run_id": run_id, "config": sanitize(asdict(config)), "reference": reference,
-                "cpu_threads": torch.get_num_threads()}
+    run_meta["run_id"] = run_id
     status, failure, stats = "completed", None, {}
     generator = method.generator
     ACTIVE_RUN_DIR[:] = [run_dir] if run_dir is not None and method.trains else []
@@ -352,38 +275,40 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
         eval_seconds = time.perf_counter() - eval_start
     curve_seconds = monitor.into_record(record, stats, status == "completed", metrics, samples, eval_seconds, generator,
                                         config.train.budget_kimg) if monitor is not None else 0.0
+    hint = f"; the run's final checkpoint is kept: free space, then finish with: bench run --resume {run_dir}" \
+        if method.trains else ""
     if samples is not None:
-        save_grid(samples, run_dir / "samples.png", config.eval.grid_size)
+        from harness.storage import disk_errors
+
+        with disk_errors("the sample grid", run_dir / "samples.png", samples[0].numel() * config.eval.grid_size ** 2,
+                         hint):
+            save_grid(samples, run_dir / "samples.png", config.eval.grid_size)
     if keep_generator and method.trains and status == "completed":
         from harness.backbones.files import save_weights
+        from harness.storage import DiskError
 
-        save_weights(generator.state_dict(), run_dir / "generator.safetensors",
-                     {"run_id": run_id, "method": config.method, "kind": "generator-ema"})
+        try:
+            save_weights(generator.state_dict(), run_dir / "generator.safetensors",
+                         {"run_id": run_id, "method": config.method, "kind": "generator-ema"})
+        except DiskError as exc:
+            raise DiskError(f"{exc}{hint}") from None
     record.update({
         "run_id": run_id, "status": status, "failure": failure, "metrics": metrics,
         "training": {k: v for k, v in stats.items()},
         "timing": {"wall_seconds": time.perf_counter() - wall_start, "train_seconds": stats.get("train_seconds", 0.0),
                    "eval_seconds": eval_seconds + curve_seconds, "final_eval_seconds": eval_seconds,
                    "curve_eval_seconds": curve_seconds, "images_per_second": stats.get("images_per_second")},
-        "environment": records.environment(str(device)),
-        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     })
-    path = run_dir / records.RECORD_NAME
-    records.write_json_atomic(path, sanitize(record))
-    return path
+    try:
+        return records.write(run_dir, records.envelope(record, str(device)))
+    except BenchError as exc:
+        raise BenchError(f"{exc}{hint}") from None
 
 
 def with_num_samples(config: RunConfig, num_samples: int) -> RunConfig:
     from dataclasses import replace
 
     return replace(config, eval=replace(config.eval, num_samples=int(num_samples)))
-
-
-def build_extractor(config: RunConfig, device: torch.device):
-    from harness.metrics.features import FEATURE_EXTRACTORS
-
-    spec = DATASETS.get(config.dataset)
-    return FEATURE_EXTRACTORS.get(spec.feature_extractor)(None, device)
 
 
 def evaluate(generator, dataset, backbone, config: RunConfig, extractor, device, show_progress: bool):
@@ -403,128 +328,36 @@ def evaluate(generator, dataset, backbone, config: RunConfig, extractor, device,
     return samples, metrics
 
 
-def sanitize(value: Any) -> Any:
-    """JSON-safe: tensors to numbers, paths to text, non-finite floats to None."""
-    if isinstance(value, dict):
-        return {str(k): sanitize(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [sanitize(v) for v in value]
-    if isinstance(value, torch.Tensor):
-        return sanitize(value.tolist())
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+def resume(run_ref: str, results_dir: Path, show_progress: bool = True, device: str | None = None,
+           echo=None) -> Path:
+    """Continue a run from its last checkpoint: ``run_ref`` is a run directory or a run id in ``results_dir``.
 
-
-def configure(method: str, dataset: str, backbone: str | None = None, budget_kimg: float | None = None,
-              seed: int = 0, device: str = "auto", data_path: Path | None = None, overrides: list[str] = (),
-              num_samples: int | None = None, precision: str | None = None,
-              compile_generator: bool | None = None, eval_every_kimg: float | None = None,
-              eval_curve_samples: int | None = None) -> RunConfig:
-    """Map command-line choices onto a RunConfig: paper defaults, then dataset presets, then flags."""
-    from harness.config import split_overrides
-
-    config = default_config(method, dataset)
-    if backbone:
-        config.backbone = backbone
-    if not config.backbone:
-        raise UsageError(f"dataset {dataset} has no default backbone; pass --backbone NAME_OR_PATH")
-    config.seed, config.device = int(seed), device
-    config.data_path = str(data_path) if data_path else None
-    method_defaults = METHODS.get(method).Config()
-    method_now = apply_overrides(method_defaults, config.method_config)
-    routed = split_overrides(list(overrides), {"method": method_now, "train": config.train, "eval": config.eval})
-    config.method_config = {**config.method_config, **routed["method"]}
-    apply_overrides(method_defaults, config.method_config)  # type-check now, before any loading
-    config.train = apply_overrides(config.train, routed["train"])
-    config.eval = apply_overrides(config.eval, routed["eval"])
-    if budget_kimg is not None:
-        config.train.budget_kimg = float(budget_kimg)
-    if num_samples is not None:
-        config.eval.num_samples = int(num_samples)
-    if precision is not None:
-        config.train.precision = precision
-    if compile_generator is not None:
-        config.train.compile = bool(compile_generator)
-    if eval_every_kimg is not None:
-        config.eval.every_kimg = float(eval_every_kimg)
-    if eval_curve_samples is not None:
-        config.eval.curve_num_samples = int(eval_curve_samples)
-    from harness.precision import check_precision
-
-    check_precision(config.train.precision)
-    if config.train.budget_kimg <= 0 and METHODS.get(method).trains:
-        raise UsageError(f"--budget-kimg must be positive, got {config.train.budget_kimg:g}")
-    if config.eval.num_samples <= 0:
-        raise UsageError("--num-samples must be positive")
-    if config.eval.every_kimg < 0 or any(k <= 0 for k in config.eval.at_kimg):
-        raise UsageError("--eval-every-kimg and eval.at_kimg must be positive (--eval-every-kimg 0: no curve)")
-    curve_samples = config.eval.curve_num_samples
-    if curve_samples is not None and not 0 < curve_samples <= config.eval.num_samples:
-        raise UsageError(f"--eval-curve-samples must be between 1 and the evaluation's {config.eval.num_samples} "
-                         f"samples, got {curve_samples}")
-    return config
-
-
-def resume(run_ref: str, results_dir: Path, show_progress: bool = True) -> Path:
-    """Continue a run from its last checkpoint: ``run_ref`` is a run directory or a run id in ``results_dir``."""
+    A run killed before its first checkpoint was complete starts over from the beginning in the
+    same folder (from the settings it stored when it started), which ends with the same record.
+    ``device`` (the only run flag a resume honours) moves it to another device.
+    """
     from harness.checkpoint import load_state
+    from harness.storage import remove_stale_temporaries
 
     run_dir = Path(run_ref) if Path(run_ref).is_dir() else Path(results_dir) / run_ref
     if not run_dir.is_dir():
         raise BenchError(f"no run '{run_ref}' in {results_dir} (pass a run id or a run directory)")
-    _, meta = load_state(run_dir / "checkpoint" / STATE_FILE)
-    config = config_from_record(meta)
+    state, start = run_dir / "checkpoint" / STATE_FILE, run_dir / "checkpoint" / START_FILE
+    if (run_dir / records.RECORD_NAME).exists():
+        raise BenchError(f"run {run_dir.name} has finished already (its record exists); nothing to resume")
+    if state.is_file():
+        _, meta = load_state(state)
+    elif start.is_file():
+        meta = records.read_json(start)
+        remove_stale_temporaries(state.parent, state.name)
+        if echo is not None:
+            echo(f"note: run {run_dir.name} stopped before its first checkpoint was complete; starting it over "
+                 f"from the beginning in the same folder")
+    else:
+        raise BenchError(f"run {run_dir.name} saved no checkpoint and no start settings, so it cannot be resumed; "
+                         f"delete {run_dir} and start the run again with bench run")
+    config = config_from_record(meta, str(state if state.is_file() else start))
+    if device is not None:
+        config.device = device
     with cpu_threads(meta.get("cpu_threads")):  # the interrupted run's count, for a bit-identical ending
         return run(config, run_dir.parent, show_progress, reference=meta.get("reference"), resume_dir=run_dir)
-
-
-def config_from_record(record: dict) -> RunConfig:
-    """Rebuild the exact RunConfig a record (or a checkpoint's metadata) was made with."""
-    from harness.config import EvalConfig, TrainConfig
-
-    c = dict(record["config"])
-    train = TrainConfig(**c.pop("train"))
-    ev = c.pop("eval")
-    ev["metrics"] = tuple(ev["metrics"])
-    if "at_kimg" in ev:
-        ev["at_kimg"] = tuple(ev["at_kimg"])
-    return RunConfig(train=train, eval=EvalConfig(**ev), **c)
-
-
-def load_generator(run_dir: Path, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
-    """Rebuild a stored run's EMA generator: the method rebuilt from the record, then its weights.
-
-    Every method builds its generator module from the backbone, so the record's config plus the
-    saved state dict are enough; nothing about the generator class is stored separately.
-    """
-    import json
-
-    from harness.backbones.files import load_weights
-
-    run_dir = Path(run_dir)
-    record_path = run_dir / records.RECORD_NAME if run_dir.is_dir() else run_dir
-    try:
-        record = json.loads(record_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise BenchError(f"{record_path}: not a readable run record ({exc.__class__.__name__})") from None
-    config = config_from_record(record)
-    config.device = device
-    dev = resolve_device(device)
-    dataset = load_dataset(config.dataset, Path(config.data_path) if config.data_path else None)
-    backbone = load_backbone(config.backbone)
-    if backbone.sha256 != record["backbone"]["sha256"]:
-        raise BenchError(f"backbone {backbone.name} differs from the one the run used (sha256 mismatch)")
-    backbone.net.to(dev)
-    method, _ = build_method(config, backbone, dataset, dev)
-    generator = method.generator
-    if method.trains:
-        weights = record_path.parent / "generator.safetensors"
-        state, _ = load_weights(weights)
-        try:
-            generator.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise BenchError(f"{weights}: does not fit the {config.method} generator ({str(exc).splitlines()[0]})") from None
-    return generator.eval().requires_grad_(False), record

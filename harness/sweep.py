@@ -66,24 +66,31 @@ def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: lis
               separate_runs: bool = False) -> list:
     """Run (or, with ``submit``, submit) every grid point without a completed record.
 
+    Every name and every grid point's whole config is checked before the first run starts.
     Returns the record paths written here, or the submitted jobs.
     """
     from baselines import METHODS
-    from harness.runner import configure, run
+    from harness.build import configure
+    from harness.runner import run
 
     if not budgets or not seeds or not methods:
         raise UsageError("bench sweep needs at least one method, one budget and one seed")
+    for name in dict.fromkeys(methods):  # every name first, so a typo in the last one costs no run
+        METHODS.get(name)
+    points = grid(methods, budgets, seeds) if separate_runs else curve_grid(methods, budgets, seeds)
+    configs = {point: configure(point.method, dataset, backbone=backbone,
+                                budget_kimg=point.budget_kimg if METHODS.get(point.method).trains else None,
+                                seed=point.seed, device=device, overrides=overrides)
+               for point in points}
     existing, _ = load_records(results)
     done: dict[tuple, list[set[float]]] = {}
     for r in existing:
         if r.get("status") == "completed" and isinstance(r.get("config"), dict):  # analyses have no run config
             done.setdefault(done_key(r), []).append(curve_kimgs(r))
     written, seen = [], set()
-    for point in grid(methods, budgets, seeds) if separate_runs else curve_grid(methods, budgets, seeds):
+    for point, config in configs.items():
         trains = METHODS.get(point.method).trains
         at = point.at_kimg if trains else ()
-        config = configure(point.method, dataset, backbone=backbone, budget_kimg=point.budget_kimg if trains else None,
-                           seed=point.seed, device=device, overrides=overrides)
         budget = point.budget_kimg if trains else 0.0
         key = (point.method, dataset, config.backbone, float(budget), point.seed, tuple(sorted(overrides)))
         if key in seen:  # a method that does not train runs once per seed, whatever the budgets

@@ -29,15 +29,26 @@ def compare(old: list[dict], new: list[dict], tolerance_rel: float) -> list[str]
 def rerun_metrics(record: dict, scratch: str) -> list[dict]:
     """Re-run one reference as it was made (CPU when it ran on CPU, its CPU thread count: see
     `seeding.cpu_threads`) and return the new record's metrics."""
-    from harness.runner import config_from_record, run
+    from harness.runner import run
     from harness.seeding import cpu_threads
 
-    config = config_from_record(record)
+    config = reference_config(record)
     hardware = record["environment"]["hardware"]
-    config.device = "cpu" if hardware["device"] == "cpu" else config.device
     with cpu_threads(hardware.get("cpu_threads")):
         path = run(config, Path(scratch), show_progress=False, keep_generator=False)
     return json.loads(path.read_text())["metrics"]
+
+
+def reference_config(record: dict):
+    """The config a reference record was made with, checked like a new run's (one line on failure)."""
+    from harness.build import config_from_record
+    from harness.validate import check_run_config
+
+    config = config_from_record(record, record.get("_path", f"record {record.get('run_id')}"))
+    hardware = ((record.get("environment") or {}).get("hardware") or {})
+    config.device = "cpu" if hardware.get("device") == "cpu" else config.device
+    check_run_config(config)
+    return config
 
 
 def parallel_workers(references: list[dict]) -> int:
@@ -73,6 +84,8 @@ def verify_references(results_dir: Path) -> tuple[bool, list[str]]:
     references = [r for r in records if r.get("reference") and r.get("status") == "completed"]
     if not references:
         return False, lines + [f"no reference records in {results_dir}"]
+    for record in references:  # every reference's config first: a foreign one fails before any re-run
+        reference_config(record)
     workers = parallel_workers(references)
     with tempfile.TemporaryDirectory(prefix="bench-verify-") as scratch:
         if workers > 1:  # fresh processes: each sets its own thread count, nothing shared with this one

@@ -62,7 +62,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=Path(env("data", "")) if env("data", "") else None,
                    help="directory of Fashion-MNIST idx files (default: Debian's)")
     p.add_argument("--set", dest="overrides", action="append", default=env("set", "").split() or [],
-                   help="KEY=VALUE for every method run, e.g. batch_size=16 (repeatable)")
+                   help="KEY=VALUE for every method run, e.g. train.batch_size=16 (repeatable)")
     p.add_argument("--deadline-min", type=float, default=float(env("deadline_min", "0")),
                    help="start no new stage after this many minutes (0: no limit)")
     p.add_argument("--quiet", action="store_true", default=env("quiet", "") not in ("", "0"))
@@ -139,7 +139,8 @@ def method_stage(args, method: str, budget: float | None, extra: list[str], back
                  base: list[str], log: Log) -> bool:
     """One `bench sweep` grid point; False when it failed."""
     from baselines import METHODS
-    from harness.runner import configure, run
+    from harness.build import configure
+    from harness.runner import run
 
     overrides = base + extra
     trains = METHODS.get(method).trains
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from harness.pretrain import resolve_precision
-    from harness.runner import resolve_device
+    from harness.build import resolve_device
 
     device = resolve_device(args.device).type
     precision = resolve_precision(args.precision, torch.device(device))

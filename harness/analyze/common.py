@@ -50,26 +50,17 @@ def read_run_record(run_dir: Path) -> dict:
 
 
 def load_subject(run_dir: Path, device: str = "auto") -> Subject:
-    """The run's generator via ``load_generator``, plus the same backbone, dataset and extractor it used."""
-    from harness.backbones import load_backbone
-    from harness.data import DATASETS, load_dataset
-    from harness.metrics.features import FEATURE_EXTRACTORS
-    from harness.runner import config_from_record, load_generator, resolve_device
+    """The run rebuilt by ``load_run`` (generator, backbone, data as the run used them) plus its extractor."""
+    from harness.build import build_extractor, load_run, resolve_device
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UsageError(f"--run {run_dir}: not a run directory (expected <results>/<run id>/)")
     read_run_record(run_dir)
     dev = resolve_device(device)
-    student, record = load_generator(run_dir, str(dev))
-    config = config_from_record(record)
-    backbone = load_backbone(config.backbone)
-    if backbone.sha256 != record["backbone"]["sha256"]:
-        raise BenchError(f"backbone {backbone.name} differs from the one the run used (sha256 mismatch)")
-    backbone.net.to(dev)
-    dataset = load_dataset(config.dataset, Path(config.data_path) if config.data_path else None)
-    extractor = FEATURE_EXTRACTORS.get(DATASETS.get(config.dataset).feature_extractor)(None, dev)
-    return Subject(run_dir, record, student, backbone, dataset, extractor, dev)
+    loaded = load_run(run_dir, str(dev))
+    extractor = build_extractor(loaded.config, dev)
+    return Subject(run_dir, loaded.record, loaded.generator, loaded.backbone, loaded.dataset, extractor, dev)
 
 
 def sample(subject: Subject, generator: torch.nn.Module, seeds: range, batch_size: int = 500) -> torch.Tensor:
@@ -103,32 +94,23 @@ def check_sample_count(num_samples: int) -> None:
 
 def analysis_record(kind: str, subject: Subject, body: dict, started: float) -> dict:
     r = subject.record
-    return {
-        "schema_version": records.SCHEMA_VERSION, "kind": kind, "status": "completed",
+    return records.envelope({
+        "kind": kind, "status": "completed",
         "method": r["method"], "dataset": r["dataset"], "seed": r["seed"], "budget_kimg": r.get("budget_kimg"),
         "nfe": r.get("nfe"), "backbone": {k: r["backbone"].get(k) for k in ("name", "sha256", "file")},
         "method_info": r.get("method_info") or {},
         "source_run": {"run_id": r["run_id"], "dir": subject.run_dir.name, "method": r["method"], "seed": r["seed"]},
         **body,
         "timing": {"wall_seconds": time.perf_counter() - started},
-        "environment": records.environment(str(subject.device)),
-        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+    }, str(subject.device))
 
 
 def write_analysis(results_dir: Path | None, kind: str, subject: Subject, body: dict, started: float) -> Path:
     """Store the analysis as a new record; by default beside the analysed run, in its results dir."""
-    from harness.runner import sanitize
-
     results_dir = Path(results_dir) if results_dir is not None else subject.run_dir.parent
     records.check_writable(results_dir)
     record = analysis_record(kind, subject, body, started)
-    run_id = records.new_run_id(f"{kind}-{record['method']}", record["dataset"], int(record["seed"]))
-    record["run_id"] = run_id
-    run_dir = records.create_run_dir(results_dir, run_id)
-    path = run_dir / records.RECORD_NAME
-    records.write_json_atomic(path, sanitize(record))
-    return path
+    return records.store_new(results_dir, record, f"{kind}-{record['method']}", record["dataset"], int(record["seed"]))
 
 
 def parse_steps(text: str) -> list[int]:

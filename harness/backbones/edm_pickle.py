@@ -511,7 +511,7 @@ def build_from_record(root: PersistentObject, path: Path) -> tuple[torch.nn.Modu
 
 
 def _build(class_name: str, kwargs: dict, path: Path, meta: bool) -> torch.nn.Module | None:
-    from harness.backbones.loading import build_network
+    from harness.backbones.network import build_network
 
     if meta:
         try:

@@ -10,6 +10,7 @@ import torch
 
 from harness.backbones.catalog import BACKBONES, BackboneSpec
 from harness.backbones.files import load_weights, sha256_file
+from harness.backbones.network import build_network
 from harness.errors import BenchError, MissingArtefactError
 
 CACHE_ENV = "BENCH_BACKBONE_DIR"
@@ -40,18 +41,6 @@ class LoadedBackbone:
     @property
     def label_dim(self) -> int:
         return int(self.net.label_dim)
-
-
-def build_network(class_name: str, init_kwargs: dict) -> torch.nn.Module:
-    """Instantiate one of the harness's own EDM classes from a recorded class name and keywords."""
-    from harness.backbones.edm import NETWORK_CLASSES
-
-    if class_name not in NETWORK_CLASSES:
-        raise BenchError(f"unknown network class '{class_name}'; known: {', '.join(sorted(NETWORK_CLASSES))}")
-    try:
-        return NETWORK_CLASSES[class_name](**init_kwargs)
-    except TypeError as exc:
-        raise BenchError(f"cannot build {class_name} from the recorded keywords: {exc}") from None
 
 
 def resolve(name_or_path: str, cache_dir: Path | None = None) -> tuple[Path, BackboneSpec | None]:
@@ -97,6 +86,11 @@ def load_backbone(name_or_path: str, cache_dir: Path | None = None) -> LoadedBac
         net, card = load_edm_pickle(path)
     else:
         state, card = load_weights(path)
+        if "class_name" not in card or "init_kwargs" not in card:
+            from harness.backbones.files import identify_weights
+
+            raise BenchError(f"--backbone {path}: {identify_weights(path)}; expected a diffusion backbone "
+                             f"(.pkl or .safetensors with an EDM network card)")
         net = build_network(card["class_name"], card["init_kwargs"])
         try:
             net.load_state_dict(state, strict=True)

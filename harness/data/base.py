@@ -94,3 +94,4 @@ class DatasetSpec:
     default_backbone: str | None
     feature_extractor: str
     description: str
+    reads_files: bool = True  # False: built in (no --data); a path given for it is an error, not ignored

@@ -52,5 +52,6 @@ DATASETS.add(
         default_backbone="edm-digits-8x8-uncond",
         feature_extractor="digits-classifier",
         description="scikit-learn digits, 1,797 real 8x8 images, 10 classes (embedded)",
+        reads_files=False,
     ),
 )

@@ -44,6 +44,8 @@ def evaluate(
     dataset; with them ``dataset`` may be None if no metric needs real images. A metric with a
     feature network of its own (FD-DINOv2) loads it from the registry, on ``extractor``'s device.
     """
+    from harness.metrics.feature_cache import rebuilt_note
+
     specs = [METRICS.get(name) for name in metrics]
     chosen = {spec.name: implementation if isinstance(implementation, str) else implementation.get(spec.name, "own")
               for spec in specs}
@@ -79,6 +81,9 @@ def evaluate(
             ref = dict(reference.record)
         else:
             ref = reference_record(dataset, reference_id)
+        rebuilt = rebuilt_note(dataset, inputs.extractor) if spec.reference != "none" else None
+        if rebuilt:  # the record says its real features were re-extracted, and why
+            details = {**details, "feature_cache": f"rebuilt: {rebuilt}"}
         values.append(MetricValue(spec.name, float(value), inputs.extractor.name, inputs.extractor.weights_sha256,
                                   chosen[spec.name], int(fake.shape[0]), ref, details))
     return values
@@ -105,11 +110,10 @@ def _register_all() -> None:
 
     from harness.plugins import import_submodules
 
-    # classifier is skipped so `python -m harness.metrics.classifier` runs it once; the backends and
-    # the command drivers are imported when used.
+    # classifier is skipped so `python -m harness.metrics.classifier` runs it once; the backends are
+    # imported when used.
     import_submodules(sys.modules[__name__], skip=("base", "features", "classifier", "torch_fidelity_backend",
-                                                   "torch_fidelity_inception", "clean_fid_backend", "commands",
-                                                   "protocol"))
+                                                   "torch_fidelity_inception", "clean_fid_backend", "protocol"))
 
 
 _register_all()

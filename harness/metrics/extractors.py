@@ -21,6 +21,7 @@ def register_classifier_extractor(name: str) -> None:
 
         return classifier_extractor(name, weights_path, device)
 
+    factory.provides = ("features",)  # declared, so a metric needing logits is refused before a run
     FEATURE_EXTRACTORS.add(name, factory)
 
 

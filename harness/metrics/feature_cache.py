@@ -4,14 +4,23 @@ Every run's FD and precision/recall need the features of all real images (70,000
 Fashion-MNIST: minutes on a CPU core, most of a small run's evaluation). They depend only on the
 images, the feature network's weights and where they were computed (device kind, and the thread
 count on a CPU, which changes summation order), so those name the file: a cached tensor is exactly
-what extraction would return there, and records stay bit-identical. Files are safetensors (no pickle), written whole then renamed (concurrent runs
-never read half a file); one that does not load or has the wrong shape is recomputed and replaced.
+what extraction would return there, and records stay bit-identical. Files are safetensors (no
+pickle), written whole then renamed (concurrent runs never read half a file).
+
+A cached file proves its content before it is used: it carries its provenance (dataset and
+weights hashes, extractor, count, shape, dtype) and a sha256 of the tensor, and on every load a
+small fixed subset of the real images is extracted again and compared with the cached rows. A
+file that fails any of these (planted, corrupted, stale) is recomputed and replaced; the user is
+told once, and the metrics measured with it say so in their details (``feature_cache``).
 ``$BENCH_FEATURE_CACHE=off`` turns the cache off.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -20,6 +29,9 @@ import torch
 from harness.data.readers import data_cache_dir
 
 ENV = "BENCH_FEATURE_CACHE"
+FORMAT = "2"  # files of format 1 carried no provenance; they are rebuilt
+CHECK_IMAGES = 16  # real images re-extracted on each load to compare with the cached rows
+REBUILT: dict[str, str] = {}  # cache file -> why it was rebuilt in this process (read by metrics.evaluate)
 
 
 def cache_path(dataset, extractor) -> Path | None:
@@ -35,29 +47,102 @@ def cache_path(dataset, extractor) -> Path | None:
     return data_cache_dir() / "features" / name
 
 
+def tensor_sha256(tensor: torch.Tensor) -> str:
+    return hashlib.sha256(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()).hexdigest()
+
+
+def provenance(dataset, extractor, features: torch.Tensor) -> dict[str, str]:
+    """What the cached tensor was made from and what it is (safetensors metadata is text)."""
+    return {"format": FORMAT, "dataset": dataset.name, "dataset_sha256": dataset.sha256, "extractor": extractor.name,
+            "weights_sha256": extractor.weights_sha256, "count": str(len(dataset)),
+            "shape": json.dumps(list(features.shape)), "dtype": str(features.dtype),
+            "tensor_sha256": tensor_sha256(features)}
+
+
+def check_indices(count: int) -> torch.Tensor:
+    """A fixed spread of image indices (first, last and evenly between)."""
+    return torch.linspace(0, count - 1, min(CHECK_IMAGES, count)).round().long().unique()
+
+
+def mismatch(dataset, extractor, features: torch.Tensor, meta: dict[str, str]) -> str | None:
+    """Why a cached tensor cannot be trusted, or None when it proves to be what it claims."""
+    expected = provenance(dataset, extractor, features)
+    if meta.get("format") != FORMAT:
+        return "the file carries no provenance (made by an older bench or by hand)"
+    for key in ("dataset_sha256", "extractor", "weights_sha256", "count"):
+        if meta.get(key) != expected[key]:
+            return f"its {key} is {meta.get(key)!r}, expected {expected[key]!r}"
+    if features.ndim != 2 or features.shape[0] != len(dataset) or meta.get("dtype") != expected["dtype"] \
+            or meta.get("shape") != expected["shape"]:
+        return f"its tensor is {tuple(features.shape)} {features.dtype}, not what its provenance says"
+    if meta.get("tensor_sha256") != expected["tensor_sha256"]:
+        return "its checksum does not match its content (the file was changed)"
+    index = check_indices(len(dataset))
+    fresh = extractor(dataset.batch(index)[0]).detach().cpu().to(features.dtype)
+    cached = features[index]
+    # Loose enough for a different batch size or TF32 on a GPU (~1e-3 relative), far too tight for
+    # features of other images or another network.
+    scale = float(cached.abs().max()) or 1.0
+    if fresh.shape != cached.shape or not torch.allclose(fresh, cached, rtol=1e-2, atol=1e-2 * scale):
+        return f"{len(index)} real images extracted again do not match their cached features"
+    return None
+
+
+def _note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr, flush=True)
+
+
 def real_features(dataset, extractor, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
-    """The dataset's features in ``extractor``: from the cache file when it holds them, else computed and stored."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, save_file
+    """The dataset's features in ``extractor``: from the cache file when it proves its content, else
+    computed and stored."""
+    from safetensors import SafetensorError, safe_open
 
     path = cache_path(dataset, extractor)
     if path is not None and path.is_file():
         try:
-            features = load_file(path)["features"]
-            if features.ndim == 2 and features.shape[0] == len(dataset):
-                return features
-        except (SafetensorError, KeyError, OSError, ValueError):
-            pass  # unreadable or foreign: recompute below and replace it
+            with safe_open(str(path), framework="pt") as f:
+                meta, features = f.metadata() or {}, f.get_tensor("features")
+            reason = mismatch(dataset, extractor, features, meta)
+        except (SafetensorError, KeyError, OSError, ValueError, RuntimeError) as exc:
+            reason = f"it does not load ({exc.__class__.__name__})"
+        if reason is None:
+            return features
+        if str(path) not in REBUILT:
+            _note(f"feature cache {path.name} rebuilt: {reason}")
+        REBUILT[str(path)] = reason
     features = compute()
     if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-            save_file({"features": features.contiguous()}, partial)
-            partial.replace(path)
-        except OSError:
-            pass  # a read-only cache only costs time
+        store(path, features, provenance(dataset, extractor, features))
     return features
+
+
+def store(path: Path, features: torch.Tensor, meta: dict[str, str]) -> None:
+    """Write whole, then rename. A full or read-only disk only costs time next run: one note, no error."""
+    from safetensors.torch import save_file
+
+    from harness.storage import DISK_ERRNOS, free_bytes, megabytes, os_error_code
+
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file({"features": features.contiguous()}, str(partial), metadata=meta)
+        partial.replace(path)
+    except Exception as exc:  # OSError, or safetensors' error carrying the OS error code
+        if partial.parent.is_dir():
+            partial.unlink(missing_ok=True)
+        code = os_error_code(exc)
+        if code is None and not isinstance(exc, OSError):
+            raise
+        why = DISK_ERRNOS.get(code, getattr(exc, "strerror", None) or exc.__class__.__name__)
+        _note(f"could not write the feature cache {path}: {why} (it needs "
+              f"{megabytes(features.numel() * features.element_size())}, {megabytes(free_bytes(path.parent))} free); "
+              f"the features are extracted again next time")
+
+
+def rebuilt_note(dataset, extractor) -> str | None:
+    """For a metric's details: why this evaluation's cached features were rebuilt, if they were."""
+    path = cache_path(dataset, extractor) if dataset is not None else None
+    return REBUILT.get(str(path)) if path is not None else None
 
 
 def dataset_features(dataset, extractor) -> torch.Tensor:

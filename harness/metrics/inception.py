@@ -167,4 +167,5 @@ def _factory(weights_path: Path | None, device: str | torch.device = "cpu") -> F
     return load_inception(weights_path, device)
 
 
+_factory.provides = ("features", "logits")
 FEATURE_EXTRACTORS.add(NAME, _factory)

@@ -12,12 +12,12 @@ import dataclasses
 import functools
 import hashlib
 import re
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 from harness.analyze import MISMATCH_KIND, SPECTRUM_KIND
+from harness.report.formatting import Summary, fmt, fmt_count, group_by, summarize  # noqa: F401  (re-exported)
 
 RUN_KIND = "run"
 FD_NAMES = ("fd", "fid")
@@ -349,35 +349,6 @@ def sort_records(records: list[dict], results_dir: Path) -> ReportInputs:
     return inputs
 
 
-@dataclass(frozen=True)
-class Summary:
-    """Mean, sample standard deviation and count of one group of values (one per run)."""
-
-    mean: float
-    std: float | None
-    n: int
-
-    def shown(self, digits: int = 3) -> str:
-        if self.std is None:
-            return f"{self.mean:.{digits}f}"
-        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
-
-
-def summarize(values: list[float]) -> Summary | None:
-    if not values:
-        return None
-    std = statistics.stdev(values) if len(values) > 1 else None
-    return Summary(statistics.fmean(values), std, len(values))
-
-
-def group_by(items: Iterable, key) -> dict:
-    """Insertion-ordered groups (callers sort their keys before showing them)."""
-    groups: dict = {}
-    for item in items:
-        groups.setdefault(key(item), []).append(item)
-    return groups
-
-
 def fd_values(runs: list[Run]) -> dict[Measurement, list[float]]:
     """FD values of runs grouped by measurement, in sorted measurement order."""
     out: dict[Measurement, list[float]] = {}
@@ -396,17 +367,3 @@ def seeds_shown(runs: list) -> str:
     """Seed count, plus the run count when a seed was run more than once."""
     seeds = len({r.seed for r in runs})
     return str(seeds) if seeds == len(runs) else f"{seeds} ({len(runs)} runs)"
-
-
-def fmt(value: float | None, digits: int = 3) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
-
-
-def fmt_count(value: float | None) -> str:
-    """Image and pass counts as 5.12M / 1.3B: readable, exact numbers stay in the CSV."""
-    if value is None:
-        return "—"
-    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g}{suffix}"
-    return f"{value:.3g}"

@@ -198,7 +198,7 @@ def test_gan_only_digits_with_projected_discriminator_records_feature_network(ti
     from harness.runner import configure, run
 
     config = configure("gan_only", "digits", backbone=str(tiny_backbone), budget_kimg=0.032, seed=1, device="cpu",
-                       overrides=["batch_size=16", "eval.batch_size=100", "d_width=8", "discriminator=projected",
+                       overrides=["train.batch_size=16", "eval.batch_size=100", "d_width=8", "discriminator=projected",
                                   f"d_input_size={SIZE}", "d_proj_channels=16"], num_samples=100)
     path = run(config, tmp_path / "results", show_progress=False)
     record = json.loads(path.read_text())

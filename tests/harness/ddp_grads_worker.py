@@ -30,7 +30,7 @@ def fixed_inputs(batch: int):
 
 def first_step(backbone_path: str, rank: distributed.Rank) -> dict[str, list]:
     config = configure("gan_only", "digits", backbone=backbone_path, budget_kimg=0.1, device="cpu",
-                       overrides=[f"batch_size={GLOBAL_BATCH}", "d_width=16"])
+                       overrides=[f"train.batch_size={GLOBAL_BATCH}", "d_width=16"])
     torch.manual_seed(0)
     method, _ = build_method(config, load_backbone(backbone_path), load_dataset("digits"), torch.device("cpu"))
     real, latents = fixed_inputs(GLOBAL_BATCH)
@@ -54,7 +54,7 @@ def flat(grads: dict[str, list]) -> dict[str, torch.Tensor]:
 def replicas_stay_equal(method_name: str, backbone_path: str, rank: distributed.Rank, steps: int = 6) -> dict:
     """Train ``steps`` steps on rank-specific batches; the ranks' trained weights must still agree."""
     config = configure(method_name, "digits", backbone=backbone_path, budget_kimg=0.064, device="cpu",
-                       overrides=["batch_size=16"])
+                       overrides=["train.batch_size=16"])
     torch.manual_seed(0)
     method, _ = build_method(config, load_backbone(backbone_path), load_dataset("digits"), torch.device("cpu"))
     wrapped = distributed.replicate(method, rank, torch.device("cpu"))

@@ -16,7 +16,7 @@ from harness.runner import configure, run
 
 def tiny(backbone: Path, budget: float = 0.1, seed: int = 0):
     return configure("gan_only", "digits", backbone=str(backbone), budget_kimg=budget, seed=seed, device="cpu",
-                     overrides=["batch_size=32", "d_width=16", "eval.batch_size=100"], num_samples=100)
+                     overrides=["train.batch_size=32", "d_width=16", "eval.batch_size=100"], num_samples=100)
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_two_runs_at_once_into_one_results_directory(tiny_backbone, tmp_path):
     results = tmp_path / "shared"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     args = ["--method", "gan_only", "--budget-kimg", "0.3", "--device", "cpu", "--num-samples", "100",
-            "--set", "batch_size=32", "--set", "d_width=16", "--backbone", str(tiny_backbone),
+            "--set", "train.batch_size=32", "--set", "d_width=16", "--backbone", str(tiny_backbone),
             "--results", str(results), "--quiet"]
     procs = [subprocess.Popen([sys.executable, "-m", "harness.cli", "run", *args, "--seed", "7"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]

@@ -156,7 +156,7 @@ def test_bad_curve_flags_are_usage_errors(flag, value, tmp_path):
 
 
 RESUME_ARGS = ["--method", "gan_only", "--dataset", "digits", "--budget-kimg", "3", "--seed", "5", "--device", "cpu",
-               "--num-samples", "100", "--eval-every-kimg", "0.5", "--set", "batch_size=32", "--set",
+               "--num-samples", "100", "--eval-every-kimg", "0.5", "--set", "train.batch_size=32", "--set",
                "checkpoint_kimg=0.5", "--set", "d_width=16", "--set", "eval.batch_size=100", "--quiet"]
 
 

@@ -31,7 +31,7 @@ def test_two_ranks_write_one_record_and_count_the_budget_over_both(tiny_backbone
     results = tmp_path / "results"
     proc = torchrun("-m", "harness.cli", "run", "--method", "gan_only", "--dataset", "digits", "--device", "cpu",
                     "--backbone", str(tiny_backbone), "--budget-kimg", "0.128", "--num-samples", "100",
-                    "--set", "batch_size=32", "--set", "d_width=16", "--set", "eval.batch_size=100",
+                    "--set", "train.batch_size=32", "--set", "d_width=16", "--set", "eval.batch_size=100",
                     "--set", "checkpoint_kimg=0.064", "--results", str(results), "--quiet")
     records = list(results.rglob("record.json"))
     assert len(records) == 1 and proc.stdout.strip() == str(records[0])

@@ -9,7 +9,7 @@ from harness.runner import configure, run
 
 def tiny(backbone, **kwargs):
     return configure("gan_only", "digits", backbone=str(backbone), budget_kimg=0.1, device="cpu",
-                     overrides=["batch_size=32", "eval.batch_size=100", "d_width=16"], num_samples=100, **kwargs)
+                     overrides=["train.batch_size=32", "eval.batch_size=100", "d_width=16"], num_samples=100, **kwargs)
 
 
 def test_bf16_run_completes_and_is_recorded(tiny_backbone, tmp_path):

@@ -43,7 +43,7 @@ def test_overrides_reject_unknown_key_and_wrong_type():
 
 
 def test_split_overrides_routes_keys_to_sections():
-    routed = split_overrides(["lr=1", "batch_size=64", "eval.num_samples=10"],
+    routed = split_overrides(["lr=1", "train.batch_size=64", "eval.num_samples=10"],
                              {"method": Cfg(), "train": TrainConfig(), "eval": EvalConfig()})
     assert routed == {"method": {"lr": "1"}, "train": {"batch_size": "64"}, "eval": {"num_samples": "10"}}
     with pytest.raises(UsageError, match="unknown key 'bogus'"):
@@ -65,3 +65,11 @@ def test_dataset_presets_apply_per_method_training_settings():
     assert default_config("gan_only", "digits").train.budget_kimg == 20.0
     assert default_config("dmd", "digits").train.budget_kimg == 5.0
     assert default_config("dmd", "digits").method_config == {"g_lr": 1e-4, "fake_lr": 1e-4}
+
+
+def test_a_key_in_two_sections_is_an_error_naming_both():
+    with pytest.raises(UsageError, match=r"--set batch_size is ambiguous: it is train.batch_size and eval.batch_size"):
+        split_overrides(["batch_size=64"], {"method": Cfg(), "train": TrainConfig(), "eval": EvalConfig()})
+    routed = split_overrides(["train.batch_size=64", "eval.batch_size=8"],
+                             {"method": Cfg(), "train": TrainConfig(), "eval": EvalConfig()})
+    assert routed["train"] == {"batch_size": "64"} and routed["eval"] == {"batch_size": "8"}

@@ -12,7 +12,7 @@ from harness.runner import configure, run
 from harness.seeding import cpu_threads
 
 ARGS = ["--method", "gan_only", "--dataset", "digits", "--budget-kimg", "3", "--seed", "5", "--device", "cpu",
-        "--num-samples", "200", "--set", "batch_size=32", "--set", "checkpoint_kimg=0.5", "--set", "d_width=16",
+        "--num-samples", "200", "--set", "train.batch_size=32", "--set", "checkpoint_kimg=0.5", "--set", "d_width=16",
         "--set", "eval.batch_size=100", "--quiet"]
 
 
@@ -46,7 +46,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tiny_backbone, tmp_path):
     assert resumed.parent == run_dir
 
     straight_config = configure("gan_only", "digits", backbone=str(tiny_backbone), budget_kimg=3, seed=5,
-                                device="cpu", overrides=["batch_size=32", "checkpoint_kimg=0.5", "d_width=16",
+                                device="cpu", overrides=["train.batch_size=32", "checkpoint_kimg=0.5", "d_width=16",
                                                          "eval.batch_size=100"], num_samples=200)
     with cpu_threads(1):  # the thread count the killed process ran with (OMP_NUM_THREADS=1)
         straight = run(straight_config, tmp_path / "straight", show_progress=False)
@@ -63,7 +63,7 @@ def test_resume_of_a_finished_run_is_refused(tiny_backbone, tmp_path):
     from harness.runner import resume
 
     config = configure("gan_only", "digits", backbone=str(tiny_backbone), budget_kimg=0.1, seed=0, device="cpu",
-                       overrides=["batch_size=32", "d_width=16"], num_samples=100)
+                       overrides=["train.batch_size=32", "d_width=16"], num_samples=100)
     path = run(config, tmp_path, show_progress=False)
     before = path.read_bytes()
     with pytest.raises(BenchError, match="has finished already"):

@@ -11,7 +11,7 @@ from harness.runner import configure, run
 
 def tiny_config(backbone: Path, method: str = "gan_only", seed: int = 0, budget: float = 0.5, samples: int = 200):
     return configure(method, "digits", backbone=str(backbone), budget_kimg=budget, seed=seed, device="cpu",
-                     overrides=["batch_size=32", "eval.batch_size=100", "d_width=16"] if method == "gan_only"
+                     overrides=["train.batch_size=32", "eval.batch_size=100", "d_width=16"] if method == "gan_only"
                      else ["num_steps=2"], num_samples=samples)
 
 

@@ -1,19 +1,26 @@
-"""Real features on disk: read back exactly, keyed by data, weights and device, robust to bad files."""
+"""Real features on disk: read back exactly, keyed by data, weights and device, and trusted only
+when the file proves its content (provenance, checksum, a re-extracted subset)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from harness.metrics import feature_cache
-from harness.metrics.feature_cache import cache_path, real_features
+from harness.metrics.feature_cache import cache_path, real_features, rebuilt_note
 
 
 class Extractor:
+    """A deterministic toy feature network: the first five pixels, doubled."""
+
     name = "toy"
     device = torch.device("cpu")
 
     def __init__(self, weights_sha256: str = "ab" * 32):
         self.weights_sha256 = weights_sha256
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return images.flatten(1)[:, :5] * 2
 
 
 class Dataset:
@@ -21,52 +28,104 @@ class Dataset:
 
     def __init__(self, sha256: str = "cd" * 32, n: int = 7):
         self.sha256, self.n = sha256, n
+        self.images = torch.randn(n, 1, 4, 4, generator=torch.Generator().manual_seed(0))
 
     def __len__(self) -> int:
         return self.n
 
+    def batch(self, index):
+        return self.images[index], None
 
-def test_features_are_computed_once_then_read_back_bit_identical(tmp_path, monkeypatch) -> None:
+    def all_images(self):
+        return self.images
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path))
     monkeypatch.setenv(feature_cache.ENV, "on")
-    calls = []
-    computed = torch.randn(7, 5, generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(feature_cache, "REBUILT", {})
+    return tmp_path
 
+
+def counted(dataset, extractor, calls):
     def compute():
         calls.append(1)
-        return computed.clone()
+        return extractor(dataset.all_images())
 
-    first = real_features(Dataset(), Extractor(), compute)
-    second = real_features(Dataset(), Extractor(), compute)
-    assert len(calls) == 1 and torch.equal(first, computed) and torch.equal(second, computed)
+    return compute
+
+
+def test_features_are_computed_once_then_read_back_bit_identical(cache, monkeypatch) -> None:
+    data, net, calls = Dataset(), Extractor(), []
+    first = real_features(data, net, counted(data, net, calls))
+    second = real_features(data, net, counted(data, net, calls))
+    assert len(calls) == 1 and torch.equal(first, second) and torch.equal(first, net(data.images))
+    assert rebuilt_note(data, net) is None
     # Other weights, other data, or caching off: computed again.
-    real_features(Dataset(), Extractor("ef" * 32), compute)
-    real_features(Dataset("01" * 32), Extractor(), compute)
+    real_features(data, Extractor("ef" * 32), counted(data, net, calls))
+    real_features(Dataset("01" * 32), net, counted(data, net, calls))
     monkeypatch.setenv(feature_cache.ENV, "off")
-    real_features(Dataset(), Extractor(), compute)
+    real_features(data, net, counted(data, net, calls))
     assert len(calls) == 4
 
 
-def test_key_names_the_cpu_thread_count_and_unhashed_inputs_are_not_cached(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv(feature_cache.ENV, "on")
+def test_key_names_the_cpu_thread_count_and_unhashed_inputs_are_not_cached(cache) -> None:
     assert f"-cpu{torch.get_num_threads()}t." in cache_path(Dataset(), Extractor()).name
     assert cache_path(Dataset(), Extractor("")) is None and cache_path(Dataset(""), Extractor()) is None
 
 
-def test_corrupt_or_wrong_shape_file_is_recomputed_and_replaced(tmp_path, monkeypatch) -> None:
+def plant(path, features, meta=None):
     from safetensors.torch import save_file
 
-    monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv(feature_cache.ENV, "on")
-    path = cache_path(Dataset(), Extractor())
-    path.parent.mkdir(parents=True)
-    good = torch.ones(7, 3)
-    for bad in (b"not a safetensors file", None):
-        if bad is None:
-            save_file({"features": torch.zeros(6, 3)}, path)  # a different dataset size
-        else:
-            path.write_bytes(bad)
-        assert torch.equal(real_features(Dataset(), Extractor(), lambda: good.clone()), good)
-        assert torch.equal(real_features(Dataset(), Extractor(), lambda: torch.zeros(7, 3)), good)  # now cached
-        path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"features": features}, str(path), metadata=meta)
+
+
+@pytest.mark.parametrize("case", ["garbage", "wrong size", "no provenance", "planted with forged provenance",
+                                  "tampered tensor", "other weights in provenance"])
+def test_an_untrustworthy_file_is_rebuilt_said_once_and_noted(case, cache, capsys) -> None:
+    data, net = Dataset(), Extractor()
+    path = cache_path(data, net)
+    true = net(data.images)
+    wrong = true + 1.0  # well-formed, the right shape, different content (the issue's planted file)
+    if case == "garbage":
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"not a safetensors file")
+    elif case == "wrong size":
+        plant(path, torch.zeros(6, 5))
+    elif case == "no provenance":
+        plant(path, wrong)
+    elif case == "planted with forged provenance":  # even a correct-looking checksum does not help
+        plant(path, wrong, feature_cache.provenance(data, net, wrong))
+    elif case == "tampered tensor":
+        plant(path, wrong, feature_cache.provenance(data, net, true))
+    else:
+        plant(path, true, feature_cache.provenance(data, Extractor("ef" * 32), true))
+    calls: list = []
+    got = real_features(data, net, counted(data, net, calls))
+    assert torch.equal(got, true) and calls == [1]
+    err = capsys.readouterr().err
+    assert err.count("feature cache") == 1 and "rebuilt" in err
+    assert rebuilt_note(data, net)  # the metrics' details carry it
+    again = real_features(data, net, counted(data, net, calls))
+    assert torch.equal(again, true) and calls == [1], "the rebuilt file is trusted next time"
+    assert "feature cache" not in capsys.readouterr().err
+
+
+def test_a_full_disk_when_writing_the_cache_is_one_note_not_a_failure(cache, capsys, monkeypatch) -> None:
+    """Mock of the write: safetensors' save raising the OS error ENOSPC, as it does on a full disk."""
+    import errno
+
+    import safetensors.torch
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    data, net = Dataset(), Extractor()
+    got = real_features(data, net, lambda: net(data.images))
+    assert torch.equal(got, net(data.images))
+    err = capsys.readouterr().err
+    assert "could not write the feature cache" in err and "no space left" in err and "needs" in err
+    assert not list(cache_path(data, net).parent.glob("*.partial"))

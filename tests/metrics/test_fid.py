@@ -78,7 +78,7 @@ def test_fid_rejects_other_networks(digits, digits_extractor) -> None:
 
 
 def test_reference_statistics_npz(sets, pool64: InceptionExtractor, tmp_path: Path, monkeypatch) -> None:
-    from harness.metrics.commands import dataset_statistics
+    from harness.metrics.dataset_statistics import dataset_statistics
 
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
     dataset, fake = sets

@@ -26,7 +26,7 @@ def analysed(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("analyze")
     backbone = write_tiny_backbone(root / "tiny.safetensors")
     config = configure("gan_only", "digits", backbone=str(backbone), budget_kimg=0.064, seed=0, device="cpu",
-                       overrides=["batch_size=32", "eval.batch_size=100", "d_width=16", "eval.metrics=fd"],
+                       overrides=["train.batch_size=32", "eval.batch_size=100", "d_width=16", "eval.metrics=fd"],
                        num_samples=64)
     run_dir = run(config, root / "results", show_progress=False).parent
     mismatch = cli.invoke(app, ["analyze", "mismatch", "--run", str(run_dir), "--num-samples", "48",

@@ -52,7 +52,7 @@ def test_script_runs_every_method_and_the_report(tmp_path: Path) -> None:
     results, tables, backbone = tmp_path / "results", tmp_path / "tables", tmp_path / "fm-tiny.safetensors"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "BENCH_OFFLINE": "1", "BENCH_CACHE_DIR": str(tmp_path / "cache"),
            "FM_PRETRAIN_SET": "model_channels=8 channel_mult=1,1,1 num_blocks=1 attn_resolutions= fd_samples=50 batch_size=32",
-           "FM_SET": "batch_size=25 checkpoint_kimg=0"}
+           "FM_SET": "train.batch_size=25 checkpoint_kimg=0"}
     argv = [sys.executable, str(SCRIPT), "--results", str(results), "--tables", str(tables), "--backbone", str(backbone),
             "--pretrain-kimg", "0.2", "--budgets", "0.05", "--freeze-levels", "2", "--num-samples", "50",
             "--device", "cpu", "--data", str(data), "--quiet"]

@@ -1,9 +1,11 @@
-"""`bench eval` and `bench refstats`: the EDM evaluation protocol around ``harness.metrics.evaluate``.
+"""`bench eval` and `bench refstats`: the EDM evaluation protocol around ``harness.metrics.evaluate``
+(a command driver, beside ``pretrain_command.py``; the metrics library below imports nothing of it).
 
-EDM protocol (EDM_SPEC §8.3, PAPER_FACTS §4): 50,000 samples from seeds 0-49,999, one generator per
-seed (``harness.evaluate.generate``), classes drawn uniformly for conditional models, generated in
-batches on the device; FID against reference statistics of the training set; optionally the
-minimum over three disjoint seed sets (``fid_repeats=3``: 0-49,999, 50,000-99,999, 100,000-149,999).
+EDM protocol (Karras et al. 2022, arXiv 2206.00364; NVlabs/edm's generate.py): 50,000 samples from
+seeds 0-49,999, one generator per seed (``harness.evaluate.generate``), classes drawn uniformly for
+conditional models, generated in batches on the device; FID against reference statistics of the
+training set; optionally the minimum over three disjoint seed sets (``fid_repeats=3``: 0-49,999,
+50,000-99,999, 100,000-149,999).
 ``num_samples`` below 50,000 makes a smaller run; its records say so (``details.protocol``) and its
 sample count puts it in its own report column.
 
@@ -82,29 +84,6 @@ def protocol_label(num_samples: int, first_seed: int | None, repeats: int = 1) -
 # Reference statistics
 # ---------------------------------------------------------------------------------------------
 
-def dataset_statistics(dataset, extractor, implementation: str = "own", use_cache: bool = True):
-    """FID reference statistics of all of ``dataset`` in ``extractor`` features through the image
-    pipeline of ``implementation``, cached by a hash of the dataset content, weights and pipeline."""
-    from harness.metrics import reference_record
-    from harness.metrics.fid import fid_mode
-    from harness.metrics.frechet import feature_statistics
-    from harness.metrics.reference import cached_statistics
-
-    mode = fid_mode(implementation)
-    pipeline = "harness" if implementation in ("own", "torch-fidelity") else implementation
-
-    def compute() -> tuple[np.ndarray, np.ndarray]:
-        if pipeline == "harness":
-            return feature_statistics(extractor(dataset.all_images()))
-        from harness.metrics import clean_fid_backend
-
-        return feature_statistics(clean_fid_backend.features(dataset.images, extractor, mode))
-
-    parts = {"dataset_sha256": dataset.sha256, "extractor": extractor.name, "weights_sha256": extractor.weights_sha256,
-             "feature_layer": getattr(extractor, "feature_layer", None), "pipeline": pipeline}
-    return cached_statistics(parts, compute, reference_record(dataset), mode, use_cache)
-
-
 def refstats_command(dataset_name: str, out: Path, implementation: str = "own", inception_weights: Path | None = None,
                      weights_dir: Path | None = None, data_path: Path | None = None, device: str = "auto",
                      batch_size: int = 128, use_cache: bool = True) -> tuple[Path, dict[str, Any]]:
@@ -120,10 +99,12 @@ def refstats_command(dataset_name: str, out: Path, implementation: str = "own", 
     if Path(out).suffix != ".npz":
         raise UsageError(f"--out must name a .npz file, got {out}")
     weights = resolve_weights(INCEPTION_WEIGHTS, inception_weights, weights_dir)  # fails fast when missing
-    from harness.runner import resolve_device
+    from harness.build import resolve_device
 
     extractor = InceptionExtractor(weights, resolve_device(device), batch_size=batch_size)
     dataset = load_dataset(dataset_name, Path(data_path) if data_path else None)
+    from harness.metrics.dataset_statistics import dataset_statistics
+
     stats = dataset_statistics(dataset, extractor, implementation, use_cache)
     provenance = {"dataset": dataset.name, "dataset_sha256": dataset.sha256, "num_images": len(dataset),
                   "extractor": extractor.name, "extractor_weights_sha256": extractor.weights_sha256,
@@ -200,6 +181,8 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     from harness.metrics.fid import FID_IMPLEMENTATIONS, IS_IMPLEMENTATIONS
     from harness.metrics.inception import INCEPTION_WEIGHTS, InceptionExtractor
 
+    from harness.validate import check_eval_options, check_results_dir, describe_path
+
     wall_start = time.perf_counter()
     if (checkpoint is None) == (samples is None):
         raise UsageError("pass exactly one of --checkpoint RUN_DIR and --samples DIR")
@@ -212,19 +195,23 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
         raise UsageError("--fid-repeats must be at least 1")
     if options.fid_repeats > 1 and samples is not None:
         raise UsageError("--fid-repeats needs a generator (--checkpoint): an image folder is one fixed set")
-    if options.num_samples is not None and options.num_samples < 2:
-        raise UsageError("--num-samples must be at least 2")
+    check_eval_options(options)
     if options.dataset is not None:
         DATASETS.get(options.dataset)
     elif samples is not None:
         raise UsageError("--samples needs --dataset (the real data the images are compared with)")
+
+    check_results_dir(options.results)
+    if checkpoint is not None and not (Path(checkpoint).is_dir() and (Path(checkpoint) / records.RECORD_NAME).is_file()):
+        raise UsageError(f"--checkpoint {checkpoint}: {describe_path(Path(checkpoint))}; expected a run folder of "
+                         f"`bench run` (holding {records.RECORD_NAME} and generator.safetensors)")
 
     # 1. The feature network's file first: a missing one fails here, before anything heavy is imported or loaded.
     weights = resolve_weights(INCEPTION_WEIGHTS, options.inception_weights, options.weights_dir)
     records.check_writable(options.results)
     from harness.metrics import evaluate
     from harness.metrics.reference import load_npz
-    from harness.runner import resolve_device, sanitize
+    from harness.build import resolve_device
 
     device = resolve_device(options.device)
     extractor = InceptionExtractor(weights, device, batch_size=options.feature_batch_size)
@@ -233,7 +220,7 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     # 2. The images to measure.
     generator, source_record, seed_sets = None, None, []
     if checkpoint is not None:
-        from harness.runner import load_generator
+        from harness.build import load_generator
 
         generator, source_record = load_generator(Path(checkpoint), str(device))
         dataset_name = options.dataset or source_record["dataset"]
@@ -260,6 +247,8 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     if dataset is not None and "fid" in metrics and reference_stats is None and options.fid_impl != "torch-fidelity":
         # Computed once per dataset, network and pipeline, then read from the cache. torch-fidelity
         # is given the images instead, so that its path stays independent end to end.
+        from harness.metrics.dataset_statistics import dataset_statistics
+
         reference_stats = dataset_statistics(dataset, extractor, options.fid_impl, options.use_cache)
 
     implementations = {"fid": options.fid_impl, "is": options.is_impl}
@@ -307,12 +296,12 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     record["run_id"] = run_id
     if first_images is not None and first_images.shape[0] >= 4:
         from harness.evaluate import save_grid
+        from harness.storage import disk_errors
 
         grid = int(np.sqrt(min(64, first_images.shape[0])))
-        save_grid(first_images, run_dir / "samples.png", grid)
-    path = run_dir / records.RECORD_NAME
-    records.write_json_atomic(path, sanitize(record))
-    return path
+        with disk_errors("the sample grid", run_dir / "samples.png", first_images[0].numel() * grid * grid):
+            save_grid(first_images, run_dir / "samples.png", grid)
+    return records.write(run_dir, record)
 
 
 def _record(options: EvalOptions, source: dict, source_record: dict | None, dataset_name: str, dataset,
@@ -324,10 +313,8 @@ def _record(options: EvalOptions, source: dict, source_record: dict | None, data
         "extractor": extractor.describe() if hasattr(extractor, "describe") else extractor.name,
         "reference_statistics": str(options.reference) if options.reference else None,
     }
-    base = {"schema_version": records.SCHEMA_VERSION, "status": "completed", "failure": None, "reference": None,
-            "metrics": metrics, "evaluation": evaluation, "dataset": dataset_name,
-            "environment": records.environment(str(device)),
-            "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    base = records.envelope({"status": "completed", "failure": None, "reference": None, "metrics": metrics,
+                             "evaluation": evaluation, "dataset": dataset_name}, str(device))
     if dataset is not None:
         base["data"] = {"name": dataset.name, "sha256": dataset.sha256, "num_images": len(dataset), "source": dataset.source}
     if source_record is not None:

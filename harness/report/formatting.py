@@ -1,0 +1,50 @@
+"""How the report shows numbers: mean ± std over seeds, grouping, and compact counts."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Iterable
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean, sample standard deviation and count of one group of values (one per run)."""
+
+    mean: float
+    std: float | None
+    n: int
+
+    def shown(self, digits: int = 3) -> str:
+        if self.std is None:
+            return f"{self.mean:.{digits}f}"
+        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+
+
+def summarize(values: list[float]) -> Summary | None:
+    if not values:
+        return None
+    std = statistics.stdev(values) if len(values) > 1 else None
+    return Summary(statistics.fmean(values), std, len(values))
+
+
+def group_by(items: Iterable, key) -> dict:
+    """Insertion-ordered groups (callers sort their keys before showing them)."""
+    groups: dict = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return groups
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_count(value: float | None) -> str:
+    """Image and pass counts as 5.12M / 1.3B: readable, exact numbers stay in the CSV."""
+    if value is None:
+        return "—"
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"

@@ -1,0 +1,201 @@
+"""Issue #15's matrix: bad inputs, mix-ups and broken files given to the installed `bench` entry
+point (a subprocess each). Every case must end with its exit status and one clear line, no Python
+traceback, and the results folder byte for byte as it was (no empty run folder, no temporary file).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import snapshot, write_tiny_backbone
+
+REPO = Path(__file__).resolve().parents[2]
+DIGITS_FEATURES = REPO / "harness" / "metrics" / "weights" / "digits-classifier.safetensors"
+
+
+def bench_command() -> list[str]:
+    """The installed console script (``pip install -e .``), else the same ``main`` through ``-m``."""
+    script = shutil.which("bench")
+    return [script] if script else [sys.executable, "-m", "harness.cli"]
+
+
+def tree(folder: Path) -> tuple[dict[str, bytes], list[str]]:
+    """Every file's bytes and every folder's name: a new empty run folder shows up too."""
+    return snapshot(folder), sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_dir())
+
+
+def fake_record(run_id: str, config: dict, reference: dict | None = None) -> dict:
+    return {"schema_version": 1, "run_id": run_id, "status": "completed", "method": "gan_only", "dataset": "digits",
+            "seed": 0, "budget_kimg": 1.0, "backbone": {"name": "x", "sha256": "0" * 64, "file": "x"},
+            "config": config, "metrics": [{"name": "fd", "value": 1.0}], "reference": reference,
+            "environment": {"hardware": {"device": "cpu", "cpu_threads": 1}}}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> dict[str, Path]:
+    """A results folder holding what the cases point at, plus files kept outside it."""
+    from safetensors.torch import save_file
+    import torch
+
+    from harness.backbones.files import save_weights
+    from harness.build import default_config
+    from dataclasses import asdict
+
+    root = tmp_path_factory.mktemp("world")
+    results = root / "results"
+    config = json.loads(json.dumps(asdict(default_config("gan_only", "digits"))))
+    run = results / "digits-gan_only-s0-stored"
+    run.mkdir(parents=True)
+    (run / "record.json").write_text(json.dumps(fake_record(run.name, config)))
+    save_weights({"w": torch.zeros(2)}, run / "generator.safetensors",
+                 {"run_id": run.name, "method": "gan_only", "kind": "generator-ema"})
+    no_config = results / "digits-gan_only-s1-noconfig" / "checkpoint"
+    no_config.mkdir(parents=True)
+    save_file({"x": torch.zeros(1)}, str(no_config / "state.safetensors"), metadata={"meta": json.dumps({"step": 3})})
+    foreign = results / "digits-gan_only-s2-foreign" / "checkpoint"
+    foreign.mkdir(parents=True)
+    (foreign / "run.json").write_text(json.dumps({"config": {**config, "train": {**config["train"], "warp": 9}}}))
+    (results / "existing.safetensors").write_bytes(b"do not overwrite me")
+    (results / "a-file").write_text("not a folder")
+    refs = root / "refs"
+    bad_ref = refs / "digits-gan_only-s0-ref"
+    bad_ref.mkdir(parents=True)
+    (bad_ref / "record.json").write_text(json.dumps(fake_record(bad_ref.name, {**config, "colour": "blue"},
+                                                                {"tolerance_rel": 0.05})))
+    files = root / "files"
+    files.mkdir()
+    write_tiny_backbone(files / "tiny.safetensors")
+    save_file({"w": torch.zeros(2)}, str(files / "bad-card.safetensors"), metadata={"card": "{not json"})
+    save_file({"w": torch.zeros(2)}, str(files / "no-card.safetensors"))
+    (files / "side-card.safetensors").write_bytes((files / "no-card.safetensors").read_bytes())
+    (files / "side-card.json").write_text("{broken")
+    (files / "images").mkdir()
+    return {"results": results, "refs": refs, "files": files, "run": run, "root": root}
+
+
+R, F, RUN = "{results}", "{files}", "{run}"
+TINY = ["--backbone", f"{F}/tiny.safetensors"]
+GAN = ["run", "--method", "gan_only", "--results", R, "--device", "cpu", *TINY]
+
+CASES = {
+    # numbers: finite, in range, integral
+    "budget nan": (GAN + ["--budget-kimg", "nan"], 2, "--budget-kimg must be a finite number"),
+    "budget inf": (GAN + ["--budget-kimg", "inf"], 2, "--budget-kimg must be a finite number"),
+    "budget below one image": (GAN + ["--budget-kimg", "1e-7"], 2, "less than one training image"),
+    "budget negative": (GAN + ["--budget-kimg", "-1"], 2, "--budget-kimg must be positive"),
+    "batch zero": (GAN + ["--set", "train.batch_size=0"], 2, "--set batch_size must be at least 1"),
+    "batch over dataset": (GAN + ["--set", "train.batch_size=5000"], 2, "larger than dataset digits (1797 images)"),
+    "g_lr nan": (GAN + ["--set", "g_lr=nan"], 2, "--set g_lr must be a finite number"),
+    "g_lr zero": (GAN + ["--set", "g_lr=0"], 2, "--set g_lr must be positive"),
+    "seed beyond 64 bits": (GAN + ["--seed", str(2 ** 64)], 2, "--seed must be below 2^63"),
+    "seed negative": (GAN + ["--seed", "-1"], 2, "--seed must be at least 0"),
+    "d_seed beyond 63 bits": (GAN + ["--set", f"d_seed={2 ** 70}"], 2, "--set d_seed must be below 2^63"),
+    "ema negative": (GAN + ["--set", "ema_halflife_kimg=-1"], 2, "--set ema_halflife_kimg must be at least 0"),
+    "checkpoint nan": (GAN + ["--set", "checkpoint_kimg=nan"], 2, "--set checkpoint_kimg must be a finite number"),
+    # evaluation settings, checked before training, not after it
+    "unknown metric": (GAN + ["--set", "eval.metrics=fdd"], 2, "unknown metric 'fdd'"),
+    "unknown fd implementation": (GAN + ["--set", "eval.fd_impl=bogus"], 2, "no implementation 'bogus'"),
+    "grid zero": (GAN + ["--set", "grid_size=0"], 2, "--set eval.grid_size must be at least 1"),
+    "eval batch zero": (GAN + ["--set", "eval.batch_size=0"], 2, "--set eval.batch_size must be at least 1"),
+    "one sample": (GAN + ["--num-samples", "1"], 2, "--num-samples must be at least 2"),
+    "too few for precision/recall": (GAN + ["--num-samples", "3"], 2, "precision/recall need more than k = 3"),
+    "metric the feature network cannot give": (GAN + ["--set", "eval.metrics=fd,is"], 2,
+                                                "'is' needs logits, which the dataset's feature network"),
+    "first seed negative": (GAN + ["--set", "eval.first_seed=-5"], 2, "--set eval.first_seed must be at least 0"),
+    # names
+    "unknown method": (["run", "--method", "gan_onyl", "--results", R], 2, "unknown method 'gan_onyl'"),
+    "unknown dataset": (GAN + ["--dataset", "digitz"], 2, "unknown dataset 'digitz'"),
+    "unknown key": (GAN + ["--set", "bogus=1"], 2, "unknown key 'bogus'"),
+    "ambiguous key": (GAN + ["--set", "batch_size=32"], 2, "it is train.batch_size and eval.batch_size"),
+    "unknown precision": (GAN + ["--precision", "fp8"], 2, "unknown precision 'fp8'"),
+    "unknown device": (GAN + ["--device", "tpu"], 2, "unknown device 'tpu'"),
+    # paths and mix-ups, recognised by what the file is
+    "digits with --data": (GAN + ["--data", "/no/such/path"], 2, "dataset digits is built in and reads no files"),
+    "data pointing nowhere": (["run", "--method", "gan_only", "--dataset", "fashion-mnist", "--data", "/no/such/path",
+                               "--results", R], 2, "--data /no/such/path: no such file or folder"),
+    "generator as backbone": (["run", "--method", "gan_only", "--results", R, "--backbone",
+                               f"{RUN}/generator.safetensors"], 2, "the one-step generator of run"),
+    "feature network as backbone": (["run", "--method", "gan_only", "--results", R, "--backbone",
+                                     str(DIGITS_FEATURES)], 2, "the weights of a feature network"),
+    "run folder as backbone": (["run", "--method", "gan_only", "--results", R, "--backbone", RUN], 2,
+                               "a run folder of `bench run`; expected a backbone file"),
+    "checkpoint as backbone": (["run", "--method", "gan_only", "--results", R, "--backbone",
+                                f"{R}/digits-gan_only-s1-noconfig/checkpoint/state.safetensors"], 2,
+                               "a training checkpoint"),
+    "bad JSON card": (["run", "--method", "gan_only", "--results", R, "--backbone", f"{F}/bad-card.safetensors"], 2,
+                      "card is not valid JSON"),
+    "bad JSON side card": (["run", "--method", "gan_only", "--results", R, "--backbone",
+                            f"{F}/side-card.safetensors"], 2, "card is not valid JSON"),
+    "no card": (["run", "--method", "gan_only", "--results", R, "--backbone", f"{F}/no-card.safetensors"], 2,
+                "with no card"),
+    "backbone of another dataset": (["run", "--method", "gan_only", "--results", R, "--backbone",
+                                     "edm-cifar10-32x32-uncond-ve"], 2, "dataset digits is 1x8x8 but backbone"),
+    "results is a file": (["run", "--method", "gan_only", "--results", f"{R}/a-file"], 2, "expected a results folder"),
+    # --resume takes the settings the run started with
+    "resume with other flags": (["run", "--resume", RUN, "--method", "dmd", "--seed", "7", "--results", R], 2,
+                                "it takes only --results, --device and --quiet, not --method, --seed"),
+    "resume of a finished run": (["run", "--resume", RUN, "--results", R], 1, "has finished already"),
+    "resume without config": (["run", "--resume", "digits-gan_only-s1-noconfig", "--results", R], 2,
+                              "holds no run config"),
+    "resume with a foreign key": (["run", "--resume", "digits-gan_only-s2-foreign", "--results", R], 2,
+                                  "unknown config key 'train.warp'"),
+    # sweep: every grid point's names and numbers before the first runs
+    "sweep misspelt method": (["sweep", "--methods", "gan_only,gan_onyl", "--budgets", "1", "--seeds", "0",
+                               "--results", R, *TINY], 2, "unknown method 'gan_onyl'"),
+    "sweep budget nan": (["sweep", "--methods", "gan_only", "--budgets", "1,nan", "--seeds", "0", "--results", R,
+                          *TINY], 2, "--budget-kimg must be a finite number"),
+    "sweep seed not whole": (["sweep", "--methods", "gan_only", "--budgets", "1", "--seeds", "1.5", "--results", R],
+                             2, "comma-separated numbers"),
+    "sweep unknown metric": (["sweep", "--methods", "teacher,gan_only", "--budgets", "1", "--seeds", "0",
+                              "--results", R, "--set", "eval.metrics=fdd", *TINY], 2, "unknown metric 'fdd'"),
+    # pretrain
+    "pretrain kimg nan": (["pretrain", "--dataset", "digits", "--out", f"{R}/new.safetensors", "--kimg", "nan"], 2,
+                          "--kimg must be a finite number"),
+    "pretrain out exists": (["pretrain", "--dataset", "digits", "--out", f"{R}/existing.safetensors", "--kimg", "1"], 2,
+                            "exists already"),
+    "pretrain out not safetensors": (["pretrain", "--dataset", "digits", "--out", f"{R}/net.txt"], 2,
+                                     "expected a .safetensors file name"),
+    "pretrain lr nan": (["pretrain", "--dataset", "digits", "--out", f"{R}/new.safetensors", "--set", "lr=nan"], 2,
+                        "--set lr must be a finite number"),
+    "pretrain digits with --data": (["pretrain", "--dataset", "digits", "--out", f"{R}/new.safetensors", "--data",
+                                     "/no/such"], 2, "reads no files"),
+    # report, verify, eval
+    "report out is a file": (["report", "--results", R, "--out", f"{R}/a-file"], 2, "expected a folder for the tables"),
+    "verify unknown config key": (["verify", "--results", "{refs}"], 2, "unknown config key 'colour'"),
+    "eval generator file as checkpoint": (["eval", "--checkpoint", f"{RUN}/generator.safetensors", "--results", R], 2,
+                                          "expected a run folder of `bench run`"),
+    "eval one sample": (["eval", "--checkpoint", RUN, "--num-samples", "1", "--results", R], 2,
+                        "--num-samples must be at least 2"),
+    "eval batch zero": (["eval", "--samples", f"{F}/images", "--dataset", "digits", "--batch-size", "0",
+                         "--results", R], 2, "--batch-size must be at least 1"),
+    "eval repeats zero": (["eval", "--checkpoint", RUN, "--fid-repeats", "0", "--results", R], 2,
+                          "--fid-repeats must be at least 1"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_fails_first_with_one_line(name, world) -> None:
+    args, status, message = CASES[name]
+    where = {"results": world["results"], "files": world["files"], "run": world["run"], "refs": world["refs"]}
+    args = [a.format(**where) for a in args]
+    before = {key: tree(world[key]) for key in ("results", "refs", "files")}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1", "BENCH_OFFLINE": "1"}
+    proc = subprocess.run([*bench_command(), *args], capture_output=True, text=True, timeout=300, env=env,
+                          cwd=world["root"])
+    assert proc.returncode == status, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert {key: tree(world[key]) for key in ("results", "refs", "files")} == before
+
+
+def test_the_matrix_is_at_least_forty_cases() -> None:
+    assert len(CASES) >= 40
