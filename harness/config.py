@@ -1,4 +1,4 @@
-"""Typed run configuration. Defaults come from the paper (PAPER_FACTS.md §2, CIFAR-10 row);
+"""Typed run configuration. Defaults come from the paper (arXiv 2506.09376 and Zyriix/D2O train.sh, CIFAR-10 row);
 presets (harness/presets/<dataset>.py) size them for a dataset, and the CLI's ``--set`` comes last.
 """
 

@@ -1,7 +1,7 @@
 """Exponential moving average of the generator's weights with EDM's ramped half-life.
 
 Half-life h = min(halflife, rampup * images_seen) images; per step beta = 0.5 ** (batch / h)
-(Karras et al. 2022, App. F; PAPER_FACTS.md §2: 0.5 Mimg with warm-up ratio 0.05).
+(Karras et al. 2022, App. F; arXiv 2506.09376 and Zyriix/D2O train.sh: 0.5 Mimg with warm-up ratio 0.05).
 """
 
 from __future__ import annotations

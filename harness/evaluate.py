@@ -1,6 +1,6 @@
 """Generating the evaluation samples and measuring them.
 
-EDM's protocol (EDM_SPEC §8.3): sample i comes from its own generator seeded with seed i, so the
+EDM's protocol (NVlabs/edm fid.py): sample i comes from its own generator seeded with seed i, so the
 samples do not depend on the batch size or on how many were drawn; conditional models get classes
 drawn uniformly from the same per-seed generator.
 """

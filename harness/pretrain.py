@@ -1,7 +1,7 @@
 """Pre-training a small EDM backbone (Karras et al. 2022): the diffusion model every method starts
 from, for datasets with no released checkpoint (digits, Fashion-MNIST).
 
-EDM loss (EDM_SPEC §10.1): ln sigma ~ N(P_mean, P_std^2), weight (sigma^2 + sd^2) / (sigma sd)^2,
+EDM loss (arXiv 2206.00364, Eq. 2 and Table 1): ln sigma ~ N(P_mean, P_std^2), weight (sigma^2 + sd^2) / (sigma sd)^2,
 per-image sum of weighted squared errors averaged over the batch; Adam with a linear lr ramp-up
 and an EMA with ramped half-life, whose weights are what is shipped.
 

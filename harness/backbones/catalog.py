@@ -1,5 +1,5 @@
-"""The backbones the harness knows by name: NVIDIA's released EDM checkpoints (PAPER_FACTS.md §5,
-EDM_SPEC.md §1.3) and the small backbones trained by ``bench pretrain`` and shipped in the repo.
+"""The backbones the harness knows by name: NVIDIA's released EDM checkpoints (the artefacts' public pages,
+NVlabs/edm README, released checkpoints) and the small backbones trained by ``bench pretrain`` and shipped in the repo.
 """
 
 from __future__ import annotations

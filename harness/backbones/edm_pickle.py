@@ -3,9 +3,9 @@
 EDM pickles its networks through ``torch_utils.persistence``: every network object is a call of
 ``torch_utils.persistence._reconstruct_persistent_obj(meta)``, where ``meta`` carries the class
 name, the instance state and the *entire source text* of the module that defined the class
-(``module_src``). EDM's own loader executes that text. This loader never does (EDM_SPEC §7.2, §7.5):
+(``module_src``). EDM's own loader executes that text. This loader never does (NVlabs/edm torch_utils/persistence.py):
 
-* a restricted ``pickle.Unpickler`` resolves only the globals of EDM_SPEC §7.4 (listed in
+* a restricted ``pickle.Unpickler`` resolves only the globals EDM's pickles name (NVlabs/edm torch_utils/persistence.py; listed in
   ``ALLOWED_GLOBALS``), each to a harness-owned stand-in or a checking function. Any other global
   (``os.system``, ``builtins.eval``, ``training.networks.EDMPrecond`` ...) is refused with a
   ``BenchError`` naming it, before anything is called. No EDM module is ever imported.
@@ -19,7 +19,7 @@ name, the instance state and the *entire source text* of the module that defined
   no tensors cannot silently differ.
 
 Top-level entry: a snapshot ``dict`` is read through its ``'ema'`` entry, the EMA network that
-EDM's ``generate.py`` samples from (EDM_SPEC §7.1); the other entries (``loss_fn``,
+EDM's ``generate.py`` samples from (NVlabs/edm torch_utils/persistence.py); the other entries (``loss_fn``,
 ``augment_pipe``, ``dataset_kwargs``) are parsed under the same restrictions and ignored. A pickle
 whose top level is a persistent network itself is accepted as that network.
 """
@@ -41,7 +41,7 @@ import torch
 
 from harness.errors import BenchError
 
-PERSISTENCE_VERSION = 6  # the only version EDM's own loader accepts (EDM_SPEC §7.2)
+PERSISTENCE_VERSION = 6  # the only version EDM's own loader accepts (NVlabs/edm torch_utils/persistence.py)
 SNAPSHOT_ENTRY = "ema"
 
 
@@ -274,7 +274,7 @@ class RefusedGlobalError(BenchError):
     def __init__(self, path: Path, module: str, name: str):
         self.global_name = f"{module}.{name}"
         super().__init__(f"{path}: refusing to load: the pickle asks for the global '{self.global_name}', which is "
-                         f"not part of an EDM network pickle (allowed: EDM_SPEC §7.4); nothing was executed")
+                         f"not part of an EDM network pickle (only the classes of EDM networks are allowed); nothing was executed")
 
 
 class SafeEDMUnpickler(pickle.Unpickler):

@@ -1,5 +1,5 @@
 """Pre-trained feature networks for discriminators (the projected discriminator of Projected GAN /
-StyleGAN-XL that D2O uses, PAPER_FACTS.md §2).
+StyleGAN-XL that D2O uses, arXiv 2506.09376 and Zyriix/D2O train.sh).
 
 ``FEATURE_NETWORKS`` maps a name to a factory ``() -> (module, info)``:
 

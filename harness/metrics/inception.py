@@ -5,7 +5,7 @@ Own FID, torch-fidelity's FID and clean-fid (through its custom-extractor hook) 
 network, loaded from one weights file, so they can disagree only in how images reach it and how
 the statistics are computed, which is what comparing them is meant to show.
 
-Input protocol (EDM ``fid.py``, PAPER_FACTS §4): images are rounded to uint8 and fed at their
+Input protocol (EDM ``fid.py``, arXiv 1706.08500; NVlabs/edm fid.py): images are rounded to uint8 and fed at their
 native resolution; the network resizes them to 299x299 with TensorFlow-1-compatible bilinear
 interpolation and normalises them itself. Single-channel images are repeated to RGB.
 

@@ -1,6 +1,6 @@
 """Reference statistics for FID: the mean and covariance of real-image features.
 
-Format: EDM's ``.npz`` (EDM_SPEC §8.2), written with ``numpy.savez`` holding exactly ``mu``
+Format: EDM's ``.npz`` (NVlabs/edm fid.py), written with ``numpy.savez`` holding exactly ``mu``
 (float64 [D]) and ``sigma`` (float64 [D, D], divisor n - 1). ``bench refstats`` writes the same
 two arrays, and its provenance (dataset hash, network weights hash, image pipeline, image count)
 in a JSON file beside it, so published files and ours are read the same way.

@@ -119,3 +119,19 @@ def empty_panel(ax, message: str) -> None:
     ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, transform=ax.transAxes, fontsize=7)
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def panels_drawer(panels: list, labels: set[str], other_legend_entries: int, draw_panel: Callable):
+    """The draw function and figure size of a grid of panels with one legend for all of them:
+    colours are per label, so a method has one colour in every panel."""
+    colors = {label: color(i) for i, label in enumerate(sorted(labels))}
+    columns = legend_columns(len(panels))
+    rows = legend_rows(len(labels) + other_legend_entries, columns)
+
+    def draw(figure) -> None:
+        axes = panel_grid(figure, len(panels), rows)
+        for ax, panel in zip(axes, panels):
+            draw_panel(ax, panel, colors)
+        figure_legend(figure, axes, columns)
+
+    return draw, grid_size(len(panels), rows)

@@ -60,7 +60,7 @@ class Published:
         return float(self.value) if self.value is not None else None
 
     def shown(self) -> str:
-        """The published text: the value, a range 'low-high', or '?' where PAPER_FACTS has none."""
+        """The published text: the value, a range 'low-high', or '?' where the source gives none."""
         if self.value is not None:
             return self.value
         if self.low is not None and self.high is not None:

@@ -1,4 +1,4 @@
-"""Conformance of the clean-room EDM networks with EDM's interface (EDM_SPEC §1, §6, §11).
+"""Conformance of the clean-room EDM networks with EDM's interface (NVlabs/edm README, released checkpoints; tests/data/edm/keys; tests/data/edm/vectors).
 
 * Key lists: every released configuration builds with EDM's exact state-dict keys, order,
   shapes and parameter counts (full-size nets are built on the meta device: no memory, no
@@ -77,7 +77,7 @@ def test_every_conformance_vector_is_tested(specs_dir: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Released configurations: keys, shapes, counts (EDM_SPEC §1.3, §6)
+# Released configurations: keys, shapes, counts (NVlabs/edm README, released checkpoints; tests/data/edm/keys)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -113,7 +113,7 @@ def test_released_config_state_dict(specs_dir: Path, config: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Conformance vectors: EDM's outputs from EDM's weights (EDM_SPEC §11, check 4)
+# Conformance vectors: EDM's outputs from EDM's weights (tests/data/edm/vectors)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -151,7 +151,7 @@ def test_conformance_vector(specs_dir: Path, name: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Behaviour not covered by the vectors (EDM_SPEC §2.2, §2.3)
+# Behaviour not covered by the vectors (arXiv 2206.00364, Table 1)
 # ---------------------------------------------------------------------------------------------
 
 

@@ -1,7 +1,7 @@
-"""Safe loading of NVIDIA EDM network pickles (EDM_SPEC §7) and `bench backbones convert`.
+"""Safe loading of NVIDIA EDM network pickles (NVlabs/edm torch_utils/persistence.py) and `bench backbones convert`.
 
 The EDM-format pickles are written here, from the harness's own networks, with the persistence
-structure of EDM_SPEC §7.2: every network object pickles as a call of
+structure EDM writes (NVlabs/edm torch_utils/persistence.py): every network object pickles as a call of
 ``torch_utils.persistence._reconstruct_persistent_obj(meta)``. That global is a stand-in module
 registered in ``sys.modules`` only while writing; no NVIDIA code is involved. Each ``module_src``
 is Python that would create a marker file if anything ever executed it.
@@ -73,7 +73,7 @@ def make_net(kwargs: dict, seed: int = 0, class_name: str = "EDMPrecond") -> nn.
 
 
 # ---------------------------------------------------------------------------------------------
-# Writing EDM-format pickles (EDM_SPEC §7.1-7.3), with a stand-in for torch_utils.persistence
+# Writing EDM-format pickles (NVlabs/edm torch_utils/persistence.py), with a stand-in for torch_utils.persistence
 # ---------------------------------------------------------------------------------------------
 
 EDM_MODULE_PREFIXES = ("torch_utils", "dnnlib", "training")
@@ -136,7 +136,7 @@ class Evil:
 
 
 def edm_state(module: nn.Module, module_src: str, init_kwargs: dict | None, mapping=dict) -> Persistent | nn.ModuleDict:
-    """A module as EDM pickles it (EDM_SPEC §7.2): Module fields, plain attributes, `_init_kwargs`."""
+    """A module as EDM pickles it (NVlabs/edm torch_utils/persistence.py): Module fields, plain attributes, `_init_kwargs`."""
     state: dict = {}
     for key, value in module.__dict__.items():
         if key == "_parameters":
@@ -152,7 +152,7 @@ def edm_state(module: nn.Module, module_src: str, init_kwargs: dict | None, mapp
             if isinstance(value, (dict, bool, type(None))) and not (isinstance(value, dict) and value):
                 state[key] = value  # the empty hook dicts and flags of this PyTorch version
         elif isinstance(value, (bool, int, float, str, type(None))):
-            # EDM's SongUNet blocks hold skip_scale as a NumPy float64 (EDM_SPEC §7.2).
+            # EDM's SongUNet blocks hold skip_scale as a NumPy float64 (NVlabs/edm torch_utils/persistence.py).
             state[key] = np.float64(value) if key == "skip_scale" else value
     if isinstance(module, nn.ModuleDict):  # not persistent: NEWOBJ + BUILD on torch's ModuleDict
         container = nn.ModuleDict.__new__(nn.ModuleDict)
@@ -168,7 +168,7 @@ def edm_state(module: nn.Module, module_src: str, init_kwargs: dict | None, mapp
 
 
 def edm_snapshot(net: nn.Module, marker: Path, mapping=dict, class_name: str | None = None, **extra) -> dict:
-    """The dict EDM's training loop pickles (EDM_SPEC §7.1, §7.6)."""
+    """The dict EDM's training loop pickles (NVlabs/edm torch_utils/persistence.py)."""
     ema = edm_state(net, booby_trapped_source(marker, "training/networks.py"), net.init_kwargs, mapping)
     if class_name is not None:
         ema.class_name = class_name
@@ -238,7 +238,7 @@ def test_edm_pickle_loads_bit_exactly(tmp_path, case):
 
 
 def test_pickle_asks_only_for_the_spec_globals(tmp_path):
-    """What the writer produces is what EDM_SPEC §7.4 lists, so the test pickles are realistic."""
+    """What the writer produces is what EDM's pickles hold (NVlabs/edm torch_utils/persistence.py), so the test pickles are realistic."""
     path = write_edm_pickle(tmp_path / "n.pkl", make_net(NCSNPP_COND))
     asked = set()
 

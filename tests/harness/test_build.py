@@ -44,6 +44,6 @@ def test_load_run_returns_the_run_whole(tiny_backbone, tmp_path) -> None:
 def test_every_record_kind_has_the_same_envelope() -> None:
     record = records.envelope({"kind": "mismatch", "value": float("nan"), "path": records.REPO_ROOT}, "cpu")
     assert record["schema_version"] == records.SCHEMA_VERSION and record["created_utc"].endswith("Z")
-    assert set(record["environment"]) == {"versions", "hardware", "git"}
+    assert set(record["environment"]) == {"versions", "hardware", "git", "packages"}
     clean = records.sanitize(record)
     assert clean["value"] is None and clean["path"] == str(records.REPO_ROOT)

@@ -1,6 +1,7 @@
-"""Clean-room re-implementation of NVIDIA EDM's networks (EDM_SPEC §2-6).
+"""Clean-room re-implementation of NVIDIA EDM's networks (arXiv 2206.00364, Table 1).
 
-Built only from `shared/specs/edm/EDM_SPEC.md`; state-dict keys and constructor keywords
+Written from the EDM paper and the released checkpoints' state-dict layout (tests/data/edm), never
+from EDM's source code (non-commercial licence); state-dict keys and constructor keywords
 match EDM's so that released `edm-*.pkl` weights load strictly by name.
 """
 

@@ -1,4 +1,4 @@
-"""DhariwalUNet: the ADM architecture of Dhariwal & Nichol as in EDM (EDM_SPEC §5).
+"""DhariwalUNet: the ADM architecture of Dhariwal & Nichol as in EDM (DhariwalUNet in NVlabs/edm networks.py; arXiv 2105.05233).
 
 Differs from SongUNet in the embedding (no half swap, label added after the MLP, no
 √label_dim scaling), in its scale-and-shift blocks with parameter-free resampling skips,
@@ -18,7 +18,7 @@ from .layers import Conv2d, GroupNorm, Linear, PositionalEmbedding, UNetBlock
 
 
 class DhariwalUNet(nn.Module):
-    """ADM U-Net (EDM_SPEC §5); the released ImageNet-64 model uses the defaults."""
+    """ADM U-Net (DhariwalUNet in NVlabs/edm networks.py; arXiv 2105.05233); the released ImageNet-64 model uses the defaults."""
 
     def __init__(
         self,
@@ -38,7 +38,7 @@ class DhariwalUNet(nn.Module):
         super().__init__()
         self.label_dropout = label_dropout
 
-        # Init presets (EDM_SPEC §3.6): PyTorch-default uniform, and all-zero.
+        # Init presets (NVlabs/edm networks.py): PyTorch-default uniform, and all-zero.
         init = dict(init_mode="kaiming_uniform", init_weight=math.sqrt(1 / 3),
                     init_bias=math.sqrt(1 / 3))
         init_zero = dict(init_mode="kaiming_uniform", init_weight=0, init_bias=0)
@@ -57,7 +57,7 @@ class DhariwalUNet(nn.Module):
             init_zero=init_zero,
         )
 
-        # Mapping network (EDM_SPEC §5.2); note map_label is registered last.
+        # Mapping network (DhariwalUNet in NVlabs/edm networks.py; arXiv 2105.05233); note map_label is registered last.
         self.map_noise = PositionalEmbedding(num_channels=model_channels)
         self.map_augment = (
             Linear(augment_dim, model_channels, bias=False, **init_zero) if augment_dim else None
@@ -71,7 +71,7 @@ class DhariwalUNet(nn.Module):
             else None
         )
 
-        # Encoder (EDM_SPEC §5.3).
+        # Encoder (DhariwalUNet in NVlabs/edm networks.py; arXiv 2105.05233).
         self.enc = nn.ModuleDict()
         channels = in_channels
         for level, mult in enumerate(channel_mult):
@@ -92,7 +92,7 @@ class DhariwalUNet(nn.Module):
                 channels = out
         skip_channels = [module.out_channels for module in self.enc.values()]
 
-        # Decoder (EDM_SPEC §5.3).
+        # Decoder (DhariwalUNet in NVlabs/edm networks.py; arXiv 2105.05233).
         self.dec = nn.ModuleDict()
         for level, mult in reversed(list(enumerate(channel_mult))):
             res = img_resolution >> level
@@ -123,7 +123,7 @@ class DhariwalUNet(nn.Module):
         class_labels: torch.Tensor | None,
         augment_labels: torch.Tensor | None,
     ) -> torch.Tensor:
-        """Map c_noise, augment and class labels to the block embedding (EDM_SPEC §5.2)."""
+        """Map c_noise, augment and class labels to the block embedding (DhariwalUNet in NVlabs/edm networks.py; arXiv 2105.05233)."""
         emb = self.map_noise(noise_labels)  # [cos, sin], no swap
         if self.map_augment is not None and augment_labels is not None:
             emb = emb + self.map_augment(augment_labels)

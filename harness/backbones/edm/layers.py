@@ -1,9 +1,9 @@
-"""Building blocks shared by EDM's SongUNet and DhariwalUNet (EDM_SPEC §3).
+"""Building blocks shared by EDM's SongUNet and DhariwalUNet (NVlabs/edm networks.py).
 
 Every layer keeps its tensors in float32 and casts them to the dtype of the incoming
 activation on the fly, so that one set of weights serves both float32 and float16 runs
-(EDM_SPEC §2.4). Parameter, buffer and submodule names are the checkpoint interface
-(EDM_SPEC §6) and must not be renamed.
+(NVlabs/edm networks.py, use_fp16). Parameter, buffer and submodule names are the checkpoint interface
+(tests/data/edm/keys) and must not be renamed.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ InitKwargs = dict[str, Any]
 
 
 # ---------------------------------------------------------------------------------------------
-# Initialisation (EDM_SPEC §3.6)
+# Initialisation (NVlabs/edm networks.py)
 # ---------------------------------------------------------------------------------------------
 
 
 def weight_init(shape: Sequence[int], mode: str, fan_in: int, fan_out: int) -> torch.Tensor:
-    """Draw a tensor from one of EDM's four init distributions (EDM_SPEC §3.6).
+    """Draw a tensor from one of EDM's four init distributions (NVlabs/edm networks.py).
 
     Only matters when training from scratch; loading a checkpoint overwrites it. The draws
     use in-place ops so that building on the meta device stays cheap.
@@ -61,12 +61,12 @@ def _resample_kernel(resample_filter: Sequence[float]) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------
-# Linear, Conv2d, GroupNorm (EDM_SPEC §3.1-3.3)
+# Linear, Conv2d, GroupNorm (NVlabs/edm networks.py)
 # ---------------------------------------------------------------------------------------------
 
 
 class Linear(nn.Module):
-    """Fully connected layer y = x·Wᵀ + b with EDM's init modes (EDM_SPEC §3.1)."""
+    """Fully connected layer y = x·Wᵀ + b with EDM's init modes (NVlabs/edm networks.py)."""
 
     def __init__(
         self,
@@ -92,7 +92,7 @@ class Linear(nn.Module):
 
 
 class Conv2d(nn.Module):
-    """2-D convolution with optional 2× up/down resampling by a FIR filter (EDM_SPEC §3.2).
+    """2-D convolution with optional 2× up/down resampling by a FIR filter (NVlabs/edm networks.py).
 
     `kernel=0` gives a parameter-free resampler. The `resample_filter` buffer exists only
     for resampling layers, because only those carry it in EDM's state dict.
@@ -200,7 +200,7 @@ class GroupNorm(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# Noise embeddings (EDM_SPEC §3.4)
+# Noise embeddings (NVlabs/edm networks.py)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -238,12 +238,12 @@ class FourierEmbedding(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# The residual U-Net block (EDM_SPEC §3.5)
+# The residual U-Net block (NVlabs/edm networks.py)
 # ---------------------------------------------------------------------------------------------
 
 
 def multi_head_attention(qkv: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """Self-attention over spatial positions for a fused qkv activation (EDM_SPEC §3.5 step 6).
+    """Self-attention over spatial positions for a fused qkv activation (NVlabs/edm networks.py step 6).
 
     qkv channels are interleaved per head as [head, channel, (q, k, v)]. Logits and softmax
     are computed in float32; the weights are cast back to the activation dtype (§2.4).

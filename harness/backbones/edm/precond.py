@@ -1,9 +1,9 @@
-"""EDM's preconditioning wrappers D(x; σ) = c_skip·x + c_out·F(c_in·x; c_noise) (EDM_SPEC §2).
+"""EDM's preconditioning wrappers D(x; σ) = c_skip·x + c_out·F(c_in·x; c_noise) (arXiv 2206.00364, Table 1).
 
 The wrappers own no parameters (only iDDPM owns the buffer `u`); the inner network is the
-attribute `model`, which is why every checkpoint key starts with `model.` (EDM_SPEC §6).
+attribute `model`, which is why every checkpoint key starts with `model.` (tests/data/edm/keys).
 Each wrapper records the keywords it was given in `init_kwargs`, mirroring the
-`_init_kwargs` that EDM stores in its pickles (EDM_SPEC §1.4, §7.2).
+`_init_kwargs` that EDM stores in its pickles (NVlabs/edm README, released checkpoints; NVlabs/edm torch_utils/persistence.py).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def records_init_kwargs(init: Callable[..., None]) -> Callable[..., None]:
 
     Only the keywords actually passed are kept (like EDM's `_init_kwargs`), so the dict can
     be written to JSON and passed back to the class to rebuild the same network. As in EDM,
-    the wrappers take keyword arguments only (EDM_SPEC §2.1).
+    the wrappers take keyword arguments only (arXiv 2206.00364, App. B.6).
     """
 
     @functools.wraps(init)
@@ -42,7 +42,7 @@ def records_init_kwargs(init: Callable[..., None]) -> Callable[..., None]:
 
 
 class Precond(nn.Module):
-    """Shared forward pass of all four wrappers (EDM_SPEC §2.2).
+    """Shared forward pass of all four wrappers (arXiv 2206.00364, Table 1).
 
     Subclasses provide `coefficients(sigma)` -> (c_skip, c_out, c_in, c_noise) per §2.3.
     """
@@ -117,7 +117,7 @@ class Precond(nn.Module):
 
 
 class VPPrecond(Precond):
-    """Variance-preserving preconditioning of Song et al.'s DDPM++ (EDM_SPEC §2.3)."""
+    """Variance-preserving preconditioning of Song et al.'s DDPM++ (arXiv 2206.00364, Table 1)."""
 
     @records_init_kwargs
     def __init__(
@@ -163,7 +163,7 @@ class VPPrecond(Precond):
 
 
 class VEPrecond(Precond):
-    """Variance-exploding preconditioning of Song et al.'s NCSN++ (EDM_SPEC §2.3)."""
+    """Variance-exploding preconditioning of Song et al.'s NCSN++ (arXiv 2206.00364, Table 1)."""
 
     @records_init_kwargs
     def __init__(
@@ -193,7 +193,7 @@ class VEPrecond(Precond):
 
 
 class iDDPMPrecond(Precond):
-    """Improved-DDPM preconditioning on a discrete cosine schedule `u` (EDM_SPEC §2.3)."""
+    """Improved-DDPM preconditioning on a discrete cosine schedule `u` (arXiv 2206.00364, Table 1)."""
 
     @records_init_kwargs
     def __init__(
@@ -255,7 +255,7 @@ class iDDPMPrecond(Precond):
 
 
 class EDMPrecond(Precond):
-    """EDM's own preconditioning, "config F" of the paper (EDM_SPEC §2.3)."""
+    """EDM's own preconditioning, "config F" of the paper (arXiv 2206.00364, Table 1)."""
 
     @records_init_kwargs
     def __init__(

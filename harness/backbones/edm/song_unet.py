@@ -1,8 +1,8 @@
-"""SongUNet: the DDPM++ and NCSN++ architectures of Song et al. as in EDM (EDM_SPEC §4).
+"""SongUNet: the DDPM++ and NCSN++ architectures of Song et al. as in EDM (SongUNet in NVlabs/edm networks.py; arXiv 2011.13456).
 
 The encoder and decoder are `ModuleDict`s whose insertion order is both the state-dict
 order and the execution order; module names (`32x32_block0`, `16x16_aux_residual`, …) are
-the checkpoint interface (EDM_SPEC §6).
+the checkpoint interface (tests/data/edm/keys).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class SongUNet(nn.Module):
         super().__init__()
         self.label_dropout = label_dropout
 
-        # Init presets (EDM_SPEC §3.6).
+        # Init presets (NVlabs/edm networks.py).
         init = dict(init_mode="xavier_uniform")
         init_zero = dict(init_mode="xavier_uniform", init_weight=1e-5)
         init_attn = dict(init_mode="xavier_uniform", init_weight=math.sqrt(0.2))
@@ -70,7 +70,7 @@ class SongUNet(nn.Module):
             init_attn=init_attn,
         )
 
-        # Mapping network (EDM_SPEC §4.2).
+        # Mapping network (SongUNet in NVlabs/edm networks.py; arXiv 2011.13456).
         if embedding_type == "positional":
             self.map_noise = PositionalEmbedding(num_channels=noise_channels, endpoint=True)
         else:
@@ -82,7 +82,7 @@ class SongUNet(nn.Module):
         self.map_layer0 = Linear(noise_channels, emb_channels, **init)
         self.map_layer1 = Linear(emb_channels, emb_channels, **init)
 
-        # Encoder (EDM_SPEC §4.4).
+        # Encoder (SongUNet in NVlabs/edm networks.py; arXiv 2011.13456).
         self.enc = nn.ModuleDict()
         channels = in_channels
         aux_channels = in_channels
@@ -121,7 +121,7 @@ class SongUNet(nn.Module):
             module.out_channels for name, module in self.enc.items() if "aux" not in name
         ]
 
-        # Decoder (EDM_SPEC §4.5).
+        # Decoder (SongUNet in NVlabs/edm networks.py; arXiv 2011.13456).
         self.dec = nn.ModuleDict()
         for level, mult in reversed(list(enumerate(channel_mult))):
             res = img_resolution >> level
@@ -158,7 +158,7 @@ class SongUNet(nn.Module):
         class_labels: torch.Tensor | None,
         augment_labels: torch.Tensor | None,
     ) -> torch.Tensor:
-        """Map c_noise, class and augment labels to the block embedding (EDM_SPEC §4.3)."""
+        """Map c_noise, class and augment labels to the block embedding (SongUNet in NVlabs/edm networks.py; arXiv 2011.13456)."""
         emb = self.map_noise(noise_labels)
         emb = emb.reshape(emb.shape[0], 2, -1).flip(1).reshape(emb.shape)  # [sin, cos]
         if self.map_label is not None:

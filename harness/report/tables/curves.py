@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 
 from harness.report.inputs import (Measurement, Run, dataset_order, dataset_title, fmt_count, group_by, method_label,
                                    run_command)
-from harness.report.plots import (color, empty_panel, figure_legend, grid_size, legend_columns, legend_rows,
-                                  log_x_axis, panel_grid)
+from harness.report.plots import color, empty_panel, log_x_axis, panels_drawer
 from harness.report.render import Citations, Document, Section
 from harness.report.spec import Context, TableSpec
-from harness.report.tables.figure_1a import PAPER_KEY, reported_xy
+from harness.report.tables.figure_1a import PAPER_KEY, draw_reported
 
 REFERENCE_METHODS = {"teacher": ("#000000", ":"), "backbone_one_step": ("#7f7f7f", "--")}
 BAND = "min–max over seeds"
@@ -124,11 +123,7 @@ def draw_panel(ax, panel: Panel, colors: dict[str, str]) -> None:
     if not panel.lines and not panel.reported:
         empty_panel(ax, panel.note or "no curves")
         return
-    for i, entry in enumerate(panel.reported):
-        x, xr, y, yr = reported_xy(entry)
-        ax.errorbar([x], [y], xerr=[[xr[0]], [xr[1]]], yerr=[[yr[0]], [yr[1]]], fmt="o", color="#7f7f7f",
-                    mfc="white", ms=5, capsize=2, label="reported (paper, Figure 1A)" if i == 0 else None)
-        ax.annotate(entry.method, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6, color="#4f4f4f")
+    draw_reported(ax, panel.reported)
     for line in panel.lines:
         xs = [p.images for p in line.points]
         c = colors[line.label]
@@ -158,18 +153,8 @@ def log_axes(ax, log_y: bool) -> None:
 
 
 def drawer(panels: list[Panel]):
-    labels = sorted({line.label for panel in panels for line in panel.lines})
-    colors = {label: color(i) for i, label in enumerate(labels)}
-    columns = legend_columns(len(panels))
-    rows = legend_rows(len(labels) + 3, columns)
-
-    def draw(figure) -> None:
-        axes = panel_grid(figure, len(panels), rows)
-        for ax, panel in zip(axes, panels):
-            draw_panel(ax, panel, colors)
-        figure_legend(figure, axes, columns)
-
-    return draw, grid_size(len(panels), rows)
+    """One panel per dataset and measurement; the legend adds the teacher, the backbone and the band."""
+    return panels_drawer(panels, {line.label for panel in panels for line in panel.lines}, 3, draw_panel)
 
 
 def panel_section(index: int, panel: Panel, cites: Citations) -> tuple[Section, list[dict]]:

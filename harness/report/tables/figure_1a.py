@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 
 from harness.report.inputs import (Measurement, Run, Summary, dataset_order, dataset_title, fmt_count, group_by,
                                    run_command, seeds_shown, summarize)
-from harness.report.plots import (color, empty_panel, figure_legend, grid_size, legend_columns, legend_rows,
-                                  log_x_axis, panel_grid)
+from harness.report.plots import color, empty_panel, log_x_axis, panels_drawer
 from harness.report.render import Citations, Document, Section
 from harness.report.spec import Context, TableSpec
 
@@ -102,16 +101,21 @@ def reported_xy(entry) -> tuple[float, tuple[float, float], float, tuple[float, 
     return x, xr, y, yr
 
 
+def draw_reported(ax, reported: list) -> None:
+    """The paper's Figure 1A points, hollow grey with their ranges, each named by its method."""
+    for i, entry in enumerate(reported):
+        x, xr, y, yr = reported_xy(entry)
+        ax.errorbar([x], [y], xerr=[[xr[0]], [xr[1]]], yerr=[[yr[0]], [yr[1]]], fmt="o", color="#7f7f7f",
+                    mfc="white", ms=5, capsize=2, label="reported (paper, Figure 1A)" if i == 0 else None)
+        ax.annotate(entry.method, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6, color="#4f4f4f")
+
+
 def draw_panel(ax, panel: Panel, colors: dict[str, str]) -> None:
     ax.set_title(panel.title + (f"\n({panel.empty_note})" if panel.empty_note and panel.reported else ""), fontsize=7)
     if not panel.reported and not panel.points:
         empty_panel(ax, panel.empty_note or "no points")
         return
-    for i, entry in enumerate(panel.reported):
-        x, xr, y, yr = reported_xy(entry)
-        ax.errorbar([x], [y], xerr=[[xr[0]], [xr[1]]], yerr=[[yr[0]], [yr[1]]], fmt="o", color="#7f7f7f",
-                    mfc="white", ms=5, capsize=2, label="reported (paper, Figure 1A)" if i == 0 else None)
-        ax.annotate(entry.method, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6, color="#4f4f4f")
+    draw_reported(ax, panel.reported)
     for label in sorted({p.label for p in panel.points}):
         pts = sorted((p for p in panel.points if p.label == label), key=lambda p: p.images)
         xs, ys = [p.images for p in pts], [p.mean for p in pts]
@@ -126,18 +130,7 @@ def draw_panel(ax, panel: Panel, colors: dict[str, str]) -> None:
 
 def drawer(panels: list[Panel]):
     """The draw function and figure size; one legend for all panels (colours are per method label)."""
-    labels = sorted({p.label for panel in panels for p in panel.points})
-    colors = {label: color(i) for i, label in enumerate(labels)}
-    columns = legend_columns(len(panels))
-    rows = legend_rows(len(labels) + 1, columns)
-
-    def draw(figure) -> None:
-        axes = panel_grid(figure, len(panels), rows)
-        for ax, panel in zip(axes, panels):
-            draw_panel(ax, panel, colors)
-        figure_legend(figure, axes, columns)
-
-    return draw, grid_size(len(panels), rows)
+    return panels_drawer(panels, {p.label for panel in panels for p in panel.points}, 1, draw_panel)
 
 
 def reported_section(panel: Panel, cites: Citations) -> tuple[Section, list[dict]]:

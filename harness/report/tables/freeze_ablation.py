@@ -1,6 +1,6 @@
 """Table (c): the D2O-F freeze-level ablation: frozen share and FD per level.
 
-Reported shares come from PAPER_FACTS §2 (counted on the released architectures); reproduced shares
+Reported shares come from arXiv 2506.09376 and Zyriix/D2O train.sh (counted on the released architectures); reproduced shares
 are what the run itself counted (record ``method_info.frozen_share``), so a mismatch between the two
 shows a freezing rule that differs from the paper's. D2O runs (nothing frozen) are level 0.
 """
@@ -141,7 +141,7 @@ SPEC = TableSpec(
     name="freeze_ablation",
     title="D2O-F freeze-level ablation: frozen share and FD per level",
     caption=("Level 0 is D2O (nothing frozen); levels 1-3 freeze a block's 3x3 convolutions and attention output "
-             "projection, then also qkv, then also the 1x1 skip convolutions (PAPER_FACTS §2). The published "
+             "projection, then also qkv, then also the 1x1 skip convolutions (arXiv 2506.09376 and Zyriix/D2O train.sh). The published "
              "D2O-F FID is for level 1. Reproduced shares are counted by the runs themselves."),
     build=build,
 )
