@@ -66,3 +66,23 @@ def labels_for(dataset: ImageDataset, index: torch.Tensor, label_dim: int) -> to
     if not label_dim:
         return None
     return torch.nn.functional.one_hot(dataset.labels[index], label_dim).float()
+
+
+def evaluate_generator(generator: torch.nn.Module, dataset: ImageDataset, backbone, eval_config, extractor,
+                       device: torch.device, show_progress: bool) -> tuple[torch.Tensor, list[dict]]:
+    """Samples from the seeds ``eval_config.first_seed ..`` (EDM's protocol: one generator per seed)
+    and their metrics as a record stores them, each entry naming the seed range it used."""
+    from harness.metrics import evaluate as measure
+
+    ec = eval_config
+    seeds = range(ec.first_seed, ec.first_seed + ec.num_samples)
+    shape = (backbone.channels, backbone.resolution, backbone.resolution)
+    samples = generate(generator, seeds, shape, backbone.label_dim, device, ec.batch_size, show_progress)
+    # The implementation choice applies to the Fréchet distances; the other metrics have their own.
+    values = measure(samples, dataset, list(ec.metrics), extractor, implementation={"fd": ec.fd_impl, "fid": ec.fd_impl})
+    metrics = []
+    for value in values:
+        entry = value.to_dict()
+        entry["seeds"] = [seeds.start, seeds.stop - 1]
+        metrics.append(entry)
+    return samples, metrics

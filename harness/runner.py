@@ -24,7 +24,7 @@ from harness.data import ImageDataset, load_dataset
 from harness.divergence import Diverged, FiniteWatch
 from harness.ema import EMA
 from harness.errors import BenchError, UsageError
-from harness.evaluate import generate, labels_for, save_grid
+from harness.evaluate import evaluate_generator, labels_for, save_grid
 from harness.progress import image_progress
 from harness.seeding import cpu_threads, make_generator
 
@@ -251,8 +251,8 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
     if method.trains and rank.is_writer:  # stats.jsonl, TensorBoard and the curve points (harness/monitor.py)
         from harness.monitor import build_monitor
 
-        monitor = build_monitor(config, run_dir, device, lambda gen, n: evaluate(
-            gen, dataset, backbone, with_num_samples(config, n), extractor, device, False),
+        monitor = build_monitor(config, run_dir, device, lambda gen, n: evaluate_generator(
+            gen, dataset, backbone, with_num_samples(config, n).eval, extractor, device, False),
             [on_curve_point] if on_curve_point else [], resume_from[1]["images_seen"] if resume_from else None,
             getattr(method, "schedule_depends_on_budget", False))
     if method.trains:
@@ -271,7 +271,7 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
     samples = None
     if status == "completed":
         eval_start = time.perf_counter()
-        samples, metrics = evaluate(generator, dataset, backbone, config, extractor, device, show_progress)
+        samples, metrics = evaluate_generator(generator, dataset, backbone, config.eval, extractor, device, show_progress)
         eval_seconds = time.perf_counter() - eval_start
     curve_seconds = monitor.into_record(record, stats, status == "completed", metrics, samples, eval_seconds, generator,
                                         config.train.budget_kimg) if monitor is not None else 0.0
@@ -309,23 +309,6 @@ def with_num_samples(config: RunConfig, num_samples: int) -> RunConfig:
     from dataclasses import replace
 
     return replace(config, eval=replace(config.eval, num_samples=int(num_samples)))
-
-
-def evaluate(generator, dataset, backbone, config: RunConfig, extractor, device, show_progress: bool):
-    from harness.metrics import evaluate as measure
-
-    ec = config.eval
-    seeds = range(ec.first_seed, ec.first_seed + ec.num_samples)
-    shape = (backbone.channels, backbone.resolution, backbone.resolution)
-    samples = generate(generator, seeds, shape, backbone.label_dim, device, ec.batch_size, show_progress)
-    # The implementation choice applies to the Fréchet distances; the other metrics have their own.
-    values = measure(samples, dataset, list(ec.metrics), extractor, implementation={"fd": ec.fd_impl, "fid": ec.fd_impl})
-    metrics = []
-    for value in values:
-        entry = value.to_dict()
-        entry["seeds"] = [seeds.start, seeds.stop - 1]
-        metrics.append(entry)
-    return samples, metrics
 
 
 def resume(run_ref: str, results_dir: Path, show_progress: bool = True, device: str | None = None,

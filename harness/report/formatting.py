@@ -48,3 +48,25 @@ def fmt_count(value: float | None) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.3g}{suffix}"
     return f"{value:.3g}"
+
+
+# Groupings of report.inputs' Run objects (kept here so that inputs.py stays one concept: reading records).
+def fd_values(runs: list["Run"]) -> dict["Measurement", list[float]]:
+    """FD values of runs grouped by measurement, in sorted measurement order."""
+    out: dict = {}
+    for run in runs:
+        for m, v in run.values:
+            if m.is_fd():
+                out.setdefault(m, []).append(v)
+    return {m: out[m] for m in sorted(out)}
+
+
+def runs_with(runs: list["Run"], m: "Measurement") -> list["Run"]:
+    """The runs that measured ``m``."""
+    return [r for r in runs if any(mm == m for mm, _ in r.values)]
+
+
+def seeds_shown(runs: list) -> str:
+    """Seed count, plus the run count when a seed was run more than once."""
+    seeds = len({r.seed for r in runs})
+    return str(seeds) if seeds == len(runs) else f"{seeds} ({len(runs)} runs)"

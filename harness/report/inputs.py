@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from harness.analyze import MISMATCH_KIND, SPECTRUM_KIND
-from harness.report.formatting import Summary, fmt, fmt_count, group_by, summarize  # noqa: F401  (re-exported)
+from harness.report.formatting import (Summary, fd_values, fmt, fmt_count, group_by, runs_with,  # noqa: F401
+                                       seeds_shown, summarize)  # (re-exported: the tables import them from here)
 
 RUN_KIND = "run"
 FD_NAMES = ("fd", "fid")
@@ -347,23 +348,3 @@ def sort_records(records: list[dict], results_dir: Path) -> ReportInputs:
     for items in inputs.analyses.values():
         items.sort(key=lambda a: (a.key, a.method, a.budget_kimg, a.seed, a.run_id))
     return inputs
-
-
-def fd_values(runs: list[Run]) -> dict[Measurement, list[float]]:
-    """FD values of runs grouped by measurement, in sorted measurement order."""
-    out: dict[Measurement, list[float]] = {}
-    for run in runs:
-        for m, v in run.values:
-            if m.is_fd():
-                out.setdefault(m, []).append(v)
-    return {m: out[m] for m in sorted(out)}
-
-
-def runs_with(runs: list[Run], m: Measurement) -> list[Run]:
-    return [r for r in runs if any(mm == m for mm, _ in r.values)]
-
-
-def seeds_shown(runs: list) -> str:
-    """Seed count, plus the run count when a seed was run more than once."""
-    seeds = len({r.seed for r in runs})
-    return str(seeds) if seeds == len(runs) else f"{seeds} ({len(runs)} runs)"

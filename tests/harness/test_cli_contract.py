@@ -16,7 +16,7 @@ import pytest
 from helpers import bench_executable, run_bench, snapshot, write_tiny_backbone
 
 TINY_RUN = ["--method", "gan_only", "--dataset", "digits", "--device", "cpu", "--num-samples", "64",
-            "--set", "batch_size=16", "--set", "d_width=8", "--set", "eval.batch_size=64", "--quiet"]
+            "--set", "train.batch_size=16", "--set", "d_width=8", "--set", "eval.batch_size=64", "--quiet"]
 
 
 @pytest.mark.parametrize("args, message", [

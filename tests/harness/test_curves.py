@@ -16,12 +16,12 @@ from harness.config import EvalConfig
 from harness.runner import configure, run
 from harness.seeding import cpu_threads
 
-OVERRIDES = ["batch_size=32", "eval.batch_size=100", "d_width=16"]
+OVERRIDES = ["train.batch_size=32", "eval.batch_size=100", "d_width=16"]
 
 
 def tiny(backbone: Path, budget: float, every: float | None, method: str = "gan_only", extra=(), samples: int = 100,
          curve_samples: int | None = None):
-    overrides = (OVERRIDES if method == "gan_only" else ["batch_size=32", "eval.batch_size=100"]) + list(extra)
+    overrides = (OVERRIDES if method == "gan_only" else ["train.batch_size=32", "eval.batch_size=100"]) + list(extra)
     return configure(method, "digits", backbone=str(backbone), budget_kimg=budget, seed=1, device="cpu",
                      overrides=overrides, num_samples=samples, eval_every_kimg=every, eval_curve_samples=curve_samples)
 
@@ -189,7 +189,7 @@ def test_sigkill_then_resume_gives_the_same_curve(tiny_backbone, tmp_path):
 
     resumed = read(resume(run_dir.name, results, show_progress=False))
     config = configure("gan_only", "digits", backbone=str(tiny_backbone), budget_kimg=3, seed=5, device="cpu",
-                       overrides=["batch_size=32", "checkpoint_kimg=0.5", "d_width=16", "eval.batch_size=100"],
+                       overrides=["train.batch_size=32", "checkpoint_kimg=0.5", "d_width=16", "eval.batch_size=100"],
                        num_samples=100, eval_every_kimg=0.5)
     with cpu_threads(1):
         straight = read(run(config, tmp_path / "straight", show_progress=False))

@@ -6,7 +6,7 @@ import json
 from harness.records import load_records
 from harness.sweep import run_sweep
 
-OVERRIDES = ["batch_size=32", "d_width=16", "eval.num_samples=100", "eval.batch_size=100"]
+OVERRIDES = ["train.batch_size=32", "d_width=16", "eval.num_samples=100", "eval.batch_size=100"]
 
 
 def sweep(results, backbone, lines, **kwargs):

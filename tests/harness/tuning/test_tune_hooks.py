@@ -10,7 +10,7 @@ import pytest
 
 from harness.tuning.command import TuneOptions, tune_command
 
-SMALL = ["batch_size=32", "d_width=16", "eval.batch_size=100"]
+SMALL = ["train.batch_size=32", "d_width=16", "eval.batch_size=100"]
 
 
 def options(backbone: Path, results: Path, trials: int, **kw) -> TuneOptions:

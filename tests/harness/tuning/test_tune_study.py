@@ -16,7 +16,7 @@ import pytest
 
 from helpers import snapshot
 
-SMALL = ["--set", "batch_size=32", "--set", "d_width=16", "--set", "eval.batch_size=100"]
+SMALL = ["--set", "train.batch_size=32", "--set", "d_width=16", "--set", "eval.batch_size=100"]
 
 
 def tune_args(backbone: Path, results: Path, trials: int, budget: float = 0.1, *extra: str) -> list[str]:
@@ -127,7 +127,7 @@ def test_study_stopped_mid_trial_resumes_its_run_from_the_checkpoint(sig, tiny_b
     from harness.seeding import cpu_threads
 
     straight = configure("gan_only", "digits", backbone=str(tiny_backbone), budget_kimg=1.0, seed=100, device="cpu",
-                         overrides=["batch_size=32", "d_width=16", "eval.batch_size=100", "checkpoint_kimg=0.25",
+                         overrides=["train.batch_size=32", "d_width=16", "eval.batch_size=100", "checkpoint_kimg=0.25",
                                     "eval.first_seed=1000000"], num_samples=100)
     with cpu_threads(1):
         uninterrupted = json.loads(run(straight, tmp_path / "straight", show_progress=False).read_text())
