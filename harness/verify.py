@@ -71,9 +71,9 @@ def environment_notes(references: list[dict]) -> list[str]:
     notes = []
     for record in references:
         then = record.get("environment", {}).get("packages") or {}
-        for key, what in (("lock_sha256", "lock file"), ("installed_sha256", "installed packages")):
+        for key, what in (("lock_sha256", "the lock file differs"), ("installed_sha256", "the installed packages differ")):
             if then.get(key) and then[key] != now[key]:
-                notes.append(f"note: {record['run_id']}: {what} differ from the ones it was made with "
+                notes.append(f"note: {record['run_id']}: {what} from what it was made with "
                              f"({key} {then[key][:12]} then, {str(now[key])[:12]} now)")
     return notes
 
