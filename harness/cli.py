@@ -205,7 +205,7 @@ def verify(results: Path = typer.Option(DEFAULT_RESULTS, help="results directory
         raise typer.Exit(1)
 
 
-from harness.backbones.convert import backbones_app
+from harness.backbones_command import backbones_app
 app.add_typer(backbones_app, name="backbones")
 from harness.analyze.cli import analyze_app
 app.add_typer(analyze_app, name="analyze")

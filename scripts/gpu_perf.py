@@ -94,7 +94,7 @@ def card(device) -> dict:
 def benchmarks(out: Path) -> dict:
     """The pytest-benchmark suite at this device's scale (its own process, so its timings are its own)."""
     root = Path(__file__).resolve().parent.parent
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", str(root / "tests" / "benchmarks"), "--benchmark-only",
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", str(root / "tests" / "benchmarks"), "--benchmark-only",
                            f"--benchmark-json={out / 'benchmarks.json'}", "-p", "no:cacheprovider"], cwd=root,
                           capture_output=True, text=True)
     (out / "benchmarks.log").write_text(proc.stdout + proc.stderr)

@@ -15,6 +15,13 @@ os.environ.setdefault("BENCH_OFFLINE", "1")
 # Tests build feature networks of their own; keep their features out of the user's cache
 # (tests/metrics/test_feature_cache.py turns it on in a temporary directory).
 os.environ["BENCH_FEATURE_CACHE"] = "off"
+# The suite runs in parallel workers (pytest-xdist, `-n 2` in pyproject.toml), one per core: each
+# worker and every process it starts uses one CPU thread, so workers do not oversubscribe the cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO_ROOT / "tests" / "data"

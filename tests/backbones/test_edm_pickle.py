@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from harness.backbones import BACKBONES, load, load_backbone
-from harness.backbones.convert import convert
+from harness.backbones_command import convert
 from harness.backbones.edm import NETWORK_CLASSES
 from harness.backbones.edm_pickle import SafeEDMUnpickler, load_edm_pickle
 from harness.backbones.files import card_path, load_weights, save_weights
