@@ -7,23 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import snapshot, write_tiny_backbone
+from helpers import bench_executable, snapshot, write_tiny_backbone
 
 REPO = Path(__file__).resolve().parents[2]
 DIGITS_FEATURES = REPO / "harness" / "metrics" / "weights" / "digits-classifier.safetensors"
-
-
-def bench_command() -> list[str]:
-    """The installed console script (``pip install -e .``), else the same ``main`` through ``-m``."""
-    script = shutil.which("bench")
-    return [script] if script else [sys.executable, "-m", "harness.cli"]
 
 
 def tree(folder: Path) -> tuple[dict[str, bytes], list[str]]:
@@ -188,7 +180,7 @@ def test_bad_input_fails_first_with_one_line(name, world) -> None:
     before = {key: tree(world[key]) for key in ("results", "refs", "files")}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1", "BENCH_OFFLINE": "1"}
-    proc = subprocess.run([*bench_command(), *args], capture_output=True, text=True, timeout=300, env=env,
+    proc = subprocess.run([bench_executable(), *args], capture_output=True, text=True, timeout=300, env=env,
                           cwd=world["root"])
     assert proc.returncode == status, (proc.returncode, proc.stderr[-2000:])
     assert "Traceback" not in proc.stderr + proc.stdout

@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna  # in the test extra: the tests of the optional `bench tune` always run
 import pytest
 
-from helpers import snapshot
+from helpers import bench_executable, snapshot
 
 SMALL = ["--set", "train.batch_size=32", "--set", "d_width=16", "--set", "eval.batch_size=100"]
 
@@ -27,7 +27,7 @@ def tune_args(backbone: Path, results: Path, trials: int, budget: float = 0.1, *
 
 def bench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([bench_executable(), *args], capture_output=True, text=True, env=env,
                           timeout=timeout)
 
 
@@ -97,7 +97,7 @@ def test_study_stopped_mid_trial_resumes_its_run_from_the_checkpoint(sig, tiny_b
     results = tmp_path / "results"
     args = tune_args(tiny_backbone, results, 2, 1.0, "--set", "checkpoint_kimg=0.25", "--heartbeat-s", "1")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([bench_executable(), *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     folder = results / "tuning" / "digits-gan_only-1kimg"
     state, deadline = None, time.time() + 600
@@ -139,7 +139,7 @@ def test_two_processes_split_one_study(tiny_backbone, tmp_path):
     results = tmp_path / "results"
     args = tune_args(tiny_backbone, results, 4, 0.3)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-m", "harness.cli", *args], env=env, stdout=subprocess.PIPE,
+    procs = [subprocess.Popen([bench_executable(), *args], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
