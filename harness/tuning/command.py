@@ -107,7 +107,8 @@ def tune_command(o: TuneOptions, echo=print) -> dict[str, Any]:
         import optuna
     except ImportError:
         raise UsageError('bench tune needs Optuna: pip install -e ".[tune]"') from None
-    from harness.tuning.objective import make_objective, runner_has_points
+    from harness.curves import CurveSchedule
+    from harness.tuning.objective import make_objective
     from harness.tuning.space import resolve_space
     from harness.tuning.study import claim, open_study, study_dir, write_summary
 
@@ -122,10 +123,10 @@ def tune_command(o: TuneOptions, echo=print) -> dict[str, Any]:
     config = base_config(o)
     name = o.study or default_study_name(o)
     settings = settings_of(o, config, space)
-    pruning = runner_has_points()
+    pruning = CurveSchedule.from_config(config.eval, config.train.budget_kimg).active  # points before the end
     pruner = optuna.pruners.MedianPruner(n_startup_trials=o.startup_trials) if pruning else optuna.pruners.NopPruner()
     note = ("median pruner on the runs' curve points (FD/FID per point)" if pruning else
-            "off: this build's runner has no per-run curve points (harness.runner.run takes no on_point)")
+            "off: no per-run curve points before a trial's end (--set eval.every_kimg=N adds them)")
     from harness import records
 
     records.check_writable(Path(o.results))

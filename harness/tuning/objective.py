@@ -7,15 +7,15 @@ are reported afterwards. Its record lands in ``<results>/tuning/<study>/`` with
 ``config.tags = {study, trial, trial_root, role: "trial"}``.
 
 Pruning hook: the runner's ``run`` calls ``on_curve_point(point)`` at each per-run curve point
-(`harness.curves`); the trial reports each intermediate point's FD/FID to Optuna and stops a run that Optuna's median pruner marks
-as hopeless (the run then has a checkpoint and no record). A runner without curve points trains
-every trial to the end; the study's ``pruning`` user attr says which applied.
+(`harness.curves`); when the trial's run has points before its end, the trial reports each
+intermediate point's FD/FID to Optuna and stops a run that Optuna's median pruner marks
+as hopeless (the run then has a checkpoint and no record). A trial without points before its end
+trains to the end; the study's ``pruning`` user attr says which applied.
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -25,12 +25,6 @@ from harness.tuning.space import suggest
 from harness.tuning.study import DIVERGED, Surplus
 
 FD_NAMES = ("fd", "fid")
-
-
-def runner_has_points() -> bool:
-    from harness import runner
-
-    return "on_curve_point" in inspect.signature(runner.run).parameters
 
 
 def fd_of(metrics: list[dict]) -> float | None:

@@ -46,6 +46,7 @@ def test_curve_points_prune_trials_when_the_runner_reports_them(tiny_backbone, t
     monkeypatch.setattr(runner, "run", run_with_points)
     o = options(tiny_backbone, tmp_path, 6, study="p", startup_trials=1, seed=3,
                 space=["g_lr=1e-5:1e-3", "d_lr=5e-4", "r1_gamma=0.01"])
+    o.overrides.append("eval.every_kimg=0.025")  # the trials' runs have points before their end
     summary = tune_command(o, echo=lambda _: None)
     assert "median pruner" in summary["pruning"]
     states = [t["state"] for t in summary["trials"]]
