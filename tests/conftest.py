@@ -25,6 +25,24 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO_ROOT / "tests" / "data"
+# Tests marked `fashion_mnist` read Debian's Fashion-MNIST files, which a fresh machine lacks: they
+# skip with the apt package's name in the summary (`-ra`), unless this variable is set (CI's second
+# run, after installing the package), where a missing file fails them instead of skipping.
+REQUIRE_FASHION_MNIST = "BENCH_REQUIRE_FASHION_MNIST"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    marked = [item for item in items if item.get_closest_marker("fashion_mnist")]
+    if not marked:
+        return
+    from harness.data import fashion_mnist
+
+    if fashion_mnist.has_all_files(fashion_mnist.DEBIAN_DIR) or os.environ.get(REQUIRE_FASHION_MNIST):
+        return  # present, or required: a missing file then fails the test where it is read
+    skip = pytest.mark.skip(reason=f"needs Debian's Fashion-MNIST files in {fashion_mnist.DEBIAN_DIR}: "
+                                   f"apt-get install {fashion_mnist.APT_PACKAGE}")
+    for item in marked:
+        item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

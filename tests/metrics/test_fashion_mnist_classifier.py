@@ -15,6 +15,7 @@ from harness.metrics import load_extractor
 from harness.metrics.classifier import WEIGHTS_DIR, accuracy, indices_sha256, load_classifier, tail_split
 from harness.metrics.features import file_sha256
 
+needs_fashion_mnist = pytest.mark.fashion_mnist  # tests/conftest.py skips these without the apt package
 NAME = "fashion-mnist-classifier"
 WEIGHTS = WEIGHTS_DIR / f"{NAME}.safetensors"
 TEST_START = 60_000  # the loader puts the 60,000 training images first, then the 10,000 test images
@@ -27,11 +28,12 @@ def card() -> dict:
 
 @pytest.fixture(scope="module")
 def fashion() -> ImageDataset:
-    if not fashion_mnist.has_all_files(fashion_mnist.DEBIAN_DIR):
+    if not fashion_mnist.has_all_files(fashion_mnist.DEBIAN_DIR):  # only when BENCH_REQUIRE_FASHION_MNIST is set
         pytest.fail("Fashion-MNIST is not installed: apt-get install dataset-fashion-mnist", pytrace=False)
     return load_dataset("fashion-mnist")
 
 
+@needs_fashion_mnist
 def test_card_describes_the_shipped_file_and_the_official_test_split(card: dict, fashion: ImageDataset) -> None:
     assert card["weights_sha256"] == file_sha256(WEIGHTS) and card["name"] == NAME
     assert card["dataset"]["sha256"] == fashion.sha256 and card["dataset"]["num_images"] == 70_000
@@ -43,6 +45,7 @@ def test_card_describes_the_shipped_file_and_the_official_test_split(card: dict,
     assert "--holdout-last 10000" in card["command"]
 
 
+@needs_fashion_mnist
 def test_accuracy_on_real_test_images_matches_the_card(card: dict, fashion: ImageDataset) -> None:
     """The first 1,000 test images (never trained on): within 3 points of the card's 10,000-image accuracy."""
     model, _ = load_classifier(WEIGHTS)
@@ -52,6 +55,7 @@ def test_accuracy_on_real_test_images_matches_the_card(card: dict, fashion: Imag
     assert abs(got - card["holdout"]["accuracy"]) < 0.03, (got, card["holdout"]["accuracy"])
 
 
+@needs_fashion_mnist
 def test_is_the_datasets_registered_feature_extractor(card: dict, fashion: ImageDataset) -> None:
     assert DATASETS.get("fashion-mnist").feature_extractor == NAME
     extractor = load_extractor(NAME)

@@ -44,6 +44,7 @@ def write_subset(directory: Path, train: int, test: int) -> None:
         write_idx(directory / f"{labels}.gz", np.ascontiguousarray(y[:n]).astype(np.uint8))
 
 
+@pytest.mark.fashion_mnist  # tests/conftest.py skips it without the apt package
 def test_script_runs_every_method_and_the_report(tmp_path: Path) -> None:
     if not fashion_mnist.has_all_files(fashion_mnist.DEBIAN_DIR):
         pytest.fail("Fashion-MNIST is not installed: apt-get install dataset-fashion-mnist", pytrace=False)
