@@ -10,9 +10,23 @@ import typer
 
 from harness.errors import BenchError, UsageError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=True, no_args_is_help=True,
                   help="Run, measure and compare one-step generators made from diffusion models.")
 DEFAULT_RESULTS = Path("results")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from harness.version import version_line
+
+        typer.echo(version_line())
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                       help="Print bench's version and git commit, then exit.")) -> None:
+    """Run, measure and compare one-step generators made from diffusion models."""
 
 
 def echo_err(message: str) -> None:
