@@ -9,59 +9,20 @@ from typing import List, Optional
 import typer
 
 from harness.errors import BenchError, UsageError
+from harness.version import root_options
 
 app = typer.Typer(add_completion=True, no_args_is_help=True,
                   help="Run, measure and compare one-step generators made from diffusion models.")
 DEFAULT_RESULTS = Path("results")
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        from harness.version import version_line
-
-        typer.echo(version_line())
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                       help="Print bench's version and git commit, then exit.")) -> None:
-    """Run, measure and compare one-step generators made from diffusion models."""
+app.callback()(root_options)  # --version (harness/version.py)
 
 
 def echo_err(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def registries() -> dict:
-    from baselines import METHODS
-    from harness.backbones import BACKBONES
-    from harness.data import DATASETS
-    from harness.metrics import METRICS
-
-    return {"methods": METHODS, "datasets": DATASETS, "backbones": BACKBONES, "metrics": METRICS}
-
-
-def describe(entry) -> str:
-    """A registry entry's one-line description: its own, else the first line of its module's docstring."""
-    import sys as _sys
-
-    text = getattr(entry, "description", None)
-    if not text and isinstance(entry, type):
-        text = _sys.modules[entry.__module__].__doc__
-    return (text or "").strip().splitlines()[0] if text else ""
-
-
-@app.command("list")
-def list_entries(kind: Optional[str] = typer.Argument(None, help="methods | datasets | backbones | metrics")) -> None:
-    """List what is registered."""
-    regs = registries()
-    if kind is not None and kind not in regs:
-        raise UsageError(f"unknown list '{kind}'; valid: {', '.join(regs)}")
-    for name in [kind] if kind else list(regs):
-        typer.echo(f"{name}:")
-        for entry_name, entry in regs[name].items():
-            typer.echo(f"  {entry_name:32s} {describe(entry)}")
+from harness.list_command import list_entries  # noqa: E402
+app.command("list")(list_entries)
 
 
 @app.command()
