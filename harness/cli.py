@@ -21,6 +21,13 @@ def echo_err(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def print_summary(record_path: Path, as_json: bool) -> None:
+    """A record's numbers, then its path (harness/summary.py); ``--json``: the same as one JSON object."""
+    from harness.summary import render_summary
+
+    typer.echo(render_summary(record_path, as_json))
+
+
 from harness.list_command import list_entries  # noqa: E402
 app.command("list")(list_entries)
 
@@ -47,8 +54,10 @@ def run(
     reference: bool = typer.Option(False, help="mark the record as a regression reference for `bench verify`"),
     resume: Optional[str] = typer.Option(None, help="continue RUN_ID (in --results) or RUN_DIR from its last checkpoint"),
     quiet: bool = typer.Option(False, help="no progress bars"),
+    threads: Optional[int] = typer.Option(None, help="CPU threads (default: the cores free now; OMP_NUM_THREADS also sets it)"),
+    json_: bool = typer.Option(False, "--json", help="print the record's summary as JSON instead of the table"),
 ) -> None:
-    """Train one method from a backbone, evaluate it, store its record; prints the record's path."""
+    """Train one method from a backbone, evaluate it, store its record; ends with its numbers and path."""
     from harness.build import configure
     from harness.runner import resume as resume_run
     from harness.runner import run as run_method
@@ -56,7 +65,7 @@ def run(
 
     check_results_dir(results)
     if resume:
-        given = {"--method": method, "--dataset": dataset, "--backbone": backbone, "--budget-kimg": budget_kimg,
+        given = {"--threads": threads, "--method": method, "--dataset": dataset, "--backbone": backbone, "--budget-kimg": budget_kimg,
                  "--seed": seed, "--data": data, "--set": set_ or None, "--num-samples": num_samples,
                  "--precision": precision, "--compile": compile_ or None, "--reference": reference or None}
         refused = [flag for flag, value in given.items() if value is not None]
@@ -65,7 +74,7 @@ def run(
                              f"--device and --quiet, not {', '.join(refused)}")
         if device is not None:
             echo_err(f"note: resuming on --device {device}; the record is bit-identical only on the device the run began on")
-        typer.echo(str(resume_run(resume, results, show_progress=not quiet, device=device, echo=echo_err)))
+        print_summary(resume_run(resume, results, show_progress=not quiet, device=device, echo=echo_err), json_)
         return
     if method is None:
         raise UsageError("--method is required (or --resume RUN_ID)")
@@ -74,10 +83,13 @@ def run(
                        device=device or "auto", data_path=data, overrides=set_, num_samples=num_samples,
                        precision=precision, compile_generator=compile_ or None, eval_every_kimg=eval_every_kimg,
                        eval_curve_samples=eval_curve_samples)
+    from harness.threads import apply as apply_threads
+
+    apply_threads(threads, echo_err)  # after the flags are checked, before torch computes anything
     ref = {"tolerance_rel": 0.05} if reference else None
     path = run_method(config, results, show_progress=not quiet, reference=ref)
     if path is not None:  # ranks other than 0 of a torchrun job write nothing
-        typer.echo(str(path))
+        print_summary(path, json_)
 
 
 @app.command()
@@ -97,6 +109,7 @@ def sweep(
     slurm_time: int = typer.Option(240, help="Slurm time limit per run, minutes"),
     slurm_gpus: int = typer.Option(1, help="GPUs per run (one task per GPU, data-parallel)"),
     slurm_log_dir: Path = typer.Option(Path("slurm-logs"), help="submitit's folder for job scripts and logs"),
+    threads: Optional[int] = typer.Option(None, help="CPU threads (default: the cores free now; OMP_NUM_THREADS also sets it)"),
 ) -> None:
     """Run a grid of methods x budgets x seeds (budgets read off one curve per method and seed, unless
     --separate-runs) one after another or as Slurm jobs; finished points are skipped."""
@@ -112,6 +125,9 @@ def sweep(
         raise UsageError("--methods, --budgets and --seeds each need at least one value")
     check_results_dir(results)
     submit = slurm_submitter(slurm_partition, slurm_time, slurm_gpus, slurm_log_dir) if slurm_partition else None
+    from harness.threads import apply as apply_threads
+
+    apply_threads(threads, echo_err)
     method_list = [m.strip() for m in methods.split(",") if m.strip()]
     run_sweep(method_list, dataset, budget_list, seed_list, results, list(set_), device, backbone, not quiet,
               echo=typer.echo, submit=submit, separate_runs=separate_runs)
@@ -180,6 +196,9 @@ def verify(results: Path = typer.Option(DEFAULT_RESULTS, help="results directory
         raise typer.Exit(1)
 
 
+from harness.runs_command import runs, show  # noqa: E402  (bench runs / bench show RUN)
+app.command()(runs)
+app.command()(show)
 from harness.backbones_command import backbones_app
 app.add_typer(backbones_app, name="backbones")
 from harness.analyze.cli import analyze_app
@@ -234,6 +253,8 @@ def eval_(
     data: Optional[Path] = typer.Option(None, help="local dataset file or folder"),
     no_cache: bool = typer.Option(False, help="recompute the dataset's reference statistics"),
     quiet: bool = typer.Option(False, help="no progress bars"),
+    threads: Optional[int] = typer.Option(None, help="CPU threads (default: the cores free now; OMP_NUM_THREADS also sets it)"),
+    json_: bool = typer.Option(False, "--json", help="print the record's summary as JSON instead of the table"),
 ) -> None:
     """Measure a stored generator or a folder of images (FID, IS, precision/recall) and store a record."""
     import os
@@ -241,6 +262,9 @@ def eval_(
     from harness.metrics.artefacts import WEIGHTS_DIR_ENV
     from harness.eval_command import EvalOptions, eval_command
 
+    from harness.threads import apply as apply_threads
+
+    apply_threads(threads, echo_err)
     if weights_dir is not None:  # also where metrics with networks of their own (FD-DINOv2) look
         os.environ[WEIGHTS_DIR_ENV] = str(weights_dir)
     options = EvalOptions(dataset=dataset, metrics=tuple(metric) or ("fid",), fid_impl=fid_impl, is_impl=is_impl,
@@ -252,7 +276,7 @@ def eval_(
     path = eval_command(options, checkpoint=checkpoint, samples=samples)
     for note in options.notes:
         echo_err(f"note: {note}")
-    typer.echo(str(path))
+    print_summary(path, json_)
 
 
 def _typer_usage_error_base() -> type:
@@ -278,6 +302,9 @@ def main() -> None:
     message; 130 Ctrl-C. ``standalone_mode=False`` makes typer *return* the status of ``typer.Exit``
     instead of raising it, so the returned value is the exit status too.
     """
+    from harness.threads import prefer_passive_wait
+
+    prefer_passive_wait()  # before any command imports torch (harness/threads.py)
     usage_error = _typer_usage_error_base()
     try:
         status = app(standalone_mode=False)

@@ -190,6 +190,10 @@ def environment(device: str) -> dict[str, Any]:
     versions["bench"] = __version__
     hardware = {"device": device, "platform": platform.platform(), "processor": platform.machine(),
                 "cpu_threads": torch.get_num_threads()}
+    from harness.threads import chosen_policy
+
+    if chosen_policy() is not None:  # how the command chose its thread count (harness/threads.py)
+        hardware["cpu_threads_policy"] = chosen_policy()
     if device.startswith("cuda") and torch.cuda.is_available():
         hardware["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return {"versions": versions, "hardware": hardware, "git": git_state(), "packages": package_state()}
