@@ -85,19 +85,21 @@ def find_record(run: str, results: Path) -> Path:
     given = Path(run)
     if given.is_file():
         return given
-    for folder in (given, Path(results) / run):
+    folders = [given] if given.is_dir() else []
+    if not folders and Path(results).is_dir():  # a run id, or the unique beginning of one
+        exact = Path(results) / run
+        folders = [exact] if exact.is_dir() else sorted(p for p in Path(results).glob(f"{run}*") if p.is_dir())
+    if len(folders) > 1:
+        names = ", ".join(f.name for f in folders[:5])
+        raise UsageError(f"'{run}' matches {len(folders)} runs in {results} ({names}{', ...' if len(folders) > 5 else ''}); "
+                         f"give more of the run id")
+    if folders:
+        folder = folders[0]
         if (folder / records.RECORD_NAME).is_file():
             return folder / records.RECORD_NAME
-        if folder.is_dir() and (folder / "checkpoint").is_dir():
+        if (folder / "checkpoint").is_dir():
             raise UsageError(f"run {folder.name} has no record yet (unfinished); continue it with: "
                              f"bench run --resume {folder}")
-    matches = sorted(Path(results).glob(f"{run}*/{records.RECORD_NAME}")) if Path(results).is_dir() else []
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        names = ", ".join(m.parent.name for m in matches[:5])
-        raise UsageError(f"'{run}' matches {len(matches)} runs in {results} ({names}{', ...' if len(matches) > 5 else ''}); "
-                         f"give more of the run id")
     raise UsageError(f"no run '{run}' in {results} (give a run id, a run folder or a record.json; `bench runs` lists them)")
 
 

@@ -100,7 +100,7 @@ def choose(requested: int | None = None, environ: dict | None = None,
 
     environ = os.environ if environ is None else environ
     cpus = usable_cores()
-    wait = environ.get(WAIT_POLICY)
+    wait = environ.get(WAIT_POLICY) or None
     if requested is not None:
         if requested < 1:
             raise UsageError(f"--threads {requested}: give a whole number of at least 1")
@@ -117,7 +117,8 @@ def choose(requested: int | None = None, environ: dict | None = None,
 def prefer_passive_wait(environ: dict | None = None) -> None:
     """Sleeping, not spinning, OpenMP waits; only before torch is imported (its runtime reads this once)."""
     environ = os.environ if environ is None else environ
-    environ.setdefault(WAIT_POLICY, "PASSIVE")
+    if not environ.get(WAIT_POLICY, "").strip():  # unset or empty: OpenMP's own default would spin
+        environ[WAIT_POLICY] = "PASSIVE"
 
 
 def apply(requested: int | None = None, echo: Callable[[str], None] | None = None) -> ThreadChoice:

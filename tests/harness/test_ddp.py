@@ -34,7 +34,7 @@ def test_two_ranks_write_one_record_and_count_the_budget_over_both(tiny_backbone
                     "--set", "train.batch_size=32", "--set", "d_width=16", "--set", "eval.batch_size=100",
                     "--set", "checkpoint_kimg=0.064", "--results", str(results), "--quiet")
     records = list(results.rglob("record.json"))
-    assert len(records) == 1 and proc.stdout.strip() == str(records[0])
+    assert len(records) == 1 and proc.stdout.strip().splitlines()[-1] == str(records[0])
     assert len(list(results.rglob("state.safetensors"))) == 1 and len(list(results.iterdir())) == 1
     record = json.loads(records[0].read_text())
     assert record["status"] == "completed"

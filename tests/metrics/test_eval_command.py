@@ -55,7 +55,7 @@ def test_eval_checkpoint_edm_protocol(stored_run: Path, pool64_everywhere, incep
     code, out, err = bench(monkeypatch, capsys, *common, "--results", str(tmp_path / "a"))
     assert code == 0, err
     assert "reduced run" in err
-    record = json.loads(Path(out.strip()).read_text())
+    record = json.loads(Path(out.strip().splitlines()[-1]).read_text())
     source = json.loads((stored_run / "record.json").read_text())
     assert record["status"] == "completed" and record["schema_version"] == source["schema_version"]
     assert record["method"] == "backbone_one_step" and record["dataset"] == "digits" and record["seed"] == source["seed"]
@@ -68,7 +68,7 @@ def test_eval_checkpoint_edm_protocol(stored_run: Path, pool64_everywhere, incep
     assert fid["num_samples"] == 70 and fid["seeds"] == [0, 209] and fid["implementation"] == "own"
     assert fid["reference"]["id"] == "ref64.npz" and len(fid["reference"]["sha256"]) == 64
     assert fid["details"]["protocol"].startswith("reduced: 70 samples") and fid["details"]["mode"] == "legacy_tensorflow"
-    assert fid["extractor"] == "inception-v3-compat-pool64" and (Path(out.strip()).parent / "samples.png").is_file()
+    assert fid["extractor"] == "inception-v3-compat-pool64" and (Path(out.strip().splitlines()[-1]).parent / "samples.png").is_file()
 
     # The first seed set is seeds 0-69, one generator per seed: generated here in one batch of 500
     # instead of the command's batches of 16, the images and so the FID are the same.
@@ -96,7 +96,7 @@ def test_eval_image_folder(digits, pool64_everywhere, inception_input_size, ince
                            "--metric", "is", "--num-samples", "20", "--inception-weights", str(inception_weights),
                            "--results", str(tmp_path / "results"), "--device", "cpu", "--quiet")
     assert code == 0, err
-    record = json.loads(Path(out.strip()).read_text())
+    record = json.loads(Path(out.strip().splitlines()[-1]).read_text())
     (value,) = record["metrics"]
     assert value["name"] == "is" and value["num_samples"] == 20 and value["value"] >= 1.0
     assert record["evaluation"]["source"]["kind"] == "samples" and record["evaluation"]["source"]["num_files"] == 20

@@ -1,0 +1,80 @@
+"""The thread policy (harness/threads.py): free cores unless the user set a count, said and recorded."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from harness import threads
+from harness.errors import UsageError
+from helpers import bench_executable
+
+
+def never_measured(cpus):
+    raise AssertionError("an explicit count must not measure the load")
+
+
+@pytest.mark.parametrize("cores, busy, expected", [(2, 0.0, 2), (2, 0.4, 2), (2, 0.6, 1), (2, 1.7, 1), (2, 2.0, 1),
+                                                   (16, 3.2, 13), (1, 0.9, 1)])
+def test_free_cores_leave_the_busy_ones_and_keep_one(cores, busy, expected) -> None:
+    assert threads.free_core_count(cores, busy) == expected
+
+
+def test_threads_flag_then_omp_num_threads_then_the_free_cores(monkeypatch) -> None:
+    monkeypatch.setattr(threads, "usable_cores", lambda: [0, 1, 2, 3])
+    flag = threads.choose(3, {"OMP_NUM_THREADS": "1"}, measure=never_measured)
+    assert (flag.count, flag.source) == (3, "--threads")
+    omp = threads.choose(None, {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"}, measure=never_measured)
+    assert (omp.count, omp.source, omp.wait_policy) == (2, "OMP_NUM_THREADS", "PASSIVE")
+    free = threads.choose(None, {}, measure=lambda cpus: 2.7 if cpus == [0, 1, 2, 3] else 0.0)
+    assert (free.count, free.source, free.cores, free.busy) == (1, "free cores", 4, 2.7)
+    assert free.describe() == "threads: 1 (2.7 of 4 cores busy with other work; override with --threads N)"
+
+
+@pytest.mark.parametrize("requested, environ, message", [(0, {}, "--threads 0"),
+                                                          (None, {"OMP_NUM_THREADS": "two"}, "OMP_NUM_THREADS='two'")])
+def test_bad_counts_are_usage_errors(requested, environ, message) -> None:
+    with pytest.raises(UsageError, match=message):
+        threads.choose(requested, environ, measure=never_measured)
+
+
+def test_busy_cores_reads_the_cores_of_this_process(monkeypatch) -> None:
+    """/proc/stat's per-CPU lines: busy = (non-idle jiffies) / (all jiffies) over the look, summed."""
+    samples = iter([{0: (100, 1000), 1: (0, 1000)}, {0: (175, 1100), 1: (10, 1100)}])
+    monkeypatch.setattr(threads, "_cpu_times", lambda cpus: next(samples))
+    assert threads.busy_cores([0, 1], seconds=0) == pytest.approx(0.75 + 0.10)
+
+
+def test_passive_wait_is_a_default_the_user_can_override() -> None:
+    environ = {}
+    threads.prefer_passive_wait(environ)
+    assert environ == {"OMP_WAIT_POLICY": "PASSIVE"}
+    environ = {"OMP_WAIT_POLICY": " "}
+    threads.prefer_passive_wait(environ)
+    assert environ == {"OMP_WAIT_POLICY": "PASSIVE"}
+    environ = {"OMP_WAIT_POLICY": "ACTIVE"}
+    threads.prefer_passive_wait(environ)
+    assert environ == {"OMP_WAIT_POLICY": "ACTIVE"}
+
+
+def test_run_without_a_count_says_its_choice_and_records_it(tmp_path) -> None:
+    """The installed executable, OMP_NUM_THREADS unset: the console says the choice, the record keeps it."""
+    from helpers import write_tiny_backbone
+
+    backbone = write_tiny_backbone(tmp_path / "tiny.safetensors")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+    proc = subprocess.run([bench_executable(), "run", "--method", "backbone_one_step", "--dataset", "digits",
+                           "--device", "cpu", "--num-samples", "32", "--backbone", str(backbone),
+                           "--results", str(tmp_path / "r"), "--quiet"], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    (said,) = [line for line in proc.stderr.splitlines() if line.startswith("threads: ")]
+    record = json.loads(open(proc.stdout.strip().splitlines()[-1]).read())
+    hardware = record["environment"]["hardware"]
+    assert said.startswith(f"threads: {hardware['cpu_threads']} (") and "OpenMP wait passive" in said
+    policy = hardware["cpu_threads_policy"]
+    assert policy["source"] == "free cores" and policy["count"] == hardware["cpu_threads"]
+    assert policy["wait_policy"] == "PASSIVE" and 1 <= policy["count"] <= policy["cores"]
