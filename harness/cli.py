@@ -273,7 +273,10 @@ def eval_(
                           batch_size=batch_size, device=device, data_path=data, results=results,
                           use_cache=not no_cache, show_progress=not quiet,
                           command=" ".join(["bench", *sys.argv[1:]]))
-    path = eval_command(options, checkpoint=checkpoint, samples=samples)
+    from harness.progress import phases_shown
+
+    with phases_shown(not quiet):  # real features, statistics, k-NN radii: progress once a phase lasts
+        path = eval_command(options, checkpoint=checkpoint, samples=samples)
     for note in options.notes:
         echo_err(f"note: {note}")
     print_summary(path, json_)

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from harness.data import ImageDataset, to_uint8
-from harness.progress import image_progress
+from harness.progress import image_progress, phases_shown
 
 
 def seed_latents(seeds: range, shape: tuple[int, ...], num_classes: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -79,7 +79,8 @@ def evaluate_generator(generator: torch.nn.Module, dataset: ImageDataset, backbo
     shape = (backbone.channels, backbone.resolution, backbone.resolution)
     samples = generate(generator, seeds, shape, backbone.label_dim, device, ec.batch_size, show_progress)
     # The implementation choice applies to the Fréchet distances; the other metrics have their own.
-    values = measure(samples, dataset, list(ec.metrics), extractor, implementation={"fd": ec.fd_impl, "fid": ec.fd_impl})
+    with phases_shown(show_progress):  # real features, k-NN radii: progress once a phase lasts
+        values = measure(samples, dataset, list(ec.metrics), extractor, implementation={"fd": ec.fd_impl, "fid": ec.fd_impl})
     metrics = []
     for value in values:
         entry = value.to_dict()

@@ -48,3 +48,64 @@ def plain_progress(description: str, total: int, console: Console) -> Callable[[
             state["next"] += total / 10
 
     return advance
+
+
+# Phases inside a measurement (real-feature extraction, k-NN radii, coverage) report only when a
+# command asked for progress (``phases_shown``) and only once they have run for ``PHASE_DELAY``
+# seconds: a phase that ends sooner stays silent, one that runs longer is never silent for more.
+PHASE_DELAY = 2.0
+_PHASES_SHOWN: list[bool] = [False]
+
+
+@contextlib.contextmanager
+def phases_shown(enabled: bool) -> Iterator[None]:
+    """Within this block, ``phase_progress`` reports (the commands turn it on unless --quiet)."""
+    before = _PHASES_SHOWN[0]
+    _PHASES_SHOWN[0] = enabled
+    try:
+        yield
+    finally:
+        _PHASES_SHOWN[0] = before
+
+
+@contextlib.contextmanager
+def phase_progress(description: str, total: int, unit: str = "images") -> Iterator[Callable[[int], None]]:
+    """Yields ``advance(n)``; from ``PHASE_DELAY`` seconds on, a bar (terminal) or a line per 10% (logs)."""
+    import time
+
+    if not _PHASES_SHOWN[0] or total <= 0:
+        yield lambda n: None
+        return
+    console = Console(stderr=True)
+    start = time.perf_counter()
+    state: dict = {"done": 0, "shown": None, "next": 0.0}
+    progress = None
+
+    def advance(n: int) -> None:
+        nonlocal progress
+        state["done"] += n
+        seconds = time.perf_counter() - start
+        if state["shown"] is None:
+            if seconds < PHASE_DELAY or state["done"] >= total:
+                return
+            if console.is_terminal:
+                progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                    TextColumn(unit), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+                progress.start()
+                state["shown"] = progress.add_task(description, total=total, completed=state["done"])
+                return
+            state["shown"] = "plain"
+        if state["shown"] == "plain":
+            if state["done"] >= state["next"] or state["done"] >= total:
+                rate = state["done"] / seconds if seconds > 0 else 0.0
+                eta = (total - state["done"]) / rate if rate > 0 else float("nan")
+                console.print(f"{description}: {state['done']:,}/{total:,} {unit}, {seconds:,.0f} s, ETA {eta:,.0f} s")
+                state["next"] = state["done"] + total / 10
+        else:
+            progress.update(state["shown"], completed=state["done"])
+
+    try:
+        yield advance
+    finally:
+        if progress is not None:
+            progress.stop()

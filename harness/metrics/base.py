@@ -65,10 +65,13 @@ class MetricInputs:
         return self.dataset.all_images()
 
     def real_features(self) -> torch.Tensor:
-        from harness.metrics.feature_cache import real_features
+        from harness.metrics.feature_cache import real_feature_extraction, real_features
 
+        if self.dataset is None:
+            self.real_images()  # the clear error
         return self.cached(f"real_features/{id(self.extractor)}",
-                           lambda: real_features(self.dataset, self.extractor, lambda: self.extractor(self.real_images())))
+                           lambda: real_features(self.dataset, self.extractor,
+                                                 real_feature_extraction(self.dataset, self.extractor)))
 
     def fake_outputs(self) -> dict[str, torch.Tensor]:
         """Everything in ``outputs`` for the generated images, from one pass of the extractor."""

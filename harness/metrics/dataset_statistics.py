@@ -19,7 +19,9 @@ def dataset_statistics(dataset, extractor, implementation: str = "own", use_cach
 
     def compute() -> tuple[np.ndarray, np.ndarray]:
         if pipeline == "harness":
-            return feature_statistics(extractor(dataset.all_images()))
+            from harness.metrics.feature_cache import real_feature_extraction
+
+            return feature_statistics(real_feature_extraction(dataset, extractor)())
         from harness.metrics import clean_fid_backend
 
         return feature_statistics(clean_fid_backend.features(dataset.images, extractor, mode))

@@ -116,7 +116,7 @@ def real_features(dataset, extractor, compute: Callable[[], torch.Tensor]) -> to
     return features
 
 
-def store(path: Path, features: torch.Tensor, meta: dict[str, str]) -> None:
+def store(path: Path, features: torch.Tensor, meta: dict[str, str], key: str = "features") -> None:
     """Write whole, then rename. A full or read-only disk only costs time next run: one note, no error."""
     from safetensors.torch import save_file
 
@@ -125,7 +125,7 @@ def store(path: Path, features: torch.Tensor, meta: dict[str, str]) -> None:
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({"features": features.contiguous()}, str(partial), metadata=meta)
+        save_file({key: features.contiguous()}, str(partial), metadata=meta)
         partial.replace(path)
     except Exception as exc:  # OSError, or safetensors' error carrying the OS error code
         if partial.parent.is_dir():
@@ -145,6 +145,28 @@ def rebuilt_note(dataset, extractor) -> str | None:
     return REBUILT.get(str(path)) if path is not None else None
 
 
+def extract_all(extractor, images: torch.Tensor, description: str) -> torch.Tensor:
+    """``extractor(images)`` with progress: in chunks of whole batches, so the network sees exactly
+    the batches one call would give it and the features are the same bits."""
+    from harness.progress import phase_progress
+
+    batch = getattr(extractor, "batch_size", None)
+    if not batch:
+        return extractor(images)
+    chunk, parts = int(batch) * 8, []
+    with phase_progress(description, images.shape[0]) as advance:
+        for start in range(0, images.shape[0], chunk):
+            parts.append(extractor(images[start:start + chunk]))
+            advance(parts[-1].shape[0])
+    return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+
+def real_feature_extraction(dataset, extractor) -> Callable[[], torch.Tensor]:
+    """What computing ``dataset``'s features costs when they are not cached (with progress)."""
+    return lambda: extract_all(extractor, dataset.all_images(),
+                               f"{dataset.name}: real features in {extractor.name}")
+
+
 def dataset_features(dataset, extractor) -> torch.Tensor:
     """All of ``dataset``'s images in ``extractor``, through the cache."""
-    return real_features(dataset, extractor, lambda: extractor(dataset.all_images()))
+    return real_features(dataset, extractor, real_feature_extraction(dataset, extractor))

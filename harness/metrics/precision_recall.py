@@ -13,7 +13,7 @@ randomness and a fixed reduction order, so the same features give the same numbe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -38,27 +38,37 @@ def pairwise_sq_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return d.clamp_min_(0.0)
 
 
-def knn_radii(features: torch.Tensor, k: int = DEFAULT_K, block: int = 1024) -> torch.Tensor:
-    """Squared distance of each row to its k-th nearest other row (the row itself excluded)."""
+def _ignore(n: int) -> None:
+    pass
+
+
+def knn_radii(features: torch.Tensor, k: int = DEFAULT_K, block: int = 1024,
+              advance: Callable[[int], None] = _ignore, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """Squared distance of each row (or of the ``rows`` given) to its k-th nearest other row (the row
+    itself excluded); ``advance(n)`` is told of every block done (progress)."""
     if features.shape[0] <= k:
         raise BenchError(f"k-NN radii need more than k={k} samples, got {features.shape[0]}")
+    queries = features if rows is None else features[rows]
     radii = []
-    for start in range(0, features.shape[0], block):
-        d = pairwise_sq_distances(features[start : start + block], features)
+    for start in range(0, queries.shape[0], block):
+        d = pairwise_sq_distances(queries[start : start + block], features)
         # The row itself is at distance ~0, so the (k+1)-th smallest is the k-th neighbour. topk selects
         # the same value as kthvalue (no arithmetic) ~10x faster on CPU, where 70,000 real rows cost minutes.
         radii.append(d.topk(k + 1, dim=1, largest=False).values[:, -1])
+        advance(radii[-1].shape[0])
     return torch.cat(radii)
 
 
 def coverage_fraction(
-    queries: torch.Tensor, support: torch.Tensor, support_radii: torch.Tensor, block: int = 1024
+    queries: torch.Tensor, support: torch.Tensor, support_radii: torch.Tensor, block: int = 1024,
+    advance: Callable[[int], None] = _ignore,
 ) -> float:
     """Fraction of ``queries`` within at least one support hypersphere."""
     inside = 0
     for start in range(0, queries.shape[0], block):
         d = pairwise_sq_distances(queries[start : start + block], support)
         inside += int((d <= support_radii[None, :]).any(dim=1).sum())
+        advance(min(block, queries.shape[0] - start))
     return inside / queries.shape[0]
 
 
@@ -68,17 +78,34 @@ def precision_recall(
     k: int = DEFAULT_K,
     dtype: torch.dtype = torch.float32,
     block: int = 1024,
+    cache_real_radii: bool = False,
 ) -> PrecisionRecall:
-    """Improved precision and recall of ``fake_features`` against ``real_features`` ([N, D] each)."""
+    """Improved precision and recall of ``fake_features`` against ``real_features`` ([N, D] each).
+
+    ``cache_real_radii``: take the real radii from the on-disk cache (harness/metrics/radii_cache.py)
+    when it holds them for these exact features, else compute and store them. Progress (rows done)
+    shows when a command turned it on and the work lasts (harness/progress.py).
+    """
+    from harness.metrics.radii_cache import cached_radii
+    from harness.progress import phase_progress
+
     if real_features.ndim != 2 or fake_features.ndim != 2 or real_features.shape[1] != fake_features.shape[1]:
         raise BenchError(f"precision/recall need [N, D] features of equal D, got {tuple(real_features.shape)} and {tuple(fake_features.shape)}")
     real = real_features.detach().to(dtype)
     fake = fake_features.detach().to(real.device, dtype)
-    real_radii = knn_radii(real, k, block)
-    fake_radii = knn_radii(fake, k, block)
+    with phase_progress(f"k-NN radii of {real.shape[0]:,} real features (cached for next time)", real.shape[0],
+                        "rows") as advance:
+        compute = lambda: knn_radii(real, k, block, advance)  # noqa: E731
+        real_radii = cached_radii(real, k, compute, lambda rows: knn_radii(real, k, block, rows=rows)) \
+            if cache_real_radii else compute()
+    total = 2 * (real.shape[0] + fake.shape[0]) - real.shape[0]
+    with phase_progress(f"precision/recall of {fake.shape[0]:,} samples", total, "rows") as advance:
+        fake_radii = knn_radii(fake, k, block, advance)
+        precision = coverage_fraction(fake, real, real_radii, block, advance)
+        recall = coverage_fraction(real, fake, fake_radii, block, advance)
     return PrecisionRecall(
-        precision=coverage_fraction(fake, real, real_radii, block),
-        recall=coverage_fraction(real, fake, fake_radii, block),
+        precision=precision,
+        recall=recall,
         k=k,
         num_real=real.shape[0],
         num_fake=fake.shape[0],
@@ -90,7 +117,8 @@ def _shared(inputs: MetricInputs) -> PrecisionRecall:
     # blocks run where the feature network runs: on a GPU, 50k x 50k distances take seconds, not hours.
     def compute() -> PrecisionRecall:
         device = getattr(inputs.extractor, "device", torch.device("cpu"))
-        return precision_recall(inputs.real_features().to(device), inputs.fake_features().to(device))
+        return precision_recall(inputs.real_features().to(device), inputs.fake_features().to(device),
+                                cache_real_radii=inputs.dataset is not None)
 
     return inputs.cached("precision_recall", compute)
 

@@ -1,0 +1,54 @@
+"""Progress of the phases inside a measurement (harness/progress.py): silent when quick or turned
+off, a line per 10% in logs once a phase has run for PHASE_DELAY seconds."""
+
+from __future__ import annotations
+
+import torch
+
+from harness import progress
+from harness.metrics.feature_cache import extract_all
+
+
+def run_phase(total: int, steps: int) -> None:
+    with progress.phase_progress("phase", total, "rows") as advance:
+        for _ in range(steps):
+            advance(total // steps)
+
+
+def test_a_long_phase_reports_and_a_quick_or_unwanted_one_does_not(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(progress, "PHASE_DELAY", 0.0)  # every phase counts as long
+    with progress.phases_shown(True):
+        run_phase(100, 10)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("phase: 10/100 rows") and lines[-1].startswith("phase: 100/100 rows, ")
+    assert len(lines) == 10 and all("ETA" in line for line in lines)
+    with progress.phases_shown(False):  # --quiet, or a library call
+        run_phase(100, 10)
+    monkeypatch.setattr(progress, "PHASE_DELAY", 60.0)
+    with progress.phases_shown(True):  # over before the delay: nothing to say
+        run_phase(100, 10)
+    assert capsys.readouterr().err == ""
+
+
+class Net:
+    name, batch_size = "net", 3
+
+    def __init__(self):
+        self.batches = []
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        out = []
+        for start in range(0, images.shape[0], self.batch_size):
+            self.batches.append(images[start:start + self.batch_size].shape[0])
+            out.append(images[start:start + self.batch_size].flatten(1).sum(1, keepdim=True))
+        return torch.cat(out)
+
+
+def test_extraction_in_chunks_feeds_the_network_the_same_batches(monkeypatch) -> None:
+    images = torch.randn(100, 1, 2, 2)
+    whole, chunked = Net(), Net()
+    expected = whole(images)
+    monkeypatch.setattr(progress, "PHASE_DELAY", 0.0)
+    with progress.phases_shown(True):
+        got = extract_all(chunked, images, "features")
+    assert torch.equal(got, expected) and chunked.batches == whole.batches
