@@ -86,6 +86,9 @@ def run(
     from harness.threads import apply as apply_threads
 
     apply_threads(threads, echo_err)  # after the flags are checked, before torch computes anything
+    from harness.estimate import say_run_estimate
+
+    say_run_estimate(config, results, echo_err)
     ref = {"tolerance_rel": 0.05} if reference else None
     path = run_method(config, results, show_progress=not quiet, reference=ref)
     if path is not None:  # ranks other than 0 of a torchrun job write nothing

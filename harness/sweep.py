@@ -90,7 +90,7 @@ def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: lis
     for r in existing:
         if r.get("status") == "completed" and isinstance(r.get("config"), dict):  # analyses have no run config
             done.setdefault(done_key(r), []).append(curve_kimgs(r))
-    written, seen = [], set()
+    written, seen, todo = [], set(), []
     for point, config in configs.items():
         trains = METHODS.get(point.method).trains
         at = point.at_kimg if trains else ()
@@ -106,6 +106,10 @@ def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: lis
         config.sweep_overrides = list(overrides)
         if at:
             config.eval.at_kimg = tuple(at)
+        todo.append((point, config, key, at, budget, curve))
+    if submit is None and todo:
+        say_estimate(todo, existing, device, echo)
+    for point, config, key, at, budget, curve in todo:
         if submit is not None:
             job = submit(config, results)
             echo(f"submitted {getattr(job, 'job_id', job)}: {point.method} budget={budget:g} kimg{curve} seed={point.seed}")
@@ -116,6 +120,19 @@ def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: lis
         written.append(path)
         echo(str(path))
     return written
+
+
+def say_estimate(todo: list, existing: list[dict], device: str, echo) -> None:
+    """Before CPU work starts: how long the runs still to do should take (harness/estimate.py)."""
+    from baselines import METHODS
+    from harness.build import resolve_device
+    from harness.estimate import estimate_runs
+
+    if resolve_device(device).type != "cpu":
+        return
+    configs = [item[1] for item in todo]
+    estimate = estimate_runs(configs, existing, {c.method: METHODS.get(c.method).trains for c in configs})
+    echo(estimate.line(f"{len(configs)} run{'s' if len(configs) != 1 else ''} to do on the CPU"))
 
 
 def run_point(config, results: Path):
