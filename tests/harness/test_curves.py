@@ -149,8 +149,10 @@ def test_a_callback_can_stop_the_run_and_leave_it_resumable(tiny_backbone, tmp_p
 @pytest.mark.parametrize("flag,value", [("--eval-every-kimg", "-1"), ("--eval-curve-samples", "0"),
                                         ("--eval-curve-samples", "5000")])
 def test_bad_curve_flags_are_usage_errors(flag, value, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--method", "gan_only", "--dataset", "digits",
-                             flag, value, "--results", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    from helpers import run_main_in_process  # the entry point's function: no fresh `import torch`
+
+    result = run_main_in_process("run", "--method", "gan_only", "--dataset", "digits", flag, value,
+                                 "--results", str(tmp_path))
     assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
     assert not any(tmp_path.iterdir())
 

@@ -1,6 +1,8 @@
 """Issue #15's matrix: bad inputs, mix-ups and broken files given to the installed `bench` entry
-point (a subprocess each). Every case must end with its exit status and one clear line, no Python
-traceback, and the results folder byte for byte as it was (no empty run folder, no temporary file).
+point. Every case must end with its exit status and one clear line, no Python traceback, and the
+results folder byte for byte as it was (no empty run folder, no temporary file). A few cases (one
+per command) start the real executable; the rest call its function in this process
+(helpers.run_main_in_process), which checks the same code without a fresh `import torch` each.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import bench_executable, snapshot, write_tiny_backbone
+from helpers import bench_executable, run_main_in_process, snapshot, write_tiny_backbone
 
 REPO = Path(__file__).resolve().parents[2]
 DIGITS_FEATURES = REPO / "harness" / "metrics" / "weights" / "digits-classifier.safetensors"
@@ -172,6 +174,11 @@ CASES = {
 }
 
 
+# One case per command goes through the installed executable, as a user runs it.
+THROUGH_THE_EXECUTABLE = {"unknown device", "resume with other flags", "sweep budget nan", "pretrain kimg nan",
+                          "report out is a file", "verify unknown config key", "eval repeats zero"}
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_fails_first_with_one_line(name, world) -> None:
     args, status, message = CASES[name]
@@ -180,8 +187,11 @@ def test_bad_input_fails_first_with_one_line(name, world) -> None:
     before = {key: tree(world[key]) for key in ("results", "refs", "files")}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1", "BENCH_OFFLINE": "1"}
-    proc = subprocess.run([bench_executable(), *args], capture_output=True, text=True, timeout=300, env=env,
-                          cwd=world["root"])
+    if name in THROUGH_THE_EXECUTABLE:
+        proc = subprocess.run([bench_executable(), *args], capture_output=True, text=True, timeout=300, env=env,
+                              cwd=world["root"])
+    else:  # the same entry point function in this process: no fresh `import torch` per case
+        proc = run_main_in_process(*args, cwd=world["root"], env=env)
     assert proc.returncode == status, (proc.returncode, proc.stderr[-2000:])
     assert "Traceback" not in proc.stderr + proc.stdout
     lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
@@ -190,4 +200,4 @@ def test_bad_input_fails_first_with_one_line(name, world) -> None:
 
 
 def test_the_matrix_is_at_least_forty_cases() -> None:
-    assert len(CASES) >= 40
+    assert len(CASES) >= 40 and THROUGH_THE_EXECUTABLE <= set(CASES)
