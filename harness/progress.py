@@ -43,7 +43,7 @@ def plain_progress(description: str, total: int, console: Console) -> Callable[[
         if state["done"] >= state["next"] or state["done"] >= total:
             seconds = time.perf_counter() - state["start"]
             rate = state["done"] / seconds if seconds > 0 else 0.0
-            eta = (total - state["done"]) / rate if rate > 0 else float("nan")
+            eta = max(0.0, total - state["done"]) / rate if rate > 0 else float("nan")  # budgets end past a batch
             console.print(f"{description}: {state['done']:,}/{total:,} images, {rate:,.0f} img/s, ETA {eta:,.0f} s")
             state["next"] += total / 10
 
