@@ -44,7 +44,8 @@ def summarize(record: dict, path: Path | str | None = None) -> dict[str, Any]:
         "failure": (record.get("failure") or {}).get("reason"),
         "method": record.get("method"), "dataset": record.get("dataset"), "seed": record.get("seed"),
         "budget_kimg": _number(record.get("budget_kimg")), "nfe": record.get("nfe"),
-        "training_images": training.get("images_seen", 0) if kind == "run" else 0,
+        "training_images": training.get("images_seen", 0),  # an evaluation: its generator's, from the run
+        "evaluation_of": (record.get("evaluation") or {}).get("evaluation_of"),
         "train_seconds": _number(timing.get("train_seconds")), "eval_seconds": eval_seconds,
         "train_images_per_second": _number(timing.get("images_per_second")),
         "final_eval_seconds": final_seconds,
@@ -76,8 +77,13 @@ def summary_text(summary: dict) -> str:
              f"NFE {summary['nfe'] if summary['nfe'] is not None else '-'}"]
     lines += [metric_line(m) for m in summary["metrics"]] or ["  (no metrics in this record)"]
     speed = summary["train_images_per_second"]
-    lines.append(f"  training   {summary['training_images']:,} images in {_seconds(summary['train_seconds'])}"
-                 + (f" ({speed:,.0f} images/s)" if speed else ""))
+    if summary["kind"] == "eval":  # nothing trained here; say what was measured
+        source = f"run {summary['evaluation_of']}" if summary["evaluation_of"] else "a folder of images"
+        lines.append(f"  measured   {source}" + (f", trained on {summary['training_images']:,} images"
+                                                  if summary["training_images"] else ""))
+    else:
+        lines.append(f"  training   {summary['training_images']:,} images in {_seconds(summary['train_seconds'])}"
+                     + (f" ({speed:,.0f} images/s)" if speed else ""))
     eval_speed = summary["eval_samples_per_second"]
     final = summary["final_eval_seconds"]
     curve = f", final {_seconds(final)}" if final is not None and final != summary["eval_seconds"] else ""

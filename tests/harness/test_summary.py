@@ -103,6 +103,10 @@ def test_summary_of_an_evaluation_and_of_a_failed_run() -> None:
     summary = summarize(evaluation, "r/e/record.json")
     assert summary["kind"] == "eval" and summary["eval_samples_per_second"] == 250.0
     assert "fid" in summary_text(summary) and "inception-v3 features, 500 samples" in summary_text(summary)
+    assert "  measured   a folder of images" in summary_text(summary).splitlines()
+    of_run = summarize({**evaluation, "evaluation": {"evaluation_of": "digits-gan_only-s0-x"},
+                        "training": {"images_seen": 20096}}, "r/e/record.json")
+    assert "  measured   run digits-gan_only-s0-x, trained on 20,096 images" in summary_text(of_run).splitlines()
     failed = {**evaluation, "status": "failed", "failure": {"reason": "non-finite loss"}, "metrics": []}
     text = summary_text(summarize(failed, "r/e/record.json"))
     assert "failed (non-finite loss)" in text and "(no metrics in this record)" in text

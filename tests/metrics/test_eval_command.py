@@ -61,6 +61,8 @@ def test_eval_checkpoint_edm_protocol(stored_run: Path, pool64_everywhere, incep
     assert record["method"] == "backbone_one_step" and record["dataset"] == "digits" and record["seed"] == source["seed"]
     assert record["backbone"] == source["backbone"] and record["evaluation"]["evaluation_of"] == source["run_id"]
     assert record["run_id"] != source["run_id"] and record["reference"] is None
+    assert f"  measured   run {source['run_id']}" in out.splitlines()  # the summary before the path
+    assert any(line.split()[:2] == ["fid", f"{record['metrics'][0]['value']:.4g}"] for line in out.splitlines())
     (fid,) = record["metrics"]
     repeats = fid["details"]["repeats"]
     assert [r["seeds"] for r in repeats] == [[0, 69], [70, 139], [140, 209]]
