@@ -75,12 +75,16 @@ class MetricInputs:
 
     def fake_outputs(self) -> dict[str, torch.Tensor]:
         """Everything in ``outputs`` for the generated images, from one pass of the extractor."""
+        from harness.metrics.feature_cache import extract_all
+
+        what = f"{self.fake.shape[0]:,} samples: {', '.join(self.outputs)} in {self.extractor.name}"
+
         def compute() -> dict[str, torch.Tensor]:
             if hasattr(self.extractor, "extract"):
-                return self.extractor.extract(self.fake, self.outputs)
+                return extract_all(self.extractor, self.fake, what, lambda x: self.extractor.extract(x, self.outputs))
             if set(self.outputs) - {"features"}:
                 raise BenchError(f"feature extractor {self.extractor.name} gives features only, not {', '.join(self.outputs)}")
-            return {"features": self.extractor(self.fake)}
+            return {"features": extract_all(self.extractor, self.fake, what)}
 
         return self.cached(f"fake_outputs/{id(self.extractor)}", compute)
 

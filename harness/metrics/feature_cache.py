@@ -145,20 +145,26 @@ def rebuilt_note(dataset, extractor) -> str | None:
     return REBUILT.get(str(path)) if path is not None else None
 
 
-def extract_all(extractor, images: torch.Tensor, description: str) -> torch.Tensor:
-    """``extractor(images)`` with progress: in chunks of whole batches, so the network sees exactly
-    the batches one call would give it and the features are the same bits."""
+def extract_all(extractor, images: torch.Tensor, description: str, fn: Callable | None = None):
+    """``fn(images)`` (default: the extractor; or e.g. its ``extract``, returning a dict of tensors)
+    with progress: in chunks of whole batches, so the network sees exactly the batches one call
+    would give it and the outputs are the same bits."""
     from harness.progress import phase_progress
 
+    fn = fn or extractor
     batch = getattr(extractor, "batch_size", None)
     if not batch:
-        return extractor(images)
+        return fn(images)
     chunk, parts = int(batch) * 8, []
     with phase_progress(description, images.shape[0]) as advance:
         for start in range(0, images.shape[0], chunk):
-            parts.append(extractor(images[start:start + chunk]))
-            advance(parts[-1].shape[0])
-    return torch.cat(parts) if len(parts) > 1 else parts[0]
+            parts.append(fn(images[start:start + chunk]))
+            advance(min(chunk, images.shape[0] - start))
+    if len(parts) == 1:
+        return parts[0]
+    if isinstance(parts[0], dict):
+        return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
+    return torch.cat(parts)
 
 
 def real_feature_extraction(dataset, extractor) -> Callable[[], torch.Tensor]:

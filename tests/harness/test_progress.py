@@ -52,3 +52,14 @@ def test_extraction_in_chunks_feeds_the_network_the_same_batches(monkeypatch) ->
     with progress.phases_shown(True):
         got = extract_all(chunked, images, "features")
     assert torch.equal(got, expected) and chunked.batches == whole.batches
+
+
+def test_dict_outputs_are_joined_chunk_by_chunk(monkeypatch) -> None:
+    images = torch.randn(100, 1, 2, 2)
+    net = Net()
+
+    def both(x: torch.Tensor) -> dict:
+        return {"features": net(x), "logits": x.flatten(1)}
+
+    got = extract_all(net, images, "features", fn=both)
+    assert torch.equal(got["features"], Net()(images)) and torch.equal(got["logits"], images.flatten(1))
