@@ -35,6 +35,7 @@ def tune(
     rerun_budget_kimg: Optional[float] = typer.Option(None, help="budget of the re-runs (default: --budget-kimg)"),
     heartbeat_s: int = typer.Option(60, help="trial heartbeat; a trial silent for twice this is re-queued"),
     quiet: bool = typer.Option(False, help="no progress bars"),
+    threads: Optional[int] = typer.Option(None, help="CPU threads (default: the cores free now; OMP_NUM_THREADS also sets it)"),
 ) -> None:
     """Tune a method's hyperparameters with Optuna (held-out sample seeds), then re-run the best on fresh seeds."""
     from harness.tuning.command import TuneOptions, tune_command
@@ -43,6 +44,9 @@ def tune(
         seeds = [int(s) for s in rerun_seeds.split(",") if s.strip()]
     except ValueError:
         raise UsageError("--rerun-seeds takes comma-separated whole numbers") from None
+    from harness.threads import apply as apply_threads
+
+    apply_threads(threads, lambda line: typer.echo(line, err=True))  # harness/threads.py
     tune_command(TuneOptions(method=method, dataset=dataset, budget_kimg=budget_kimg, trials=trials, seed=seed,
                              space=list(space), grid=grid, grid_points=grid_points, study=study, backbone=backbone,
                              results=results, device=device, data_path=data, overrides=list(set_),
