@@ -46,6 +46,8 @@ def summarize(record: dict, path: Path | str | None = None) -> dict[str, Any]:
         "budget_kimg": _number(record.get("budget_kimg")), "nfe": record.get("nfe"),
         "training_images": training.get("images_seen", 0),  # an evaluation: its generator's, from the run
         "evaluation_of": (record.get("evaluation") or {}).get("evaluation_of"),
+        "analysis_of": (record.get("source_run") or {}).get("run_id") if kind == "analysis" else None,
+        "wall_seconds": _number(timing.get("wall_seconds")),
         "train_seconds": _number(timing.get("train_seconds")), "eval_seconds": eval_seconds,
         "train_images_per_second": _number(timing.get("images_per_second")),
         "final_eval_seconds": final_seconds,
@@ -77,6 +79,10 @@ def summary_text(summary: dict) -> str:
              f"NFE {summary['nfe'] if summary['nfe'] is not None else '-'}"]
     lines += [metric_line(m) for m in summary["metrics"]] or ["  (no metrics in this record)"]
     speed = summary["train_images_per_second"]
+    if summary["kind"] == "analysis":  # its numbers are tables of their own (bench report)
+        lines[2:] = [f"  analysis   of run {summary['analysis_of']} in {_seconds(summary['wall_seconds'])}; "
+                     f"its results: bench report", str(summary["path"])]
+        return "\n".join(lines)
     if summary["kind"] == "eval":  # nothing trained here; say what was measured
         source = f"run {summary['evaluation_of']}" if summary["evaluation_of"] else "a folder of images"
         lines.append(f"  measured   {source}" + (f", trained on {summary['training_images']:,} images"

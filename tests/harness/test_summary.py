@@ -110,3 +110,12 @@ def test_summary_of_an_evaluation_and_of_a_failed_run() -> None:
     failed = {**evaluation, "status": "failed", "failure": {"reason": "non-finite loss"}, "metrics": []}
     text = summary_text(summarize(failed, "r/e/record.json"))
     assert "failed (non-finite loss)" in text and "(no metrics in this record)" in text
+
+
+def test_summary_of_an_analysis_points_to_its_run() -> None:
+    analysis = {"run_id": "a", "status": "completed", "method": "gan_only", "dataset": "digits", "seed": 0,
+                "budget_kimg": 20.0, "nfe": 1, "analysis": {"teacher_steps": [2, 4]}, "results": {},
+                "source_run": {"run_id": "digits-gan_only-s0-x"}, "timing": {"wall_seconds": 31.7}}
+    lines = summary_text(summarize(analysis, "r/a/record.json")).splitlines()
+    assert lines == ["a: analysis, completed", "  method gan_only, dataset digits, seed 0, budget 20 kimg, NFE 1",
+                     "  analysis   of run digits-gan_only-s0-x in 31.7 s; its results: bench report", "r/a/record.json"]
