@@ -69,9 +69,12 @@ def labels_for(dataset: ImageDataset, index: torch.Tensor, label_dim: int) -> to
 
 
 def evaluate_generator(generator: torch.nn.Module, dataset: ImageDataset, backbone, eval_config, extractor,
-                       device: torch.device, show_progress: bool) -> tuple[torch.Tensor, list[dict]]:
+                       device: torch.device, show_progress: bool,
+                       phase_lines: bool = False) -> tuple[torch.Tensor, list[dict]]:
     """Samples from the seeds ``eval_config.first_seed ..`` (EDM's protocol: one generator per seed)
-    and their metrics as a record stores them, each entry naming the seed range it used."""
+    and their metrics as a record stores them, each entry naming the seed range it used.
+    ``phase_lines``: the measurement's long phases print plain lines even with ``show_progress``
+    off (a curve point inside the training bar, which must not draw a second bar)."""
     from harness.metrics import evaluate as measure
 
     ec = eval_config
@@ -79,7 +82,7 @@ def evaluate_generator(generator: torch.nn.Module, dataset: ImageDataset, backbo
     shape = (backbone.channels, backbone.resolution, backbone.resolution)
     samples = generate(generator, seeds, shape, backbone.label_dim, device, ec.batch_size, show_progress)
     # The implementation choice applies to the Fréchet distances; the other metrics have their own.
-    with phases_shown(show_progress):  # real features, k-NN radii: progress once a phase lasts
+    with phases_shown(show_progress or phase_lines, plain=phase_lines):  # real features, k-NN radii, ...
         values = measure(samples, dataset, list(ec.metrics), extractor, implementation={"fd": ec.fd_impl, "fid": ec.fd_impl})
     metrics = []
     for value in values:

@@ -54,14 +54,15 @@ def plain_progress(description: str, total: int, console: Console) -> Callable[[
 # command asked for progress (``phases_shown``) and only once they have run for ``PHASE_DELAY``
 # seconds: a phase that ends sooner stays silent, one that runs longer is never silent for more.
 PHASE_DELAY = 2.0
-_PHASES_SHOWN: list[bool] = [False]
+_PHASES_SHOWN: list = [False]  # False | "auto" (a bar on a terminal, else lines) | "plain" (lines)
 
 
 @contextlib.contextmanager
-def phases_shown(enabled: bool) -> Iterator[None]:
-    """Within this block, ``phase_progress`` reports (the commands turn it on unless --quiet)."""
+def phases_shown(enabled: bool, plain: bool = False) -> Iterator[None]:
+    """Within this block, ``phase_progress`` reports (the commands turn it on unless --quiet);
+    ``plain``: as lines even on a terminal (inside another bar, e.g. a curve point during training)."""
     before = _PHASES_SHOWN[0]
-    _PHASES_SHOWN[0] = enabled
+    _PHASES_SHOWN[0] = ("plain" if plain else "auto") if enabled else False
     try:
         yield
     finally:
@@ -88,7 +89,7 @@ def phase_progress(description: str, total: int, unit: str = "images") -> Iterat
         if state["shown"] is None:
             if seconds < PHASE_DELAY or state["done"] >= total:
                 return
-            if console.is_terminal:
+            if console.is_terminal and _PHASES_SHOWN[0] != "plain":
                 progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                     TextColumn(unit), TextColumn("ETA"), TimeRemainingColumn(), console=console)
                 progress.start()
@@ -99,7 +100,8 @@ def phase_progress(description: str, total: int, unit: str = "images") -> Iterat
             if state["done"] >= state["next"] or state["done"] >= total:
                 rate = state["done"] / seconds if seconds > 0 else 0.0
                 eta = (total - state["done"]) / rate if rate > 0 else float("nan")
-                console.print(f"{description}: {state['done']:,}/{total:,} {unit}, {seconds:,.0f} s, ETA {eta:,.0f} s")
+                console.print(f"{description}: {state['done']:,}/{total:,} {unit}, {seconds:,.0f} s, ETA {eta:,.0f} s",
+                              highlight=False, markup=False)
                 state["next"] = state["done"] + total / 10
         else:
             progress.update(state["shown"], completed=state["done"])

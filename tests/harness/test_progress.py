@@ -63,3 +63,18 @@ def test_dict_outputs_are_joined_chunk_by_chunk(monkeypatch) -> None:
 
     got = extract_all(net, images, "features", fn=both)
     assert torch.equal(got["features"], Net()(images)) and torch.equal(got["logits"], images.flatten(1))
+
+
+def test_inside_another_bar_phases_print_lines_even_on_a_terminal(monkeypatch, capsys) -> None:
+    """A curve point measured during training (its bar live) must not start a second bar."""
+    from rich.console import Console
+
+    monkeypatch.setattr(progress, "PHASE_DELAY", 0.0)
+    monkeypatch.setattr(progress, "Console", lambda stderr: Console(stderr=True, force_terminal=True, width=100))
+    with progress.phases_shown(True, plain=True):
+        run_phase(100, 10)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 10 and lines[-1].startswith("phase: 100/100 rows")
+    with progress.phases_shown(True):  # the same terminal, no bar around: a bar of its own, not lines
+        run_phase(100, 10)
+    assert "phase: 10/100 rows" not in capsys.readouterr().err
