@@ -91,6 +91,7 @@ def run_main_in_process(*args: str, cwd: Path | None = None, env: dict | None = 
 
     import torch
 
+    from harness import threads
     from harness.cli import main
 
     out, err = io.StringIO(), io.StringIO()
@@ -117,4 +118,5 @@ def run_main_in_process(*args: str, cwd: Path | None = None, env: dict | None = 
         os.chdir(saved[1])
         sys.argv = saved[2]
         torch.set_num_threads(saved[3])
+        threads._CHOSEN.clear()  # a process's thread choice ends with it
     return subprocess.CompletedProcess(["bench", *args], code, out.getvalue(), err.getvalue())
