@@ -119,3 +119,14 @@ def test_summary_of_an_analysis_points_to_its_run() -> None:
     lines = summary_text(summarize(analysis, "r/a/record.json")).splitlines()
     assert lines == ["a: analysis, completed", "  method gan_only, dataset digits, seed 0, budget 20 kimg, NFE 1",
                      "  analysis   of run digits-gan_only-s0-x in 31.7 s; its results: bench report", "r/a/record.json"]
+
+
+def test_run_json_prints_one_json_object_and_nothing_else(made: dict, tmp_path, monkeypatch, capsys) -> None:
+    code, out, err = invoke_bench(monkeypatch, capsys, "run", "--method", "backbone_one_step", "--dataset", "digits",
+                                  "--device", "cpu", "--num-samples", "32", "--backbone", str(made["backbone"]),
+                                  "--results", str(tmp_path / "r"), "--quiet", "--json")
+    assert code == 0, err
+    summary = json.loads(out)  # the whole of stdout
+    record = json.loads(Path(summary["path"]).read_text())
+    assert summary["run_id"] == record["run_id"] and summary["method"] == "backbone_one_step"
+    assert [m["value"] for m in summary["metrics"]] == [m["value"] for m in record["metrics"]]
