@@ -82,6 +82,33 @@ def training_steps(method_name: str, backbone_path: Path, device: torch.device, 
     return steps, method
 
 
+def discriminator_steps(device: torch.device, batch: int, resolution: int = 32, input_size: int = 224,
+                        tf32: bool = True, seed: int = 0) -> tuple[Callable[[int], None], dict]:
+    """``n`` synced forward+backward passes of the projected discriminator alone (fp32, as D2O keeps it),
+    on random ``resolution``-pixel images resized to ``input_size``; and the discriminator's description.
+
+    The feature network is EfficientNet-lite0 (its weights ship with a dependency); ``tf32`` switches
+    TF32 matmuls/convolutions on CUDA, which the authors' training loop leaves off.
+    """
+    from baselines.discriminator_choice import build_discriminator
+
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+    torch.manual_seed(seed)
+    D = build_discriminator("projected", resolution, 3, 0, 64, seed=seed, input_size=input_size).to(device)
+    images = (torch.rand(batch, 3, resolution, resolution, device=device) * 2 - 1).requires_grad_(True)
+
+    def steps(n: int) -> None:
+        for _ in range(n):
+            logits = D(images)
+            sum(l.float().mean() for l in logits).backward()
+        sync(device)
+
+    return steps, {"input_size": input_size, "tf32": tf32, "trainable_parameters":
+                   sum(p.numel() for p in D.parameters() if p.requires_grad)}
+
+
 def images_per_second(fn: Callable[[], None], images: int, repeats: int = 1) -> float:
     """Best of ``repeats`` timings of ``fn`` (which must sync), as images per second."""
     best = float("inf")
