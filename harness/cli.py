@@ -155,13 +155,14 @@ def pretrain(
     data: Optional[Path] = typer.Option(None, help="local dataset file or folder"),
     set_: List[str] = typer.Option([], "--set", help="KEY=VALUE overrides of the pre-training config"),
     force: bool = typer.Option(False, help="overwrite --out (and its card) if it exists"),
+    resume: bool = typer.Option(False, help="continue (or extend to --kimg) the state kept beside --out"),
     quiet: bool = typer.Option(False),
 ) -> None:
-    """Pre-train a small EDM backbone with the EDM loss and write safetensors + card."""
+    """Pre-train a small EDM backbone with the EDM loss and write safetensors + card (resumable)."""
     from harness.pretrain_command import pretrain_command
 
     card = pretrain_command(dataset, out, kimg, seed, device, data, set_, " ".join(["bench", *sys.argv[1:]]), not quiet,
-                            force=force)
+                            force=force, resume=resume)
     typer.echo(f"{out}  (teacher FD {card.get('teacher_fd', float('nan')):.3f})")
 
 
@@ -326,7 +327,10 @@ def main() -> None:
 
 
 def _resume_hint() -> str:
-    """Where to continue an interrupted `bench run` (its run folder keeps the last checkpoint)."""
+    """Where to continue an interrupted `bench run` (its run folder keeps the last checkpoint) or pretrain."""
+    pretraining = sys.modules.get("harness.pretrain_state")
+    if pretraining is not None and pretraining.ACTIVE and pretraining.ACTIVE[0].is_file():
+        return f"; the pre-training state {pretraining.ACTIVE[0]} is kept: repeat the command with --resume"
     runner = sys.modules.get("harness.runner")
     run_dir = runner.ACTIVE_RUN_DIR[0] if runner is not None and runner.ACTIVE_RUN_DIR else None
     if run_dir is None or not (run_dir / "checkpoint").is_dir():
