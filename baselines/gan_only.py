@@ -42,7 +42,9 @@ class GanOnlyConfig(DiscriminatorSettings):
     beta2: float = 0.99
     r1_gamma: float = 1e-4
     r1_interval: int = 16
-    gan_loss_images: int = 64  # GAN losses = this x the batch mean (the authors' per-GPU sum: 256 / 4 GPUs)
+    # GAN losses = this x the batch mean: the authors' per-GPU sum (train.sh batch / 4 GPUs): 64 on CIFAR-10;
+    # each dataset's preset derives it from its train.sh line (harness/presets/d2o_recipes.py).
+    gan_loss_images: int = 64
     sigma: float = 80.0
     sigma_data: float = 0.5
     eps: float = 0.002
