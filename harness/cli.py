@@ -62,7 +62,7 @@ def run(
     data: Optional[Path] = typer.Option(None, help="local dataset file or folder"),
     set_: List[str] = typer.Option([], "--set", help="KEY=VALUE overrides of the method, train or eval config"),
     num_samples: Optional[int] = typer.Option(None, help="evaluation samples (default: the dataset's preset)"),
-    precision: Optional[str] = typer.Option(None, help="fp32 | bf16 (generator and teacher in bf16, discriminator fp32)"),
+    precision: Optional[str] = typer.Option(None, help="fp32 | bf16 | auto (bf16 where the GPU supports it): generator and teacher in bf16, discriminator fp32"),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the generator"),
     eval_every_kimg: Optional[float] = typer.Option(None, help="measure the EMA generator every N kimg too: a "
                                                     "training curve in the record (0: none; default: the "

@@ -21,7 +21,7 @@ class TrainConfig:
     ema_halflife_kimg: float = 500.0  # paper: 0.5 Mimg ...
     ema_rampup_ratio: float | None = 0.05  # ... ramped to 5% of images seen (EDM)
     checkpoint_kimg: float = 250.0  # paper: snapshots every 250 kimg
-    precision: str = "fp32"  # fp32 | bf16 (paper: generator and teacher in bf16, discriminator in fp32)
+    precision: str = "fp32"  # fp32 | bf16 | auto (bf16 where the GPU supports it; the paper: G and teacher bf16, D fp32)
     compile: bool = False  # torch.compile the networks' forward passes
     log_every_kimg: float = 1.0  # one stats.jsonl line (and TensorBoard scalars) per this many kimg
     tensorboard: bool = True  # also write TensorBoard events (needs the optional 'tensorboard' package)

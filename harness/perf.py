@@ -52,10 +52,10 @@ def training_steps(method_name: str, backbone_path: Path, device: torch.device, 
     from baselines.base import MethodContext
     from harness.backbones import load_backbone
     from harness.config import apply_overrides
-    from harness.precision import autocast, enable_tf32, prepare_method
+    from harness.precision import autocast, configure_tf32, prepare_method
     from harness.seeding import make_generator
 
-    enable_tf32(device)
+    configure_tf32(device)  # as runs do: TF32 off
     backbone = load_backbone(str(backbone_path))
     backbone.net.to(device)
     cls = METHODS.get(method_name)

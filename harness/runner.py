@@ -83,7 +83,7 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
 
     from harness.checkpoint import save_state
     from harness.curves import CurveSchedule
-    from harness.precision import autocast, prepare_method
+    from harness.precision import autocast, prepare_method, resolve_precision
 
     tc = config.train
     budget = int(round(tc.budget_kimg * 1000))
@@ -95,7 +95,8 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
             "step": make_generator(config.seed, rank.noise_purpose("train-noise"),
                                    device if device.type == "cuda" else "cpu")}
     ema = EMA(method.generator, tc.ema_halflife_kimg, tc.ema_rampup_ratio)
-    prepare_method(method, tc.precision, tc.compile)  # after the EMA copy: it stays a plain fp32 module
+    precision = resolve_precision(tc.precision, device)  # auto: bf16 where the GPU supports it
+    prepare_method(method, precision, tc.compile)  # after the EMA copy: it stays a plain fp32 module
     if device.type != "cpu":  # the images live on the device; each step only indexes them there
         dataset = replace(dataset, images=dataset.images.to(device), labels=dataset.labels.to(device))
     label_dim = method.ctx.backbone.label_dim
@@ -134,7 +135,7 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
                 real = real.to(device)
                 labels = labels.to(device) if labels is not None else None
                 images_before = loop["images_seen"]
-                with autocast(device, tc.precision):
+                with autocast(device, precision):
                     losses = method.train_step(real, labels, loop["step"], rngs["step"])
                 loop["images_seen"] += batch
                 loop["step"] += 1
@@ -160,8 +161,8 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
     loop["train_seconds"] = time.perf_counter() - start
     checkpoint()
     seconds = loop["train_seconds"]
-    return {"ema": ema.module, "steps": loop["step"], "images_seen": loop["images_seen"], "train_seconds": seconds,
-            "images_per_second": loop["images_seen"] / seconds if seconds > 0 else math.nan,
+    return {"ema": ema.module, "steps": loop["step"], "images_seen": loop["images_seen"], "precision": precision,
+            "train_seconds": seconds, "images_per_second": loop["images_seen"] / seconds if seconds > 0 else math.nan,
             "loss_history": loop["history"], "curve": loop["curve"], "curve_eval_seconds": loop["eval_seconds"]}
 
 
@@ -191,14 +192,14 @@ def run(config: RunConfig, results_dir: Path, show_progress: bool = True, refere
 def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: dict | None, keep_generator: bool,
          resume_dir: Path | None, device: torch.device, rank: distributed.Rank,
          on_curve_point: Callable[[dict], None] | None = None) -> Path | None:
-    from harness.precision import enable_tf32
+    from harness.precision import configure_tf32
     from harness.validate import check_loaded, check_run_config
 
     wall_start = time.perf_counter()
     check_run_config(config)  # the same checks whichever command built the config (run, resume, sweep, verify)
     if device.type == "cuda":  # CPU kernels are deterministic already; the switch costs seconds of imports
         torch.use_deterministic_algorithms(True, warn_only=True)
-        enable_tf32(device)
+        configure_tf32(device)
     if rank.world > 1:
         rank.local_batch(config.train.batch_size)  # a clear error before anything loads
     if rank.is_writer:

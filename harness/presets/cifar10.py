@@ -1,5 +1,6 @@
-"""Presets for ``cifar10``: D2O's CIFAR-10 line of Zyriix/GDD train.sh (lr 1e-4 / 1e-4, batch 256,
-EMA 0.5 Mimg, 5 Mimg), EDM's 18-step teacher."""
+"""Presets for ``cifar10``: D2O's CIFAR-10 line of Zyriix/D2O train.sh (lr 1e-4 / 1e-4, batch 256,
+EMA 0.5 Mimg, 5 Mimg), EDM's 18-step teacher;
+gan_loss_images 64 = 256 / 4 GPUs, generator in bf16 where the GPU supports it (``--fp16=True``)"""
 
 from __future__ import annotations
 

@@ -27,8 +27,10 @@ PRESETS = {
               "checkpoint_kimg": 100.0},
     "eval": {"num_samples": 10000, "batch_size": 1000, "every_kimg": 25.0},
     # D2O / D2O-F: the issue's calibration (lr 2e-4, from-scratch discriminator); only freezing differs.
-    "gan_only": {"g_lr": 2e-4, "d_lr": 2e-4, "r1_gamma": 0.01, "discriminator": "scratch"},
-    "gan_only_frozen": {"g_lr": 2e-4, "d_lr": 2e-4, "r1_gamma": 0.01, "discriminator": "scratch"},
+    # gan_loss_images 64: the authors' per-GPU batch at this batch (train.sh: 256 on 4 GPUs, d2o_recipes.py).
+    "gan_only": {"g_lr": 2e-4, "d_lr": 2e-4, "r1_gamma": 0.01, "discriminator": "scratch", "gan_loss_images": 64},
+    "gan_only_frozen": {"g_lr": 2e-4, "d_lr": 2e-4, "r1_gamma": 0.01, "discriminator": "scratch",
+                        "gan_loss_images": 64},
     # Distillation baselines: the digits settings (8-step DDIM teacher for PD; untuned at this scale).
     "progressive_distillation": {"start_steps": 8, "lr": 2e-4},
     "consistency_distillation": {"num_scales": 18, "lr": 1e-4},
