@@ -176,6 +176,12 @@ class Run:
     schedule_kimg: float | None = None
     snapshot_of_schedule: bool = False
     schedule_depends_on_budget: bool = False  # recorded by the run (baselines: Method.schedule_depends_on_budget)
+    # The run's recipe: its method config, and its runner settings as ``train.<key>`` (Published.recipe_matches).
+    settings: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def settings_dict(self) -> dict[str, Any]:
+        return dict(self.settings)
 
     @property
     def label(self) -> str:
@@ -277,6 +283,14 @@ def snapshots_of(run: Run) -> list[Run]:
             for p in run.curve if not p.final]
 
 
+def settings_of(record: dict) -> tuple[tuple[str, Any], ...]:
+    """A record's method config and ``train.<key>`` runner settings, as (key, value) pairs (scalars only)."""
+    config = record.get("config") or {}
+    pairs = dict((config.get("method_config") or {}).items())
+    pairs.update({f"train.{k}": v for k, v in (config.get("train") or {}).items()})
+    return tuple(sorted((k, v) for k, v in pairs.items() if v is None or isinstance(v, (str, int, float, bool))))
+
+
 def to_run(record: dict, name: str) -> Run:
     """Raises KeyError/TypeError/ValueError on a record that lacks what every run record holds."""
     info = record.get("method_info") or {}
@@ -290,7 +304,8 @@ def to_run(record: dict, name: str) -> Run:
                float(record.get("teacher_passes_per_image") or 0.0), _float(timing.get("wall_seconds")),
                _float(timing.get("train_seconds")), _hardware(record), _on_gpu(record),
                info.get("freeze_level"), _float(info.get("frozen_share")), values, curve, best,
-               schedule_depends_on_budget=bool((record.get("curve") or {}).get("schedule_depends_on_budget")))
+               schedule_depends_on_budget=bool((record.get("curve") or {}).get("schedule_depends_on_budget")),
+               settings=settings_of(record))
 
 
 def check_analysis(record: dict) -> None:
