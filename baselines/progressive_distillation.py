@@ -165,7 +165,8 @@ class ProgressiveDistillation(StudentDistillation):
         if isinstance(n, bool) or n < 2 or n & (n - 1):
             raise UsageError(f"progressive_distillation: start_steps must be a power of two >= 2, got {n}")
         if not config.max_grad_norm >= 0:
-            raise UsageError(f"progressive_distillation: max_grad_norm must be >= 0 (0 = off), got {config.max_grad_norm}")
+            raise UsageError(f"progressive_distillation: max_grad_norm must be >= 0 (0 = off), "
+                             f"got {config.max_grad_norm}")
         pd_loss_weight(torch.ones(1), 0.5, config.loss_weighting)  # unknown weighting: fail now
         net = ctx.backbone.net
         sigma_min, sigma_max = supported_sigma_range(net, config.sigma_min, config.sigma_max)

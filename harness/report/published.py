@@ -99,6 +99,15 @@ class PublishedData:
         return "; ".join(parts)
 
 
+def run_settings(record: dict) -> tuple[tuple[str, object], ...]:
+    """A run record's recipe for ``Published.recipe_matches``: its method config and ``train.<key>`` runner
+    settings, as sorted (key, value) pairs of scalars."""
+    config = record.get("config") or {}
+    pairs = dict((config.get("method_config") or {}).items())
+    pairs.update({f"train.{k}": v for k, v in (config.get("train") or {}).items()})
+    return tuple(sorted((k, v) for k, v in pairs.items() if v is None or isinstance(v, (str, int, float, bool))))
+
+
 def load_published(path: Path = DEFAULT_PATH) -> PublishedData:
     """Read and check the data file: unique ids, known sources, known fields, a number or a range."""
     try:

@@ -53,7 +53,8 @@ def test_methods_on_the_wrappers_own_denoiser_accept_every_wrapper(method):
 
 
 def test_edm_backbones_are_accepted():
-    built, _ = build_method(default_config("gan_only", "digits"), backbone_of("EDMPrecond"), Digits(), torch.device("cpu"))
+    config = default_config("gan_only", "digits")
+    built, _ = build_method(config, backbone_of("EDMPrecond"), Digits(), torch.device("cpu"))
     assert built.name == "gan_only"
 
 

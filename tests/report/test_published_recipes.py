@@ -41,8 +41,8 @@ def test_dmd_without_gan_stands_beside_dmd2_without_gan_only(tmp_path):
 
 def test_pd_number_needs_the_references_recipe(tmp_path):
     recipe = {"start_steps": 4096, "lr": 5e-5, "loss_weighting": "truncated_snr", "max_grad_norm": 1.0}
-    faithful = with_config(run_record(3, "progressive_distillation", case=CIFAR_UNCOND, seed=0, fd=9.0, budget_kimg=100.0),
-                           recipe, {"ema_beta": 0.0})
+    faithful = with_config(run_record(3, "progressive_distillation", case=CIFAR_UNCOND, seed=0, fd=9.0,
+                                      budget_kimg=100.0), recipe, {"ema_beta": 0.0})
     with_ema = with_config(run_record(4, "progressive_distillation", case=CIFAR_UNCOND, seed=0, fd=9.0,
                                       budget_kimg=200.0), recipe, {"ema_beta": None})  # the runner's EMA across rounds
     rows = [r for r in one_step_rows(tmp_path, [faithful, with_ema])

@@ -51,7 +51,7 @@ def reported_for(run: Run, entries: list) -> tuple[object | None, list]:
     """
     if run.method == "gan_only_frozen" and run.freeze_level not in (None, 1):
         return None, []
-    settings = run.settings_dict
+    settings = dict(run.settings)
     matching = [e for e in entries if e.harness_method == run.method and e.backbone in (None, run.backbone)
                 and e.recipe_matches(settings)]
     main = next((e for e in matching if not e.is_readme()), None)
