@@ -44,8 +44,11 @@ def check_compatible(dataset: ImageDataset, backbone: LoadedBackbone) -> None:
 
 
 def build_method(config: RunConfig, backbone: LoadedBackbone, dataset: ImageDataset, device: torch.device):
+    from baselines.base import check_backbone_wrapper
+
     method_cls = METHODS.get(config.method)
     method_config = apply_overrides(method_cls.Config(), config.method_config)
+    check_backbone_wrapper(method_cls, backbone.net, backbone.name)  # a mis-mapped wrapper: refused, one line
     ctx = MethodContext(backbone=backbone, num_classes=dataset.num_classes, device=device, seed=config.seed,
                         batch_size=config.train.batch_size,
                         budget_images=int(round(config.train.budget_kimg * 1000)))
@@ -60,7 +63,9 @@ def build_extractor(config: RunConfig, device: torch.device):
 
 
 def default_config(method: str, dataset: str, **fields: Any) -> RunConfig:
-    """A RunConfig with the dataset's presets (its scale) applied over the paper's defaults."""
+    """A RunConfig with the dataset's presets (its scale) applied over the paper's defaults: the dataset's
+    ``train`` preset, then the method's own runner settings (``Method.train_defaults``, e.g. its reference's
+    EMA), then the dataset's ``train/<method>`` preset."""
     from harness.presets import presets_for
 
     spec = DATASETS.get(dataset)
@@ -68,6 +73,7 @@ def default_config(method: str, dataset: str, **fields: Any) -> RunConfig:
     config = RunConfig(method=method, dataset=dataset, backbone=spec.default_backbone or "")
     presets = presets_for(dataset)  # harness/presets/<dataset>.py, checked against the registries
     config.train = apply_overrides(config.train, presets.get("train", {}))
+    config.train = apply_overrides(config.train, METHODS.get(method).train_defaults)  # the method's reference
     config.train = apply_overrides(config.train, presets.get(f"train/{method}", {}))
     config.eval = apply_overrides(config.eval, presets.get("eval", {}))
     config.method_config = dict(presets.get(method, {}))

@@ -20,6 +20,9 @@ class TrainConfig:
     batch_size: int = 256
     ema_halflife_kimg: float = 500.0  # paper: 0.5 Mimg ...
     ema_rampup_ratio: float | None = 0.05  # ... ramped to 5% of images seen (EDM)
+    # A fixed EMA decay per step instead of the half-life (harness/ema.py); 0 = no EMA, the trained generator
+    # itself is evaluated. None: the half-life above. Methods set their reference's (Method.train_defaults).
+    ema_beta: float | None = None
     checkpoint_kimg: float = 250.0  # paper: snapshots every 250 kimg
     precision: str = "fp32"  # fp32 | bf16 | auto (bf16 where the GPU supports it; the paper: G and teacher bf16, D fp32)
     compile: bool = False  # torch.compile the networks' forward passes

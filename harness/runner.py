@@ -94,7 +94,7 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
     rngs = {"data": make_generator(config.seed, "data-order"),
             "step": make_generator(config.seed, rank.noise_purpose("train-noise"),
                                    device if device.type == "cuda" else "cpu")}
-    ema = EMA(method.generator, tc.ema_halflife_kimg, tc.ema_rampup_ratio)
+    ema = EMA(method.generator, tc.ema_halflife_kimg, tc.ema_rampup_ratio, tc.ema_beta)
     precision = resolve_precision(tc.precision, device)  # auto: bf16 where the GPU supports it
     prepare_method(method, precision, tc.compile)  # after the EMA copy: it stays a plain fp32 module
     if device.type != "cpu":  # the images live on the device; each step only indexes them there

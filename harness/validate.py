@@ -91,6 +91,10 @@ def check_run_config(config) -> None:
     check_number("--set ema_halflife_kimg", train.ema_halflife_kimg, minimum=0)
     if train.ema_rampup_ratio is not None:
         check_number("--set ema_rampup_ratio", train.ema_rampup_ratio, minimum=0)
+    if train.ema_beta is not None:
+        check_number("--set ema_beta", train.ema_beta, minimum=0)
+        if train.ema_beta >= 1:
+            raise UsageError(f"--set ema_beta={train.ema_beta:g}: a per-step EMA decay must be below 1 (0 = no EMA)")
     check_number("--set checkpoint_kimg", train.checkpoint_kimg, minimum=0)
     check_precision(train.precision)
     check_eval(ev, spec)

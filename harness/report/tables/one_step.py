@@ -45,11 +45,15 @@ def row_key(run: Run) -> tuple:
 def reported_for(run: Run, entries: list) -> tuple[object | None, list]:
     """The main published entry for a reproduced row and its alternates (README re-evaluations).
 
-    D2O-F is published at freeze level 1 only, so other levels get no reported number.
+    D2O-F is published at freeze level 1 only, so other levels get no reported number; a number whose
+    recipe the run does not follow (published.json ``recipe``: e.g. DMD2 without GAN, PD without EMA) is
+    not set beside it, and shows as its own reported row instead.
     """
     if run.method == "gan_only_frozen" and run.freeze_level not in (None, 1):
         return None, []
-    matching = [e for e in entries if e.harness_method == run.method and e.backbone in (None, run.backbone)]
+    settings = dict(run.settings)
+    matching = [e for e in entries if e.harness_method == run.method and e.backbone in (None, run.backbone)
+                and e.recipe_matches(settings)]
     main = next((e for e in matching if not e.is_readme()), None)
     return main, [e for e in matching if e.is_readme()]
 
@@ -98,6 +102,8 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
     for _, group in sorted(group_by(runs, row_key).items(), key=lambda kv: kv[0]):
         first = group[0]
         main, alternates = reported_for(first, entries)
+        if any(reported_for(r, entries)[0] is not main for r in group[1:]):  # runs of several recipes share the row
+            main, alternates = None, []
         used.update(e.id for e in [main, *alternates] if e is not None)
         row = [first.label, first.method, str(first.nfe or "—"), f"{first.budget_kimg:g}", first.backbone,
                reported_cell(main, alternates, cites), fmt_count(main.train_images) if main else "—"]
