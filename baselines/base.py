@@ -48,6 +48,9 @@ class Method(ABC):
     # The runner settings (TrainConfig fields) of the method's own reference, applied over the dataset's
     # ``train`` preset and under its ``train/<method>`` one (harness/build.py), e.g. the evaluated EMA.
     train_defaults: ClassVar[dict[str, Any]] = {}
+    # Config fields added after records were stored, with the value that reproduces those records (the
+    # code had no such setting then): a stored config without the key is rebuilt with this value.
+    introduced: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, ctx: MethodContext, config: Any):
         self.ctx = ctx

@@ -118,6 +118,7 @@ class ConsistencyDistillation(StudentDistillation):
     name = "consistency_distillation"
     Config = ConsistencyDistillationConfig
     train_defaults = {"ema_beta": 0.9999}  # CM evaluates an EMA of 0.9999 per step (module docstring)
+    introduced = {"optimizer": "adam", "lr_warmup_kimg": 0.0}  # what records made before these settings ran
 
     def __init__(self, ctx: MethodContext, config: ConsistencyDistillationConfig):
         super().__init__(ctx, config)

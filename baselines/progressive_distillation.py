@@ -156,6 +156,7 @@ class ProgressiveDistillation(StudentDistillation):
     name = "progressive_distillation"
     runs_backbone_wrapper = True  # samples the backbone's own D(x; sigma), any wrapper
     train_defaults = {"ema_beta": 0.0}  # no EMA (module docstring)
+    introduced = {"max_grad_norm": 0.0}  # records made before clipping existed ran without it
     schedule_depends_on_budget = True  # the rounds' ends are shares of the budget (round_boundaries)
     Config = ProgressiveDistillationConfig
 

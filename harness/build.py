@@ -156,6 +156,9 @@ def config_from_record(record: dict, source: str = "record") -> RunConfig:
     missing = sorted(k for k in ("method", "dataset", "backbone") if k not in c)
     if missing:
         raise UsageError(f"{source}: config lacks '{missing[0]}'")
+    if isinstance(c.get("method_config"), dict):  # settings added since the record was made: as it ran
+        introduced = getattr(METHODS.get(c["method"]), "introduced", {})
+        c["method_config"] = {**introduced, **c["method_config"]}
     return RunConfig(**built, **c)
 
 

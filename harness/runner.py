@@ -226,7 +226,9 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
     if rank.world > 1:
         record["distributed"] = {"world_size": rank.world, "backend": "nccl" if device.type == "cuda" else "gloo",
                                  "batch_per_rank": rank.local_batch(config.train.batch_size)}
-    run_meta = {"config": records.sanitize(asdict(config)), "reference": reference,
+    # The whole method config, as the record stores it: a resumed run rebuilds every setting as it started
+    # (a key missing from a stored config means a setting added later: harness/build.py config_from_record).
+    run_meta = {"config": records.sanitize(record["config"]), "reference": reference,
                 "cpu_threads": torch.get_num_threads()}
     resume_from = None
     if resume_dir is not None:
