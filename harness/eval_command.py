@@ -89,16 +89,15 @@ def refstats_command(dataset_name: str, out: Path, implementation: str = "own", 
                      batch_size: int = 128, use_cache: bool = True) -> tuple[Path, dict[str, Any]]:
     """Compute (or take from the cache) a dataset's FID statistics and write them as EDM's ``.npz``."""
     from harness.data import DATASETS, load_dataset
-    from harness.metrics.artefacts import resolve_weights
     from harness.metrics.fid import fid_mode
-    from harness.metrics.inception import INCEPTION_WEIGHTS, InceptionExtractor
+    from harness.metrics.inception import InceptionExtractor, resolve_inception_weights
     from harness.metrics.reference import save_npz
 
     DATASETS.get(dataset_name)
     fid_mode(implementation)
     if Path(out).suffix != ".npz":
         raise UsageError(f"--out must name a .npz file, got {out}")
-    weights = resolve_weights(INCEPTION_WEIGHTS, inception_weights, weights_dir)  # fails fast when missing
+    weights = resolve_inception_weights(inception_weights, weights_dir)  # fails fast when missing
     from harness.build import resolve_device
 
     extractor = InceptionExtractor(weights, resolve_device(device), batch_size=batch_size)
@@ -177,9 +176,8 @@ def _fid_repeat_details(values: list, seed_sets: list[range]) -> dict[str, Any]:
 def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: Path | None = None) -> Path:
     """Evaluate a stored generator (run directory) or a folder of images; write a record; return its path."""
     from harness.data import DATASETS, load_dataset
-    from harness.metrics.artefacts import resolve_weights
     from harness.metrics.fid import FID_IMPLEMENTATIONS, IS_IMPLEMENTATIONS
-    from harness.metrics.inception import INCEPTION_WEIGHTS, InceptionExtractor
+    from harness.metrics.inception import InceptionExtractor, resolve_inception_weights
 
     from harness.validate import check_eval_options, check_results_dir, describe_path
 
@@ -207,7 +205,7 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
                          f"`bench run` (holding {records.RECORD_NAME} and generator.safetensors)")
 
     # 1. The feature network's file first: a missing one fails here, before anything heavy is imported or loaded.
-    weights = resolve_weights(INCEPTION_WEIGHTS, options.inception_weights, options.weights_dir)
+    weights = resolve_inception_weights(options.inception_weights, options.weights_dir)
     records.check_writable(options.results)
     from harness.metrics import evaluate
     from harness.metrics.reference import load_npz
@@ -215,6 +213,8 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
 
     device = resolve_device(options.device)
     extractor = InceptionExtractor(weights, device, batch_size=options.feature_batch_size)
+    if "is" in metrics:
+        extractor.require_classifier()  # repackaged weights without the classifier: refused before any sampling
     reference_stats = load_npz(options.reference) if options.reference is not None else None
 
     # 2. The images to measure.
