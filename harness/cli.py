@@ -209,6 +209,8 @@ from harness.backbones_command import backbones_app
 app.add_typer(backbones_app, name="backbones")
 from harness.analyze.cli import analyze_app
 app.add_typer(analyze_app, name="analyze")
+from harness.weights_command import weights as weights_cmd  # noqa: E402
+app.command("weights")(weights_cmd)
 
 
 @app.command()

