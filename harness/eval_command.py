@@ -177,7 +177,7 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     """Evaluate a stored generator (run directory) or a folder of images; write a record; return its path."""
     from harness.data import DATASETS, load_dataset
     from harness.metrics.fid import FID_IMPLEMENTATIONS, IS_IMPLEMENTATIONS
-    from harness.metrics.inception import InceptionExtractor, resolve_inception_weights
+    from harness.metrics.inception import InceptionExtractor, require_classifier, resolve_inception_weights
 
     from harness.validate import check_eval_options, check_results_dir, describe_path
 
@@ -206,6 +206,8 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
 
     # 1. The feature network's file first: a missing one fails here, before anything heavy is imported or loaded.
     weights = resolve_inception_weights(options.inception_weights, options.weights_dir)
+    if "is" in metrics:
+        require_classifier(weights.provenance, weights.path)  # repackaged weights lack it: refused before any work
     records.check_writable(options.results)
     from harness.metrics import evaluate
     from harness.metrics.reference import load_npz
@@ -213,8 +215,6 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
 
     device = resolve_device(options.device)
     extractor = InceptionExtractor(weights, device, batch_size=options.feature_batch_size)
-    if "is" in metrics:
-        extractor.require_classifier()  # repackaged weights without the classifier: refused before any sampling
     reference_stats = load_npz(options.reference) if options.reference is not None else None
 
     # 2. The images to measure.
@@ -241,7 +241,7 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
         options.notes.append(f"{n:,} samples: a reduced run, labelled as such; published FIDs use 50,000")
 
     # 3. Real data: needed unless every metric can use the given statistics (or needs none).
-    needs_real = any(m in ("precision", "recall", "fd", "fd-dinov2") for m in metrics) or \
+    needs_real = any(m in ("precision", "recall", "fd", "fd-dinov2", "kid") for m in metrics) or \
         ("fid" in metrics and reference_stats is None)
     dataset = load_dataset(dataset_name, Path(options.data_path) if options.data_path else None) if needs_real else None
     if dataset is not None and "fid" in metrics and reference_stats is None and options.fid_impl != "torch-fidelity":

@@ -74,6 +74,17 @@ def build_torch_fidelity_network(weights_path: Path, features_list: list[str]) -
         raise BenchError(f"{weights_path}: does not fit torch-fidelity's Inception-v3 ({str(exc).splitlines()[0]})") from None
 
 
+def require_classifier(provenance: dict | None, path: Path | None) -> None:
+    """The Inception Score needs the 1008-way classifier; repackaged weights without it are refused."""
+    if (provenance or {}).get("classifier", True):
+        return
+    source = (provenance or {}).get("source", str(path))
+    raise MissingArtefactError(
+        f"the Inception Score needs the 1008-way classifier layer, which {source} lacks; put "
+        f"{INCEPTION_WEIGHTS.file_name} ({INCEPTION_WEIGHTS.url}) at {bench_weights_dir() / INCEPTION_WEIGHTS.file_name} "
+        f"or pass it with --inception-weights")
+
+
 class InceptionExtractor(FeatureExtractor):
     """torch-fidelity's Inception-v3 behind the harness's FeatureExtractor interface.
 
@@ -103,13 +114,7 @@ class InceptionExtractor(FeatureExtractor):
                 **({"weights_provenance": self.provenance} if self.provenance else {})}
 
     def require_classifier(self) -> None:
-        """The Inception Score needs the 1008-way classifier; repackaged weights without it are refused."""
-        if not self.has_classifier:
-            source = (self.provenance or {}).get("source", str(self.weights_path))
-            raise MissingArtefactError(
-                f"the Inception Score needs the 1008-way classifier layer, which {source} lacks; put "
-                f"{INCEPTION_WEIGHTS.file_name} ({INCEPTION_WEIGHTS.url}) at {bench_weights_dir() / INCEPTION_WEIGHTS.file_name} "
-                f"or pass it with --inception-weights")
+        require_classifier(self.provenance, self.weights_path)
 
     @staticmethod
     def _check(images: torch.Tensor) -> None:
