@@ -227,12 +227,14 @@ def refstats(
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     batch_size: int = typer.Option(128, help="images per Inception batch"),
     no_cache: bool = typer.Option(False, help="recompute even if statistics of this content are cached"),
+    subset: Optional[str] = typer.Option(None, help="a fixed part of the dataset: START:STOP, or a name "
+                                         "(fashion-mnist: train, test, train-10k)"),
 ) -> None:
     """Compute FID reference statistics of a dataset in EDM's .npz format (cached by content hash)."""
     from harness.eval_command import refstats_command
 
     path, info = refstats_command(dataset, out, fid_impl, inception_weights, weights_dir, data, device, batch_size,
-                                  use_cache=not no_cache)
+                                  use_cache=not no_cache, subset=subset)
     typer.echo(f"{path}  (id {info['file']}, sha256 {info['sha256']}, {info['num_images']} images, mode {info['mode']}"
                f"{', from cache' if info['cached'] else ''})")
 

@@ -101,6 +101,13 @@ def fold_batch_norms(net: nn.Module) -> nn.Module:
     return net
 
 
+def fast_inference_network(net: nn.Module, device: str | torch.device) -> nn.Module:
+    """The own path's network: batch norms folded; on CPU in channels_last, where oneDNN's
+    convolutions then run without layout reorders (measured in tests/benchmarks/test_inception_backends.py)."""
+    net = fold_batch_norms(net.eval())
+    return net.to(memory_format=torch.channels_last) if torch.device(device).type == "cpu" else net
+
+
 class InceptionExtractor(FeatureExtractor):
     """torch-fidelity's Inception-v3 behind the harness's FeatureExtractor interface.
 
@@ -114,9 +121,7 @@ class InceptionExtractor(FeatureExtractor):
                  batch_size: int = 128):
         if feature_layer not in FEATURE_LAYERS:
             raise BenchError(f"Inception feature layer must be one of {', '.join(FEATURE_LAYERS)}, got '{feature_layer}'")
-        net = fold_batch_norms(build_torch_fidelity_network(weights.path, [feature_layer]))
-        if torch.device(device).type == "cpu":  # oneDNN's convolutions run without layout reorders
-            net = net.to(memory_format=torch.channels_last)
+        net = fast_inference_network(build_torch_fidelity_network(weights.path, [feature_layer]), device)
         name = NAME if feature_layer == "2048" else f"{NAME}-pool{feature_layer}"
         super().__init__(name, net, FEATURE_DIMS[feature_layer], weights.sha256, resolution=0, channels=3,
                          device=device, batch_size=batch_size, weights_path=weights.path)
