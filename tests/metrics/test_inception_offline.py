@@ -195,3 +195,42 @@ def test_cli_missing_extra_says_what_to_install(tmp_path: Path) -> None:
     result = run_bench("weights", "--weights-dir", str(tmp_path))
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert 'pip install -e ".[fid-offline]"' in result.stderr
+
+
+@pytest.fixture
+def stored_run(tiny_backbone: Path, tmp_path: Path) -> Path:
+    """A `bench run` of the tiny backbone used in one step (nothing to train) on digits."""
+    from harness.runner import configure, run
+
+    config = configure("backbone_one_step", "digits", backbone=str(tiny_backbone), device="cpu", num_samples=50)
+    return run(config, tmp_path / "runs", show_progress=False).parent
+
+
+def test_eval_of_a_stored_run_with_the_offline_network(stored_run: Path, pinned: Path, weights_folder: Path,
+                                                       inception_input_size, monkeypatch, capsys) -> None:
+    """Issue #24 item 7's path, small: FID and KID of a stored generator, pointing at the run it measured.
+    For CPU speed the commands build the 64-d first-pool extractor at a 32x32 network input."""
+    from helpers import invoke_bench
+
+    class Pool64(inception.InceptionExtractor):
+        def __init__(self, weights, device="cpu", feature_layer="2048", batch_size=128):
+            super().__init__(weights, device, "64", batch_size)
+
+    monkeypatch.setattr(inception, "InceptionExtractor", Pool64)
+    monkeypatch.setattr(offline, "wheel_model", lambda: pinned)  # the extra, installed
+    inception_input_size(32)
+    code, out, err = invoke_bench(monkeypatch, capsys, "eval", "--checkpoint", str(stored_run), "--metric", "fid",
+                                  "--metric", "kid", "--num-samples", "24", "--inception-weights", offline.SOURCE_KEYWORD,
+                                  "--weights-dir", str(weights_folder), "--device", "cpu", "--quiet",
+                                  "--results", str(weights_folder / "evals"))
+    assert code == 0, err
+    record = json.loads(Path(out.strip()).read_text())
+    source = json.loads((stored_run / "record.json").read_text())
+    assert record["evaluation"]["evaluation_of"] == source["run_id"]
+    assert record["evaluation"]["extractor"]["weights_provenance"]["file_sha1"] == offline.PINNED_SHA1
+    by_name = {m["name"]: m for m in record["metrics"]}
+    assert set(by_name) == {"fid", "kid"} and all(m["num_samples"] == 24 for m in by_name.values())
+    assert by_name["kid"]["details"]["std"] > 0 and by_name["kid"]["details"]["subset_size"] == 24
+    for m in by_name.values():
+        assert m["details"]["weights_provenance"]["status"] == offline.STATUS_UNVERIFIED
+        assert m["extractor_weights_sha256"] == m["details"]["weights_provenance"]["converted_sha256"]
