@@ -66,6 +66,14 @@ def wheel_model() -> Path | None:
     return path
 
 
+def wheel_available() -> bool:
+    """Whether ``wheel_model`` finds the right wheel's file (never raises)."""
+    try:
+        return wheel_model() is not None
+    except BenchError:
+        return False
+
+
 def file_hashes(path: Path) -> tuple[str, str]:
     """(sha1, sha256) of a file in one pass."""
     sha1, sha256 = hashlib.sha1(), hashlib.sha256()

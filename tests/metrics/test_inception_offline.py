@@ -190,7 +190,7 @@ def test_cli_bad_model_files(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("inception-*"))
 
 
-@pytest.mark.skipif(offline.wheel_model() is not None, reason="the fid-offline extra is installed here")
+@pytest.mark.skipif(offline.wheel_available(), reason="the fid-offline extra is installed here")
 def test_cli_missing_extra_says_what_to_install(tmp_path: Path) -> None:
     result = run_bench("weights", "--weights-dir", str(tmp_path))
     assert result.returncode == 1 and result.stderr.count("\n") == 1

@@ -20,7 +20,7 @@ from harness.metrics import inception_offline as offline
 from harness.metrics.fid import FID_IMPLEMENTATIONS
 from harness.metrics.kid import kid, torch_fidelity_kid
 
-pytestmark = pytest.mark.skipif(offline.wheel_model() is None, reason=f"needs the fid-offline extra "
+pytestmark = pytest.mark.skipif(not offline.wheel_available(), reason=f"needs the fid-offline extra "
                                 f"({offline.INSTALL_HINT}); its converter is tested on a synthetic archive")
 N = 16
 
