@@ -86,29 +86,38 @@ def protocol_label(num_samples: int, first_seed: int | None, repeats: int = 1) -
 
 def refstats_command(dataset_name: str, out: Path, implementation: str = "own", inception_weights: Path | None = None,
                      weights_dir: Path | None = None, data_path: Path | None = None, device: str = "auto",
-                     batch_size: int = 128, use_cache: bool = True) -> tuple[Path, dict[str, Any]]:
-    """Compute (or take from the cache) a dataset's FID statistics and write them as EDM's ``.npz``."""
+                     batch_size: int = 128, use_cache: bool = True, subset: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """Compute (or take from the cache) a dataset's FID statistics and write them as EDM's ``.npz``;
+    ``subset`` names a fixed part of it (``harness.data.subsets``: e.g. Fashion-MNIST's ``test``)."""
     from harness.data import DATASETS, load_dataset
-    from harness.metrics.artefacts import resolve_weights
     from harness.metrics.fid import fid_mode
-    from harness.metrics.inception import INCEPTION_WEIGHTS, InceptionExtractor
+    from harness.metrics.inception import InceptionExtractor, resolve_inception_weights
     from harness.metrics.reference import save_npz
 
     DATASETS.get(dataset_name)
     fid_mode(implementation)
+    if subset is not None:
+        from harness.data.subsets import subset_range
+
+        subset_range(dataset_name, subset, 1 << 40)  # its form, before any work; its bounds once the data is loaded
     if Path(out).suffix != ".npz":
         raise UsageError(f"--out must name a .npz file, got {out}")
-    weights = resolve_weights(INCEPTION_WEIGHTS, inception_weights, weights_dir)  # fails fast when missing
+    weights = resolve_inception_weights(inception_weights, weights_dir)  # fails fast when missing
     from harness.build import resolve_device
 
     extractor = InceptionExtractor(weights, resolve_device(device), batch_size=batch_size)
     dataset = load_dataset(dataset_name, Path(data_path) if data_path else None)
+    if subset is not None:
+        from harness.data.subsets import subset as select
+
+        dataset = select(dataset, subset)
     from harness.metrics.dataset_statistics import dataset_statistics
 
     stats = dataset_statistics(dataset, extractor, implementation, use_cache)
     provenance = {"dataset": dataset.name, "dataset_sha256": dataset.sha256, "num_images": len(dataset),
                   "extractor": extractor.name, "extractor_weights_sha256": extractor.weights_sha256,
-                  "implementation": implementation, "statistics_key": stats.record["statistics_key"]}
+                  "implementation": implementation, "statistics_key": stats.record["statistics_key"],
+                  **({"weights_provenance": extractor.provenance} if extractor.provenance else {})}
     path = save_npz(stats, out, provenance)
     from harness.metrics.features import file_sha256
 
@@ -177,9 +186,8 @@ def _fid_repeat_details(values: list, seed_sets: list[range]) -> dict[str, Any]:
 def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: Path | None = None) -> Path:
     """Evaluate a stored generator (run directory) or a folder of images; write a record; return its path."""
     from harness.data import DATASETS, load_dataset
-    from harness.metrics.artefacts import resolve_weights
     from harness.metrics.fid import FID_IMPLEMENTATIONS, IS_IMPLEMENTATIONS
-    from harness.metrics.inception import INCEPTION_WEIGHTS, InceptionExtractor
+    from harness.metrics.inception import InceptionExtractor, require_classifier, resolve_inception_weights
 
     from harness.validate import check_eval_options, check_results_dir, describe_path
 
@@ -207,7 +215,9 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
                          f"`bench run` (holding {records.RECORD_NAME} and generator.safetensors)")
 
     # 1. The feature network's file first: a missing one fails here, before anything heavy is imported or loaded.
-    weights = resolve_weights(INCEPTION_WEIGHTS, options.inception_weights, options.weights_dir)
+    weights = resolve_inception_weights(options.inception_weights, options.weights_dir)
+    if "is" in metrics:
+        require_classifier(weights.provenance, weights.path)  # repackaged weights lack it: refused before any work
     records.check_writable(options.results)
     from harness.metrics import evaluate
     from harness.metrics.reference import load_npz
@@ -241,7 +251,7 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
         options.notes.append(f"{n:,} samples: a reduced run, labelled as such; published FIDs use 50,000")
 
     # 3. Real data: needed unless every metric can use the given statistics (or needs none).
-    needs_real = any(m in ("precision", "recall", "fd", "fd-dinov2") for m in metrics) or \
+    needs_real = any(m in ("precision", "recall", "fd", "fd-dinov2", "kid") for m in metrics) or \
         ("fid" in metrics and reference_stats is None)
     dataset = load_dataset(dataset_name, Path(options.data_path) if options.data_path else None) if needs_real else None
     if dataset is not None and "fid" in metrics and reference_stats is None and options.fid_impl != "torch-fidelity":

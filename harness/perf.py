@@ -141,7 +141,7 @@ def random_inception(device: torch.device, batch_size: int = 250):
     from torch_fidelity import feature_extractor_inceptionv3 as tfi
 
     from harness.metrics.features import FeatureExtractor
-    from harness.metrics.inception import TORCH_FIDELITY_NAME, InceptionExtractor
+    from harness.metrics.inception import TORCH_FIDELITY_NAME, InceptionExtractor, fast_inference_network
 
     class RandomInceptionV3(tfi.FeatureExtractorInceptionV3):
         def load_state_dict(self, state_dict, strict=True, assign=False):
@@ -154,6 +154,7 @@ def random_inception(device: torch.device, batch_size: int = 250):
     finally:
         tfi.load_state_dict_from_url = download
     extractor = InceptionExtractor.__new__(InceptionExtractor)
+    net = fast_inference_network(net, device)  # as InceptionExtractor prepares the real network
     FeatureExtractor.__init__(extractor, "inception-v3-compat-random-weights", net, 2048, "random", resolution=0,
                               channels=3, device=device, batch_size=batch_size)
     extractor.feature_layer, extractor.weights_source = "2048", "random weights (throughput only)"

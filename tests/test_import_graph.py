@@ -13,7 +13,7 @@ PACKAGES = ("harness", "baselines")
 LOWER = ("harness.metrics", "harness.data", "harness.backbones", "baselines")
 UPPER = ("harness.runner", "harness.cli", "harness.build", "harness.validate", "harness.eval_command",
          "harness.pretrain_command", "harness.sweep", "harness.verify", "harness.analyze", "harness.report",
-         "harness.tuning", "harness.backbones_command")
+         "harness.tuning", "harness.backbones_command", "harness.weights_command")
 SIZE_EXEMPT = {"harness.backbones.edm_pickle"}
 MAX_LINES = 350
 

