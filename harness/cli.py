@@ -144,6 +144,8 @@ def sweep(
 
 from harness.tuning.cli import tune  # noqa: E402  (the command's flags live beside its driver)
 app.command()(tune)
+from harness.sample_command import sample  # noqa: E402
+app.command()(sample)
 
 @app.command()
 def pretrain(

@@ -254,7 +254,7 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
         monitor = build_monitor(config, run_dir, device, lambda gen, n: evaluate_generator(
             gen, dataset, backbone, with_num_samples(config, n).eval, extractor, device, False),
             [on_curve_point] if on_curve_point else [], resume_from[1]["images_seen"] if resume_from else None,
-            getattr(method, "schedule_depends_on_budget", False))
+            getattr(method, "schedule_depends_on_budget", False), method.generator)
     if method.trains:
         try:
             stats = train(method, dataset, config, device, show_progress,
