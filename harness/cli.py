@@ -72,6 +72,11 @@ def run(
     reference: bool = typer.Option(False, help="mark the record as a regression reference for `bench verify`"),
     resume: Optional[str] = typer.Option(None, help="continue RUN_ID (in --results) or RUN_DIR from its last checkpoint"),
     quiet: bool = typer.Option(False, help="no progress bars"),
+    keep: Optional[str] = typer.Option(None, help="generators kept at curve points: final | best | all | N "
+                                       "(default: final and best; bench sample --snapshot)"),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="a run's config.toml (flags given too override it)"),
+    from_record: Optional[str] = typer.Option(None, help="re-run a stored run (folder or id) with its config; "
+                                              "flags given too (--seed, --set) override it"),
 ) -> None:
     """Train one method from a backbone, evaluate it, store its record; prints the record's path."""
     from harness.build import configure
@@ -83,7 +88,8 @@ def run(
     if resume:
         given = {"--method": method, "--dataset": dataset, "--backbone": backbone, "--budget-kimg": budget_kimg,
                  "--seed": seed, "--data": data, "--set": set_ or None, "--num-samples": num_samples,
-                 "--precision": precision, "--compile": compile_ or None, "--reference": reference or None}
+                 "--precision": precision, "--compile": compile_ or None, "--reference": reference or None,
+                 "--keep": keep, "--config": config_file, "--from-record": from_record}
         refused = [flag for flag, value in given.items() if value is not None]
         if refused:
             raise UsageError(f"--resume continues a run with the settings it started with; it takes only --results, "
@@ -92,16 +98,26 @@ def run(
             echo_err(f"note: resuming on --device {device}; the record is bit-identical only on the device the run began on")
         typer.echo(str(resume_run(resume, results, show_progress=not quiet, device=device, echo=echo_err)))
         return
-    if method is None:
-        raise UsageError("--method is required (or --resume RUN_ID)")
+    set_ = [*set_, f"train.keep_snapshots={keep}"] if keep is not None else set_
+    flags = dict(backbone=backbone, budget_kimg=budget_kimg, seed=seed, device=device, data_path=data,
+                 overrides=set_, num_samples=num_samples, precision=precision, compile_generator=compile_ or None,
+                 eval_every_kimg=eval_every_kimg, eval_curve_samples=eval_curve_samples)
+    if config_file is not None or from_record is not None:
+        from harness.config_files import configure_from_file
 
-    config = configure(method, dataset or "digits", backbone=backbone, budget_kimg=budget_kimg, seed=seed or 0,
-                       device=device or "auto", data_path=data, overrides=set_, num_samples=num_samples,
-                       precision=precision, compile_generator=compile_ or None, eval_every_kimg=eval_every_kimg,
-                       eval_curve_samples=eval_curve_samples)
+        config = configure_from_file(config_file, from_record, results, method, dataset, **flags)
+    elif method is None:
+        raise UsageError("--method is required (or --resume RUN_ID, --config FILE, --from-record RUN)")
+    else:
+        config = configure(method, dataset or "digits", **{**flags, "seed": seed or 0, "device": device or "auto"})
     ref = {"tolerance_rel": 0.05} if reference else None
     path = run_method(config, results, show_progress=not quiet, reference=ref)
     if path is not None:  # ranks other than 0 of a torchrun job write nothing
+        from harness.snapshots import disk_line
+
+        line = disk_line(__import__("json").loads(path.read_text()))
+        if line:
+            echo_err(line)
         typer.echo(str(path))
 
 

@@ -189,6 +189,10 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     if checkpoint is not None and not (Path(checkpoint).is_dir() and (Path(checkpoint) / records.RECORD_NAME).is_file()):
         raise UsageError(f"--checkpoint {checkpoint}: {describe_path(Path(checkpoint))}; expected a run folder of "
                          f"`bench run` (holding {records.RECORD_NAME} and generator.safetensors)")
+    if samples is not None and Path(samples).suffix.lower() == ".npz":
+        from harness.sample_files import read_npz
+
+        read_npz(Path(samples))  # its layout is checked before anything is created
 
     # 1. Only the feature networks the metrics read (fid/is: Inception; fd/precision/recall: the
     # dataset's own space, e.g. the digits classifier; fd-dinov2: its own), files resolved first.
