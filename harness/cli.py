@@ -79,7 +79,6 @@ def run(
                                               "flags given too (--seed, --set) override it"),
 ) -> None:
     """Train one method from a backbone, evaluate it, store its record; prints the record's path."""
-    from harness.build import configure
     from harness.runner import resume as resume_run
     from harness.runner import run as run_method
     from harness.validate import check_results_dir
@@ -98,25 +97,17 @@ def run(
             echo_err(f"note: resuming on --device {device}; the record is bit-identical only on the device the run began on")
         typer.echo(str(resume_run(resume, results, show_progress=not quiet, device=device, echo=echo_err)))
         return
-    set_ = [*set_, f"train.keep_snapshots={keep}"] if keep is not None else set_
-    flags = dict(backbone=backbone, budget_kimg=budget_kimg, seed=seed, device=device, data_path=data,
-                 overrides=set_, num_samples=num_samples, precision=precision, compile_generator=compile_ or None,
-                 eval_every_kimg=eval_every_kimg, eval_curve_samples=eval_curve_samples)
-    if config_file is not None or from_record is not None:
-        from harness.config_files import configure_from_file
+    from harness.config_files import configure_run
+    from harness.snapshots import disk_line
 
-        config = configure_from_file(config_file, from_record, results, method, dataset, **flags)
-    elif method is None:
-        raise UsageError("--method is required (or --resume RUN_ID, --config FILE, --from-record RUN)")
-    else:
-        config = configure(method, dataset or "digits", **{**flags, "seed": seed or 0, "device": device or "auto"})
+    config = configure_run(method, dataset, config_file, from_record, results, keep, backbone=backbone,
+                           budget_kimg=budget_kimg, seed=seed, device=device, data_path=data, overrides=set_,
+                           num_samples=num_samples, precision=precision, compile_generator=compile_ or None,
+                           eval_every_kimg=eval_every_kimg, eval_curve_samples=eval_curve_samples)
     ref = {"tolerance_rel": 0.05} if reference else None
     path = run_method(config, results, show_progress=not quiet, reference=ref)
     if path is not None:  # ranks other than 0 of a torchrun job write nothing
-        from harness.snapshots import disk_line
-
-        line = disk_line(__import__("json").loads(path.read_text()))
-        if line:
+        if line := disk_line(path):  # what the kept snapshots use on disk
             echo_err(line)
         typer.echo(str(path))
 

@@ -159,3 +159,18 @@ def configure_from_file(config_file: Path | None, from_record: str | None, resul
                         "device": flags.get("device") or top.get("device") or "auto",
                         "data_path": flags.get("data_path") or top.get("data_path"),
                         "overrides": [*overrides, *flags.get("overrides", [])]})
+
+
+def configure_run(method: str | None, dataset: str | None, config_file: Path | None, from_record: str | None,
+                  results: Path, keep: str | None, **flags: Any) -> RunConfig:
+    """`bench run`'s config: from flags alone, or from a file or stored run with the flags on top."""
+    from harness.build import configure
+
+    if keep is not None:
+        flags["overrides"] = [*flags.get("overrides", []), f"train.keep_snapshots={keep}"]
+    if config_file is not None or from_record is not None:
+        return configure_from_file(config_file, from_record, results, method, dataset, **flags)
+    if method is None:
+        raise UsageError("--method is required (or --resume RUN_ID, --config FILE, --from-record RUN)")
+    return configure(method, dataset or "digits", **{**flags, "seed": flags.get("seed") or 0,
+                                                     "device": flags.get("device") or "auto"})

@@ -160,11 +160,13 @@ def resolve(run_dir: Path, record: dict, which: str) -> tuple[Path, dict[str, An
                      f"kept: {names}")
 
 
-def disk_line(record: dict) -> str | None:
+def disk_line(record_path: Path) -> str | None:
     """One line on what the run's kept snapshots use on disk, for the CLI to print."""
+    import json
+
     from harness.storage import megabytes
 
-    snaps = record.get("snapshots")
+    snaps = json.loads(Path(record_path).read_text()).get("snapshots")
     if not snaps:
         return None
     return (f"snapshots: keep {snaps['keep']}: {len(snaps['kept'])} kept beside the final generator, "
