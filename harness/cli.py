@@ -247,7 +247,7 @@ def refstats(
 @app.command("eval")
 def eval_(
     checkpoint: Optional[Path] = typer.Option(None, help="a run directory of `bench run` (its record and generator)"),
-    samples: Optional[Path] = typer.Option(None, help="a folder of generated images (searched recursively)"),
+    samples: Optional[Path] = typer.Option(None, help="a folder of generated images (searched recursively) or an ADM-format .npz"),
     dataset: Optional[str] = typer.Option(None, help="the real data compared with (default for --checkpoint: the run's)"),
     metric: List[str] = typer.Option([], help="fid | is | pr | precision | recall | fd-dinov2 | fd; repeatable (default: fid)"),
     fid_impl: str = typer.Option("own", help="own | torch-fidelity | clean-fid-legacy_tensorflow | clean-fid-clean"),
