@@ -72,3 +72,13 @@ def test_run_writes_config_and_from_record_reruns_it(tiny_backbone: Path, tmp_pa
     code, _, err = invoke_bench(monkeypatch, capsys, "run", "--config", str(first / "config.toml"), "--method", "dmd",
                                 *common)
     assert code == 2 and "--method dmd differs" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--keep", "some"], "expected final, best, all or a number"),
+    (["--set", "eval.feature_extractor=nope"], "unknown feature extractor 'nope'"),
+])
+def test_new_run_settings_are_checked_before_work(args, message, tmp_path: Path, monkeypatch, capsys) -> None:
+    code, _, err = invoke_bench(monkeypatch, capsys, "run", "--method", "gan_only", *args, "--results",
+                                str(tmp_path / "r"))
+    assert code == 2 and message in err and not (tmp_path / "r").exists(), err

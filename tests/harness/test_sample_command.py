@@ -175,3 +175,21 @@ def test_eval_refuses_an_npz_of_the_wrong_layout(tmp_path: Path, monkeypatch, ca
                              "--metric", "fd", "--results", str(tmp_path / "r"))
         assert code == 2 and message in err, err
     assert not (tmp_path / "r").exists()
+
+
+def test_conditional_models_store_their_labels(tmp_path: Path, monkeypatch, capsys) -> None:
+    from harness.evaluate import seed_latents
+    from harness.sample_files import read_npz
+    from helpers import write_tiny_backbone
+
+    backbone = str(write_tiny_backbone(tmp_path / "cond.safetensors", label_dim=3))
+    common = ["sample", "--method", "backbone_one_step", "--backbone", backbone, "--seeds", "0-9", "--quiet"]
+    code, _, err = bench(monkeypatch, capsys, *common, "--out", str(tmp_path / "drawn.npz"))
+    assert code == 0, err
+    images, labels = read_npz(tmp_path / "drawn.npz")
+    _, onehot = seed_latents(range(10), (1, 8, 8), 3)
+    assert labels.dtype == np.int64 and labels.tolist() == onehot.argmax(1).tolist()  # the eval protocol's classes
+    code, _, err = bench(monkeypatch, capsys, *common, "--class-label", "2", "--out", str(tmp_path / "two.npz"))
+    assert code == 0 and read_npz(tmp_path / "two.npz")[1].tolist() == [2] * 10, err
+    code, _, err = bench(monkeypatch, capsys, *common, "--class-label", "3", "--out", str(tmp_path / "bad.npz"))
+    assert code == 2 and "the model has 3 classes" in err and not (tmp_path / "bad.npz").exists()
