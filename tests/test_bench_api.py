@@ -1,5 +1,7 @@
 """The Python API (`import bench`): the README's example runs as written, and each function returns
-values, not paths."""
+values, not paths. This file sits in tests/, not tests/bench/: such a folder would be found as a
+namespace package `bench` ahead of the installed one when pytest runs without the repository on
+sys.path."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def readme_example() -> str:
