@@ -93,7 +93,9 @@ def check_run_config(config) -> None:
         check_number("--set ema_rampup_ratio", train.ema_rampup_ratio, minimum=0)
     check_number("--set checkpoint_kimg", train.checkpoint_kimg, minimum=0)
     check_precision(train.precision)
-    __import__("harness.snapshots").snapshots.parse_keep(train.keep_snapshots)
+    from harness.snapshots import parse_keep
+
+    parse_keep(train.keep_snapshots)  # --keep: final | best | all | N
     check_eval(ev, spec)
     from harness.config import apply_overrides
 

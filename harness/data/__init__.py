@@ -8,7 +8,6 @@ from harness.registry import Registry
 from harness.data.base import DatasetSpec, ImageDataset, make_dataset, to_float, to_uint8
 
 
-
 class DatasetRegistry(Registry[DatasetSpec]):
     """The registered datasets, plus the user's own named by path: ``zip:PATH``, ``folder:PATH``
     (``harness.data.user_data``), read and checked when first asked for."""
