@@ -59,7 +59,7 @@ def build_extractor(config: RunConfig, device: torch.device):
     from harness.metrics.features import FEATURE_EXTRACTORS
 
     spec = DATASETS.get(config.dataset)
-    return FEATURE_EXTRACTORS.get(spec.feature_extractor)(None, device)
+    return FEATURE_EXTRACTORS.get(config.eval.feature_extractor or spec.feature_extractor)(None, device)
 
 
 def default_config(method: str, dataset: str, **fields: Any) -> RunConfig:

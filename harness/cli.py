@@ -72,9 +72,13 @@ def run(
     reference: bool = typer.Option(False, help="mark the record as a regression reference for `bench verify`"),
     resume: Optional[str] = typer.Option(None, help="continue RUN_ID (in --results) or RUN_DIR from its last checkpoint"),
     quiet: bool = typer.Option(False, help="no progress bars"),
+    keep: Optional[str] = typer.Option(None, help="generators kept at curve points: final | best | all | N "
+                                       "(default: final and best; bench sample --snapshot)"),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="a run's config.toml (flags given too override it)"),
+    from_record: Optional[str] = typer.Option(None, help="re-run a stored run (folder or id) with its config; "
+                                              "flags given too (--seed, --set) override it"),
 ) -> None:
     """Train one method from a backbone, evaluate it, store its record; prints the record's path."""
-    from harness.build import configure
     from harness.runner import resume as resume_run
     from harness.runner import run as run_method
     from harness.validate import check_results_dir
@@ -83,7 +87,8 @@ def run(
     if resume:
         given = {"--method": method, "--dataset": dataset, "--backbone": backbone, "--budget-kimg": budget_kimg,
                  "--seed": seed, "--data": data, "--set": set_ or None, "--num-samples": num_samples,
-                 "--precision": precision, "--compile": compile_ or None, "--reference": reference or None}
+                 "--precision": precision, "--compile": compile_ or None, "--reference": reference or None,
+                 "--keep": keep, "--config": config_file, "--from-record": from_record}
         refused = [flag for flag, value in given.items() if value is not None]
         if refused:
             raise UsageError(f"--resume continues a run with the settings it started with; it takes only --results, "
@@ -92,16 +97,18 @@ def run(
             echo_err(f"note: resuming on --device {device}; the record is bit-identical only on the device the run began on")
         typer.echo(str(resume_run(resume, results, show_progress=not quiet, device=device, echo=echo_err)))
         return
-    if method is None:
-        raise UsageError("--method is required (or --resume RUN_ID)")
+    from harness.config_files import configure_run
+    from harness.snapshots import disk_line
 
-    config = configure(method, dataset or "digits", backbone=backbone, budget_kimg=budget_kimg, seed=seed or 0,
-                       device=device or "auto", data_path=data, overrides=set_, num_samples=num_samples,
-                       precision=precision, compile_generator=compile_ or None, eval_every_kimg=eval_every_kimg,
-                       eval_curve_samples=eval_curve_samples)
+    config = configure_run(method, dataset, config_file, from_record, results, keep, backbone=backbone,
+                           budget_kimg=budget_kimg, seed=seed, device=device, data_path=data, overrides=set_,
+                           num_samples=num_samples, precision=precision, compile_generator=compile_ or None,
+                           eval_every_kimg=eval_every_kimg, eval_curve_samples=eval_curve_samples)
     ref = {"tolerance_rel": 0.05} if reference else None
     path = run_method(config, results, show_progress=not quiet, reference=ref)
     if path is not None:  # ranks other than 0 of a torchrun job write nothing
+        if line := disk_line(path):  # what the kept snapshots use on disk
+            echo_err(line)
         typer.echo(str(path))
 
 
@@ -144,6 +151,8 @@ def sweep(
 
 from harness.tuning.cli import tune  # noqa: E402  (the command's flags live beside its driver)
 app.command()(tune)
+from harness.sample_command import sample  # noqa: E402
+app.command()(sample)
 
 @app.command()
 def pretrain(
@@ -244,7 +253,7 @@ def refstats(
 @app.command("eval")
 def eval_(
     checkpoint: Optional[Path] = typer.Option(None, help="a run directory of `bench run` (its record and generator)"),
-    samples: Optional[Path] = typer.Option(None, help="a folder of generated images (searched recursively)"),
+    samples: Optional[Path] = typer.Option(None, help="a folder of generated images (searched recursively) or an ADM-format .npz"),
     dataset: Optional[str] = typer.Option(None, help="the real data compared with (default for --checkpoint: the run's)"),
     metric: List[str] = typer.Option([], help="fid | is | pr | precision | recall | fd-dinov2 | fd; repeatable (default: fid)"),
     fid_impl: str = typer.Option("own", help="own | torch-fidelity | clean-fid-legacy_tensorflow | clean-fid-clean"),

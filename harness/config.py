@@ -28,6 +28,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the networks' forward passes
     log_every_kimg: float = 1.0  # one stats.jsonl line (and TensorBoard scalars) per this many kimg
     tensorboard: bool = True  # also write TensorBoard events (needs the optional 'tensorboard' package)
+    keep_snapshots: str = "best"  # generators kept at curve points: final | best | all | N (harness/snapshots.py)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class EvalConfig:
     every_kimg: float = 250.0  # paper: FID at every 250 kimg snapshot, best one reported
     at_kimg: tuple[float, ...] = ()
     curve_num_samples: int | None = None
+    feature_extractor: str | None = None  # the feature network of fd/precision/recall; None: the dataset's
 
 
 def parse_value(text: str, annotation: Any, key: str) -> Any:

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import platform
+import re
 import secrets
 import subprocess
 from pathlib import Path
@@ -29,6 +30,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def new_run_id(method: str, dataset: str, seed: int) -> str:
     """Unique without coordination: UTC time plus 32 random bits, so concurrent runs never collide."""
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    if ":" in dataset:  # a user dataset named by its path (zip:PATH): its kind and file name
+        kind, _, where = dataset.partition(":")
+        dataset = f"{kind}-{Path(where).stem}"
+    dataset = re.sub(r"[^A-Za-z0-9._-]+", "-", dataset)
     return f"{dataset}-{method}-s{seed}-{stamp}-{secrets.token_hex(4)}"
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,6 +20,7 @@ from harness.backbones import load_backbone
 from harness.build import (build_extractor, build_method, check_compatible, config_from_record,  # noqa: F401
                            configure, default_config, load_generator, resolve_device)
 from harness.config import RunConfig
+from harness.config_files import write_config_file
 from harness.data import ImageDataset, load_dataset
 from harness.divergence import Diverged, FiniteWatch
 from harness.ema import EMA
@@ -242,6 +243,7 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
     elif rank.is_writer:
         run_id = records.new_run_id(config.method, config.dataset, config.seed)
         run_dir = records.create_run_dir(results_dir, run_id)
+        write_config_file(run_dir, replace(config, method_config=asdict(method_config)))  # for bench run --config
         if method.trains:  # what `--resume` needs to start over if killed before its first checkpoint
             records.write_start(run_dir, run_dir / "checkpoint" / START_FILE, {**run_meta, "run_id": run_id})
     else:
@@ -257,7 +259,7 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
         monitor = build_monitor(config, run_dir, device, lambda gen, n: evaluate_generator(
             gen, dataset, backbone, with_num_samples(config, n).eval, extractor, device, False),
             [on_curve_point] if on_curve_point else [], resume_from[1]["images_seen"] if resume_from else None,
-            getattr(method, "schedule_depends_on_budget", False))
+            getattr(method, "schedule_depends_on_budget", False), method.generator)
     if method.trains:
         try:
             stats = train(method, dataset, config, device, show_progress,
