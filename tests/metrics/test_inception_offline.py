@@ -227,7 +227,8 @@ def test_eval_of_a_stored_run_with_the_offline_network(stored_run: Path, pinned:
     record = json.loads(Path(out.strip()).read_text())
     source = json.loads((stored_run / "record.json").read_text())
     assert record["evaluation"]["evaluation_of"] == source["run_id"]
-    assert record["evaluation"]["extractor"]["weights_provenance"]["file_sha1"] == offline.PINNED_SHA1
+    (used,) = record["evaluation"]["extractors"]  # FID and KID: the Inception network alone
+    assert used["weights_provenance"]["file_sha1"] == offline.PINNED_SHA1
     by_name = {m["name"]: m for m in record["metrics"]}
     assert set(by_name) == {"fid", "kid"} and all(m["num_samples"] == 24 for m in by_name.values())
     assert by_name["kid"]["details"]["std"] > 0 and by_name["kid"]["details"]["subset_size"] == 24
