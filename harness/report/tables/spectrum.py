@@ -124,7 +124,7 @@ def build(spec: TableSpec, ctx: Context) -> Document:
         sections.append(Section("No spectrum analyses stored", [], [], [note]))
     draw, size = drawer([(k, groups[k]) for k in keys], note)
     return Document(spec.name, spec.title, spec.caption, sections, CSV_HEADER, csv_rows, figure=draw,
-                    figure_size=size)
+                    figure_size=size, vector=True)
 
 
 SPEC = TableSpec(
