@@ -7,11 +7,9 @@ drawn uniformly from the same per-seed generator.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
-from harness.data import ImageDataset, to_uint8
+from harness.data import ImageDataset
 from harness.progress import image_progress
 from harness.sample_grid import save_grid  # noqa: F401  (re-exported: the runner and `bench eval` write grids)
 

@@ -115,7 +115,8 @@ def table_html(section: Section, doc: Document) -> list[str]:
 
 
 def document_html(doc: Document, png: str | None, pdf: str | None) -> list[str]:
-    out = [f'<section id="{esc(doc.name)}">', f"<h2>{esc(doc.title)}</h2>", f'<p class="caption">{inline_code(doc.caption)}</p>']
+    out = [f'<section id="{esc(doc.name)}">', f"<h2>{esc(doc.title)}</h2>",
+           f'<p class="caption">{inline_code(doc.caption)}</p>']
     if png:
         links = f' (<a href="{esc(pdf)}">PDF</a>)' if pdf else ""
         out += ["<figure>", f'<img src="{esc(png)}" alt="{esc(doc.title)}">',

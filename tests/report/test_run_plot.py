@@ -3,6 +3,8 @@ scale is stated from the run's own config, and the heading names method, dataset
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from harness.report.run_plot import loss_scale, panels_for, round_starts, run_heading
 
 GAN_RECORD = {"method": "gan_only", "dataset": "digits", "budget_kimg": 20.0, "seed": 2,
@@ -23,7 +25,7 @@ def test_r1_gets_its_own_log_panel_and_the_loss_axis_states_its_scale():
     assert set(r1[1]) == {"r1"} and r1[2] and len(r1[1]["r1"]) == 2
     assert all(ylabel for ylabel, _, _ in panels.values())
     assert "64 x the batch mean" in loss_scale(GAN_RECORD)
-    assert run_heading(__import__("pathlib").Path("r"), GAN_RECORD).endswith("gan_only on digits, budget 20 kimg, seed 2")
+    assert run_heading(Path("r"), GAN_RECORD).endswith("gan_only on digits, budget 20 kimg, seed 2")
 
 
 def test_pd_round_marks_lines_not_a_loss_and_other_methods_state_their_reduction():

@@ -81,8 +81,8 @@ def lines_of(runs: list[Run], m: Measurement) -> list[Line]:
                         at.setdefault(int(p.images), LinePoint(p.kimg, p.images, [])).values.append(v)
         if at:
             snapshots = any(r.schedule_depends_on_budget for r in group)
-            lines.append(Line(label, method, budget, snapshots, [at[k] for k in sorted(at)], len({r.seed for r in group}),
-                              group))
+            points = [at[k] for k in sorted(at)]
+            lines.append(Line(label, method, budget, snapshots, points, len({r.seed for r in group}), group))
     budgets = group_by(lines, lambda line: line.label)
     for line in lines:  # a method with curves at several budgets: name each line's run budget
         if len(budgets[line.label]) > 1:
