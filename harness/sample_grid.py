@@ -121,3 +121,28 @@ def read_tiles(path: Path, grid: int, first_seed: int, count: int) -> tuple[list
     tiles = [np.asarray(converted.crop(layout.box(i))) for i in range(min(count, layout.count))]
     scale = layout.scale or (upscaling(tiles) if tiles else 1)
     return [t[::scale, ::scale] for t in tiles], layout
+
+
+def redraw_legacy_grid(path: Path, grid: int, first_seed: int, title: str) -> GridLayout | None:
+    """Redraw a grid written before the layout was stored (touching tiles, no title) in today's layout,
+    from its own pixels: the nearest-neighbour upscaling is undone exactly, so every sample keeps its
+    bytes (checked by reading the new file back). None when the file already has a stored layout."""
+    import os
+
+    import torch
+    from PIL import Image
+
+    with Image.open(path) as picture:
+        if GRID_CHUNK in getattr(picture, "text", {}):
+            return None
+    tiles, _ = read_tiles(path, grid, first_seed, grid * grid)
+    pixels = torch.from_numpy(np.stack(tiles)).float()
+    images = (pixels if pixels.ndim == 4 else pixels.unsqueeze(-1)).permute(0, 3, 1, 2) / 127.5 - 1
+    scratch = path.with_name(path.name + ".new")
+    layout = save_grid(images, scratch, grid, title, first_seed)
+    again, _ = read_tiles(scratch, grid, first_seed, grid * grid)
+    if not all(np.array_equal(a, b) for a, b in zip(tiles, again)) or len(again) != len(tiles):
+        scratch.unlink()
+        raise ValueError(f"{path}: the redrawn grid does not hold the same samples; left unchanged")
+    os.replace(scratch, path)
+    return layout
