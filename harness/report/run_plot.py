@@ -24,9 +24,9 @@ NOT_LOSSES = ("r1", "round")  # logged under loss/ but not losses: R1 gets its o
 # How each method's logged loss is scaled (the numbers mean nothing without it). GAN methods record
 # ``gan_loss_images``; DMD records its reduction; these two are fixed by their train steps.
 LOSS_SCALES = {
-    "consistency_distillation": "per image: pseudo-Huber distance over all pixels (arXiv 2310.14189 §3.3); "
-                                "batch mean",
-    "progressive_distillation": "per image: weighted squared error summed over pixels (arXiv 2202.00512 eq. 9 "
+    "consistency_distillation": "per image: {distance} over all pixels (arXiv 2303.01469 eq. 7; pseudo-Huber: "
+                                "arXiv 2310.14189 §3.3); batch mean",
+    "progressive_distillation": "per image: weighted squared error summed over pixels (arXiv 2202.00512 §4 "
                                 "weighting); batch mean",
 }
 
@@ -43,7 +43,8 @@ def loss_scale(record: dict | None) -> str:
     if info.get("loss_reduction"):
         return f"loss scale: {info['loss_reduction']}"
     if method in LOSS_SCALES:
-        return f"loss scale: {LOSS_SCALES[method]}"
+        distance = "squared L2 distance" if info.get("loss") == "l2" else "pseudo-Huber distance"
+        return f"loss scale: {LOSS_SCALES[method].format(distance=distance)}"
     return f"loss scale: as the {method} method's training step returns it (not rescaled)"
 
 

@@ -37,3 +37,5 @@ def test_pd_round_marks_lines_not_a_loss_and_other_methods_state_their_reduction
     assert "mean over N, C, H, W" in loss_scale({"method": "dmd", "method_info": {"loss_reduction":
                                                                                    "mean over N, C, H, W (DMD2)"}})
     assert "not rescaled" in loss_scale({"method": "my_plugin"})
+    assert "squared L2" in loss_scale({"method": "consistency_distillation", "method_info": {"loss": "l2"}})
+    assert "pseudo-Huber distance" in loss_scale({"method": "consistency_distillation", "method_info": {}})
