@@ -95,7 +95,7 @@ def strip(tiles: list[np.ndarray], size: int) -> np.ndarray:
 def drawer(rows: dict[str, list[Row]], note: str):
     keys = [k for k in dataset_order(rows) if k in rows]
     heights = [len(rows[k]) * TILE_INCHES + 0.8 for k in keys] or [1.5]
-    width, height = LABEL_INCHES + COLUMNS * TILE_INCHES + 0.3, sum(heights) + 0.2
+    width, height = LABEL_INCHES + COLUMNS * TILE_INCHES + 0.45, sum(heights) + 0.2
 
     def draw(figure) -> None:
         top = height - 0.1
@@ -118,7 +118,9 @@ def drawer(rows: dict[str, list[Row]], note: str):
                           [str(items[0].first_seed + j) for j in range(COLUMNS)])
             ax.tick_params(length=0)
             ax.set_xlabel("sample seed (the same latent in every row)")
-            ax.set_title(f"{dataset_title(key)} (rows: method · budget · run seed)", fontsize=8)
+            ax.yaxis.set_label_position("right")  # the left holds the row names
+            ax.set_ylabel("method · budget · run seed", rotation=270, labelpad=10)
+            ax.set_title(dataset_title(key), fontsize=8)
             top -= block
 
     return draw, (width, height)
