@@ -312,11 +312,16 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     record["run_id"] = run_id
     if first_images is not None and first_images.shape[0] >= 4:
         from harness.evaluate import save_grid
+        from harness.sample_grid import grid_title
         from harness.storage import disk_errors
 
         grid = int(np.sqrt(min(64, first_images.shape[0])))
+        first = seed_sets[0].start if seed_sets else 0
+        title = (grid_title(record["method"], dataset_name, float(record.get("budget_kimg") or 0), int(record["seed"]),
+                            first, grid * grid) if seed_sets else
+                 f"{record['method']} · {dataset_name} · the first {grid * grid} images of the folder")
         with disk_errors("the sample grid", run_dir / "samples.png", first_images[0].numel() * grid * grid):
-            save_grid(first_images, run_dir / "samples.png", grid)
+            save_grid(first_images, run_dir / "samples.png", grid, title, first)
     return records.write(run_dir, record)
 
 

@@ -8,12 +8,11 @@ EDM's generate.py writes (and `bench sample` exports) hold them.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
-from harness.data import ImageDataset, to_uint8
+from harness.data import ImageDataset
 from harness.progress import image_progress
+from harness.sample_grid import save_grid  # noqa: F401  (re-exported: the runner and `bench eval` write grids)
 
 
 def seed_latents(seeds, shape: tuple[int, ...], num_classes: int,
@@ -65,22 +64,6 @@ def generate(generator: torch.nn.Module, seeds, shape: tuple[int, ...], label_di
             out.append(generate_batch(generator, chunk, shape, label_dim, device)[0])
             advance(len(chunk))
     return torch.cat(out)
-
-
-def save_grid(images: torch.Tensor, path: Path, grid: int = 8, min_size: int = 256) -> None:
-    """A grid x grid PNG of the first samples, upscaled (nearest) so small images are visible."""
-    from PIL import Image
-
-    images = to_uint8(images[: grid * grid])
-    n, c, r, _ = images.shape
-    canvas = torch.zeros((c, grid * r, grid * r), dtype=torch.uint8)
-    for i in range(n):
-        row, col = divmod(i, grid)
-        canvas[:, row * r:(row + 1) * r, col * r:(col + 1) * r] = images[i]
-    array = canvas.permute(1, 2, 0).numpy()
-    picture = Image.fromarray(array[:, :, 0] if c == 1 else array)
-    scale = max(1, min_size // (grid * r))
-    picture.resize((grid * r * scale,) * 2, Image.NEAREST).save(path)
 
 
 def labels_for(dataset: ImageDataset, index: torch.Tensor, label_dim: int) -> torch.Tensor | None:

@@ -26,6 +26,7 @@ from harness.divergence import Diverged, FiniteWatch
 from harness.ema import EMA
 from harness.errors import BenchError, UsageError
 from harness.evaluate import evaluate_generator, labels_for, save_grid
+from harness.sample_grid import grid_title
 from harness.progress import image_progress
 from harness.seeding import cpu_threads, make_generator
 
@@ -287,7 +288,9 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
 
         with disk_errors("the sample grid", run_dir / "samples.png", samples[0].numel() * config.eval.grid_size ** 2,
                          hint):
-            save_grid(samples, run_dir / "samples.png", config.eval.grid_size)
+            save_grid(samples, run_dir / "samples.png", config.eval.grid_size, grid_title(
+                config.method, config.dataset, config.train.budget_kimg, config.seed, config.eval.first_seed,
+                min(len(samples), config.eval.grid_size ** 2)), config.eval.first_seed)
     if keep_generator and method.trains and status == "completed":
         from harness.backbones.files import save_weights
         from harness.storage import DiskError

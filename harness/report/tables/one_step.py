@@ -12,6 +12,7 @@ from __future__ import annotations
 from harness.report.inputs import (DATASETS, METHOD_LABELS, METHOD_ORDER, Measurement, Run, dataset_order,
                                    dataset_title, fd_values, fmt_count, group_by, run_command, runs_with, seeds_shown,
                                    summarize)
+from harness.report.formatting import provenance
 from harness.report.render import Citations, Document, Section
 from harness.report.spec import Context, TableSpec
 
@@ -98,7 +99,7 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
     if placeholder:
         header += ["reproduced: mean ± std", "seeds", "Δ vs reported"]
         short += ["reproduced", "seeds", "Δ"]
-    rows, csv_rows, used, any_nc = [], [], set(), False
+    rows, csv_rows, used, any_nc, sources = [], [], set(), False, []
     for _, group in sorted(group_by(runs, row_key).items(), key=lambda kv: kv[0]):
         first = group[0]
         main, alternates = reported_for(first, entries)
@@ -136,6 +137,7 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
                                  "best_snapshot_mean": best.mean, "best_snapshot_std": best.std,
                                  "best_snapshot_runs": best.n})
         rows.append(row + (["—", "0", "—"] if placeholder else []))
+        sources.append(provenance(group) + (f"; reported: {main.id}" if main else ""))
     for entry in entries:
         if entry.id in used or entry.is_readme():
             continue
@@ -143,10 +145,11 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
         rows.append([entry.method, entry.harness_method or "not in bench", str(entry.nfe or "—"), "—", "—",
                      reported_cell(entry, alternates, cites), fmt_count(entry.train_images)]
                     + ["—", "0", "—"] * max(1, len(measurements)) + ["—"] * len(best_measurements))
+        sources.append(f"reported only: baselines/published.json entry {entry.id}")
         csv_rows.append({"dataset": key, "method": entry.method, "bench_method": entry.harness_method,
                          "nfe": entry.nfe, **reported_csv(entry, alternates)})
     notes = section_notes(key, runs, entries, measurements, any_nc) + ([BEST_NOTE] if best_measurements else [])
-    return Section(dataset_title(key), header, rows, notes, short), csv_rows
+    return Section(dataset_title(key), header, rows, notes, short, sources), csv_rows
 
 
 def section_notes(key: str, runs: list[Run], entries: list, measurements: list[Measurement], any_nc: bool) -> list[str]:
