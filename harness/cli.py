@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from harness import numerics
 from harness.errors import BenchError, UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -321,6 +322,7 @@ def main() -> None:
     """
     usage_error = _typer_usage_error_base()
     try:
+        numerics.apply_request()  # BENCH_NUMERICS=portable: before anything imports torch
         status = app(standalone_mode=False)
     except BenchError as exc:
         echo_err(f"error: {exc}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.data import ImageDataset
+from harness.data import ImageDataset, to_uint8
 from harness.progress import image_progress
 from harness.sample_grid import save_grid  # noqa: F401  (re-exported: the runner and `bench eval` write grids)
 

@@ -20,6 +20,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from harness import numerics
 from harness.errors import BenchError
 
 SCHEMA_VERSION = 1
@@ -194,7 +195,7 @@ def environment(device: str) -> dict[str, Any]:
 
     versions["bench"] = __version__
     hardware = {"device": device, "platform": platform.platform(), "processor": platform.machine(),
-                "cpu_threads": torch.get_num_threads()}
+                "cpu_threads": torch.get_num_threads(), **numerics.describe()}
     if device.startswith("cuda") and torch.cuda.is_available():
         hardware["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return {"versions": versions, "hardware": hardware, "git": git_state(), "packages": package_state()}

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 import numpy as np
-import torch
 import typer
 
 from harness.errors import UsageError
@@ -123,7 +122,7 @@ def _checked(options: SampleOptions) -> tuple[list[int], str, Path | None]:
     return seeds, check_out(options.out, results_dirs, options.force, options.subdirs), run_dir
 
 
-def _source(options: SampleOptions, run_dir: Path | None, device: torch.device):
+def _source(options: SampleOptions, run_dir: Path | None, device: "torch.device"):
     """(generator, (channels, resolution, label_dim), manifest source) of a run or a fixed method."""
     from harness.backbones.files import load_weights
     from harness.build import load_run, read_record

@@ -8,7 +8,6 @@ Run: ``python -m pytest -n 0 tests/benchmarks/test_inception_backends.py --bench
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch

@@ -8,7 +8,6 @@ run only where the extra is installed (it is not in requirements.lock: see READM
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch
