@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import torch
 
 from harness.backbones import LoadedBackbone
+from harness.errors import UsageError
 
 
 @dataclass
@@ -41,6 +42,15 @@ class Method(ABC):
     # True when the training schedule is set by the budget (PD's halving rounds): a curve point of such a
     # run before its end is a snapshot of the longer schedule, not what a run at that budget would give.
     schedule_depends_on_budget: ClassVar[bool] = False
+    # True when the method samples the backbone's own wrapper D(x; sigma) (teacher, PD); False when it re-wraps
+    # the wrapper's inner network in the consistency preconditioning of baselines/d2o.py (check_backbone_wrapper).
+    runs_backbone_wrapper: ClassVar[bool] = False
+    # The runner settings (TrainConfig fields) of the method's own reference, applied over the dataset's
+    # ``train`` preset and under its ``train/<method>`` one (harness/build.py), e.g. the evaluated EMA.
+    train_defaults: ClassVar[dict[str, Any]] = {}
+    # Config fields added after records were stored, with the value that reproduces those records (the
+    # code had no such setting then): a stored config without the key is rebuilt with this value.
+    introduced: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, ctx: MethodContext, config: Any):
         self.ctx = ctx
@@ -115,6 +125,28 @@ class StudentDistillation(Method):
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"student": self.opt}
+
+
+# The one wrapper whose output mapping the consistency preconditioning reproduces (baselines/d2o.py).
+MAPPED_WRAPPER = "EDMPrecond"
+
+
+def check_backbone_wrapper(method_cls: type, net: torch.nn.Module, backbone_name: str) -> None:
+    """Refuse, in one line, a backbone whose wrapper the method's one-step generator would mis-map.
+
+    The consistency preconditioning (baselines/d2o.py) adopts a VP / VE / iDDPM wrapper's c_in and c_noise
+    but not its output mapping (c_skip = 1, c_out = -sigma or sigma; EDM arXiv 2206.00364, Table 1), so
+    its generator would start near 0.5 F rather than the backbone's denoiser at sigma_max, and a CD student
+    would not equal its teacher at initialisation. EDM's released checkpoints (edm-*-vp, edm-*-ve, edm-*-adm)
+    are all EDMPrecond (the suffix names the architecture), so only VP/VE/iDDPM-trained networks are refused.
+    """
+    kind = type(net).__name__
+    if method_cls.runs_backbone_wrapper or kind == MAPPED_WRAPPER:
+        return
+    raise UsageError(f"{method_cls.name}: backbone {backbone_name} uses {kind} preconditioning; {method_cls.name} "
+                     f"fine-tunes its inner network in the consistency preconditioning, which maps {MAPPED_WRAPPER} "
+                     f"backbones only (a {kind} output mapping is not implemented); use an {MAPPED_WRAPPER} backbone "
+                     f"(all of EDM's released checkpoints are)")
 
 
 def draw_latents(shape: tuple[int, ...], rng: torch.Generator, device: torch.device) -> torch.Tensor:

@@ -26,6 +26,13 @@ setting) needs LPIPS weights that the harness cannot download: choosing it is a 
 Weighting lambda: ``"uniform"`` (CM paper, lambda = 1) or ``"inverse_step"``
 (1/(sigma_{n+1} - sigma_n), 2310.14189).
 
+Optimiser and EMA as the reference code does them: RAdam (openai/consistency_models ``cm/train_util.py``
+and openai/consistency_models_cifar10 ``configs/cifar10_ve_cd.py``), on CIFAR-10 with a linear lr
+warm-up over the first 10M images (``optim.warmup = 1e7 / batch_size`` steps) and no gradient clipping;
+the evaluated generator is an EMA of the student with decay 0.9999 per step (``model.ema_rate``;
+``train_defaults``), separate from the target network theta^-. Per-dataset settings (ImageNet-64: N = 40,
+mu = 0.95, lr 8e-6, batch 2048; CM ``scripts/launch.sh``) are the presets of harness/presets.
+
 Labels: the real batch's labels (CD distils along trajectories started from data). Student and
 target run with dropout off (eval mode), like every generator in the harness.
 """
@@ -49,17 +56,21 @@ from harness.errors import MissingArtefactError, UsageError
 from harness.samplers import heun_step, karras_sigmas, supported_sigma_range
 
 LOSSES = ("pseudo_huber", "l2", "lpips")
+OPTIMIZERS = {"radam": torch.optim.RAdam, "adam": torch.optim.Adam}
 WEIGHTINGS = ("uniform", "inverse_step")
 
 
 @dataclass
 class ConsistencyDistillationConfig:
-    """Defaults: CM paper (arXiv 2303.01469) Table 3, CIFAR-10 CD column — N = 18, Heun, Adam lr
-    4e-4, target EMA mu = 0 (ImageNet-64 and LSUN use 0.95) — except the metric: pseudo-Huber
-    (arXiv 2310.14189) instead of LPIPS, whose weights are not available here."""
+    """Defaults: CM's CIFAR-10 CD (arXiv 2303.01469 Table 3; openai/consistency_models_cifar10
+    ``configs/cifar10_ve_cd.py``) — N = 18, Heun, RAdam lr 4e-4 warmed up linearly over 10M images,
+    target EMA mu = 0 — except the metric: pseudo-Huber (arXiv 2310.14189) instead of LPIPS, whose
+    weights are not available here."""
 
     num_scales: int = 18  # N
     lr: float = 4e-4
+    optimizer: str = "radam"  # "radam" (CM's code) | "adam"
+    lr_warmup_kimg: float = 10_000.0  # linear lr warm-up over this many thousand images; 0 = none
     beta1: float = 0.9
     beta2: float = 0.999
     target_ema: float = 0.0  # mu of eq. 8
@@ -75,7 +86,7 @@ class ConsistencyDistillationConfig:
 # `bench tune`'s search space (baselines/tunable.py): what the CM paper ablates for CD (arXiv 2303.01469
 # Fig. 3: the metric d, the number of scales N, the target EMA mu) and the learning rate.
 SEARCH_SPACE = {
-    "lr": log_uniform(1e-5, 2e-3, why="Adam lr (arXiv 2303.01469 Table 3: 4e-4 on CIFAR-10)"),
+    "lr": log_uniform(1e-5, 2e-3, why="peak lr (arXiv 2303.01469 Table 3: 4e-4 on CIFAR-10)"),
     "num_scales": int_range(6, 60, log=True, why="N, discretisation steps (arXiv 2303.01469 Fig. 3b)"),
     "target_ema": uniform(0.0, 0.99, why="target EMA mu (arXiv 2303.01469 Table 3: 0 CIFAR-10, 0.95 ImageNet)"),
     "loss": choice("pseudo_huber", "l2", why="metric d (arXiv 2303.01469 Fig. 3a; pseudo-Huber: 2310.14189)"),
@@ -106,6 +117,8 @@ def consistency_distillation_target(teacher: nn.Module, target_fn: nn.Module, x_
 class ConsistencyDistillation(StudentDistillation):
     name = "consistency_distillation"
     Config = ConsistencyDistillationConfig
+    train_defaults = {"ema_beta": 0.9999}  # CM evaluates an EMA of 0.9999 per step (module docstring)
+    introduced = {"optimizer": "adam", "lr_warmup_kimg": 0.0}  # what records made before these settings ran
 
     def __init__(self, ctx: MethodContext, config: ConsistencyDistillationConfig):
         super().__init__(ctx, config)
@@ -120,6 +133,11 @@ class ConsistencyDistillation(StudentDistillation):
         if config.weighting not in WEIGHTINGS:
             raise UsageError(f"consistency_distillation: weighting must be one of {', '.join(WEIGHTINGS)}; "
                              f"got {config.weighting!r}")
+        if config.optimizer not in OPTIMIZERS:
+            raise UsageError(f"consistency_distillation: optimizer must be one of {', '.join(OPTIMIZERS)}; "
+                             f"got {config.optimizer!r}")
+        if not config.lr_warmup_kimg >= 0:
+            raise UsageError(f"consistency_distillation: lr_warmup_kimg must be >= 0, got {config.lr_warmup_kimg}")
         if not 0.0 <= config.target_ema < 1.0:
             raise UsageError(f"consistency_distillation: target_ema must be in [0, 1), got {config.target_ema}")
         net = ctx.backbone.net
@@ -132,8 +150,8 @@ class ConsistencyDistillation(StudentDistillation):
         self.student = ConsistencyFunction(unet, config.sigma_data, eps, conditioning).to(ctx.device)
         self.target = copy.deepcopy(self.student).requires_grad_(False)
         self._generator = D2OGenerator(self.student.unet, sigma_max, config.sigma_data, eps, conditioning)
-        self.opt = torch.optim.Adam(self.student.parameters(), lr=config.lr,
-                                    betas=(config.beta1, config.beta2), eps=1e-8)
+        self.opt = OPTIMIZERS[config.optimizer](self.student.parameters(), lr=config.lr,
+                                                betas=(config.beta1, config.beta2), eps=1e-8)
         dim = net.img_channels * net.img_resolution**2
         self.huber_c = config.huber_c * math.sqrt(dim)
 
@@ -144,6 +162,7 @@ class ConsistencyDistillation(StudentDistillation):
         return {"num_scales": self.config.num_scales, "loss": self.config.loss,
                 "huber_c": self.huber_c if self.config.loss == "pseudo_huber" else None,
                 "weighting": self.config.weighting, "target_ema": self.config.target_ema,
+                "optimizer": self.config.optimizer, "lr_warmup_kimg": self.config.lr_warmup_kimg,
                 "teacher_solver": "heun", "sigma_min": float(self.sigmas[0]), "sigma_max": float(self.sigmas[-1])}
 
     def distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -162,6 +181,10 @@ class ConsistencyDistillation(StudentDistillation):
         pred = self.student(x_next, sigma_next, labels)
         weight = 1.0 if self.config.weighting == "uniform" else (1 / (sigma_next - sigma_cur)).to(torch.float32)
         loss = (weight * self.distance(pred, target)).mean()
+        if self.config.lr_warmup_kimg > 0:  # linear warm-up by images seen after this step
+            ramp = min((step + 1) * self.ctx.batch_size / (self.config.lr_warmup_kimg * 1000), 1.0)
+            for group in self.opt.param_groups:
+                group["lr"] = self.config.lr * ramp
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()

@@ -10,10 +10,13 @@ so f(x, eps) = x. D2O's one-step generator is G(z) = f(sigma z, sigma) at the fi
 
 c_in and c_noise are what the backbone's own wrapper feeds F, so that before any fine-tuning F sees
 its inputs as in pre-training: for EDMPrecond 1/sqrt(sigma^2 + sd^2) and ln(sigma)/4 (EDM, arXiv
-2206.00364, Table 1), for the VP / VE / iDDPM wrappers their own ``coefficients`` (same table). The
-authors load VE weights into an EDM-conditioned wrapper (Zyriix/GDD train.sh, ``--precond=gdd``);
-here a VE backbone keeps its own conditioning (c_in = 1, c_noise = ln(sigma/2)). A wrapper whose
-conditioning is not known is refused with a clear error rather than silently mis-conditioned.
+2206.00364, Table 1), for the VP / VE / iDDPM wrappers their own ``coefficients`` (same table). Only
+c_in and c_noise are adopted, not a VP / VE / iDDPM wrapper's output mapping (c_skip = 1, c_out = -sigma
+or sigma), so runs refuse those wrappers in one line (baselines/base.py ``check_backbone_wrapper``).
+The checkpoints the authors fine-tune (EDM's released ``edm-*-ve`` NCSN++ networks, Zyriix/GDD
+train.sh, ``--precond=gdd``) were trained with EDM's own preconditioning: "ve" names the architecture,
+so their EDM-style conditioning here is theirs. A wrapper whose conditioning is not known is refused
+with a clear error rather than silently mis-conditioned.
 """
 
 from __future__ import annotations

@@ -38,9 +38,11 @@ class DiscriminatorSettings:
     # auto: the projected discriminator where its feature networks' weights are on disk and the
     # resolution is >= 32, else one trained from scratch.
     discriminator: str = "auto"  # auto | projected | scratch
+    # The from-scratch D's base width; the projected heads' flat width below 32x32 (from 32x32 up they
+    # have the authors' per-size widths, baselines/projected_heads.py).
     d_width: int = 64
     d_features: tuple[str, ...] = ()  # (): the paper's pair where on disk, else efficientnet-lite0
-    d_input_size: int = 224  # images are resized to this for the feature networks (paper: 224)
+    d_input_size: int = 224  # images are resized to this (a multiple of 32) for the feature networks (paper: 224)
     d_proj_channels: int = 64  # random cross-channel mixing width at the finest scale (paper: 64)
     d_seed: int | None = None  # seed of the fixed random projections; None: the run's seed
 

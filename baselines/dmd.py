@@ -5,16 +5,20 @@ Networks: the one-step generator G (D2O's preconditioning at sigma = 80, initial
 backbone: baselines/d2o.py), the frozen real score D_real (the teacher) and a trainable fake score
 D_fake (initialised from the teacher), all as EDM denoisers D(x; sigma).
 
-Per iteration (DMD2's two time-scale update rule, §4.2: ``fake_steps_per_generator_step`` fake-score
-updates, then one generator update; DMD2's regression-free objective, no DMD1 regression loss):
+Iterations and image accounting as DMD2 counts them (tianweiy/DMD2 ``main/edm/train_edm.py``
+``train_one_step``; the basis of its published 58M/160M images): one ``train_step`` is one iteration on
+one new real batch; it updates the generator when ``step % fake_steps_per_generator_step == 0`` (the two
+time-scale update rule, §4.2: k = 5) and then the fake score once, on the images the generator made in
+this iteration (before its update). So each batch of images is one fake-score update, and one generator
+update per k batches; DMD2's regression-free objective, no DMD1 regression loss:
 
-  fake-score update (``fake_score_step``), k times:
+  fake-score update (``fake_score_step``), every iteration:
     x = G(z) (no grad);  sigma = Karras(u), u ~ U(fake_u_min, fake_u_max) = U(0, 1): the same Karras
     schedule the generator update queries the fake score on (DMD2 ``compute_loss_fake`` draws from
     the whole grid that ``compute_distribution_matching_loss`` draws from, between 2% and 98%)
     loss_fake = mean over N, C, H, W of lambda(sigma) (D_fake(x + sigma n; sigma) - x)^2   (DMD2: a mean)
               [+ gan_d_weight * mean (softplus(C(x_t)) + softplus(-C(y_t)))   when the GAN term is on]
-  generator update (``generator_step``):
+  generator update (``generator_step``), every k-th iteration:
     x = G(z);  sigma = Karras(u), u ~ U(dm_u_min, dm_u_max) = U(0.02, 0.98) (DMD §3: t ~ U(0.02 T, 0.98 T));
     x_t = x + sigma n
     grad = w (D_fake(x_t) - D_real(x_t)),  w = 1 / mean_{C,H,W} |x - D_real(x_t)|   (DMD eq. 8;
@@ -36,7 +40,14 @@ trained in the fake-score update (same optimiser, loss weight gan_d_weight).
 Labels: the real batch's labels for the generator, both scores and the classifier (DMD2 draws
 classes uniformly; the data's class marginal is the same in expectation for balanced sets).
 All networks run with dropout off (eval mode); at initialisation D_fake = D_real, so grad = 0.
-teacher_passes_per_image = 1: one real-score pass per generator image (the fake score is trained).
+teacher_passes_per_image = 1/k: one real-score pass per image of a generator update, one generator
+update per k batches (the fake score is trained, not the teacher). No EMA: DMD2 evaluates the
+generator itself (``train_defaults``).
+
+The GAN term is off by default, so the default ``dmd`` is DMD2 without its GAN loss, whose published
+ImageNet-64 FID is 2.61 (DMD2's model zoo), not 1.51/1.28; the classifier here is not DMD2's head
+(theirs taps the encoder output with 2 x (conv4x4 + GroupNorm + SiLU) + 1x1), so bench sets no
+published DMD2 GAN number beside any run (baselines/published.json ``recipe``).
 """
 
 from __future__ import annotations
@@ -161,7 +172,12 @@ class DMD(Method):
     name = "dmd"
     parallel = ("G", "fake_score", "classifier", "D")
     Config = DMDConfig
-    teacher_passes_per_image = 1.0  # one real-score pass per generator image (the fake score is trained)
+    train_defaults = {"ema_beta": 0.0}  # DMD2 uses no EMA: the generator itself is evaluated
+
+    @property
+    def teacher_passes_per_image(self) -> float:
+        """One real-score pass per image of a generator update, one generator update per k batches."""
+        return 1.0 / self.config.fake_steps_per_generator_step
 
     def __init__(self, ctx: MethodContext, config: DMDConfig):
         super().__init__(ctx, config)
@@ -227,6 +243,8 @@ class DMD(Method):
                 "dm_sigma": f"karras(u), u ~ U({c.dm_u_min}, {c.dm_u_max}), {schedule}",
                 "fake_score_sigma": f"karras(u), u ~ U({c.fake_u_min}, {c.fake_u_max}), {schedule}",
                 "loss_reduction": "mean over N, C, H, W (DMD2)",
+                "image_accounting": "DMD2's: one fake-score update per batch, the generator every "
+                                    f"{c.fake_steps_per_generator_step}th",
                 "gan": self.gan, "gan_weight": c.gan_weight,
                 "gan_d_weight": c.gan_d_weight if self.gan else 0.0,
                 **(self.discriminator_info if self.D is not None else
@@ -253,11 +271,13 @@ class DMD(Method):
         if self.config.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
 
-    def fake_score_step(self, real, labels, rng) -> dict[str, torch.Tensor]:
-        """One update of the fake score (and the GAN term's classifier or discriminator)."""
+    def fake_score_step(self, real, labels, rng, x: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """One update of the fake score (and the GAN term's classifier or discriminator) on generator
+        images ``x`` (this iteration's, from the generator update) or, when None, fresh ones."""
         c, batch = self.config, real.shape[0]
-        with torch.no_grad():
-            x = self.G(draw_latents(tuple(real.shape), rng, real.device), labels)
+        if x is None:
+            with torch.no_grad():
+                x = self.G(draw_latents(tuple(real.shape), rng, real.device), labels)
         sigma = self.fake_score_sigmas(batch, rng, real.device)
         weight = append_dims(edm_loss_weight(sigma, c.sigma_data), x.ndim)
         loss = (weight * (self.fake_score(self.noisy(x, sigma, rng), sigma, labels) - x).square()).mean()
@@ -278,8 +298,9 @@ class DMD(Method):
         self.opt_fake.step()
         return losses
 
-    def generator_step(self, real, labels, rng) -> dict[str, torch.Tensor]:
-        """One generator update: the distribution-matching gradient (+ the optional GAN term)."""
+    def generator_step(self, real, labels, rng) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """One generator update: the distribution-matching gradient (+ the optional GAN term); returns the
+        losses and the images it made (before the update, detached) for this iteration's fake-score update."""
         c, batch = self.config, real.shape[0]
         x = self.G(draw_latents(tuple(real.shape), rng, real.device), labels)
         sigma = self.dm_sigmas(batch, rng, real.device)
@@ -300,13 +321,16 @@ class DMD(Method):
             loss.backward()
         self._clip(list(self.G.parameters()))
         self.opt_g.step()
-        return losses
+        return losses, x.detach()
 
     def train_step(self, real, labels, step, rng):
+        """One DMD2 iteration (module docstring): the generator every k-th, then the fake score."""
         losses: dict[str, torch.Tensor] = {}
-        for _ in range(self.config.fake_steps_per_generator_step):  # two time-scale update rule
-            losses.update(self.fake_score_step(real, labels, rng))
-        losses.update(self.generator_step(real, labels, rng))
+        x = None
+        if step % self.config.fake_steps_per_generator_step == 0:  # two time-scale update rule
+            generator_losses, x = self.generator_step(real, labels, rng)
+            losses.update(generator_losses)
+        losses.update(self.fake_score_step(real, labels, rng, x))
         return losses
 
 

@@ -15,6 +15,11 @@ weighs R1 against the GAN loss as there, and one process or many give the same g
 Adam with betas (0, 0.99), constant lr; the D lr and betas take the 16/17 correction of lazy
 regularisation (StyleGAN2, Karras et al. 2020, App. B), because R1 is a separate step of the same
 optimiser. Conditional backbones see the real batch's labels.
+Before every optimiser step the gradients are sanitised as the authors' loop does it (Zyriix/GDD
+``training/training_loop.py``: ``nan_to_num(grad, nan=0, posinf=1e5, neginf=-1e5)`` on every stage's
+network): a NaN gradient entry counts as 0 and an infinite one as +-1e5, finite values untouched. So
+one bad entry does not poison the weights; a loss that is not finite still stops the run (the
+runner's divergence check, harness/divergence.py) and is recorded as a failure.
 """
 
 from __future__ import annotations
@@ -32,6 +37,16 @@ from baselines.losses import discriminator_loss, generator_loss, r1_penalty
 from baselines.tunable import log_uniform
 
 
+GRAD_LIMIT = 1e5  # the authors' replacement for an infinite gradient entry
+
+
+def sanitize_gradients(module: torch.nn.Module) -> None:
+    """NaN -> 0, +-inf -> +-1e5 in every gradient of ``module``, in place (module docstring)."""
+    for p in module.parameters():
+        if p.grad is not None:
+            torch.nan_to_num_(p.grad, nan=0.0, posinf=GRAD_LIMIT, neginf=-GRAD_LIMIT)
+
+
 @dataclass
 class GanOnlyConfig(DiscriminatorSettings):
     """D2O's CIFAR-10 settings (train.sh: lr 1e-4 / 1e-4, r1_gamma 1e-4, R1 every 16 iterations)."""
@@ -42,7 +57,9 @@ class GanOnlyConfig(DiscriminatorSettings):
     beta2: float = 0.99
     r1_gamma: float = 1e-4
     r1_interval: int = 16
-    gan_loss_images: int = 64  # GAN losses = this x the batch mean (the authors' per-GPU sum: 256 / 4 GPUs)
+    # GAN losses = this x the batch mean: the authors' per-GPU sum (train.sh batch / 4 GPUs): 64 on CIFAR-10;
+    # each dataset's preset derives it from its train.sh line (harness/presets/d2o_recipes.py).
+    gan_loss_images: int = 64
     sigma: float = 80.0
     sigma_data: float = 0.5
     eps: float = 0.002
@@ -103,6 +120,7 @@ class GanOnly(Method):
             loss_g = generator_loss(self.D(self.G(z, labels), labels)).mean() * self.config.gan_loss_images
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
+            sanitize_gradients(self.G)
             self.opt_g.step()
 
         # Discriminator stage on freshly generated fakes.
@@ -111,6 +129,7 @@ class GanOnly(Method):
         loss_d = discriminator_loss(self.D(real, labels), self.D(fake, labels)).mean() * self.config.gan_loss_images
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
+        sanitize_gradients(self.D)
         self.opt_d.step()
         losses = {"loss_g": loss_g.detach(), "loss_d": loss_d.detach()}
 
@@ -119,6 +138,7 @@ class GanOnly(Method):
             loss_r1 = (r1 * (self.config.r1_gamma / 2)).mean() * self.config.r1_interval
             self.opt_d.zero_grad(set_to_none=True)
             loss_r1.backward()
+            sanitize_gradients(self.D)
             self.opt_d.step()
             losses["r1"] = r1.mean().detach()
         return losses

@@ -18,6 +18,7 @@ class TeacherConfig:
 
 class Teacher(FixedGenerator):
     name = "teacher"
+    runs_backbone_wrapper = True  # samples the backbone's own D(x; sigma), any wrapper
     Config = TeacherConfig
 
     def build_generator(self, ctx: MethodContext, config: TeacherConfig) -> HeunGenerator:

@@ -44,8 +44,11 @@ def check_compatible(dataset: ImageDataset, backbone: LoadedBackbone) -> None:
 
 
 def build_method(config: RunConfig, backbone: LoadedBackbone, dataset: ImageDataset, device: torch.device):
+    from baselines.base import check_backbone_wrapper
+
     method_cls = METHODS.get(config.method)
     method_config = apply_overrides(method_cls.Config(), config.method_config)
+    check_backbone_wrapper(method_cls, backbone.net, backbone.name)  # a mis-mapped wrapper: refused, one line
     ctx = MethodContext(backbone=backbone, num_classes=dataset.num_classes, device=device, seed=config.seed,
                         batch_size=config.train.batch_size,
                         budget_images=int(round(config.train.budget_kimg * 1000)))
@@ -56,11 +59,13 @@ def build_extractor(config: RunConfig, device: torch.device):
     from harness.metrics.features import FEATURE_EXTRACTORS
 
     spec = DATASETS.get(config.dataset)
-    return FEATURE_EXTRACTORS.get(spec.feature_extractor)(None, device)
+    return FEATURE_EXTRACTORS.get(config.eval.feature_extractor or spec.feature_extractor)(None, device)
 
 
 def default_config(method: str, dataset: str, **fields: Any) -> RunConfig:
-    """A RunConfig with the dataset's presets (its scale) applied over the paper's defaults."""
+    """A RunConfig with the dataset's presets (its scale) applied over the paper's defaults: the dataset's
+    ``train`` preset, then the method's own runner settings (``Method.train_defaults``, e.g. its reference's
+    EMA), then the dataset's ``train/<method>`` preset."""
     from harness.presets import presets_for
 
     spec = DATASETS.get(dataset)
@@ -68,6 +73,7 @@ def default_config(method: str, dataset: str, **fields: Any) -> RunConfig:
     config = RunConfig(method=method, dataset=dataset, backbone=spec.default_backbone or "")
     presets = presets_for(dataset)  # harness/presets/<dataset>.py, checked against the registries
     config.train = apply_overrides(config.train, presets.get("train", {}))
+    config.train = apply_overrides(config.train, METHODS.get(method).train_defaults)  # the method's reference
     config.train = apply_overrides(config.train, presets.get(f"train/{method}", {}))
     config.eval = apply_overrides(config.eval, presets.get("eval", {}))
     config.method_config = dict(presets.get(method, {}))
@@ -150,6 +156,9 @@ def config_from_record(record: dict, source: str = "record") -> RunConfig:
     missing = sorted(k for k in ("method", "dataset", "backbone") if k not in c)
     if missing:
         raise UsageError(f"{source}: config lacks '{missing[0]}'")
+    if isinstance(c.get("method_config"), dict):  # settings added since the record was made: as it ran
+        introduced = getattr(METHODS.get(c["method"]), "introduced", {})
+        c["method_config"] = {**introduced, **c["method_config"]}
     return RunConfig(**built, **c)
 
 

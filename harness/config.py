@@ -20,11 +20,15 @@ class TrainConfig:
     batch_size: int = 256
     ema_halflife_kimg: float = 500.0  # paper: 0.5 Mimg ...
     ema_rampup_ratio: float | None = 0.05  # ... ramped to 5% of images seen (EDM)
+    # A fixed EMA decay per step instead of the half-life (harness/ema.py); 0 = no EMA, the trained generator
+    # itself is evaluated. None: the half-life above. Methods set their reference's (Method.train_defaults).
+    ema_beta: float | None = None
     checkpoint_kimg: float = 250.0  # paper: snapshots every 250 kimg
-    precision: str = "fp32"  # fp32 | bf16 (paper: generator and teacher in bf16, discriminator in fp32)
+    precision: str = "fp32"  # fp32 | bf16 | auto (bf16 where the GPU supports it; the paper: G and teacher bf16, D fp32)
     compile: bool = False  # torch.compile the networks' forward passes
     log_every_kimg: float = 1.0  # one stats.jsonl line (and TensorBoard scalars) per this many kimg
     tensorboard: bool = True  # also write TensorBoard events (needs the optional 'tensorboard' package)
+    keep_snapshots: str = "best"  # generators kept at curve points: final | best | all | N (harness/snapshots.py)
 
 
 @dataclass
@@ -42,6 +46,7 @@ class EvalConfig:
     every_kimg: float = 250.0  # paper: FID at every 250 kimg snapshot, best one reported
     at_kimg: tuple[float, ...] = ()
     curve_num_samples: int | None = None
+    feature_extractor: str | None = None  # the feature network of fd/precision/recall; None: the dataset's
 
 
 def parse_value(text: str, annotation: Any, key: str) -> Any:

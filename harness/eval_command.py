@@ -15,7 +15,6 @@ naming the file, URL and destination at once, not after loading a dataset or gen
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +29,9 @@ from harness.errors import BenchError, UsageError
 EDM_NUM_SAMPLES = 50_000
 METRIC_ALIASES = {"pr": ("precision", "recall")}
 DEFAULT_METRICS = ("fid",)
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+INCEPTION_METRICS = ("fid", "kid", "is")  # in Inception-v3's features (KID beside FID, as torch-fidelity)
+SPACE_METRICS = ("fd", "precision", "recall")  # in the dataset's registered feature space, as `bench run` measures
+INCEPTION_NAME = "inception-v3-compat"
 
 
 @dataclass
@@ -86,29 +87,38 @@ def protocol_label(num_samples: int, first_seed: int | None, repeats: int = 1) -
 
 def refstats_command(dataset_name: str, out: Path, implementation: str = "own", inception_weights: Path | None = None,
                      weights_dir: Path | None = None, data_path: Path | None = None, device: str = "auto",
-                     batch_size: int = 128, use_cache: bool = True) -> tuple[Path, dict[str, Any]]:
-    """Compute (or take from the cache) a dataset's FID statistics and write them as EDM's ``.npz``."""
+                     batch_size: int = 128, use_cache: bool = True, subset: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """Compute (or take from the cache) a dataset's FID statistics and write them as EDM's ``.npz``;
+    ``subset`` names a fixed part of it (``harness.data.subsets``: e.g. Fashion-MNIST's ``test``)."""
     from harness.data import DATASETS, load_dataset
-    from harness.metrics.artefacts import resolve_weights
     from harness.metrics.fid import fid_mode
-    from harness.metrics.inception import INCEPTION_WEIGHTS, InceptionExtractor
+    from harness.metrics.inception import InceptionExtractor, resolve_inception_weights
     from harness.metrics.reference import save_npz
 
     DATASETS.get(dataset_name)
     fid_mode(implementation)
+    if subset is not None:
+        from harness.data.subsets import subset_range
+
+        subset_range(dataset_name, subset, 1 << 40)  # its form, before any work; its bounds once the data is loaded
     if Path(out).suffix != ".npz":
         raise UsageError(f"--out must name a .npz file, got {out}")
-    weights = resolve_weights(INCEPTION_WEIGHTS, inception_weights, weights_dir)  # fails fast when missing
+    weights = resolve_inception_weights(inception_weights, weights_dir)  # fails fast when missing
     from harness.build import resolve_device
 
     extractor = InceptionExtractor(weights, resolve_device(device), batch_size=batch_size)
     dataset = load_dataset(dataset_name, Path(data_path) if data_path else None)
+    if subset is not None:
+        from harness.data.subsets import subset as select
+
+        dataset = select(dataset, subset)
     from harness.metrics.dataset_statistics import dataset_statistics
 
     stats = dataset_statistics(dataset, extractor, implementation, use_cache)
     provenance = {"dataset": dataset.name, "dataset_sha256": dataset.sha256, "num_images": len(dataset),
                   "extractor": extractor.name, "extractor_weights_sha256": extractor.weights_sha256,
-                  "implementation": implementation, "statistics_key": stats.record["statistics_key"]}
+                  "implementation": implementation, "statistics_key": stats.record["statistics_key"],
+                  **({"weights_provenance": extractor.provenance} if extractor.provenance else {})}
     path = save_npz(stats, out, provenance)
     from harness.metrics.features import file_sha256
 
@@ -120,40 +130,23 @@ def refstats_command(dataset_name: str, out: Path, implementation: str = "own", 
 # Sources of images
 # ---------------------------------------------------------------------------------------------
 
-def load_image_folder(folder: Path, num: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Every image file under ``folder`` (sub-folders included), sorted by relative path, as float
-    [-1, 1] NCHW; the first ``num`` when given. All must share one size and mode (L or RGB)."""
-    from PIL import Image
+def load_samples(path: Path, num: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    """A folder of images (searched recursively) or an ADM-format ``.npz`` as float [-1, 1] NCHW."""
+    from harness.sample_files import load_image_folder, npz_as_samples
 
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise BenchError(f"--samples {folder}: not a directory")
-    files = sorted((p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
-                   key=lambda p: p.relative_to(folder).as_posix())
-    if not files:
-        raise BenchError(f"--samples {folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in it or below it")
-    if num is not None:
-        if num > len(files):
-            raise BenchError(f"--samples {folder}: {len(files)} images, fewer than --num-samples {num}")
-        files = files[:num]
-    arrays, digest = [], hashlib.sha256()
-    for path in files:
-        try:
-            with Image.open(path) as image:
-                mode = "L" if image.mode in ("L", "1", "I;16", "I") else "RGB"
-                array = np.asarray(image.convert(mode))
-        except OSError as exc:
-            raise BenchError(f"{path}: not a readable image ({exc})") from None
-        array = array[:, :, None] if array.ndim == 2 else array
-        if arrays and array.shape != arrays[0].shape:
-            raise BenchError(f"{path}: {array.shape[1]}x{array.shape[0]}x{array.shape[2]} differs from the first "
-                             f"image's {arrays[0].shape[1]}x{arrays[0].shape[0]}x{arrays[0].shape[2]}")
-        arrays.append(array)
-        digest.update(array.tobytes())
-    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    info = {"kind": "samples", "path": str(folder), "num_files": len(files), "pixels_sha256": digest.hexdigest(),
-            "selection": "first by sorted relative path" if num is not None else "all"}
-    return images.float() / 127.5 - 1.0, info
+    if Path(path).suffix.lower() == ".npz" and Path(path).is_file():
+        return npz_as_samples(Path(path), num)
+    return load_image_folder(Path(path), num)
+
+
+def _feature_space(options: EvalOptions, checkpoint: Path | None) -> str:
+    """The feature network fd/precision/recall are measured in: the run's own (its record's config),
+    else the dataset's registered one, so `bench eval` repeats what `bench run` measured."""
+    from harness.data import DATASETS
+
+    record = records.read_json(Path(checkpoint) / records.RECORD_NAME) if checkpoint is not None else {}
+    chosen = ((record.get("config") or {}).get("eval") or {}).get("feature_extractor")
+    return chosen or DATASETS.get(options.dataset or record.get("dataset")).feature_extractor
 
 
 def _generator_geometry(generator: torch.nn.Module, dataset_spec) -> tuple[tuple[int, int, int], int]:
@@ -177,9 +170,8 @@ def _fid_repeat_details(values: list, seed_sets: list[range]) -> dict[str, Any]:
 def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: Path | None = None) -> Path:
     """Evaluate a stored generator (run directory) or a folder of images; write a record; return its path."""
     from harness.data import DATASETS, load_dataset
-    from harness.metrics.artefacts import resolve_weights
     from harness.metrics.fid import FID_IMPLEMENTATIONS, IS_IMPLEMENTATIONS
-    from harness.metrics.inception import INCEPTION_WEIGHTS, InceptionExtractor
+    from harness.metrics.inception import InceptionExtractor, require_classifier, resolve_inception_weights
 
     from harness.validate import check_eval_options, check_results_dir, describe_path
 
@@ -205,16 +197,28 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     if checkpoint is not None and not (Path(checkpoint).is_dir() and (Path(checkpoint) / records.RECORD_NAME).is_file()):
         raise UsageError(f"--checkpoint {checkpoint}: {describe_path(Path(checkpoint))}; expected a run folder of "
                          f"`bench run` (holding {records.RECORD_NAME} and generator.safetensors)")
+    if samples is not None and Path(samples).suffix.lower() == ".npz":
+        from harness.sample_files import read_npz
 
-    # 1. The feature network's file first: a missing one fails here, before anything heavy is imported or loaded.
-    weights = resolve_weights(INCEPTION_WEIGHTS, options.inception_weights, options.weights_dir)
+        read_npz(Path(samples))  # its layout is checked before anything is created
+
+    # 1. Only the feature networks the metrics read (fid/is: Inception; fd/precision/recall: the
+    # dataset's own space, e.g. the digits classifier; fd-dinov2: its own), files resolved first.
+    space = _feature_space(options, checkpoint)
+    wants_space = any(m in SPACE_METRICS for m in metrics)
+    needs_inception = any(m in INCEPTION_METRICS for m in metrics) or (wants_space and space == INCEPTION_NAME)
+    weights = resolve_inception_weights(options.inception_weights, options.weights_dir) if needs_inception else None
+    if weights is not None and "is" in metrics:
+        require_classifier(weights.provenance, weights.path)  # repackaged weights lack it: refused before any work
     records.check_writable(options.results)
-    from harness.metrics import evaluate
+    from harness.metrics import evaluate, load_extractor
     from harness.metrics.reference import load_npz
     from harness.build import resolve_device
 
     device = resolve_device(options.device)
-    extractor = InceptionExtractor(weights, device, batch_size=options.feature_batch_size)
+    inception = InceptionExtractor(weights, device, batch_size=options.feature_batch_size) if weights else None
+    space_net = (inception if space == INCEPTION_NAME else load_extractor(space, None, device)) if wants_space else None
+    extractors = [net for net in dict.fromkeys([inception, space_net]) if net is not None]
     reference_stats = load_npz(options.reference) if options.reference is not None else None
 
     # 2. The images to measure.
@@ -235,13 +239,13 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     else:
         dataset_name = options.dataset
         spec = DATASETS.get(dataset_name)
-        fake, source = load_image_folder(Path(samples), options.num_samples)
+        fake, source = load_samples(Path(samples), options.num_samples)
         n = fake.shape[0]
     if n < EDM_NUM_SAMPLES:
         options.notes.append(f"{n:,} samples: a reduced run, labelled as such; published FIDs use 50,000")
 
     # 3. Real data: needed unless every metric can use the given statistics (or needs none).
-    needs_real = any(m in ("precision", "recall", "fd", "fd-dinov2") for m in metrics) or \
+    needs_real = any(m in ("precision", "recall", "fd", "fd-dinov2", "kid") for m in metrics) or \
         ("fid" in metrics and reference_stats is None)
     dataset = load_dataset(dataset_name, Path(options.data_path) if options.data_path else None) if needs_real else None
     if dataset is not None and "fid" in metrics and reference_stats is None and options.fid_impl != "torch-fidelity":
@@ -249,9 +253,21 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
         # is given the images instead, so that its path stays independent end to end.
         from harness.metrics.dataset_statistics import dataset_statistics
 
-        reference_stats = dataset_statistics(dataset, extractor, options.fid_impl, options.use_cache)
+        reference_stats = dataset_statistics(dataset, inception, options.fid_impl, options.use_cache)
 
     implementations = {"fid": options.fid_impl, "is": options.is_impl}
+
+    def measure(fake: torch.Tensor, names: list[str]) -> list:
+        """Each metric in the network it reads; values in the order asked for."""
+        values = {}
+        for group, net in (([n for n in names if n in INCEPTION_METRICS], inception),
+                           ([n for n in names if n not in INCEPTION_METRICS], space_net)):
+            if group:
+                for value in evaluate(fake, dataset, group, net, implementations, reference=reference_stats,
+                                      device=device):
+                    values[value.name] = value
+        return [values[n] for n in names]
+
     eval_start = time.perf_counter()
     all_values: list[list] = []
     first_images = None
@@ -265,12 +281,12 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
                                  f"images {tuple(dataset.images.shape[1:])}")
             names = metrics if r == 0 else [m for m in metrics if m == "fid"]
             if names:
-                all_values.append(evaluate(fake, dataset, names, extractor, implementations, reference=reference_stats))
+                all_values.append(measure(fake, names))
             if r == 0:
                 first_images = fake[:64].clone()
             del fake
     else:
-        all_values.append(evaluate(fake, dataset, metrics, extractor, implementations, reference=reference_stats))
+        all_values.append(measure(fake, metrics))
         first_images = fake[:64]
     eval_seconds = time.perf_counter() - eval_start
 
@@ -288,7 +304,7 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
             entry["seeds"] = [seed_sets[0].start, seed_sets[-1].stop - 1]
         entries.append(entry)
 
-    record = _record(options, source, source_record, dataset_name, dataset, entries, extractor, device)
+    record = _record(options, source, source_record, dataset_name, dataset, entries, extractors, device)
     record["timing"] = {"wall_seconds": time.perf_counter() - wall_start, "train_seconds": 0.0,
                         "eval_seconds": eval_seconds, "images_per_second": None}
     run_id = records.new_run_id(record["method"], dataset_name, int(record["seed"]))
@@ -296,21 +312,26 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     record["run_id"] = run_id
     if first_images is not None and first_images.shape[0] >= 4:
         from harness.evaluate import save_grid
+        from harness.sample_grid import grid_title
         from harness.storage import disk_errors
 
         grid = int(np.sqrt(min(64, first_images.shape[0])))
+        first = seed_sets[0].start if seed_sets else 0
+        title = (grid_title(record["method"], dataset_name, float(record.get("budget_kimg") or 0), int(record["seed"]),
+                            first, grid * grid) if seed_sets else
+                 f"{record['method']} · {dataset_name} · the first {grid * grid} images of the folder")
         with disk_errors("the sample grid", run_dir / "samples.png", first_images[0].numel() * grid * grid):
-            save_grid(first_images, run_dir / "samples.png", grid)
+            save_grid(first_images, run_dir / "samples.png", grid, title, first)
     return records.write(run_dir, record)
 
 
 def _record(options: EvalOptions, source: dict, source_record: dict | None, dataset_name: str, dataset,
-            metrics: list[dict], extractor, device: torch.device) -> dict[str, Any]:
+            metrics: list[dict], extractors: list, device: torch.device) -> dict[str, Any]:
     """A record like `bench run` writes: the stored run's identity (or a folder's), the new metrics."""
     evaluation = {
         "command": options.command, "source": source, "fid_impl": options.fid_impl, "is_impl": options.is_impl,
         "fid_repeats": options.fid_repeats, "num_samples": options.num_samples, "first_seed": options.first_seed,
-        "extractor": extractor.describe() if hasattr(extractor, "describe") else extractor.name,
+        "extractors": [net.describe() if hasattr(net, "describe") else net.name for net in extractors],
         "reference_statistics": str(options.reference) if options.reference else None,
     }
     base = records.envelope({"status": "completed", "failure": None, "reference": None, "metrics": metrics,

@@ -2,20 +2,23 @@
 
 EDM's protocol (NVlabs/edm fid.py): sample i comes from its own generator seeded with seed i, so the
 samples do not depend on the batch size or on how many were drawn; conditional models get classes
-drawn uniformly from the same per-seed generator.
+drawn uniformly from the same per-seed generator. Samples are rounded to 8 bits, as the files
+EDM's generate.py writes (and `bench sample` exports) hold them.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import torch
 
 from harness.data import ImageDataset, to_uint8
 from harness.progress import image_progress, phases_shown
+from harness.sample_grid import save_grid  # noqa: F401  (re-exported: the runner and `bench eval` write grids)
 
 
-def seed_latents(seeds: range, shape: tuple[int, ...], num_classes: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+def seed_latents(seeds, shape: tuple[int, ...], num_classes: int,
+                 class_label: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Latent and class of each seed from its own generator (EDM's protocol); ``class_label`` fixes
+    the class (EDM generate.py's ``--class``) after the same draws, so the latents do not change."""
     latents = torch.empty((len(seeds), *shape))
     classes = torch.empty(len(seeds), dtype=torch.int64)
     for row, seed in enumerate(seeds):
@@ -23,43 +26,44 @@ def seed_latents(seeds: range, shape: tuple[int, ...], num_classes: int) -> tupl
         latents[row] = torch.randn(shape, generator=rng)
         if num_classes:
             classes[row] = torch.randint(num_classes, (1,), generator=rng)
+    if num_classes and class_label is not None:
+        classes.fill_(int(class_label))
     return latents, (torch.nn.functional.one_hot(classes, num_classes).float() if num_classes else None)
 
 
+def as_8bit(images: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] rounded to the 256 levels an exported PNG or ADM npz holds (float32 again).
+
+    Samples are measured as the files `bench sample` writes hold them (EDM: generate.py writes PNGs
+    and fid.py reads them), so `bench eval --samples DIR` on an export gives the record's number.
+    """
+    return to_uint8(images).to(torch.float32) / 127.5 - 1.0
+
+
 @torch.no_grad()
-def generate(generator: torch.nn.Module, seeds: range, shape: tuple[int, ...], label_dim: int,
+def generate_batch(generator: torch.nn.Module, seeds, shape: tuple[int, ...], label_dim: int, device: torch.device,
+                   class_label: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One batch: 8-bit-rounded images in [-1, 1] on the CPU, one per seed, and their classes (or None)."""
+    z, labels = seed_latents(seeds, shape, label_dim, class_label)
+    images = generator(z.to(device), labels.to(device) if labels is not None else None).to(torch.float32).cpu()
+    if not torch.isfinite(images).all():
+        from harness.errors import BenchError
+
+        raise BenchError("the generator produced NaN or Inf samples")
+    return as_8bit(images), (labels.argmax(1) if labels is not None else None)
+
+
+@torch.no_grad()
+def generate(generator: torch.nn.Module, seeds, shape: tuple[int, ...], label_dim: int,
              device: torch.device, batch_size: int = 500, show_progress: bool = True) -> torch.Tensor:
-    """Images in [-1, 1], float32 on the CPU, one per seed."""
+    """Images in [-1, 1] (rounded to 8 bits, ``as_8bit``), float32 on the CPU, one per seed."""
     out = []
     with image_progress("generating", len(seeds), show_progress) as advance:
         for start in range(0, len(seeds), batch_size):
             chunk = seeds[start:start + batch_size]
-            z, labels = seed_latents(chunk, shape, label_dim)
-            labels = labels.to(device) if labels is not None else None
-            images = generator(z.to(device), labels).to(torch.float32).clamp(-1, 1).cpu()
-            if not torch.isfinite(images).all():
-                from harness.errors import BenchError
-
-                raise BenchError("the generator produced NaN or Inf samples")
-            out.append(images)
+            out.append(generate_batch(generator, chunk, shape, label_dim, device)[0])
             advance(len(chunk))
     return torch.cat(out)
-
-
-def save_grid(images: torch.Tensor, path: Path, grid: int = 8, min_size: int = 256) -> None:
-    """A grid x grid PNG of the first samples, upscaled (nearest) so small images are visible."""
-    from PIL import Image
-
-    images = to_uint8(images[: grid * grid])
-    n, c, r, _ = images.shape
-    canvas = torch.zeros((c, grid * r, grid * r), dtype=torch.uint8)
-    for i in range(n):
-        row, col = divmod(i, grid)
-        canvas[:, row * r:(row + 1) * r, col * r:(col + 1) * r] = images[i]
-    array = canvas.permute(1, 2, 0).numpy()
-    picture = Image.fromarray(array[:, :, 0] if c == 1 else array)
-    scale = max(1, min_size // (grid * r))
-    picture.resize((grid * r * scale,) * 2, Image.NEAREST).save(path)
 
 
 def labels_for(dataset: ImageDataset, index: torch.Tensor, label_dim: int) -> torch.Tensor | None:

@@ -19,8 +19,9 @@ from harness.training_log import TrainingLog
 
 class RunMonitor:
     def __init__(self, curve: CurveRecorder, log: TrainingLog | None, grid_size: int = 8,
-                 schedule_depends_on_budget: bool = False):
+                 schedule_depends_on_budget: bool = False, snapshots=None):
         self.curve, self.log, self.grid_size = curve, log, grid_size
+        self.snapshots = snapshots  # harness.snapshots.SnapshotKeeper: the generators behind curve points
         self.schedule_depends_on_budget = schedule_depends_on_budget  # what the record says about early points
 
     def attach(self, loop: dict[str, Any]) -> None:
@@ -40,6 +41,8 @@ class RunMonitor:
             point, samples, spent = self.curve.measure_now(ema, targets[-1] / 1000, loop["images_seen"], loop["step"],
                                                           train_seconds, loop["eval_seconds"])
             loop["eval_seconds"] += spent
+            if self.snapshots is not None:
+                self.snapshots.after_point(self.curve.points, ema)
             if self.log is not None:
                 self.log.point(point, samples, self.grid_size)
         return spent
@@ -67,6 +70,8 @@ class RunMonitor:
         if self.curve.schedule.active:
             record["curve"] = self.curve.record(self.schedule_depends_on_budget)
             record["best_snapshot"] = best_point(self.curve.points)
+            if self.snapshots is not None and completed:
+                record["snapshots"] = self.snapshots.finish(self.curve.points)
         self.close()
         return seconds
 
@@ -76,8 +81,9 @@ class RunMonitor:
 
 
 def build_monitor(config, run_dir, device: torch.device, measure, callbacks=(), resume_images: int | None = None,
-                  schedule_depends_on_budget: bool = False) -> RunMonitor:
-    """The monitor of one run: its curve schedule from ``config.eval``, its log from ``config.train``."""
+                  schedule_depends_on_budget: bool = False, generator: torch.nn.Module | None = None) -> RunMonitor:
+    """The monitor of one run: its curve schedule from ``config.eval``, its log from ``config.train``,
+    and (given the ``generator``) the snapshots ``train.keep_snapshots`` keeps, checked against free disk."""
     from harness.curves import CurveSchedule
 
     ec, tc = config.eval, config.train
@@ -85,4 +91,9 @@ def build_monitor(config, run_dir, device: torch.device, measure, callbacks=(), 
     curve_samples = int(ec.curve_num_samples) if ec.curve_num_samples else int(ec.num_samples)
     curve = CurveRecorder(schedule, measure, min(curve_samples, ec.num_samples), ec.num_samples, device, list(callbacks))
     log = TrainingLog(run_dir, int(round(tc.log_every_kimg * 1000)), device, tc.tensorboard, resume_images)
-    return RunMonitor(curve, log, ec.grid_size, schedule_depends_on_budget)
+    keeper = None
+    if generator is not None and schedule.active:
+        from harness.snapshots import SnapshotKeeper
+
+        keeper = SnapshotKeeper.for_run(run_dir, tc.keep_snapshots, generator, len(schedule.targets()))
+    return RunMonitor(curve, log, ec.grid_size, schedule_depends_on_budget, keeper)

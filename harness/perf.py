@@ -52,10 +52,10 @@ def training_steps(method_name: str, backbone_path: Path, device: torch.device, 
     from baselines.base import MethodContext
     from harness.backbones import load_backbone
     from harness.config import apply_overrides
-    from harness.precision import autocast, enable_tf32, prepare_method
+    from harness.precision import autocast, configure_tf32, prepare_method
     from harness.seeding import make_generator
 
-    enable_tf32(device)
+    configure_tf32(device)  # as runs do: TF32 off
     backbone = load_backbone(str(backbone_path))
     backbone.net.to(device)
     cls = METHODS.get(method_name)
@@ -80,6 +80,33 @@ def training_steps(method_name: str, backbone_path: Path, device: torch.device, 
         sync(device)
 
     return steps, method
+
+
+def discriminator_steps(device: torch.device, batch: int, resolution: int = 32, input_size: int = 224,
+                        tf32: bool = True, seed: int = 0) -> tuple[Callable[[int], None], dict]:
+    """``n`` synced forward+backward passes of the projected discriminator alone (fp32, as D2O keeps it),
+    on random ``resolution``-pixel images resized to ``input_size``; and the discriminator's description.
+
+    The feature network is EfficientNet-lite0 (its weights ship with a dependency); ``tf32`` switches
+    TF32 matmuls/convolutions on CUDA, which the authors' training loop leaves off.
+    """
+    from baselines.discriminator_choice import build_discriminator
+
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+    torch.manual_seed(seed)
+    D = build_discriminator("projected", resolution, 3, 0, 64, seed=seed, input_size=input_size).to(device)
+    images = (torch.rand(batch, 3, resolution, resolution, device=device) * 2 - 1).requires_grad_(True)
+
+    def steps(n: int) -> None:
+        for _ in range(n):
+            logits = D(images)
+            sum(l.float().mean() for l in logits).backward()
+        sync(device)
+
+    return steps, {"input_size": input_size, "tf32": tf32, "trainable_parameters":
+                   sum(p.numel() for p in D.parameters() if p.requires_grad)}
 
 
 def images_per_second(fn: Callable[[], None], images: int, repeats: int = 1) -> float:
@@ -114,7 +141,7 @@ def random_inception(device: torch.device, batch_size: int = 250):
     from torch_fidelity import feature_extractor_inceptionv3 as tfi
 
     from harness.metrics.features import FeatureExtractor
-    from harness.metrics.inception import TORCH_FIDELITY_NAME, InceptionExtractor
+    from harness.metrics.inception import TORCH_FIDELITY_NAME, InceptionExtractor, fast_inference_network
 
     class RandomInceptionV3(tfi.FeatureExtractorInceptionV3):
         def load_state_dict(self, state_dict, strict=True, assign=False):
@@ -127,6 +154,7 @@ def random_inception(device: torch.device, batch_size: int = 250):
     finally:
         tfi.load_state_dict_from_url = download
     extractor = InceptionExtractor.__new__(InceptionExtractor)
+    net = fast_inference_network(net, device)  # as InceptionExtractor prepares the real network
     FeatureExtractor.__init__(extractor, "inception-v3-compat-random-weights", net, 2048, "random", resolution=0,
                               channels=3, device=device, batch_size=batch_size)
     extractor.feature_layer, extractor.weights_source = "2048", "random weights (throughput only)"

@@ -51,6 +51,7 @@ class PretrainConfig:
     precision: str = "auto"  # auto (bf16 on CUDA, fp32 elsewhere) | fp32 | bf16: the forward pass's autocast
     save_dtype: str = "float32"  # float32 | float16: the shipped file's weights (the card's FDs are of them)
     fd_samples: int | None = None  # samples for the card's teacher / one-step FD; None: the dataset's eval preset
+    checkpoint_kimg: float = 50.0  # training state written this often (and at the end); 0: only at the end
 
 
 NETWORK_OVERRIDES = ("model_channels", "channel_mult", "num_blocks", "attn_resolutions")
@@ -102,8 +103,13 @@ def edm_loss(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor | 
 
 
 def pretrain(dataset: ImageDataset, cfg: PretrainConfig, seed: int, device: torch.device,
-             show_progress: bool = True) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Train from scratch; returns the EMA network and the facts for its card."""
+             show_progress: bool = True, state_path: Path | None = None,
+             resume: bool = False) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Train from scratch, or continue the state at ``state_path`` (``resume``); returns the EMA network
+    and the facts for its card. With ``state_path``, the state is written every ``checkpoint_kimg``
+    and at the end (harness/pretrain_state.py), so the run can be continued or extended."""
+    from harness.pretrain_state import ACTIVE, load_pretrain_state, restore_pretrain_state, save_pretrain_state
+
     torch.manual_seed(seed)
     precision = resolve_precision(cfg.precision, device)
     net = build_network(cfg.network["class_name"], cfg.network["init_kwargs"]).to(device).train()
@@ -116,10 +122,26 @@ def pretrain(dataset: ImageDataset, cfg: PretrainConfig, seed: int, device: torc
     # Noise is drawn where it is used (a CUDA generator on the GPU); on the CPU nothing changes.
     data_rng, noise_rng = make_generator(seed, "pretrain-data"), make_generator(seed, "pretrain-noise", device)
     label_dim = int(cfg.network["init_kwargs"].get("label_dim", 0))
-    budget, seen, step, losses = int(cfg.kimg * 1000), 0, 0, []
+    budget, seen, step, losses, before = int(cfg.kimg * 1000), 0, 0, [], 0.0
     order, cursor = torch.randperm(len(dataset), generator=data_rng), 0
+    rngs = {"data": data_rng, "noise": noise_rng}
+    if resume:
+        tensors, meta = load_pretrain_state(state_path, cfg, seed, dataset.sha256)
+        done = restore_pretrain_state(tensors, meta, net, ema.module, opt, rngs, device)
+        seen, step, cursor, before, order, losses = (done[k] for k in ("seen", "step", "cursor", "seconds", "order",
+                                                                         "losses"))
+
+    def save_state() -> None:
+        save_pretrain_state(state_path, cfg, seed, dataset.sha256, net, ema.module, opt, rngs,
+                            {"seen": seen, "step": step, "cursor": cursor, "order": order,
+                             "seconds": before + time.perf_counter() - start,
+                             "losses": torch.stack(losses) if losses else torch.zeros(0)})
+
+    every = int(cfg.checkpoint_kimg * 1000) if state_path and cfg.checkpoint_kimg else 0
+    ACTIVE[:] = [Path(state_path)] if state_path else []
     start = time.perf_counter()
     with image_progress(f"pretrain {dataset.name}", budget, show_progress) as advance:
+        advance(min(seen, budget))
         while seen < budget:
             if cursor + cfg.batch_size > len(order):
                 order, cursor = torch.randperm(len(dataset), generator=data_rng), 0
@@ -143,7 +165,11 @@ def pretrain(dataset: ImageDataset, cfg: PretrainConfig, seed: int, device: torc
             ema.update(net, cfg.batch_size, seen)
             losses = (losses + [loss.detach()])[-100:]  # on the device: no host sync per step
             advance(cfg.batch_size)
-    seconds = time.perf_counter() - start
+            if every and seen // every > (seen - cfg.batch_size) // every and seen < budget:
+                save_state()
+    if state_path:
+        save_state()  # the end too: a later `--resume --kimg M` extends this run
+    seconds = before + time.perf_counter() - start
     final = float(torch.stack(losses).float().mean()) / dataset.images[0].numel() if losses else float("nan")
     facts = {"images_seen": seen, "steps": step, "train_seconds": round(seconds, 1),
              "images_per_second": round(seen / max(seconds, 1e-9), 1), "precision": precision,

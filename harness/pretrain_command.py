@@ -9,13 +9,14 @@ from harness.data import DATASETS, load_dataset
 from harness.errors import UsageError
 from harness.presets import presets_for
 from harness.pretrain import PretrainConfig, pretrain, resolve_network, save_backbone
+from harness.pretrain_state import load_pretrain_state, state_path_for
 from harness.build import resolve_device
 from harness.validate import check_data_path, check_device, check_pretrain, check_seed
 
 
 def pretrain_command(dataset_name: str, out: Path, kimg: float | None, seed: int, device: str,
                      data: Path | None, overrides: list[str], command: str, show_progress: bool,
-                     force: bool = False) -> dict:
+                     force: bool = False, resume: bool = False) -> dict:
     spec = DATASETS.get(dataset_name)
     preset = presets_for(dataset_name).get("pretrain")
     if not preset:
@@ -25,13 +26,19 @@ def pretrain_command(dataset_name: str, out: Path, kimg: float | None, seed: int
     cfg = resolve_network(cfg)
     if kimg is not None:
         cfg.kimg = float(kimg)
-    check_pretrain(cfg, out, force)  # every check before the first step: nothing is written on failure
+    state = state_path_for(out)
+    if state.exists() and not (force or resume):
+        raise UsageError(f"{state}: a pre-training state is there already; continue it with --resume (a larger "
+                         "--kimg extends it), or pass --force to start over")
+    check_pretrain(cfg, out, force or resume)  # every check before the first step: nothing is written on failure
     check_seed("--seed", seed)
     check_device(device)
     check_data_path(spec, data)
     dev = resolve_device(device)
     dataset = load_dataset(dataset_name, data)
-    net, facts = pretrain(dataset, cfg, seed, dev, show_progress)
+    if resume:
+        load_pretrain_state(state, cfg, seed, dataset.sha256)  # refused here, before any work, if it does not fit
+    net, facts = pretrain(dataset, cfg, seed, dev, show_progress, state_path=state, resume=resume)
     save_backbone(net.cpu(), out, cfg, facts, command)  # stored before measuring: nothing trained is lost
     facts.update(measure_teacher(net.to(dev), dataset, spec, dev, show_progress, cfg.fd_samples))
     save_backbone(net.cpu(), out, cfg, facts, command)

@@ -14,11 +14,13 @@ import json
 import math
 import os
 import platform
+import re
 import secrets
 import subprocess
 from pathlib import Path
 from typing import Any
 
+from harness import numerics
 from harness.errors import BenchError
 
 SCHEMA_VERSION = 1
@@ -29,6 +31,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def new_run_id(method: str, dataset: str, seed: int) -> str:
     """Unique without coordination: UTC time plus 32 random bits, so concurrent runs never collide."""
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    if ":" in dataset:  # a user dataset named by its path (zip:PATH): its kind and file name
+        kind, _, where = dataset.partition(":")
+        dataset = f"{kind}-{Path(where).stem}"
+    dataset = re.sub(r"[^A-Za-z0-9._-]+", "-", dataset)
     return f"{dataset}-{method}-s{seed}-{stamp}-{secrets.token_hex(4)}"
 
 
@@ -189,7 +195,7 @@ def environment(device: str) -> dict[str, Any]:
 
     versions["bench"] = __version__
     hardware = {"device": device, "platform": platform.platform(), "processor": platform.machine(),
-                "cpu_threads": torch.get_num_threads()}
+                "cpu_threads": torch.get_num_threads(), **numerics.describe()}
     from harness.threads import chosen_policy
 
     if chosen_policy() is not None:  # how the command chose its thread count (harness/threads.py)

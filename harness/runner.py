@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,11 +20,13 @@ from harness.backbones import load_backbone
 from harness.build import (build_extractor, build_method, check_compatible, config_from_record,  # noqa: F401
                            configure, default_config, load_generator, resolve_device)
 from harness.config import RunConfig
+from harness.config_files import write_config_file
 from harness.data import ImageDataset, load_dataset
 from harness.divergence import Diverged, FiniteWatch
 from harness.ema import EMA
 from harness.errors import BenchError, UsageError
 from harness.evaluate import evaluate_generator, labels_for, save_grid
+from harness.sample_grid import grid_title
 from harness.progress import image_progress
 from harness.seeding import cpu_threads, make_generator
 
@@ -83,7 +85,7 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
 
     from harness.checkpoint import save_state
     from harness.curves import CurveSchedule
-    from harness.precision import autocast, prepare_method
+    from harness.precision import autocast, prepare_method, resolve_precision
 
     tc = config.train
     budget = int(round(tc.budget_kimg * 1000))
@@ -94,8 +96,9 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
     rngs = {"data": make_generator(config.seed, "data-order"),
             "step": make_generator(config.seed, rank.noise_purpose("train-noise"),
                                    device if device.type == "cuda" else "cpu")}
-    ema = EMA(method.generator, tc.ema_halflife_kimg, tc.ema_rampup_ratio)
-    prepare_method(method, tc.precision, tc.compile)  # after the EMA copy: it stays a plain fp32 module
+    ema = EMA(method.generator, tc.ema_halflife_kimg, tc.ema_rampup_ratio, tc.ema_beta)
+    precision = resolve_precision(tc.precision, device)  # auto: bf16 where the GPU supports it
+    prepare_method(method, precision, tc.compile)  # after the EMA copy: it stays a plain fp32 module
     if device.type != "cpu":  # the images live on the device; each step only indexes them there
         dataset = replace(dataset, images=dataset.images.to(device), labels=dataset.labels.to(device))
     label_dim = method.ctx.backbone.label_dim
@@ -134,7 +137,7 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
                 real = real.to(device)
                 labels = labels.to(device) if labels is not None else None
                 images_before = loop["images_seen"]
-                with autocast(device, tc.precision):
+                with autocast(device, precision):
                     losses = method.train_step(real, labels, loop["step"], rngs["step"])
                 loop["images_seen"] += batch
                 loop["step"] += 1
@@ -160,8 +163,8 @@ def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device
     loop["train_seconds"] = time.perf_counter() - start
     checkpoint()
     seconds = loop["train_seconds"]
-    return {"ema": ema.module, "steps": loop["step"], "images_seen": loop["images_seen"], "train_seconds": seconds,
-            "images_per_second": loop["images_seen"] / seconds if seconds > 0 else math.nan,
+    return {"ema": ema.module, "steps": loop["step"], "images_seen": loop["images_seen"], "precision": precision,
+            "train_seconds": seconds, "images_per_second": loop["images_seen"] / seconds if seconds > 0 else math.nan,
             "loss_history": loop["history"], "curve": loop["curve"], "curve_eval_seconds": loop["eval_seconds"]}
 
 
@@ -191,14 +194,14 @@ def run(config: RunConfig, results_dir: Path, show_progress: bool = True, refere
 def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: dict | None, keep_generator: bool,
          resume_dir: Path | None, device: torch.device, rank: distributed.Rank,
          on_curve_point: Callable[[dict], None] | None = None) -> Path | None:
-    from harness.precision import enable_tf32
+    from harness.precision import configure_tf32
     from harness.validate import check_loaded, check_run_config
 
     wall_start = time.perf_counter()
     check_run_config(config)  # the same checks whichever command built the config (run, resume, sweep, verify)
     if device.type == "cuda":  # CPU kernels are deterministic already; the switch costs seconds of imports
         torch.use_deterministic_algorithms(True, warn_only=True)
-        enable_tf32(device)
+        configure_tf32(device)
     if rank.world > 1:
         rank.local_batch(config.train.batch_size)  # a clear error before anything loads
     if rank.is_writer:
@@ -225,7 +228,9 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
     if rank.world > 1:
         record["distributed"] = {"world_size": rank.world, "backend": "nccl" if device.type == "cuda" else "gloo",
                                  "batch_per_rank": rank.local_batch(config.train.batch_size)}
-    run_meta = {"config": records.sanitize(asdict(config)), "reference": reference,
+    # The whole method config, as the record stores it: a resumed run rebuilds every setting as it started
+    # (a key missing from a stored config means a setting added later: harness/build.py config_from_record).
+    run_meta = {"config": records.sanitize(record["config"]), "reference": reference,
                 "cpu_threads": torch.get_num_threads()}
     resume_from = None
     if resume_dir is not None:
@@ -239,6 +244,7 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
     elif rank.is_writer:
         run_id = records.new_run_id(config.method, config.dataset, config.seed)
         run_dir = records.create_run_dir(results_dir, run_id)
+        write_config_file(run_dir, replace(config, method_config=asdict(method_config)))  # for bench run --config
         if method.trains:  # what `--resume` needs to start over if killed before its first checkpoint
             records.write_start(run_dir, run_dir / "checkpoint" / START_FILE, {**run_meta, "run_id": run_id})
     else:
@@ -254,7 +260,7 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
         monitor = build_monitor(config, run_dir, device, lambda gen, n: evaluate_generator(
             gen, dataset, backbone, with_num_samples(config, n).eval, extractor, device, False, show_progress),
             [on_curve_point] if on_curve_point else [], resume_from[1]["images_seen"] if resume_from else None,
-            getattr(method, "schedule_depends_on_budget", False))
+            getattr(method, "schedule_depends_on_budget", False), method.generator)
     if method.trains:
         try:
             stats = train(method, dataset, config, device, show_progress,
@@ -282,7 +288,9 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
 
         with disk_errors("the sample grid", run_dir / "samples.png", samples[0].numel() * config.eval.grid_size ** 2,
                          hint):
-            save_grid(samples, run_dir / "samples.png", config.eval.grid_size)
+            save_grid(samples, run_dir / "samples.png", config.eval.grid_size, grid_title(
+                config.method, config.dataset, config.train.budget_kimg, config.seed, config.eval.first_seed,
+                min(len(samples), config.eval.grid_size ** 2)), config.eval.first_seed)
     if keep_generator and method.trains and status == "completed":
         from harness.backbones.files import save_weights
         from harness.storage import DiskError

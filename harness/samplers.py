@@ -65,12 +65,21 @@ def heun_step(net: torch.nn.Module, x: torch.Tensor, t_cur: torch.Tensor | float
     return torch.where(positive, x + (t_next - t_cur) * (0.5 * d_cur + 0.5 * d_next), x_next)
 
 
+def round_sigmas(net: torch.nn.Module, t: torch.Tensor) -> torch.Tensor:
+    """t_0 .. t_{N-1} snapped by the wrapper's ``round_sigma`` (identity where it has none), t_N = 0 kept."""
+    if not hasattr(net, "round_sigma"):
+        return t
+    return torch.cat([torch.as_tensor(net.round_sigma(t[:-1])).to(t.dtype), t[-1:]])
+
+
 def heun_sample(net: torch.nn.Module, latents: torch.Tensor, class_labels: torch.Tensor | None = None,
                 num_steps: int = 18, sigma_min: float = SIGMA_MIN, sigma_max: float = SIGMA_MAX,
                 rho: float = RHO) -> torch.Tensor:
-    """EDM's deterministic sampler (S_churn = 0); NFE = 2 * num_steps - 1."""
+    """EDM's deterministic sampler (S_churn = 0); NFE = 2 * num_steps - 1. The time steps are snapped to
+    noise levels the network supports (``round_sigma``, as EDM's Algorithm 2 sampler does; only iDDPM's
+    wrapper, with its discrete schedule, changes them)."""
     sigma_min, sigma_max = supported_sigma_range(net, sigma_min, sigma_max)
-    t = karras_sigmas(num_steps, sigma_min, sigma_max, rho, device=latents.device)
+    t = round_sigmas(net, karras_sigmas(num_steps, sigma_min, sigma_max, rho, device=latents.device))
     x = latents.to(torch.float64) * t[0]
     for i in range(num_steps):
         x = heun_step(net, x, t[i], t[i + 1], class_labels)

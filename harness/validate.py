@@ -91,8 +91,15 @@ def check_run_config(config) -> None:
     check_number("--set ema_halflife_kimg", train.ema_halflife_kimg, minimum=0)
     if train.ema_rampup_ratio is not None:
         check_number("--set ema_rampup_ratio", train.ema_rampup_ratio, minimum=0)
+    if train.ema_beta is not None:
+        check_number("--set ema_beta", train.ema_beta, minimum=0)
+        if train.ema_beta >= 1:
+            raise UsageError(f"--set ema_beta={train.ema_beta:g}: a per-step EMA decay must be below 1 (0 = no EMA)")
     check_number("--set checkpoint_kimg", train.checkpoint_kimg, minimum=0)
     check_precision(train.precision)
+    from harness.snapshots import parse_keep
+
+    parse_keep(train.keep_snapshots)  # --keep: final | best | all | N
     check_eval(ev, spec)
     from harness.config import apply_overrides
 
@@ -121,14 +128,15 @@ def check_eval(ev, spec=None) -> None:
         if ev.fd_impl not in metric.implementations:
             raise UsageError(f"--set eval.fd_impl: metric '{metric.name}' has no implementation '{ev.fd_impl}'; "
                              f"valid: {', '.join(metric.implementations)}")
-    extractor = FEATURE_EXTRACTORS.get(spec.feature_extractor) if spec is not None else None
+    space = getattr(ev, "feature_extractor", None) or (spec.feature_extractor if spec is not None else None)
+    extractor = FEATURE_EXTRACTORS.get(space) if space is not None else None
     for name in ev.metrics:
         metric = METRICS.get(name)  # an unknown name lists the valid ones
         extra = set(metric.needs) - {"features"}
         provides = getattr(extractor, "provides", None)  # what a registered extractor declares it gives
         if extra and not metric.extractor and provides is not None and not extra <= set(provides):
             raise UsageError(f"--set eval.metrics: '{name}' needs {', '.join(sorted(extra))}, which the dataset's "
-                             f"feature network {spec.feature_extractor} does not give")
+                             f"feature network {space} does not give")
     if {"precision", "recall"} & set(ev.metrics) and ev.num_samples <= DEFAULT_K:
         raise UsageError(f"precision/recall need more than k = {DEFAULT_K} samples, got --num-samples {ev.num_samples}")
     check_curve(ev)

@@ -9,7 +9,14 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from harness import numerics
 from harness.records import load_records
+
+
+def cpu_capability() -> str:
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()
 
 
 def compare(old: list[dict], new: list[dict], tolerance_rel: float) -> list[str]:
@@ -62,6 +69,11 @@ def parallel_workers(references: list[dict]) -> int:
     return max(1, min(len(references), cores // threads))
 
 
+def made_with(record: dict) -> str:
+    """The numerics a record was made with (records from before they were stored: native)."""
+    return ((record.get("environment") or {}).get("hardware") or {}).get("numerics", "native")
+
+
 def environment_notes(references: list[dict]) -> list[str]:
     """A note per way this environment differs from the one a reference was made in (not an error:
     numbers may still agree, but a disagreement is then explained by more than the code)."""
@@ -75,6 +87,14 @@ def environment_notes(references: list[dict]) -> list[str]:
             if then.get(key) and then[key] != now[key]:
                 notes.append(f"note: {record['run_id']}: {what} from what it was made with "
                              f"({key} {then[key][:12]} then, {str(now[key])[:12]} now)")
+        hardware = record.get("environment", {}).get("hardware") or {}
+        if hardware.get("device") == "cpu" and made_with(record) == "native":
+            was = hardware.get("cpu_model", "an unrecorded CPU")
+            here = f"{numerics.cpu_model()} ({cpu_capability()})"
+            if was != numerics.cpu_model() or hardware.get("cpu_capability", "?") != cpu_capability():
+                notes.append(f"note: {record['run_id']}: made with native CPU numerics on {was} "
+                             f"({hardware.get('cpu_capability', '?')}), re-run on {here}: float results differ "
+                             f"between kinds of CPU; references made with BENCH_NUMERICS=portable do not")
     return notes
 
 
@@ -86,14 +106,21 @@ def verify_references(results_dir: Path) -> tuple[bool, list[str]]:
         return False, lines + [f"no reference records in {results_dir}"]
     for record in references:  # every reference's config first: a foreign one fails before any re-run
         reference_config(record)
-    workers = parallel_workers(references)
+    reruns: dict[int, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-verify-") as scratch:
-        if workers > 1:  # fresh processes: each sets its own thread count, nothing shared with this one
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                reruns = list(pool.map(rerun_metrics, references, [scratch] * len(references)))
-        else:
-            reruns = [rerun_metrics(record, scratch) for record in references]
+        # Fresh processes, each with the numerics its references were made with (harness/numerics.py:
+        # fixed when torch loads) and its own thread count; nothing is shared with this process.
+        for mode in numerics.MODES:
+            group = [i for i, r in enumerate(references) if made_with(r) == mode]
+            if not group:
+                continue
+            with numerics.child_environment(mode), ProcessPoolExecutor(
+                    parallel_workers([references[i] for i in group]),
+                    mp_context=multiprocessing.get_context("spawn")) as pool:
+                for i, metrics in zip(group, pool.map(rerun_metrics, [references[i] for i in group],
+                                                      [scratch] * len(group))):
+                    reruns[i] = metrics
+    reruns = [reruns[i] for i in range(len(references))]
     ok = True
     lines += environment_notes(references)
     for record, new in zip(references, reruns):

@@ -3,6 +3,8 @@
 1. gan_only training throughput on EDM's CIFAR-10 NCSN++ configuration (random weights), batch 256,
    bf16 generator / fp32 discriminator, lazy R1 (every 16th step), eager and torch.compile'd; and
    its share of the card's dense bf16 peak at 143 GFLOP per image per GAN step.
+   The projected discriminator alone at 224 pixels (forward+backward, fp32, TF32 off as the authors
+   train and on), images/s.
 2. FID-50k of a one-step generator from its checkpoint file: load, generate seeds 0..49,999,
    Inception features, Fréchet distance against stored reference statistics.
 3. (--benchmarks) the pytest-benchmark suite (tests/benchmarks) at GPU scale -> OUT/benchmarks.json.
@@ -45,6 +47,18 @@ def train_rate(backbone: Path, device, compile_generator: bool, batch: int, step
             "steps_timed": steps, "r1_interval": method.config.r1_interval, "discriminator": method.record_info(),
             "flop_fraction_of_989_tflops": perf.flop_fraction(ips),
             "peak_memory_gib": peak_memory_gib(device)}
+
+
+def discriminator_rate(device, batch: int, steps: int) -> dict:
+    """The projected discriminator alone at 224 pixels (EfficientNet-lite0 features), TF32 on and off."""
+    rates = {}
+    for tf32 in (False, True):
+        run_steps, info = perf.discriminator_steps(device, batch, tf32=tf32)
+        run_steps(2)  # warm-up (cuDNN autotuning)
+        rates["tf32_on" if tf32 else "tf32_off"] = {
+            **info, "images_per_second": perf.images_per_second(lambda: run_steps(steps), steps * batch, repeats=2)}
+    rates["batch"], rates["steps_timed"], rates["peak_memory_gib"] = batch, steps, peak_memory_gib(device)
+    return rates
 
 
 def peak_memory_gib(device) -> float | None:
@@ -133,6 +147,7 @@ def main() -> int:
         parts = {"card": lambda: card(device),
                  "train_eager": lambda: train_rate(backbone, device, False, batch, steps),
                  "train_compiled": None if args.no_compile else lambda: train_rate(backbone, device, True, batch, steps),
+                 "discriminator_224": lambda: discriminator_rate(device, batch, max(steps // 4, 2)),
                  "fid50k": lambda: fid50k(backbone, scratch, device, samples),
                  "benchmarks": (lambda: benchmarks(args.out)) if args.benchmarks else None}
         for name, measure in parts.items():

@@ -56,7 +56,7 @@ BACKBONES.add("edm-digits-8x8-uncond", BackboneSpec(
     description="trained by `bench pretrain --dataset digits` (see its card); shipped in the repo"))
 
 # Issue #10: the GPU-scale backbone (15.5M-parameter calibration of the issue; this SongUNet counts 16.4M).
-# Made by scripts/fashion_mnist_gpu.py on one GPU; until a GPU run stores it, loading it names that command.
+# Made by scripts/fashion_mnist_gpu.py on one H200 (2026-12-04, see its card); where the file is missing, loading it names that command.
 FASHION_MNIST_PRETRAIN = ("bench pretrain --dataset fashion-mnist --out "
                           "harness/backbones/weights/edm-fashion-mnist-32x32-uncond.safetensors --seed 0 --device cuda")
 BACKBONES.add("edm-fashion-mnist-32x32-uncond", BackboneSpec(
@@ -67,7 +67,7 @@ BACKBONES.add("edm-fashion-mnist-32x32-uncond", BackboneSpec(
                "which makes it and then runs every method from it, or use the CPU-scale backbone "
                "`--backbone edm-fashion-mnist-32x32-uncond-small` shipped in the repo")))
 
-# The CPU-scale stand-in, until a GPU run makes the one above: 16/32/64 channels, one block per level,
+# The CPU-scale one (the GPU-made backbone above is 23x larger and slow to train from on a CPU): 16/32/64 channels, one block per level,
 # no attention (0.71M parameters), 50 kimg on 2 CPU cores (see its card and README "Fashion-MNIST").
 BACKBONES.add("edm-fashion-mnist-32x32-uncond-small", BackboneSpec(
     "edm-fashion-mnist-32x32-uncond-small", "edm-fashion-mnist-32x32-uncond-small.safetensors", 32, 1, 0,

@@ -7,7 +7,23 @@ from pathlib import Path
 from harness.registry import Registry
 from harness.data.base import DatasetSpec, ImageDataset, make_dataset, to_float, to_uint8
 
-DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+class DatasetRegistry(Registry[DatasetSpec]):
+    """The registered datasets, plus the user's own named by path: ``zip:PATH``, ``folder:PATH``
+    (``harness.data.user_data``), read and checked when first asked for."""
+
+    def get(self, name: str) -> DatasetSpec:
+        from harness.data.user_data import user_dataset_spec
+
+        return user_dataset_spec(name) or super().get(name)
+
+    def __contains__(self, name: object) -> bool:
+        from harness.data.user_data import split_name
+
+        return split_name(name) is not None or super().__contains__(name)
+
+
+DATASETS: DatasetRegistry = DatasetRegistry("dataset")
 
 
 def load_dataset(name: str, path: Path | None = None) -> ImageDataset:

@@ -4,8 +4,9 @@ StyleGAN-XL that D2O uses, arXiv 2506.09376 and Zyriix/D2O train.sh).
 ``FEATURE_NETWORKS`` maps a name to a factory ``() -> (module, info)``:
 
 * ``module`` maps images normalised for the network (``info["mean"]``, ``info["std"]`` on [0, 1]
-  RGB pixels) at ``info["input_size"]`` to a list of 4 feature maps at strides 4, 8, 16 and 32;
-  it has ``channels`` (one entry per map). Its weights are trainable tensors as built: whoever
+  RGB pixels) at ``info["input_size"]`` to a list of 4 feature maps, tapped where the authors tap
+  them (strides 4-32; VGG16-BN 2-16); it has ``channels`` and ``strides`` (one entry per map), and
+  ``init_random_layers(generator)`` when it has layers that are not pre-trained (DeiT's readout). Its weights are trainable tensors as built: whoever
   freezes it (``freeze_as_buffers``) decides.
 * ``info``: ``name``, ``weights_file`` (file name), ``sha256`` (of that file), ``input_size``,
   ``fixed_input_size`` (whether other sizes are refused), ``mean``, ``std``, ``channels``, ``source``.
@@ -26,7 +27,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from harness.errors import MissingArtefactError
 from harness.files import WEIGHTS_DIR_ENV, sha256_file, weights_search_dirs
@@ -105,16 +105,20 @@ def efficientnet_lite0() -> tuple[nn.Module, dict[str, Any]]:
 # --- VGG16-BN: torchvision's network, weights only from disk ------------------------------------------------
 
 class VGGFeatures(nn.Module):
-    """torchvision's VGG ``features``: outputs of the 2nd to 5th max-pool (strides 4, 8, 16, 32)."""
+    """torchvision's VGG ``features`` cut where the authors cut it (StyleGAN-XL / Zyriix/GDD
+    ``feature_networks/pretrained_builder.py``, ``vgg16_bn`` split indices [13, 23, 33, 43]): the last
+    ReLU before the 2nd to 5th max-pool, so strides 2, 4, 8 and 16 (112/56/28/14 at 224 pixels)."""
 
     def __init__(self, features: nn.Sequential):
         super().__init__()
-        self.features = features
-        self.taps = [i for i, layer in enumerate(features) if isinstance(layer, nn.MaxPool2d)][1:]
+        pools = [i for i, layer in enumerate(features) if isinstance(layer, nn.MaxPool2d)]
+        self.features = nn.Sequential(*list(features)[:pools[-1]])  # the last max-pool is never used
+        self.taps = [i - 1 for i in pools[1:]]  # torchvision vgg16_bn: 12, 22, 32, 42
         self.channels = []
         for tap in self.taps:
             convs = [m for m in list(features)[:tap] if isinstance(m, nn.Conv2d)]
             self.channels.append(int(convs[-1].out_channels))
+        self.strides = [2, 4, 8, 16]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         out = []
@@ -158,20 +162,40 @@ DEIT_MODEL = "deit_base_distilled_patch16_224"
 DEIT_LAYERS = (2, 5, 8, 11)  # outputs of transformer blocks 3, 6, 9, 12
 
 
-class ViTFeatures(nn.Module):
-    """Patch tokens after 4 transformer blocks, as [N, C, 14, 14] maps resampled (bilinear) to strides
-    4, 8, 16 and 32 so that every feature network gives the same 4-scale pyramid."""
+DEIT_READOUT_WIDTHS = (96, 192, 384, 768)  # the authors' ``_make_vit`` for a "base" ViT
 
-    def __init__(self, model: nn.Module, layers=DEIT_LAYERS, grid: int = 14):
+
+class ViTFeatures(nn.Module):
+    """The authors' DeiT taps (Zyriix/GDD ``feature_networks/vit.py``, StyleGAN-XL's ``_make_vit``):
+    the patch tokens after blocks 3, 6, 9 and 12 (readout "ignore": the class and distillation tokens
+    dropped) as [N, 768, 14, 14] maps, each through its own reassemble layers: a 1x1 convolution to
+    96/192/384/768 channels, then a 4x4 stride-4 transposed convolution (56x56), a 2x2 stride-2
+    transposed convolution (28x28), nothing (14x14) and a 3x3 stride-2 convolution (7x7).
+    Those layers are not pre-trained: the authors leave them at PyTorch's default init and frozen;
+    ``init_random_layers`` draws them from the discriminator's seeded generator."""
+
+    def __init__(self, model: nn.Module, layers=DEIT_LAYERS, widths=DEIT_READOUT_WIDTHS):
         super().__init__()
-        self.model, self.layers, self.grid = model, list(layers), grid
-        self.channels = [int(model.embed_dim)] * len(self.layers)
+        self.model, self.layers = model, list(layers)
+        dim = int(model.embed_dim)
+        w0, w1, w2, w3 = widths
+        self.reassemble = nn.ModuleList([
+            nn.Sequential(nn.Conv2d(dim, w0, 1), nn.ConvTranspose2d(w0, w0, 4, stride=4)),
+            nn.Sequential(nn.Conv2d(dim, w1, 1), nn.ConvTranspose2d(w1, w1, 2, stride=2)),
+            nn.Sequential(nn.Conv2d(dim, w2, 1)),
+            nn.Sequential(nn.Conv2d(dim, w3, 1), nn.Conv2d(w3, w3, 3, stride=2, padding=1)),
+        ])
+        self.channels = list(widths)
+        self.strides = [4, 8, 16, 32]
+
+    def init_random_layers(self, generator: torch.Generator) -> None:
+        from harness.features.random_init import default_init_
+
+        default_init_(self.reassemble, generator)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         maps = self.model.forward_intermediates(x, indices=self.layers, intermediates_only=True)
-        sizes = [self.grid * 4, self.grid * 2, self.grid, (self.grid + 1) // 2]
-        return [m if m.shape[-1] == s else F.interpolate(m, size=(s, s), mode="bilinear", align_corners=False)
-                for m, s in zip(maps, sizes)]
+        return [layers(m) for layers, m in zip(self.reassemble, maps)]
 
 
 def timm_installed() -> bool:

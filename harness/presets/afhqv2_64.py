@@ -1,5 +1,6 @@
-"""Presets for ``afhqv2-64``: D2O's AFHQv2 line of Zyriix/GDD train.sh (NCSN++ VE backbone, G lr 2e-5,
-D lr 4e-5, batch 256, EMA 0.5 Mimg, 10 Mimg), EDM's 40-step teacher at 64x64."""
+"""Presets for ``afhqv2-64``: D2O's AFHQv2 line of Zyriix/D2O train.sh (NCSN++ VE backbone, G lr 2e-5,
+D lr 4e-5, batch 256, EMA 0.5 Mimg, 10 Mimg), EDM's 40-step teacher at 64x64;
+gan_loss_images 64 = 256 / 4 GPUs, generator in bf16 where the GPU supports it (``--fp16=True``)"""
 
 from __future__ import annotations
 

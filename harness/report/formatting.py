@@ -70,3 +70,9 @@ def seeds_shown(runs: list) -> str:
     """Seed count, plus the run count when a seed was run more than once."""
     seeds = len({r.seed for r in runs})
     return str(seeds) if seeds == len(runs) else f"{seeds} ({len(runs)} runs)"
+
+
+def provenance(runs: list) -> str:
+    """Where a row's numbers come from: each run's record file (and curve point, for a snapshot row)."""
+    names = sorted({r.name + (f" (curve point at {r.budget_kimg:g} kimg)" if "@" in r.run_id else "") for r in runs})
+    return f"from {len(names)} record{'s' if len(names) != 1 else ''}: " + "; ".join(names)

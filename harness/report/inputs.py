@@ -19,6 +19,7 @@ from typing import Any, Iterable
 from harness.analyze import MISMATCH_KIND, SPECTRUM_KIND
 from harness.report.formatting import (Summary, fd_values, fmt, fmt_count, group_by, runs_with,  # noqa: F401
                                        seeds_shown, summarize)  # (re-exported: the tables import them from here)
+from harness.report.published import run_settings
 
 RUN_KIND = "run"
 FD_NAMES = ("fd", "fid")
@@ -176,6 +177,7 @@ class Run:
     schedule_kimg: float | None = None
     snapshot_of_schedule: bool = False
     schedule_depends_on_budget: bool = False  # recorded by the run (baselines: Method.schedule_depends_on_budget)
+    settings: tuple[tuple[str, Any], ...] = ()  # the run's recipe (harness/report/published.py run_settings)
 
     @property
     def label(self) -> str:
@@ -279,18 +281,16 @@ def snapshots_of(run: Run) -> list[Run]:
 
 def to_run(record: dict, name: str) -> Run:
     """Raises KeyError/TypeError/ValueError on a record that lacks what every run record holds."""
-    info = record.get("method_info") or {}
-    backbone = str(record["backbone"]["name"])
-    values = metric_pairs(record.get("metrics"))
-    curve, best = curve_of(record)
-    timing = record.get("timing") or {}
+    backbone, timing = str(record["backbone"]["name"]), record.get("timing") or {}
+    info, values, (curve, best) = record.get("method_info") or {}, metric_pairs(record.get("metrics")), curve_of(record)
     return Run(str(record["run_id"]), name, str(record["method"]), str(record["dataset"]),
                dataset_key(str(record["dataset"]), backbone), int(record["seed"]),
                float(record.get("budget_kimg") or 0.0), backbone, record.get("nfe"), _images(record),
                float(record.get("teacher_passes_per_image") or 0.0), _float(timing.get("wall_seconds")),
                _float(timing.get("train_seconds")), _hardware(record), _on_gpu(record),
                info.get("freeze_level"), _float(info.get("frozen_share")), values, curve, best,
-               schedule_depends_on_budget=bool((record.get("curve") or {}).get("schedule_depends_on_budget")))
+               schedule_depends_on_budget=bool((record.get("curve") or {}).get("schedule_depends_on_budget")),
+               settings=run_settings(record))
 
 
 def check_analysis(record: dict) -> None:

@@ -12,7 +12,8 @@ from typing import Callable
 STYLE = {
     "font.family": "DejaVu Sans", "font.size": 8.0, "axes.titlesize": 9.0, "axes.labelsize": 8.0,
     "legend.fontsize": 7.0, "xtick.labelsize": 7.0, "ytick.labelsize": 7.0, "axes.grid": True,
-    "grid.alpha": 0.3, "figure.dpi": 100.0, "savefig.dpi": 100.0, "path.simplify": False,
+    "grid.alpha": 0.3, "figure.dpi": 100.0, "savefig.dpi": 200.0,  # print resolution (issue #26)
+    "path.simplify": False,
     "text.hinting": "default", "text.antialiased": True, "svg.hashsalt": "bench",
     # A fixed title height: matplotlib's automatic one measures every tick label (a third of the time).
     "axes.titley": 1.0, "axes.titlepad": 4.0,
@@ -52,27 +53,52 @@ def save_pdf(draw: Callable, size: tuple[float, float], path: Path) -> None:
         figure.savefig(path, format="pdf", metadata={"Creator": None, "Producer": None, "CreationDate": None})
 
 
+CAPTION_LINE = 0.16  # inches per caption line under the legend
+
+
 def grid_shape(count: int, ncols: int = 3) -> tuple[int, int]:
     ncols = max(1, min(ncols, count))
     return max(1, -(-count // ncols)), ncols
 
 
-def grid_size(count: int, legend_rows: int = 0, ncols: int = 3) -> tuple[float, float]:
-    """Figure inches for ``count`` panels of 4.2 x 3.2 in, plus a legend band at the bottom."""
+def grid_size(count: int, legend_rows: int = 0, ncols: int = 3, caption_lines: int = 0,
+              top: float = 0.45) -> tuple[float, float]:
+    """Figure inches for ``count`` panels of 4.2 x 3.2 in, a legend band and caption lines at the bottom."""
     nrows, ncols = grid_shape(count, ncols)
-    return (4.2 * ncols, 3.2 * nrows + 0.2 * legend_rows + 0.2)
+    return (4.2 * ncols, 3.2 * nrows + 0.2 * legend_rows + CAPTION_LINE * caption_lines + 0.2 + (top - 0.45))
 
 
-def panel_grid(figure, count: int, legend_rows: int = 0, ncols: int = 3) -> list:
-    """``count`` axes in a grid with fixed margins (in inches, so any size works); unused cells hidden."""
+def bottom_band(legend_rows: int, caption_lines: int) -> float:
+    """Inches below the panels: tick labels and x label, the legend, then the caption."""
+    return 0.5 + 0.2 * legend_rows + CAPTION_LINE * caption_lines + (0.05 if caption_lines else 0.0)
+
+
+def panel_grid(figure, count: int, legend_rows: int = 0, ncols: int = 3, caption_lines: int = 0,
+               top: float = 0.45) -> list:
+    """``count`` axes in rows of ``ncols`` with fixed margins (in inches, so any size works).
+
+    A last row with fewer panels is stretched to the full width, so no empty cell is left over.
+    """
     nrows, ncols = grid_shape(count, ncols)
+    last = count - (nrows - 1) * ncols
+    width, height = figure.get_size_inches()
+    spec = figure.add_gridspec(nrows, ncols * last, left=0.75 / width, right=0.98, top=1 - top / height,
+                               bottom=bottom_band(legend_rows, caption_lines) / height, wspace=0.3 * last,
+                               hspace=0.5)
+    axes = []
+    for i in range(count):
+        row, col = divmod(i, ncols)
+        span = ncols if row == nrows - 1 else last  # columns of the fine grid one panel covers
+        axes.append(figure.add_subplot(spec[row, col * span:(col + 1) * span]))
+    return axes
+
+
+def figure_caption(figure, lines: list[str]) -> None:
+    """Caption lines at the bottom left, under the legend (what ids and scales mean)."""
     height = figure.get_size_inches()[1]
-    figure.subplots_adjust(left=0.55 / (4.2 * ncols), right=0.98, top=1 - 0.45 / height,
-                           bottom=(0.5 + 0.2 * legend_rows) / height, wspace=0.3, hspace=0.5)
-    axes = list(figure.subplots(nrows, ncols, squeeze=False).flat)
-    for ax in axes[count:]:
-        ax.set_axis_off()
-    return axes[:count]
+    for i, line in enumerate(lines):
+        figure.text(0.01, (0.08 + CAPTION_LINE * (len(lines) - 1 - i)) / height, line, fontsize=6.5, ha="left",
+                    va="bottom", color="#333333")
 
 
 def log_x_axis(ax) -> None:
@@ -82,7 +108,10 @@ def log_x_axis(ax) -> None:
     from harness.report.inputs import fmt_count
 
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10.0, numticks=8))
+    low, high = ax.dataLim.intervalx  # under two decades of data: 1-2-5 ticks, or a panel shows one tick
+    narrow = 0 < low and high / low < 100
+    ax.xaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0) if narrow else (1.0,),
+                                                 numticks=12 if narrow else 8))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: fmt_count(x)))
     few_y_ticks(ax)
@@ -95,14 +124,16 @@ def few_y_ticks(ax) -> None:
     ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
 
 
-def figure_legend(figure, axes, ncols: int = 4) -> None:
-    """One legend for the whole figure, entries de-duplicated by label in first-seen order."""
+def figure_legend(figure, axes, ncols: int = 4, caption_lines: int = 0) -> None:
+    """One legend for the whole figure above the caption, entries de-duplicated by label in first-seen order."""
     seen: dict[str, object] = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             seen.setdefault(label, handle)
     if seen:
-        figure.legend(list(seen.values()), list(seen), loc="lower center", ncols=ncols, frameon=False)
+        y = (CAPTION_LINE * caption_lines + (0.1 if caption_lines else 0.0)) / figure.get_size_inches()[1]
+        figure.legend(list(seen.values()), list(seen), loc="lower center", bbox_to_anchor=(0.5, y), ncols=ncols,
+                      frameon=False)
 
 
 def legend_columns(panels: int) -> int:
@@ -121,17 +152,80 @@ def empty_panel(ax, message: str) -> None:
     ax.set_yticks([])
 
 
-def panels_drawer(panels: list, labels: set[str], other_legend_entries: int, draw_panel: Callable):
-    """The draw function and figure size of a grid of panels with one legend for all of them:
-    colours are per label, so a method has one colour in every panel."""
+def log_y_axis(ax) -> None:
+    """Log y with 1-2-5 ticks and plain labels ('20', '500'): mathtext labels are slow and hard to read."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0), numticks=12))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}" if 1e-3 <= y < 1e6 else f"{y:.0e}"))
+
+
+def log_y_if_wide(ax, values: list[float], ratio: float = 8.0) -> bool:
+    """Log y when the values span more than ``ratio`` (a linear axis would flatten all but the largest)."""
+    positive = [v for v in values if v > 0]
+    if len(positive) < 2 or len(positive) != len(values) or max(positive) / min(positive) < ratio:
+        return False
+    log_y_axis(ax)
+    return True
+
+
+def panels_drawer(panels: list, labels: set[str], other_legend_entries: int, draw_panel: Callable,
+                  caption: list[str] | None = None):
+    """The draw function and figure size of a grid of panels with one legend for all of them and an
+    optional caption under it: colours are per label, so a method has one colour in every panel."""
     colors = {label: color(i) for i, label in enumerate(sorted(labels))}
     columns = legend_columns(len(panels))
     rows = legend_rows(len(labels) + other_legend_entries, columns)
+    caption = caption or []
 
     def draw(figure) -> None:
-        axes = panel_grid(figure, len(panels), rows)
+        axes = panel_grid(figure, len(panels), rows, caption_lines=len(caption))
         for ax, panel in zip(axes, panels):
             draw_panel(ax, panel, colors)
-        figure_legend(figure, axes, columns)
+        figure_legend(figure, axes, columns, len(caption))
+        figure_caption(figure, caption)
 
-    return draw, grid_size(len(panels), rows)
+    return draw, grid_size(len(panels), rows, caption_lines=len(caption))
+
+
+LABEL_OFFSETS = tuple((dx, dy) for dy in (3, -9, 10, -16, 17, -23, 24, -30) for dx in (4, -4, 0))
+
+
+def overlap(a: tuple, b: tuple) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def place_labels(ax, points: list[tuple[float, float, str]], fontsize: float = 6.0, color: str = "#4f4f4f") -> None:
+    """Name points without overlaps or clipping: each label takes the first offset whose box (estimated
+    from its length) stays inside the axes and clear of every earlier label and every marker; where
+    none is clear, the one that leaves the axes least, then overlaps least.
+
+    Call after everything is plotted: it fixes the axis limits first so the positions hold.
+    """
+    ax.set_xlim(ax.get_xlim())
+    ax.set_ylim(ax.get_ylim())
+    to_points = 72.0 / ax.figure.dpi
+    frame = ax.get_window_extent()
+    bounds = tuple(v * to_points for v in (frame.x0, frame.y0, frame.x1, frame.y1))
+    anchors = [tuple(v * to_points for v in ax.transData.transform((x, y))) for x, y, _ in points]
+    taken = [(px - 3, py - 3, px + 3, py + 3) for px, py in anchors]  # the markers themselves
+    for (x, y, text), (px, py) in sorted(zip(points, anchors), key=lambda item: (item[1][0], item[1][1])):
+        width, height = 0.7 * fontsize * len(text) + 2, 1.2 * fontsize  # generous: capitals are wide
+
+        def cost(offset: tuple[int, int]) -> tuple[float, float]:
+            box = candidate(offset)
+            outside = round(width * height - overlap(box, bounds), 6)  # rounded: 1e-13 is not 'outside'
+            return outside, round(sum(overlap(box, other) for other in taken), 6)
+
+        def candidate(offset: tuple[int, int]) -> tuple[float, float, float, float]:
+            dx, dy = offset
+            left = px + dx if dx > 0 else (px + dx - width if dx < 0 else px - width / 2)
+            return left, py + dy, left + width, py + dy + height
+
+        best = min(LABEL_OFFSETS, key=lambda offset: (cost(offset), LABEL_OFFSETS.index(offset)))
+        box = candidate(best)
+        taken.append(box)
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(box[0] - px, best[1]), fontsize=fontsize,
+                    color=color, ha="left", va="bottom")

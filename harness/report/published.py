@@ -53,7 +53,14 @@ class Published:
     level: int | None = None
     primary: str | None = None
     backbone: str | None = None  # the backbone a number belongs to where a dataset has several (EDM's VE / VP)
+    # The settings a run must have for this number to stand beside it ((key, value) pairs: method config keys,
+    # ``train.<key>`` for runner settings); () = any run of ``harness_method``.
+    recipe: tuple[tuple[str, object], ...] = ()
     note: str = ""
+
+    def recipe_matches(self, settings: dict) -> bool:
+        """True when a run with these settings (``Run.settings``) follows this number's recipe."""
+        return all(key in settings and settings[key] == value for key, value in self.recipe)
 
     @property
     def number(self) -> float | None:
@@ -92,6 +99,15 @@ class PublishedData:
         return "; ".join(parts)
 
 
+def run_settings(record: dict) -> tuple[tuple[str, object], ...]:
+    """A run record's recipe for ``Published.recipe_matches``: its method config and ``train.<key>`` runner
+    settings, as sorted (key, value) pairs of scalars."""
+    config = record.get("config") or {}
+    pairs = dict((config.get("method_config") or {}).items())
+    pairs.update({f"train.{k}": v for k, v in (config.get("train") or {}).items()})
+    return tuple(sorted((k, v) for k, v in pairs.items() if v is None or isinstance(v, (str, int, float, bool))))
+
+
 def load_published(path: Path = DEFAULT_PATH) -> PublishedData:
     """Read and check the data file: unique ids, known sources, known fields, a number or a range."""
     try:
@@ -105,6 +121,9 @@ def load_published(path: Path = DEFAULT_PATH) -> PublishedData:
         unknown = set(item) - known
         if unknown:
             raise BenchError(f"{path}: entry {item.get('id')} has unknown fields {sorted(unknown)}")
+        if not isinstance(item.get("recipe", {}), dict):
+            raise BenchError(f"{path}: entry {item.get('id')}: recipe must be an object of settings")
+        item = {**item, "recipe": tuple(sorted(item.get("recipe", {}).items()))}
         entries.append(Published(**item))
     check_entries(entries, sources, path)
     return PublishedData(sources, tuple(entries), dict(raw["architecture_of_backbone"]), dict(raw["architecture_names"]))

@@ -26,6 +26,7 @@ class Section:
     rows: list[list[str]]
     notes: list[str] = field(default_factory=list)
     short_header: list[str] | None = None
+    sources: list[str] = field(default_factory=list)  # per row: where its numbers come from (HTML hover)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Any
 from harness.records import load_records
 from harness.tuning.study import SUMMARY_NAME, TUNING_DIR
 
-TRAIN_KEYS = ("batch_size", "ema_halflife_kimg", "ema_rampup_ratio", "precision")
+TRAIN_KEYS = ("batch_size", "ema_halflife_kimg", "ema_rampup_ratio", "ema_beta", "precision")
 EVAL_KEYS = ("first_seed", "num_samples", "fd_impl")
 
 

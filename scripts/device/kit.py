@@ -63,6 +63,11 @@ REHEARSAL_BACKBONE = Path("harness/backbones/weights/edm-fashion-mnist-32x32-unc
 RETURNED_ROOTS = ("results", "tables", "harness/backbones/weights")
 NOT_RETURNED = ("generator.safetensors", "generator.json", "checkpoint")  # git-ignored, re-made from configs
 PERF_JSON = Path("results/perf/gpu_perf.json")
+# Tracked files no stage reads on the device, moved into ASIDE (ignored, never carried) while a call is
+# made when the tree would otherwise exceed the limit: the EDM conformance vectors (tests only), and the
+# GPU backbone for a call that does not run Fashion-MNIST.
+ASIDE = KIT / "aside"
+NOT_NEEDED_THERE = ("tests/data/edm/vectors/*.npz",)
 LOGS = Path("results/device")
 
 
@@ -133,6 +138,35 @@ def carry_for(pending: list[str]) -> list[str]:
     if "fashion" in pending:
         carry.append(str(FASHION))
     return carry
+
+
+def set_aside_candidates(repo: Path, tree_files: list[str], stages: list[str]) -> list[str]:
+    """Tracked files the device does not need for ``stages`` (see NOT_NEEDED_THERE), largest first."""
+    patterns = list(NOT_NEEDED_THERE) + ([] if "fashion" in stages else [str(BACKBONE)])
+    chosen = [f for f in tree_files if any(Path(f).match(p) or f == p for p in patterns)]
+    return sorted(chosen, key=lambda f: -(repo / f).stat().st_size)
+
+
+def set_aside(repo: Path, files: list[str]) -> list[str]:
+    """Move ``files`` under ASIDE (same relative paths); ``restore_aside`` puts them back."""
+    for f in files:
+        target = repo / ASIDE / f
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(repo / f, target)
+    return files
+
+
+def restore_aside(repo: Path) -> list[str]:
+    """Put every set-aside file back where it was; moves nothing if any of them exists here again."""
+    root = repo / ASIDE
+    moved = sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+    both = [str(rel) for rel in moved if (repo / rel).exists()]
+    if both:
+        raise KitError(f"{', '.join(both)}: in the tree and in {ASIDE}: keep one copy and delete the other")
+    for rel in moved:
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(root / rel, repo / rel)
+    return [str(rel) for rel in moved]
 
 
 def travel_check(repo: Path, tree_files: list[str], carry: list[str], limit: int = TRAVEL_LIMIT) -> dict:

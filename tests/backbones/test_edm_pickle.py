@@ -32,7 +32,7 @@ from harness.backbones import BACKBONES, load, load_backbone
 from harness.backbones_command import convert
 from harness.backbones.edm import NETWORK_CLASSES
 from harness.backbones.edm_pickle import SafeEDMUnpickler, load_edm_pickle
-from harness.backbones.files import card_path, load_weights, save_weights
+from harness.backbones.files import card_path, save_weights
 from harness.errors import BenchError, MissingArtefactError
 
 # ---------------------------------------------------------------------------------------------

@@ -90,12 +90,13 @@ def projections(D: ProjectedDiscriminator) -> dict[str, torch.Tensor]:
 def test_projections_follow_the_seed_and_are_stored(lite0):
     a, b, c = make_d(lite0, seed=5), make_d(lite0, seed=5), make_d(lite0, seed=6)
     pa, pb, pc = projections(a), projections(b), projections(c)
-    expected = {f"branches.0.projection.{kind}{i}" for kind in ("ccm", "csm") for i in range(4)}
+    expected = {f"branches.0.projection.{kind}.{i}.{t}" for kind in ("ccm", "csm") for i in range(4)
+                for t in ("weight", "bias")}
     assert set(pa) == expected  # in state_dict: checkpointed and restored with the run
     assert all(torch.equal(pa[k], pb[k]) for k in pa)
     assert all(not torch.equal(pa[k], pc[k]) for k in pa)
-    assert pa["branches.0.projection.ccm0"].shape == (16, lite0[1]["channels"][0], 1, 1)
-    assert pa["branches.0.projection.ccm3"].shape == (128, lite0[1]["channels"][3], 1, 1)
+    assert pa["branches.0.projection.ccm.0.weight"].shape == (16, lite0[1]["channels"][0], 1, 1)
+    assert pa["branches.0.projection.ccm.3.weight"].shape == (128, lite0[1]["channels"][3], 1, 1)
     # Restoring a state restores the projections (and everything else): same logits.
     c.load_state_dict(a.state_dict(), strict=True)
     assert all(torch.equal(projections(c)[k], pa[k]) for k in pa)
@@ -216,7 +217,7 @@ def test_gan_only_digits_with_projected_discriminator_records_feature_network(ti
 
     tensors, _ = load_state(path.parent / "checkpoint" / "state.safetensors")
     keys = [k for k in tensors if k.startswith("module/discriminator")]
-    assert any(".network." in k for k in keys) and any(".projection.ccm0" in k for k in keys)
+    assert any(".network." in k for k in keys) and any(".projection.ccm.0.weight" in k for k in keys)
 
 
 def test_dmd_gan_term_with_projected_discriminator():

@@ -55,8 +55,9 @@ def test_projection_widths_expand_per_scale(lite0):
     assert projection_widths(64) == ([64, 128, 256, 512], [64, 64, 128, 256])
     D = make_d(lite0)
     projection = D.branches[0].projection
-    assert [projection.get_buffer(f"ccm{i}").shape[0] for i in range(4)] == [8, 16, 32, 64]
-    assert [projection.get_buffer(f"csm{i}").shape[:2] for i in range(4)] == [(8, 8), (8, 16), (16, 32), (32, 64)]
+    assert [projection.ccm[i].weight.shape[0] for i in range(4)] == [8, 16, 32, 64]
+    assert [projection.csm[i].weight.shape for i in range(4)] == [(8, 8, 1, 1), (8, 16, 1, 1), (16, 32, 1, 1),
+                                                                  (32, 64, 1, 1)]
     assert [head.body[0].in_channels if len(head.body) else head.out.in_channels
             for head in D.branches[0].heads] == [8, 8, 16, 32]
 
@@ -77,8 +78,8 @@ def test_conditional_head_is_projection_only(lite0):
     labels = torch.nn.functional.one_hot(torch.arange(2) % 3, 3).float()
     with torch.no_grad():
         for head in D.branches[0].heads:  # a class embedding of zero leaves no logit at all
-            head.embed.weight.zero_()
-            head.embed.bias.zero_()
+            head.classes.weight.zero_()
+            head.classes.bias.zero_()
         (logits,) = D(torch.rand((2, 1, 8, 8)), labels)
     assert torch.equal(logits, torch.zeros_like(logits))
     with pytest.raises(ValueError, match="class labels"):

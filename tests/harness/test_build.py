@@ -47,3 +47,22 @@ def test_every_record_kind_has_the_same_envelope() -> None:
     assert set(record["environment"]) == {"versions", "hardware", "git", "packages"}
     clean = records.sanitize(record)
     assert clean["value"] is None and clean["path"] == str(records.REPO_ROOT)
+
+
+def test_a_stored_config_without_a_later_setting_rebuilds_as_it_ran() -> None:
+    """Records made before PD's clipping and CD's RAdam/warm-up existed ran without them."""
+    from harness.build import build_method  # noqa: F401  (the same path `bench run --resume` takes)
+
+    base = asdict(configure("consistency_distillation", "digits"))
+    old = json.loads(json.dumps(base))
+    for key in ("optimizer", "lr_warmup_kimg"):
+        old["method_config"].pop(key, None)
+    rebuilt = config_from_record({"config": old})
+    assert (rebuilt.method_config["optimizer"], rebuilt.method_config["lr_warmup_kimg"]) == ("adam", 0.0)
+    new = json.loads(json.dumps(base))
+    new["method_config"].update(optimizer="radam", lr_warmup_kimg=5.0)
+    kept = config_from_record({"config": new})
+    assert (kept.method_config["optimizer"], kept.method_config["lr_warmup_kimg"]) == ("radam", 5.0)
+    pd = json.loads(json.dumps(asdict(configure("progressive_distillation", "digits"))))
+    pd["method_config"].pop("max_grad_norm", None)
+    assert config_from_record({"config": pd}).method_config["max_grad_norm"] == 0.0

@@ -46,5 +46,33 @@ def test_unknown_precision_is_a_usage_error(tiny_backbone, tmp_path, monkeypatch
 
     code, _, err = invoke_bench(monkeypatch, capsys, "run", "--method", "gan_only", "--backbone", str(tiny_backbone),
                                 "--precision", "fp16", "--compile", "--results", str(tmp_path / "r"), "--quiet")
-    assert code == 2 and "unknown precision 'fp16'; valid: fp32, bf16" in err
+    assert code == 2 and "unknown precision 'fp16'; valid: fp32, bf16, auto" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_auto_is_bf16_only_on_a_gpu_that_supports_it(monkeypatch):
+    from harness.precision import resolve_precision
+
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_precision("auto", torch.device("cuda")) == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_precision("auto", torch.device("cuda")) == "fp32"
+    assert resolve_precision("fp32", torch.device("cuda")) == "fp32"
+
+
+def test_auto_run_on_cpu_records_what_ran(tiny_backbone, tmp_path):
+    record = json.loads(run(tiny(tiny_backbone, precision="auto"), tmp_path / "r", show_progress=False).read_text())
+    assert record["config"]["train"]["precision"] == "auto" and record["training"]["precision"] == "fp32"
+
+
+def test_tf32_is_off_on_cuda_as_in_the_authors_training_loop():
+    from harness.precision import configure_tf32
+
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        configure_tf32(torch.device("cuda"))
+        assert torch.backends.cuda.matmul.allow_tf32 is False and torch.backends.cudnn.allow_tf32 is False
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before

@@ -55,3 +55,20 @@ def test_the_authors_recipe_per_dataset(dataset, g_lr, d_lr, batch, ema_kimg, bu
     teacher = default_config("teacher", dataset).method_config
     assert teacher == {"num_steps": teacher_steps}
     assert HeunGenerator(None, teacher["num_steps"]).nfe == (79 if teacher_steps == 40 else 35)
+
+
+@pytest.mark.parametrize("dataset,per_gpu", [("cifar10", 64), ("afhqv2-64", 64), ("ffhq-64", 64), ("imagenet-64", 128)])
+def test_gan_loss_images_is_the_authors_per_gpu_batch(dataset, per_gpu):
+    """train.sh runs every line on 4 GPUs: the GAN losses sum over --batch / 4 images (issue #23, item 6)."""
+    for method in ("gan_only", "gan_only_frozen"):
+        config = default_config(method, dataset)
+        assert config.method_config["gan_loss_images"] == per_gpu == config.train.batch_size // 4
+
+
+def test_paper_datasets_run_the_generator_in_bf16_where_the_gpu_supports_it():
+    """train.sh --fp16=True (issue #23, item 7): the presets ask for auto; other methods keep fp32."""
+    for dataset in ("cifar10", "afhqv2-64", "ffhq-64", "imagenet-64"):
+        assert default_config("gan_only", dataset).train.precision == "auto"
+        assert default_config("gan_only_frozen", dataset).train.precision == "auto"
+        assert default_config("teacher", dataset).train.precision == "fp32"
+    assert default_config("gan_only", "digits").train.precision == "fp32"

@@ -59,12 +59,16 @@ def test_derived_seeds_are_stable_and_distinct_by_purpose():
 
 
 def test_dataset_presets_apply_per_method_training_settings():
-    """digits: every method trains 20 kimg by default except DMD, whose `train/dmd` preset is 5."""
+    """digits: every method trains 20 kimg by default (DMD too, counted as DMD2 counts images); a method's
+    own runner settings (PD: no EMA) apply over the dataset's `train` preset, and a `train/<method>`
+    preset over those (CD keeps the dataset's half-life EMA here)."""
     from harness.runner import default_config
 
     assert default_config("gan_only", "digits").train.budget_kimg == 20.0
-    assert default_config("dmd", "digits").train.budget_kimg == 5.0
+    assert default_config("dmd", "digits").train.budget_kimg == 20.0
     assert default_config("dmd", "digits").method_config == {"g_lr": 1e-4, "fake_lr": 1e-4}
+    assert default_config("progressive_distillation", "digits").train.ema_beta == 0.0
+    assert default_config("consistency_distillation", "digits").train.ema_beta is None
 
 
 def test_a_key_in_two_sections_is_an_error_naming_both():

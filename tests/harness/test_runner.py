@@ -33,6 +33,10 @@ def test_gan_only_record_has_everything_needed_to_reproduce(tiny_backbone, tmp_p
     assert names["fd"]["num_samples"] == 200 and names["fd"]["extractor"] == "digits-classifier"
     assert names["fd"]["value"] > 0 and 0 <= names["precision"]["value"] <= 1
     assert (path.parent / "samples.png").is_file() and (path.parent / "generator.safetensors").is_file()
+    from harness.sample_grid import read_tiles  # the grid is titled, padded, and cut back into its samples
+
+    tiles, layout = read_tiles(path.parent / "samples.png", 8, 0, 64)
+    assert layout.top > 0 and layout.gutter > 0 and len(tiles) == layout.count and tiles[0].shape[0] == 8
 
 
 def test_same_seed_same_metrics_and_weights(tiny_backbone, tmp_path):

@@ -64,3 +64,38 @@ def test_cd_lpips_is_a_clear_error():
         cls(context(tiny_backbone()), cls.Config(loss="lpips"))
     with pytest.raises(UsageError):
         cls(context(tiny_backbone()), cls.Config(loss="l1"))
+
+
+# --- the reference's optimiser and per-dataset recipes (issue #23 item 11) ---------------------------------
+
+def test_cd_uses_radam_with_cms_linear_warm_up():
+    """openai/consistency_models_cifar10 configs/cifar10_ve_cd.py: RAdam, lr 4e-4 warmed up over 10M images."""
+    cls = METHODS.get("consistency_distillation")
+    assert (cls.Config().optimizer, cls.Config().lr_warmup_kimg) == ("radam", 10_000.0)
+    method = cls(context(tiny_backbone()), cls.Config(lr_warmup_kimg=0.016))  # 16 images: 4 steps of 4
+    assert isinstance(method.opt, torch.optim.RAdam)
+    rng, real = torch.Generator().manual_seed(0), torch.rand((4, 1, 8, 8)) * 2 - 1
+    lrs = []
+    for step in range(5):
+        method.train_step(real, None, step, rng)
+        lrs.append(method.opt.param_groups[0]["lr"])
+    assert lrs == pytest.approx([1e-4, 2e-4, 3e-4, 4e-4, 4e-4])
+    adam = cls(context(tiny_backbone()), cls.Config(optimizer="adam"))
+    assert type(adam.opt) is torch.optim.Adam
+    with pytest.raises(UsageError, match="optimizer"):
+        cls(context(tiny_backbone()), cls.Config(optimizer="sgd"))
+
+
+def test_cd_presets_follow_cm_per_dataset():
+    """ImageNet-64: CM scripts/launch.sh (N 40, mu 0.95, lr 8e-6, batch 2048, no warm-up); CIFAR-10: the
+    CIFAR config (N 18, mu 0, lr 4e-4, batch 512); both evaluate an EMA of 0.9999 per step."""
+    from harness.build import default_config
+
+    imagenet = default_config("consistency_distillation", "imagenet-64")
+    assert {k: imagenet.method_config[k] for k in ("num_scales", "target_ema", "lr", "lr_warmup_kimg")} == \
+        {"num_scales": 40, "target_ema": 0.95, "lr": 8e-6, "lr_warmup_kimg": 0.0}
+    assert imagenet.train.batch_size == 2048 and imagenet.train.ema_beta == 0.9999
+    cifar = default_config("consistency_distillation", "cifar10")
+    assert (cifar.method_config["num_scales"], cifar.method_config["target_ema"], cifar.method_config["lr"]) == \
+        (18, 0.0, 4e-4)
+    assert cifar.train.batch_size == 512 and cifar.train.ema_beta == 0.9999

@@ -97,7 +97,41 @@ def test_dmd_updates_are_two_methods_returning_their_losses():
     method = small_dmd(gan_weight=3e-3)
     real, rng = torch.rand((4, 1, 8, 8)) * 2 - 1, torch.Generator().manual_seed(0)
     assert set(method.fake_score_step(real, None, rng)) == {"loss_fake", "loss_cls"}
-    assert set(method.generator_step(real, None, rng)) == {"loss_dm", "loss_gan"}
+    assert set(method.generator_step(real, None, rng)[0]) == {"loss_dm", "loss_gan"}
     # The GAN term's networks are trainable again after the generator update.
     assert all(p.requires_grad for p in method.fake_score.parameters())
     assert all(p.requires_grad for p in method.classifier.parameters())
+
+
+# --- DMD2's image accounting (issue #23 item 12) ------------------------------------------------------------
+
+def test_dmd_counts_images_as_dmd2_does():
+    """tianweiy/DMD2 main/edm/train_edm.py: every iteration is one batch and one fake-score update on it; the
+    generator updates every 5th iteration, so the teacher (real score) runs once per 5 batches of images."""
+    cls = METHODS.get("dmd")
+    method = cls(context(tiny_backbone()), cls.Config())  # fake_steps_per_generator_step = 5
+    calls = {"fake": [], "generator": 0, "teacher_images": 0}
+    fake_step, generator_step = method.fake_score_step, method.generator_step
+
+    def counting_fake(real, labels, rng, x=None):
+        calls["fake"].append(real)
+        return fake_step(real, labels, rng, x)
+
+    def counting_generator(real, labels, rng):
+        calls["generator"] += 1
+        return generator_step(real, labels, rng)
+
+    method.fake_score_step, method.generator_step = counting_fake, counting_generator
+    hook = method.real_score.register_forward_hook(
+        lambda module, args, out: calls.__setitem__("teacher_images", calls["teacher_images"] + out.shape[0]))
+    rng, data = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
+    batches = [torch.rand((4, 1, 8, 8), generator=data) * 2 - 1 for _ in range(10)]
+    try:
+        for step, real in enumerate(batches):
+            method.train_step(real, None, step, rng)
+    finally:
+        hook.remove()
+    assert len(calls["fake"]) == 10 and calls["generator"] == 2  # steps 0 and 5
+    assert all(seen is real for seen, real in zip(calls["fake"], batches))  # a new real batch per update
+    images = sum(len(b) for b in batches)
+    assert calls["teacher_images"] / images == pytest.approx(method.teacher_passes_per_image) == 0.2

@@ -84,3 +84,30 @@ def test_gan_losses_are_the_authors_per_gpu_sums():
     assert per_image.shape == (BATCH,)
     # Zyriix/GDD loss.py sums over each GPU's 64 images (DDP averages the 4 GPUs): 64 x the batch mean.
     torch.testing.assert_close(losses["loss_d"], 64 * per_image.mean())
+
+
+def test_gradients_are_sanitised_before_every_step_as_the_authors_loop_does():
+    """GDD training_loop.py: nan_to_num(grad, nan=0, posinf=1e5, neginf=-1e5) before each stage's step
+    (issue #23, item 8). A NaN and an infinite gradient entry must not reach the weights."""
+    method = gan_only(r1_gamma=0.5)
+    g_param = next(p for p in method.G.parameters() if p.requires_grad and p.numel() > 3)
+    d_param = next(p for p in method.D.parameters() if p.numel() > 3)
+
+    def poison(grad):
+        grad = grad.clone()
+        grad.view(-1)[:3] = torch.tensor([float("nan"), float("inf"), -float("inf")])
+        return grad
+
+    g_param.register_hook(poison)
+    d_param.register_hook(poison)
+    applied = []
+    for opt, param in ((method.opt_g, g_param), (method.opt_d, d_param)):
+        def step(*args, _original=opt.step, _param=param, **kwargs):
+            applied.append(_param.grad.view(-1)[:4].clone())
+            return _original(*args, **kwargs)
+        opt.step = step
+    method.train_step(batch(), None, 16, torch.Generator().manual_seed(0))  # G, D main and R1 steps
+    assert len(applied) == 3
+    for grad in applied:
+        assert grad[:3].tolist() == [0.0, 1e5, -1e5] and torch.isfinite(grad[3])
+    assert all(torch.isfinite(p).all() for p in [*method.G.parameters(), *method.D.parameters()])

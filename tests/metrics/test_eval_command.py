@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +108,7 @@ def test_eval_image_folder(digits, pool64_everywhere, inception_input_size, ince
 @pytest.mark.parametrize("args, message", [
     (["eval", "--dataset", "digits"], "exactly one of --checkpoint RUN_DIR and --samples DIR"),
     (["eval", "--samples", "{tmp}", "--dataset", "digits", "--fid-impl", "pytorch-fid"], "unknown --fid-impl"),
-    (["eval", "--samples", "{tmp}", "--dataset", "digits", "--metric", "kid"], "unknown metric 'kid'"),
+    (["eval", "--samples", "{tmp}", "--dataset", "digits", "--metric", "kidd"], "unknown metric 'kidd'"),
     (["eval", "--samples", "{tmp}", "--dataset", "digits", "--fid-repeats", "3"], "--fid-repeats needs a generator"),
     (["refstats", "--dataset", "digits", "--out", "{tmp}/x.txt"], "--out must name a .npz file"),
 ])
@@ -133,3 +132,59 @@ def test_refstats_writes_edm_npz_and_caches_by_content(pool64_everywhere, incept
     provenance = json.loads((tmp_path / "digits.npz.json").read_text())
     assert provenance["mode"] == "legacy_tensorflow" and provenance["num_images"] == 1797
     assert provenance["extractor_weights_sha256"] == json.loads((tmp_path / "again.npz.json").read_text())["extractor_weights_sha256"]
+
+
+def test_refstats_of_a_user_zip_feed_eval_ref(digits, pool64_everywhere, inception_input_size, inception_weights: Path,
+                                              tmp_path: Path, monkeypatch, capsys) -> None:
+    """`bench refstats --dataset zip:PATH` (the user's own data) writes statistics `bench eval --ref` uses;
+    an image folder measured against them matches the same folder measured against the zip itself."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    inception_input_size(32)
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    pixels = to_uint8(digits.all_images()[:40])[:, 0].numpy()
+    with zipfile.ZipFile(tmp_path / "mine.zip", "w") as archive:
+        for i, image in enumerate(pixels):
+            buffer = io.BytesIO()
+            Image.fromarray(image).save(buffer, format="png")
+            archive.writestr(f"00000/img{i:08d}.png", buffer.getvalue())
+    (tmp_path / "fake").mkdir()
+    for i, image in enumerate(pixels[::-1][:20]):
+        Image.fromarray(255 - image).save(tmp_path / "fake" / f"{i:06d}.png")
+    dataset = f"zip:{tmp_path / 'mine.zip'}"
+    weights = ["--inception-weights", str(inception_weights), "--device", "cpu"]
+    code, out, err = bench(monkeypatch, capsys, "refstats", "--dataset", dataset, "--out", str(tmp_path / "mine.npz"),
+                           *weights)
+    assert code == 0 and "40 images" in out, err
+    values = []
+    for extra in (["--ref", str(tmp_path / "mine.npz")], []):
+        code, out, err = bench(monkeypatch, capsys, "eval", "--samples", str(tmp_path / "fake"), "--dataset", dataset,
+                               "--metric", "fid", *extra, *weights, "--results", str(tmp_path / "r"), "--quiet")
+        assert code == 0, err
+        values.append(json.loads(Path(out.strip().splitlines()[-1]).read_text())["metrics"][0]["value"])
+    assert values[0] == pytest.approx(values[1], rel=1e-9) and values[0] > 0
+
+
+def test_eval_builds_only_the_networks_its_metrics_read(digits, tmp_path: Path, monkeypatch, capsys) -> None:
+    """No Inception anywhere (offline, empty weights folder): fd and pr in the digits classifier's
+    space are measured; fd-dinov2 fails on DINOv2's own missing files, not on Inception's."""
+    from PIL import Image
+
+    monkeypatch.delenv("BENCH_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    (tmp_path / "s").mkdir()
+    for i, image in enumerate(to_uint8(digits.all_images()[:30])[:, 0].numpy()):
+        Image.fromarray(image).save(tmp_path / "s" / f"{i:06d}.png")
+    common = ["--samples", str(tmp_path / "s"), "--dataset", "digits", "--weights-dir", str(tmp_path / "w"),
+              "--results", str(tmp_path / "r"), "--quiet"]
+    code, out, err = bench(monkeypatch, capsys, "eval", *common, "--metric", "fd", "--metric", "pr")
+    assert code == 0, err
+    record = json.loads(Path(out.strip().splitlines()[-1]).read_text())
+    assert [m["name"] for m in record["metrics"]] == ["fd", "precision", "recall"]
+    assert {m["extractor"] for m in record["metrics"]} == {"digits-classifier"}
+    assert [e["name"] if isinstance(e, dict) else e for e in record["evaluation"]["extractors"]] == ["digits-classifier"]
+    code, _, err = bench(monkeypatch, capsys, "eval", *common, "--metric", "fd-dinov2")
+    assert code != 0 and "DINOv2" in err and "nception" not in err

@@ -11,12 +11,12 @@ from harness.metrics import FEATURE_EXTRACTORS, METRICS, FeatureExtractor, evalu
 
 
 def test_unknown_names_raise_the_clear_error(digits: ImageDataset, digits_extractor: FeatureExtractor) -> None:
-    with pytest.raises(UnknownNameError, match="unknown metric 'kid'; valid metrics: fd, fd-dinov2, fid, is, precision, recall"):
-        METRICS.get("kid")
+    with pytest.raises(UnknownNameError, match="unknown metric 'swd'; valid metrics: fd, fd-dinov2, fid, is, kid, precision, recall"):
+        METRICS.get("swd")
     with pytest.raises(UnknownNameError, match="valid feature extractors: .*digits-classifier"):
         load_extractor("no-such-net")
     with pytest.raises(UnknownNameError):
-        evaluate(digits.all_images()[:10], digits, ["fd", "kid"], digits_extractor)
+        evaluate(digits.all_images()[:10], digits, ["fd", "swd"], digits_extractor)
     assert "digits-classifier" in FEATURE_EXTRACTORS
 
 

@@ -17,7 +17,8 @@ from report_fixtures import mismatch_record, run_record, snapshot, synthetic_rec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-TABLES = ("one_step", "figure_1a", "curves", "freeze_ablation", "mismatch", "spectrum", "cost", "tuned", "runs")
+TABLES = ("one_step", "figure_1a", "curves", "samples", "freeze_ablation", "mismatch", "spectrum", "cost", "tuned",
+          "runs")
 
 
 def special_records() -> list[dict]:
@@ -54,9 +55,8 @@ def test_every_format_is_written_and_a_rerun_is_byte_identical(built):
     a, b, problems = built
     assert problems == []
     files_a, files_b = snapshot(a), snapshot(b)
-    expected = {f"{t}.{ext}" for t in TABLES for ext in ("md", "tex", "csv")} | {"figure_1a.png", "spectrum.png",
-                                                                               "curves.png", "curves.pdf",
-                                                                               "README.md"}
+    figures = {f"{name}.{ext}" for name in ("figure_1a", "curves", "samples", "spectrum") for ext in ("png", "pdf")}
+    expected = {f"{t}.{ext}" for t in TABLES for ext in ("md", "tex", "csv")} | figures | {"README.md", "index.html"}
     assert set(files_a) == expected
     assert files_a == files_b
     assert files_a["figure_1a.png"].startswith(b"\x89PNG") and b"Software" not in files_a["figure_1a.png"]
@@ -203,6 +203,7 @@ def test_missing_inputs_are_announced_not_dropped(tmp_path):
     assert "no stored spectrum analyses yet: run `bench analyze spectrum" in out["spectrum"]
     assert "no stored runs for FFHQ 64x64 yet" in out["cost"]
     assert "no readable records in the results directory yet" in out["runs"]
+    assert "no stored runs with a samples.png yet: run `bench run --method gan_only --dataset digits`" in out["samples"]
 
 
 def test_corrupt_and_failed_records_are_named_and_the_rest_used(tmp_path):

@@ -202,3 +202,23 @@ def test_run_stops_a_stage_at_its_limit_and_a_repeated_call_continues(tmp_path: 
 def test_unpack_cli_reports_bad_input_in_one_line(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(DEVICE / "unpack"), str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
+
+
+def test_set_aside_moves_only_what_the_device_does_not_need_and_restores_it(tmp_path: Path) -> None:
+    files = {"tests/data/edm/vectors/a.npz": 3000, str(kit.BACKBONE): 5000, "harness/cli.py": 100}
+    for name, size in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x" * size)
+    # Fashion-MNIST continues from the backbone, so it stays; perf alone needs neither.
+    assert kit.set_aside_candidates(tmp_path, list(files), ["perf", "fashion"]) == ["tests/data/edm/vectors/a.npz"]
+    aside = kit.set_aside_candidates(tmp_path, list(files), ["perf"])
+    assert aside == [str(kit.BACKBONE), "tests/data/edm/vectors/a.npz"]  # largest first
+    kit.set_aside(tmp_path, aside)
+    assert not any((tmp_path / f).exists() for f in aside) and (tmp_path / "harness/cli.py").is_file()
+    assert kit.travel_check(tmp_path, list(files), [], limit=200)["tree_bytes"] == 100
+    (tmp_path / "tests/data/edm/vectors/a.npz").write_bytes(b"new")  # a file made here meanwhile wins nothing
+    with pytest.raises(kit.KitError, match="in the tree and in"):
+        kit.restore_aside(tmp_path)
+    (tmp_path / "tests/data/edm/vectors/a.npz").unlink()
+    assert sorted(kit.restore_aside(tmp_path)) == sorted(aside)
+    assert all((tmp_path / f).stat().st_size == files[f] for f in files)

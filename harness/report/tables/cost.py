@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from harness.report.inputs import (METHOD_ORDER, Run, dataset_order, dataset_title, fd_values, fmt, fmt_count,
                                    group_by, run_command, runs_with, seeds_shown, summarize)
+from harness.report.formatting import provenance
 from harness.report.render import Document, Section
 from harness.report.spec import Context, TableSpec
 
@@ -50,7 +51,7 @@ def dataset_section(key: str, runs: list[Run]) -> tuple[Section, list[dict]]:
     for m in measurements:
         header.append(f"{m.header()}: mean ± std")
         short.append(m.short())
-    rows, csv_rows = [], []
+    rows, csv_rows, sources = [], [], []
     for key_, group in sorted(group_by(runs, row_key).items()):
         first, cost = group[0], cost_fields(group)
         gpu = fmt(cost["gpu_hours"], 4) if cost["on_gpu"] else "— (CPU)"
@@ -69,8 +70,9 @@ def dataset_section(key: str, runs: list[Run]) -> tuple[Section, list[dict]]:
         if not values:
             csv_rows.append(base)
         rows.append(row)
+        sources.append(provenance(group))
     notes = [f"measurement {m.legend()}" for m in measurements]
-    return Section(dataset_title(key), header, rows, notes, short), csv_rows
+    return Section(dataset_title(key), header, rows, notes, short, sources), csv_rows
 
 
 def build(spec: TableSpec, ctx: Context) -> Document:

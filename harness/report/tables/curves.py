@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 
 from harness.report.inputs import (Measurement, Run, dataset_order, dataset_title, fmt_count, group_by, method_label,
                                    run_command)
-from harness.report.plots import color, empty_panel, log_x_axis, panels_drawer
+from harness.report.formatting import provenance
+from harness.report.plots import empty_panel, log_x_axis, log_y_if_wide, panels_drawer, place_labels
 from harness.report.render import Citations, Document, Section
 from harness.report.spec import Context, TableSpec
-from harness.report.tables.figure_1a import PAPER_KEY, draw_reported
+from harness.report.tables.figure_1a import PAPER_KEY, draw_reported, reported_values
 
 REFERENCE_METHODS = {"teacher": ("#000000", ":"), "backbone_one_step": ("#7f7f7f", "--")}
 BAND = "min–max over seeds"
@@ -49,6 +50,7 @@ class Line:
     snapshots: bool  # points before the end are snapshots of a longer schedule
     points: list[LinePoint]
     seeds: int
+    runs: list[Run] = field(default_factory=list)
 
 
 @dataclass
@@ -79,7 +81,8 @@ def lines_of(runs: list[Run], m: Measurement) -> list[Line]:
                         at.setdefault(int(p.images), LinePoint(p.kimg, p.images, [])).values.append(v)
         if at:
             snapshots = any(r.schedule_depends_on_budget for r in group)
-            lines.append(Line(label, method, budget, snapshots, [at[k] for k in sorted(at)], len({r.seed for r in group})))
+            points = [at[k] for k in sorted(at)]
+            lines.append(Line(label, method, budget, snapshots, points, len({r.seed for r in group}), group))
     budgets = group_by(lines, lambda line: line.label)
     for line in lines:  # a method with curves at several budgets: name each line's run budget
         if len(budgets[line.label]) > 1:
@@ -123,7 +126,7 @@ def draw_panel(ax, panel: Panel, colors: dict[str, str]) -> None:
     if not panel.lines and not panel.reported:
         empty_panel(ax, panel.note or "no curves")
         return
-    draw_reported(ax, panel.reported)
+    names = draw_reported(ax, panel.reported)
     for line in panel.lines:
         xs = [p.images for p in line.points]
         c = colors[line.label]
@@ -135,8 +138,11 @@ def draw_panel(ax, panel: Panel, colors: dict[str, str]) -> None:
         c, style = REFERENCE_METHODS[method]
         ax.axhline(value, color=c, ls=style, lw=1, label=label)
     log_axes(ax, log_y=not panel.reported)
+    if panel.reported:  # the published points: log y only where a linear axis would flatten them
+        log_y_if_wide(ax, reported_values(panel.reported) + [p.mean for line in panel.lines for p in line.points])
     ax.set_xlabel("training images")
     ax.set_ylabel(panel.measurement.label() if panel.measurement else "FID")
+    place_labels(ax, names)
 
 
 def log_axes(ax, log_y: bool) -> None:
@@ -154,11 +160,14 @@ def log_axes(ax, log_y: bool) -> None:
 
 def drawer(panels: list[Panel]):
     """One panel per dataset and measurement; the legend adds the teacher, the backbone and the band."""
-    return panels_drawer(panels, {line.label for panel in panels for line in panel.lines}, 3, draw_panel)
+    ids = {panel.measurement.id: panel.measurement for panel in panels if panel.measurement}
+    caption = [f"Lines: mean over seeds; bands: {BAND}."] * bool(ids) + \
+        [f"[{m.legend().replace(': ', '] ', 1)}" for _, m in sorted(ids.items())]
+    return panels_drawer(panels, {line.label for panel in panels for line in panel.lines}, 3, draw_panel, caption)
 
 
 def panel_section(index: int, panel: Panel, cites: Citations) -> tuple[Section, list[dict]]:
-    rows, csv_rows = [], []
+    rows, csv_rows, sources = [], [], []
     mfields = panel.measurement.csv_fields() if panel.measurement else {}
     for e in panel.reported:
         images = fmt_count(e.train_images) if e.train_images else f"{fmt_count(e.train_images_low)}-{fmt_count(e.train_images_high)}"
@@ -167,6 +176,7 @@ def panel_section(index: int, panel: Panel, cites: Citations) -> tuple[Section, 
                          "bench_method": e.harness_method, "train_images": e.train_images,
                          "train_images_low": e.train_images_low, "train_images_high": e.train_images_high,
                          "fd": e.value, "fd_low": e.low, "fd_high": e.high, "entry": e.id})
+        sources.append(f"reported: baselines/published.json entry {e.id}")
     for line in panel.lines:
         for p in line.points:
             last = p is line.points[-1]
@@ -174,6 +184,7 @@ def panel_section(index: int, panel: Panel, cites: Citations) -> tuple[Section, 
                                                                                     else " (snapshot)"),
                          fmt_count(p.images), f"{p.mean:.3f}", f"{min(p.values):.3f}–{max(p.values):.3f}",
                          str(len(p.values))])
+            sources.append(f"curve point at {p.kimg:g} kimg of each run; " + provenance(line.runs))
             csv_rows.append({"panel": index, "kind": "curve", "dataset": panel.key, "method": line.label,
                              "bench_method": line.method, "run_budget_kimg": line.run_budget_kimg, "kimg": p.kimg,
                              "train_images": p.images, "fd": p.mean, "fd_min": min(p.values),
@@ -181,6 +192,7 @@ def panel_section(index: int, panel: Panel, cites: Citations) -> tuple[Section, 
                              "snapshot_of_schedule": line.snapshots and not last, **mfields})
     for label, method, value, n in panel.references:
         rows.append([f"{label} (reference)", "—", "—", "—", f"{value:.3f}", "—", str(n)])
+        sources.append(f"mean final {label} value of the {n} {method} runs of this dataset (see runs.md)")
         csv_rows.append({"panel": index, "kind": "reference", "dataset": panel.key, "method": label,
                          "bench_method": method, "fd": value, "seeds": n, **mfields})
     notes = [f"band: {BAND}; line: mean over seeds"]
@@ -189,7 +201,7 @@ def panel_section(index: int, panel: Panel, cites: Citations) -> tuple[Section, 
     if panel.note:
         notes.insert(0, f"{panel.note}: run {run_command('gan_only', panel.key, ' --eval-every-kimg 250')}")
     header = ["method", "run budget (kimg)", "point (kimg)", "training images", "mean", BAND, "seeds"]
-    return Section(f"Panel {index}: {panel.title}", header, rows, notes), csv_rows
+    return Section(f"Panel {index}: {panel.title}", header, rows, notes, sources=sources), csv_rows
 
 
 def build(spec: TableSpec, ctx: Context) -> Document:

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 
 from harness.report.inputs import (Measurement, Run, Summary, dataset_order, dataset_title, fmt_count, group_by,
                                    run_command, seeds_shown, summarize)
-from harness.report.plots import color, empty_panel, log_x_axis, panels_drawer
+from harness.report.formatting import provenance
+from harness.report.plots import empty_panel, log_x_axis, log_y_if_wide, panels_drawer, place_labels
 from harness.report.render import Citations, Document, Section
 from harness.report.spec import Context, TableSpec
 
 PAPER_KEY = "imagenet-64"
+MARKS = "Triangles: reproduced, mean over seeds (bars: ± 1 std); grey circles: published (bars: published ranges)."
 CSV_HEADER = ["panel", "kind", "dataset", "method", "bench_method", "budget_kimg", "train_images",
               "train_images_low", "train_images_high", "fd", "fd_low", "fd_high", "fd_std", "seeds", "entry",
               "measurement", "metric", "extractor", "extractor_weights_sha256", "implementation", "num_samples",
@@ -101,13 +103,20 @@ def reported_xy(entry) -> tuple[float, tuple[float, float], float, tuple[float, 
     return x, xr, y, yr
 
 
-def draw_reported(ax, reported: list) -> None:
-    """The paper's Figure 1A points, hollow grey with their ranges, each named by its method."""
+def draw_reported(ax, reported: list) -> list[tuple[float, float, str]]:
+    """The paper's Figure 1A points, hollow grey with their ranges; returns where to name each method
+    (named by ``place_labels`` once everything is drawn, so labels neither overlap nor clip)."""
+    names = []
     for i, entry in enumerate(reported):
         x, xr, y, yr = reported_xy(entry)
         ax.errorbar([x], [y], xerr=[[xr[0]], [xr[1]]], yerr=[[yr[0]], [yr[1]]], fmt="o", color="#7f7f7f",
                     mfc="white", ms=5, capsize=2, label="reported (paper, Figure 1A)" if i == 0 else None)
-        ax.annotate(entry.method, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6, color="#4f4f4f")
+        names.append((x, y, entry.method))
+    return names
+
+
+def reported_values(reported: list) -> list[float]:
+    return [reported_xy(e)[2] for e in reported]
 
 
 def draw_panel(ax, panel: Panel, colors: dict[str, str]) -> None:
@@ -115,7 +124,7 @@ def draw_panel(ax, panel: Panel, colors: dict[str, str]) -> None:
     if not panel.reported and not panel.points:
         empty_panel(ax, panel.empty_note or "no points")
         return
-    draw_reported(ax, panel.reported)
+    names = draw_reported(ax, panel.reported)
     for label in sorted({p.label for p in panel.points}):
         pts = sorted((p for p in panel.points if p.label == label), key=lambda p: p.images)
         xs, ys = [p.images for p in pts], [p.mean for p in pts]
@@ -123,33 +132,47 @@ def draw_panel(ax, panel: Panel, colors: dict[str, str]) -> None:
         ax.vlines(xs, [p.mean - (p.std or 0.0) for p in pts], [p.mean + (p.std or 0.0) for p in pts],
                   color=colors[label], lw=1)
     log_x_axis(ax)
+    # FD falls by decades early in training: a linear axis flattens everything but the first points.
+    log_y_if_wide(ax, reported_values(panel.reported) + [p.mean for p in panel.points])
     ax.margins(x=0.12, y=0.08)  # room for the method names beside the outermost points
     ax.set_xlabel("training images")
     ax.set_ylabel(panel.measurement.label() if panel.measurement else "FID")
+    place_labels(ax, names)
+
+
+def caption_lines(panels: list) -> list[str]:
+    """What each measurement id in the panel titles means (one line each), after how to read the marks."""
+    ids = {panel.measurement.id: panel.measurement for panel in panels if panel.measurement}
+    return ([MARKS] if any(panel.points for panel in panels) else []) + \
+        [f"[{m.legend().replace(': ', '] ', 1)}" for _, m in sorted(ids.items())]
 
 
 def drawer(panels: list[Panel]):
     """The draw function and figure size; one legend for all panels (colours are per method label)."""
-    return panels_drawer(panels, {p.label for panel in panels for p in panel.points}, 1, draw_panel)
+    return panels_drawer(panels, {p.label for panel in panels for p in panel.points}, 1, draw_panel,
+                         caption_lines(panels))
 
 
 def reported_section(panel: Panel, cites: Citations) -> tuple[Section, list[dict]]:
-    rows, csv_rows = [], []
+    rows, csv_rows, sources = [], [], []
     for e in panel.reported:
         images = fmt_count(e.train_images) if e.train_images else f"{fmt_count(e.train_images_low)}-{fmt_count(e.train_images_high)}"
         rows.append([e.method, images, f"{e.shown()} {cites.mark(e)}"])
+        sources.append(f"reported: baselines/published.json entry {e.id}")
         csv_rows.append({"panel": 1, "kind": "reported", "dataset": e.dataset, "method": e.method,
                          "bench_method": e.harness_method, "train_images": e.train_images,
                          "train_images_low": e.train_images_low, "train_images_high": e.train_images_high,
                          "fd": e.value, "fd_low": e.low, "fd_high": e.high, "entry": e.id})
-    return Section("Reported points (paper, Figure 1A, ImageNet 64)", ["method", "training images", "FID"], rows), csv_rows
+    return Section("Reported points (paper, Figure 1A, ImageNet 64)", ["method", "training images", "FID"], rows,
+                   sources=sources), csv_rows
 
 
 def reproduced_section(index: int, panel: Panel) -> tuple[Section, list[dict]]:
-    rows, csv_rows = [], []
+    rows, csv_rows, sources = [], [], []
     for p in panel.points:
         rows.append([p.label, f"{p.budget_kimg:g}", fmt_count(p.images), Summary(p.mean, p.std, len(p.runs)).shown(),
                      seeds_shown(p.runs)])
+        sources.append(provenance(p.runs))
         csv_rows.append({"panel": index, "kind": "reproduced", "dataset": panel.key, "method": p.label,
                          "bench_method": p.method, "budget_kimg": p.budget_kimg, "train_images": p.images,
                          "fd": p.mean, "fd_std": p.std, "seeds": len({r.seed for r in p.runs}),
@@ -159,7 +182,7 @@ def reproduced_section(index: int, panel: Panel) -> tuple[Section, list[dict]]:
         notes.insert(0, f"{panel.empty_note}: run {run_command('gan_only', panel.key)}")
     header = ["method", "budget (kimg)", "training images", (panel.measurement.header() if panel.measurement
                                                              else "FID") + ": mean ± std", "seeds"]
-    return Section(f"Panel {index}: {panel.title}", header, rows, notes), csv_rows
+    return Section(f"Panel {index}: {panel.title}", header, rows, notes, sources=sources), csv_rows
 
 
 def build(spec: TableSpec, ctx: Context) -> Document:
@@ -176,7 +199,7 @@ def build(spec: TableSpec, ctx: Context) -> Document:
                                   f"{run_command('gan_only', 'digits')}")
     draw, size = drawer(panels)
     return Document(spec.name, spec.title, spec.caption, sections, CSV_HEADER, csv_rows, cites.footnotes(),
-                    figure=draw, figure_size=size)
+                    figure=draw, figure_size=size, vector=True)
 
 
 SPEC = TableSpec(

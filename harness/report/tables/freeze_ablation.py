@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from harness.report.inputs import (DATASETS, DEFAULT_BACKBONES, Run, dataset_order, dataset_title, fd_values,
                                    group_by, run_command, runs_with, seeds_shown, summarize)
+from harness.report.formatting import provenance
 from harness.report.render import Citations, Document, Section
 from harness.report.spec import Context, TableSpec
 
@@ -68,7 +69,7 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
     for m in measurements:
         header += [f"{m.header()}: mean ± std", f"seeds [{m.id}]"]
         short += [m.short(), "seeds"]
-    rows, csv_rows, done = [], [], set()
+    rows, csv_rows, done, sources = [], [], set(), []
     groups = group_by(runs, lambda r: (level_of(r), r.method, r.budget_kimg, r.backbone))
     for (level, method, budget, backbone), group in sorted(groups.items()):
         arch, share = reported_share(ctx, backbone, level)
@@ -91,9 +92,11 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
         if not values:
             csv_rows.append(base)
         rows.append(row)
+        sources.append(provenance(group))
     rows_reported, csv_reported = reported_only_rows(key, ctx, cites, done, len(measurements))
+    sources += ["reported only: baselines/published.json (see the sources below)"] * len(rows_reported)
     notes = section_notes(key, runs, measurements, ctx, cites)
-    return Section(dataset_title(key), header, rows + rows_reported, notes, short), csv_rows + csv_reported
+    return Section(dataset_title(key), header, rows + rows_reported, notes, short, sources), csv_rows + csv_reported
 
 
 def reported_only_rows(key: str, ctx: Context, cites: Citations, done: set, width: int) -> tuple[list, list]:

@@ -59,7 +59,8 @@ def section_of(key: tuple, group: list[Analysis]) -> tuple[Section, list[dict]]:
     notes = [f"measurement {m.legend()}"] if m else []
     notes.append("records: " + ", ".join(a.name for a in group))
     title = f"{dataset_title(dataset)}: {label}, budget {budget:g} kimg, backbone {backbone}"
-    return Section(title, header, rows, notes, short), csv_rows
+    records = "from the analysis records: " + ", ".join(a.name for a in group)
+    return Section(title, header, rows, notes, short, [records] * len(rows)), csv_rows
 
 
 def missing_section(ctx: Context) -> Section:

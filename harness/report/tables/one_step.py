@@ -12,6 +12,7 @@ from __future__ import annotations
 from harness.report.inputs import (DATASETS, METHOD_LABELS, METHOD_ORDER, Measurement, Run, dataset_order,
                                    dataset_title, fd_values, fmt_count, group_by, run_command, runs_with, seeds_shown,
                                    summarize)
+from harness.report.formatting import provenance
 from harness.report.render import Citations, Document, Section
 from harness.report.spec import Context, TableSpec
 
@@ -45,11 +46,15 @@ def row_key(run: Run) -> tuple:
 def reported_for(run: Run, entries: list) -> tuple[object | None, list]:
     """The main published entry for a reproduced row and its alternates (README re-evaluations).
 
-    D2O-F is published at freeze level 1 only, so other levels get no reported number.
+    D2O-F is published at freeze level 1 only, so other levels get no reported number; a number whose
+    recipe the run does not follow (published.json ``recipe``: e.g. DMD2 without GAN, PD without EMA) is
+    not set beside it, and shows as its own reported row instead.
     """
     if run.method == "gan_only_frozen" and run.freeze_level not in (None, 1):
         return None, []
-    matching = [e for e in entries if e.harness_method == run.method and e.backbone in (None, run.backbone)]
+    settings = dict(run.settings)
+    matching = [e for e in entries if e.harness_method == run.method and e.backbone in (None, run.backbone)
+                and e.recipe_matches(settings)]
     main = next((e for e in matching if not e.is_readme()), None)
     return main, [e for e in matching if e.is_readme()]
 
@@ -94,10 +99,12 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
     if placeholder:
         header += ["reproduced: mean ± std", "seeds", "Δ vs reported"]
         short += ["reproduced", "seeds", "Δ"]
-    rows, csv_rows, used, any_nc = [], [], set(), False
+    rows, csv_rows, used, any_nc, sources = [], [], set(), False, []
     for _, group in sorted(group_by(runs, row_key).items(), key=lambda kv: kv[0]):
         first = group[0]
         main, alternates = reported_for(first, entries)
+        if any(reported_for(r, entries)[0] is not main for r in group[1:]):  # runs of several recipes share the row
+            main, alternates = None, []
         used.update(e.id for e in [main, *alternates] if e is not None)
         row = [first.label, first.method, str(first.nfe or "—"), f"{first.budget_kimg:g}", first.backbone,
                reported_cell(main, alternates, cites), fmt_count(main.train_images) if main else "—"]
@@ -130,6 +137,7 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
                                  "best_snapshot_mean": best.mean, "best_snapshot_std": best.std,
                                  "best_snapshot_runs": best.n})
         rows.append(row + (["—", "0", "—"] if placeholder else []))
+        sources.append(provenance(group) + (f"; reported: {main.id}" if main else ""))
     for entry in entries:
         if entry.id in used or entry.is_readme():
             continue
@@ -137,10 +145,11 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
         rows.append([entry.method, entry.harness_method or "not in bench", str(entry.nfe or "—"), "—", "—",
                      reported_cell(entry, alternates, cites), fmt_count(entry.train_images)]
                     + ["—", "0", "—"] * max(1, len(measurements)) + ["—"] * len(best_measurements))
+        sources.append(f"reported only: baselines/published.json entry {entry.id}")
         csv_rows.append({"dataset": key, "method": entry.method, "bench_method": entry.harness_method,
                          "nfe": entry.nfe, **reported_csv(entry, alternates)})
     notes = section_notes(key, runs, entries, measurements, any_nc) + ([BEST_NOTE] if best_measurements else [])
-    return Section(dataset_title(key), header, rows, notes, short), csv_rows
+    return Section(dataset_title(key), header, rows, notes, short, sources), csv_rows
 
 
 def section_notes(key: str, runs: list[Run], entries: list, measurements: list[Measurement], any_nc: bool) -> list[str]:

@@ -30,26 +30,47 @@ def metric_values(record: dict) -> dict:
     return out
 
 
+def metric_spreads(record: dict) -> dict:
+    """The spread a value carries itself (KID: std over subsets, IS: over splits), shown beside it."""
+    out = {}
+    for metric in record.get("metrics") or []:
+        std = (metric.get("details") or {}).get("std") if isinstance(metric, dict) else None
+        if isinstance(std, (int, float)) and isinstance(metric.get("value"), (int, float)):
+            out[measurement_of(metric)] = float(std)
+    return out
+
+
+def _cell(value: float | None, spread: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.4g}" if spread is None else f"{value:.4g} ± {spread:.2g}"
+
+
 def build(spec: TableSpec, ctx: Context) -> Document:
     results_dir = ctx.inputs.results_dir
     rows = sorted(((relative_name(r, results_dir), r) for r in ctx.inputs.all_records), key=lambda t: t[0])
     values = [metric_values(r) for _, r in rows]
+    spreads = [metric_spreads(r) for _, r in rows]
     measurements = sorted({m for v in values for m in v})
     headers = {m: m.header() for m in measurements}
     header = BASE_COLUMNS + list(headers.values())
     short = BASE_COLUMNS + [m.short() for m in measurements]
     table, csv_rows = [], []
-    for (name, record), vals in zip(rows, values):
+    for (name, record), vals, spread in zip(rows, values, spreads):
         base = base_fields(record, name)
         table.append(["—" if base[c] is None else str(base[c]) for c in BASE_COLUMNS]
-                     + [f"{vals[m]:.4g}" if m in vals else "" for m in measurements])
-        csv_rows.append({**base, **{headers[m]: vals.get(m) for m in measurements}})
+                     + [_cell(vals.get(m), spread.get(m)) for m in measurements])
+        csv_rows.append({**base, **{headers[m]: vals.get(m) for m in measurements},
+                         **{f"{headers[m]} std": spread[m] for m in measurements if m in spread}})
     notes = [f"measurement {m.legend()}" for m in measurements]
+    if any(spreads):
+        notes.append("a ± after a value is its own spread as recorded: KID's std over subsets, IS's over splits")
     if not rows:
         notes.insert(0, "no readable records in the results directory yet: run `bench run --method gan_only "
                         "--dataset digits`")
     section = Section("All records", header, table, notes, short)
-    return Document(spec.name, spec.title, spec.caption, [section], header, csv_rows)
+    spread_columns = [f"{headers[m]} std" for m in measurements if any(m in sp for sp in spreads)]
+    return Document(spec.name, spec.title, spec.caption, [section], header + spread_columns, csv_rows)
 
 
 SPEC = TableSpec(

@@ -74,7 +74,8 @@ def section_of(key: tuple, group: list[Analysis]) -> tuple[Section, list[dict]]:
     notes += [f"measurement {m.legend()}"] if m else []
     notes.append("records: " + ", ".join(a.name for a in group))
     title = f"{dataset_title(dataset)}: {label}, budget {budget:g} kimg, {n} images per set"
-    return Section(title, header, rows, notes, short), csv_rows
+    records = "from the analysis records: " + ", ".join(a.name for a in group)
+    return Section(title, header, rows, notes, short, [records] * len(rows)), csv_rows
 
 
 def drawer(groups: list[tuple[tuple, list[Analysis]]], note: str):
@@ -124,7 +125,7 @@ def build(spec: TableSpec, ctx: Context) -> Document:
         sections.append(Section("No spectrum analyses stored", [], [], [note]))
     draw, size = drawer([(k, groups[k]) for k in keys], note)
     return Document(spec.name, spec.title, spec.caption, sections, CSV_HEADER, csv_rows, figure=draw,
-                    figure_size=size)
+                    figure_size=size, vector=True)
 
 
 SPEC = TableSpec(

@@ -83,6 +83,10 @@ def study_row(view: StudyView) -> tuple[list[str], dict, Measurement | None]:
     return row, csv, m
 
 
+def run_ids(records: list[dict]) -> str:
+    return ", ".join(sorted(str(r.get("run_id")) for r in records)) or "none"
+
+
 def order_key(view: StudyView) -> tuple:
     method = view.settings.get("method", "")
     rank = METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
@@ -99,10 +103,11 @@ def build(spec: TableSpec, ctx: Context) -> Document:
     for key in dataset_order(by_key):
         if key not in by_key:
             continue
-        rows, notes, measurements = [], [], []
+        rows, notes, measurements, sources = [], [], [], []
         for view in sorted(by_key[key], key=order_key):
             row, csv, m = study_row(view)
             rows.append(row)
+            sources.append(f"study {view.name}; re-runs: {run_ids(view.reruns)}; default runs: {run_ids(view.defaults)}")
             csv_rows.append({"dataset": key, **{k: v for k, v in csv.items() if k != "dataset"}})
             if m is not None and m not in measurements:
                 measurements.append(m)
@@ -117,7 +122,7 @@ def build(spec: TableSpec, ctx: Context) -> Document:
             notes.append(f"{view.name}: pruning {view.summary.get('pruning') or '?'}; objective "
                          f"{view.summary.get('objective') or '?'}")
         notes += [f"FD measurement {m.legend()}" for m in measurements]
-        sections.append(Section(dataset_title(key), HEADER, rows, notes, SHORT))
+        sections.append(Section(dataset_title(key), HEADER, rows, notes, SHORT, sources))
     if not sections:
         sections.append(Section("No studies yet", [], [], [
             "no `bench tune` studies in the results folder yet: run `scripts/tune_digits.sh` (every trained method, "

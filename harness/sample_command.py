@@ -1,0 +1,243 @@
+"""`bench sample`: a stored generator's (or the teacher's, or the backbone's) images exported for
+outside evaluators, as PNG folders in EDM's ``generate.py`` layout or one ADM-format ``.npz``
+(formats: ``harness.sample_files``).
+
+Seeds follow the harness's protocol (``harness.evaluate``: one generator per seed, classes drawn
+from it), so seed i here is the image `bench run` and `bench eval` measured for seed i, and
+`bench eval --samples DIR` on the export reproduces the record's number. Everything is checked
+before a network is loaded; nothing in the run folder is changed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Optional
+
+import numpy as np
+import typer
+
+from harness.errors import UsageError
+
+
+@dataclass
+class SampleOptions:
+    seeds: str = "0-49999"
+    out: Path = Path("samples")
+    run: Path | None = None  # a run folder (or run id in ``results``) of `bench run`
+    snapshot: str = "final"  # final | best | a kept curve point's kimg (harness/snapshots.py)
+    method: str | None = None  # instead of a run: a method that trains nothing (teacher, backbone_one_step)
+    backbone: str | None = None
+    overrides: list[str] = field(default_factory=list)  # --set KEY=VALUE of that method's config
+    subdirs: bool = False
+    batch_size: int = 64
+    class_label: int | None = None
+    device: str = "auto"
+    force: bool = False
+    results: Path = Path("results")
+    show_progress: bool = True
+
+
+@dataclass
+class Exported:
+    """What `bench sample` wrote: the path, how many images it made and kept, and its manifest."""
+
+    out: Path
+    written: int
+    kept: int
+    seconds: float
+    manifest: dict[str, Any]
+    images: np.ndarray | None = None  # the npz's arr_0 (uint8 NHWC) when the export is one file
+
+    @property
+    def images_per_second(self) -> float:
+        return self.written / self.seconds if self.seconds > 0 else float("nan")
+
+
+def resolve_run_dir(run: Path, results: Path) -> Path:
+    path = Path(run)
+    if not path.is_dir() and (Path(results) / str(run)).is_dir():
+        path = Path(results) / str(run)
+    if not (path / "record.json").is_file():
+        from harness.validate import describe_path
+
+        raise UsageError(f"{run}: {describe_path(path)}; expected a run folder of `bench run` (or a run id in {results})")
+    return path
+
+
+def check_out(out: Path, results_dirs: list[Path], force: bool, subdirs: bool) -> str:
+    """``npz`` or ``png``; refuses an --out inside a results folder, an existing npz without --force,
+    and a file where a folder is meant."""
+    out = Path(out)
+    for results in results_dirs:
+        if results.exists() and (out.resolve() == results.resolve() or results.resolve() in out.resolve().parents):
+            raise UsageError(f"--out {out} is inside the results folder {results}; bench sample changes nothing stored, "
+                             f"so write the samples elsewhere")
+    if out.suffix.lower() == ".npz":
+        if subdirs:
+            raise UsageError("--subdirs is for PNG folders; an .npz holds every image in one file")
+        if out.exists() and not force:
+            raise UsageError(f"--out {out} exists; pass --force to replace it")
+        if out.exists() and not out.is_file():
+            raise UsageError(f"--out {out} is a folder; an .npz name must be a file")
+        return "npz"
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a folder for PNGs or a name ending in .npz")
+    return "png"
+
+
+def _checked(options: SampleOptions) -> tuple[list[int], str, Path | None]:
+    from harness.seed_ranges import parse_seeds
+    from harness.validate import check_device, check_number
+
+    seeds = parse_seeds(options.seeds)
+    check_number("--batch", options.batch_size, integral=True, minimum=1)
+    check_device(options.device)
+    if (options.run is None) == (options.method is None):
+        raise UsageError("pass a run folder (bench sample RUN) or --method teacher|backbone_one_step with --backbone")
+    run_dir = None
+    results_dirs = [Path(options.results)]
+    if options.run is not None:
+        if options.backbone or options.overrides:
+            raise UsageError("--backbone and --set are for --method; a run is sampled with the settings it was made with")
+        run_dir = resolve_run_dir(options.run, options.results)
+        results_dirs.append(run_dir.parent)
+    else:
+        from baselines import METHODS
+
+        if METHODS.get(options.method).trains:
+            raise UsageError(f"--method {options.method} trains a generator: sample its run folder instead "
+                             f"(bench sample RUN)")
+        if not options.backbone:
+            raise UsageError(f"--method {options.method} needs --backbone NAME_OR_PATH")
+        if options.snapshot != "final":
+            raise UsageError("--snapshot is for a run's kept snapshots, not for --method")
+        from harness.validate import check_backbone
+
+        check_backbone(options.backbone)
+    if options.class_label is not None:
+        check_number("--class-label", options.class_label, integral=True, minimum=0)
+    return seeds, check_out(options.out, results_dirs, options.force, options.subdirs), run_dir
+
+
+def _source(options: SampleOptions, run_dir: Path | None, device: "torch.device"):
+    """(generator, (channels, resolution, label_dim), manifest source) of a run or a fixed method."""
+    from harness.backbones.files import load_weights
+    from harness.build import load_run, read_record
+
+    if run_dir is not None:
+        from harness import snapshots
+
+        record = read_record(run_dir)
+        weights, which = snapshots.resolve(run_dir, record, options.snapshot)  # before anything loads
+        loaded = load_run(run_dir, str(device))
+        if weights.name != snapshots.FINAL_FILE:
+            state, _ = load_weights(weights)
+            loaded.generator.load_state_dict(state, strict=True)
+        b = loaded.backbone
+        source = {"kind": "run", "run_id": record.get("run_id"), "method": record.get("method"), **which,
+                  "backbone": b.name, "backbone_sha256": b.sha256}
+        return loaded.generator, (b.channels, b.resolution, b.label_dim), source
+    from baselines import METHODS
+    from baselines.base import MethodContext
+    from harness.backbones import load_backbone
+    from harness.config import apply_overrides, split_overrides
+
+    cls = METHODS.get(options.method)
+    config = apply_overrides(cls.Config(), split_overrides(list(options.overrides), {"method": cls.Config()})["method"])
+    backbone = load_backbone(options.backbone)
+    backbone.net.to(device)
+    method = cls(MethodContext(backbone, backbone.label_dim, device, 0, 1, 0), config)
+    from dataclasses import asdict
+
+    source = {"kind": "method", "method": options.method, "config": asdict(config), "nfe": method.nfe,
+              "backbone": backbone.name, "backbone_sha256": backbone.sha256}
+    return method.generator.eval().requires_grad_(False), (backbone.channels, backbone.resolution,
+                                                           backbone.label_dim), source
+
+
+def sample_command(options: SampleOptions) -> Exported:
+    """Check everything, load the generator, write the images that are missing; return what was done."""
+    from harness.build import resolve_device
+    from harness.evaluate import generate_batch
+    from harness.progress import image_progress
+    from harness.sample_files import MANIFEST, png_path, to_hwc_uint8, write_manifest, write_npz, write_png
+    from harness.seed_ranges import format_seeds
+
+    seeds, kind, run_dir = _checked(options)
+    device = resolve_device(options.device)
+    generator, (channels, resolution, label_dim), source = _source(options, run_dir, device)
+    if options.class_label is not None and options.class_label >= max(label_dim, 1):
+        raise UsageError(f"--class-label {options.class_label}: the model has "
+                         f"{f'{label_dim} classes' if label_dim else 'no classes (unconditional)'}")
+    out = Path(options.out)
+    manifest = {"source": source, "seeds": format_seeds(seeds), "num_images": len(seeds), "format": kind,
+                "subdirs": options.subdirs, "class_label": options.class_label,
+                "shape": [resolution, resolution, channels], "protocol": "one torch.Generator per seed "
+                "(harness.evaluate.seed_latents), images rounded to 8 bits"}
+    todo = list(seeds)
+    if kind == "png":
+        previous = out / MANIFEST
+        if previous.is_file() and not options.force:
+            old = json.loads(previous.read_text())
+            if old.get("source") != source or old.get("class_label") != options.class_label:
+                raise UsageError(f"--out {out} holds samples of another generator ({old.get('source', {}).get('kind')} "
+                                 f"{old.get('source', {}).get('run_id') or old.get('source', {}).get('method')}); "
+                                 f"pass --force to replace them, or choose another folder")
+        if not options.force:
+            todo = [s for s in seeds if not png_path(out, s, options.subdirs).is_file()]
+        out.mkdir(parents=True, exist_ok=True)
+        write_manifest(out / MANIFEST, manifest)
+    pixels = np.empty((len(seeds), resolution, resolution, channels), np.uint8) if kind == "npz" else None
+    labels = np.empty(len(seeds), np.int64) if kind == "npz" and label_dim else None
+    start = time.perf_counter()
+    with image_progress("sampling", len(todo), options.show_progress) as advance:
+        for first in range(0, len(todo), options.batch_size):
+            chunk = todo[first:first + options.batch_size]
+            images, classes = generate_batch(generator, chunk, (channels, resolution, resolution), label_dim, device,
+                                             options.class_label)
+            batch = to_hwc_uint8(images)
+            if kind == "png":
+                for seed, image in zip(chunk, batch):
+                    write_png(png_path(out, seed, options.subdirs), image)
+            else:
+                pixels[first:first + len(chunk)] = batch
+                if labels is not None:
+                    labels[first:first + len(chunk)] = classes.numpy()
+            advance(len(chunk))
+    if kind == "npz":
+        write_npz(out, pixels, labels)
+    return Exported(out, len(todo), len(seeds) - len(todo), time.perf_counter() - start, manifest, pixels)
+
+
+def summary(done: Exported) -> str:
+    kept = f", {done.kept:,} already there kept" if done.kept else ""
+    rate = f", {done.images_per_second:,.0f} img/s" if done.written else ""
+    return f"{done.out}  ({done.written:,} images written{kept}{rate})"
+
+
+
+def sample(
+    run: Optional[Path] = typer.Argument(None, help="a run folder of `bench run` (or its run id in --results)"),
+    seeds: str = typer.Option("0-49999", help="seeds as EDM's generate.py takes them: 0-49999, 1,5,10-19"),
+    out: Path = typer.Option(..., help="a folder (one PNG per seed) or a FILE.npz (ADM's format)"),
+    snapshot: str = typer.Option("final", help="final | best | a kept curve point's kimg (bench run --keep)"),
+    subdirs: bool = typer.Option(False, help="PNGs in sub-folders of 1000 (EDM's --subdirs)"),
+    batch: int = typer.Option(64, help="images per generator call"),
+    class_label: Optional[int] = typer.Option(None, help="one class for every image (default: drawn per seed)"),
+    method: Optional[str] = typer.Option(None, help="instead of a run: teacher | backbone_one_step (with --backbone)"),
+    backbone: Optional[str] = typer.Option(None, help="the backbone --method samples: registry name or path"),
+    set_: List[str] = typer.Option([], "--set", help="KEY=VALUE of --method's config (e.g. num_steps=18)"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    force: bool = typer.Option(False, help="replace existing files instead of keeping them"),
+    results: Path = typer.Option(Path("results"), help="results directory (where run ids are looked up)"),
+    quiet: bool = typer.Option(False, help="no progress bar"),
+) -> None:
+    """Export a generator's samples: PNGs in EDM's generate.py layout or an ADM-format .npz."""
+    done = sample_command(SampleOptions(seeds=seeds, out=out, run=run, snapshot=snapshot, method=method,
+                                        backbone=backbone, overrides=list(set_), subdirs=subdirs, batch_size=batch,
+                                        class_label=class_label, device=device, force=force, results=results,
+                                        show_progress=not quiet))
+    typer.echo(summary(done))

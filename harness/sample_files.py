@@ -1,0 +1,167 @@
+"""Generated images on disk in the formats outside evaluators read.
+
+- PNG folders in the layout of NVlabs/edm ``generate.py``: one ``{seed:06d}.png`` per seed, with
+  ``--subdirs`` inside ``{seed - seed % 1000:06d}/`` folders of 1000; 8-bit, L for one channel, RGB for
+  three. torch-fidelity (``fidelity --input1 DIR``), clean-fid and EDM's ``fid.py`` read such folders.
+- One ``.npz`` in the format of the ADM evaluator (openai/guided-diffusion ``evaluations/evaluator.py``,
+  the one DMD2 and consistency_models report with): ``arr_0`` uint8 [N, H, W, C], and for a
+  conditional model ``arr_1`` int64 class labels [N].
+
+Files are written whole or not at all (temporary name, then rename), so a stopped export resumes
+by skipping the files that exist. Reading an npz never unpickles (``allow_pickle=False``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.errors import BenchError, UsageError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+MANIFEST = "bench-sample.json"  # beside the PNGs: which generator and seeds made them
+
+
+def png_path(out: Path, seed: int, subdirs: bool) -> Path:
+    """Where EDM's generate.py puts the image of ``seed``."""
+    folder = Path(out) / f"{seed - seed % 1000:06d}" if subdirs else Path(out)
+    return folder / f"{seed:06d}.png"
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """One uint8 HWC image (C 1 or 3) as a PNG, atomically."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    picture = Image.fromarray(np.ascontiguousarray(image[:, :, 0] if image.shape[2] == 1 else image))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        picture.save(tmp, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_manifest(path: Path, data: dict) -> None:
+    """The folder's ``bench-sample.json`` (replaced on a resumed or forced export)."""
+    import json
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def to_hwc_uint8(images: torch.Tensor) -> np.ndarray:
+    """[-1, 1] float NCHW (or uint8 NCHW) -> uint8 NHWC, rounded as image files store them."""
+    from harness.data.base import to_uint8
+
+    pixels = images if images.dtype == torch.uint8 else to_uint8(images.float())
+    return pixels.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def write_npz(path: Path, images: np.ndarray, labels: np.ndarray | None) -> Path:
+    """ADM's sample batch: ``arr_0`` uint8 NHWC, ``arr_1`` labels when the model is conditional."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"arr_0": np.ascontiguousarray(images, dtype=np.uint8)}
+    if labels is not None:
+        arrays["arr_1"] = np.asarray(labels, dtype=np.int64)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def read_npz(path: Path, flag: str = "--samples") -> tuple[np.ndarray, np.ndarray | None]:
+    """An ADM-format sample file -> (uint8 NHWC, labels or None), refusing every other layout."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "arr_0" not in data.files:
+                raise UsageError(f"{flag} {path}: no arr_0 in it (ADM's sample format: arr_0 uint8 [N, H, W, C])")
+            images = data["arr_0"]
+            labels = data["arr_1"] if "arr_1" in data.files else None
+    except UsageError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise UsageError(f"{flag} {path}: not a readable .npz file ({exc})") from None
+    if images.dtype != np.uint8:
+        raise UsageError(f"{flag} {path}: arr_0 is {images.dtype}, expected uint8 pixels (ADM's sample format)")
+    if images.ndim != 4 or images.shape[3] not in (1, 3) or images.shape[1] != images.shape[2] or not len(images):
+        raise UsageError(f"{flag} {path}: arr_0 has shape {images.shape}, expected [N, H, W, C] with N > 0, "
+                         f"square images and C 1 or 3 (NHWC)")
+    if labels is not None and (labels.ndim != 1 or len(labels) != len(images)
+                               or not np.issubdtype(labels.dtype, np.integer)):
+        raise UsageError(f"{flag} {path}: arr_1 is {labels.dtype} {labels.shape}, expected {len(images)} integer labels")
+    return images, labels
+
+
+def nchw(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 NHWC -> NCHW with the standard strides of a freshly made tensor. A permuted one-channel
+    tensor counts as contiguous with other strides, and CPU convolutions then take another kernel
+    whose last bits differ; the same pixels must give the same features as the generator's samples."""
+    source = torch.from_numpy(np.asarray(pixels)).permute(0, 3, 1, 2)
+    return torch.empty(source.shape, dtype=source.dtype).copy_(source)
+
+
+def npz_as_samples(path: Path, num: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    """An npz as float [-1, 1] NCHW samples (the first ``num``), with provenance like an image folder's."""
+    images, _ = read_npz(path)
+    if num is not None:
+        if num > len(images):
+            raise BenchError(f"--samples {path}: {len(images)} images, fewer than --num-samples {num}")
+        images = images[:num]
+    digest = hashlib.sha256()
+    for image in images:  # the same digest as the folder reader's: the pixels of each image in order
+        digest.update(np.ascontiguousarray(image).tobytes())
+    tensor = nchw(images)
+    info = {"kind": "samples", "path": str(path), "format": "npz (ADM)", "num_files": 1, "num_images": len(images),
+            "pixels_sha256": digest.hexdigest(), "selection": "first in file order" if num is not None else "all"}
+    return tensor.float() / 127.5 - 1.0, info
+
+
+def load_image_folder(folder: Path, num: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Every image file under ``folder`` (sub-folders included), sorted by relative path, as float
+    [-1, 1] NCHW; the first ``num`` when given. All must share one size and mode (L or RGB)."""
+    from PIL import Image
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BenchError(f"--samples {folder}: not a directory")
+    files = sorted((p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+                   key=lambda p: p.relative_to(folder).as_posix())
+    if not files:
+        raise BenchError(f"--samples {folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in it or below it")
+    if num is not None:
+        if num > len(files):
+            raise BenchError(f"--samples {folder}: {len(files)} images, fewer than --num-samples {num}")
+        files = files[:num]
+    arrays, digest = [], hashlib.sha256()
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                mode = "L" if image.mode in ("L", "1", "I;16", "I") else "RGB"
+                array = np.asarray(image.convert(mode))
+        except OSError as exc:
+            raise BenchError(f"{path}: not a readable image ({exc})") from None
+        array = array[:, :, None] if array.ndim == 2 else array
+        if arrays and array.shape != arrays[0].shape:
+            raise BenchError(f"{path}: {array.shape[1]}x{array.shape[0]}x{array.shape[2]} differs from the first "
+                             f"image's {arrays[0].shape[1]}x{arrays[0].shape[0]}x{arrays[0].shape[2]}")
+        arrays.append(array)
+        digest.update(array.tobytes())
+    images = nchw(np.stack(arrays))
+    info = {"kind": "samples", "path": str(folder), "num_files": len(files), "pixels_sha256": digest.hexdigest(),
+            "selection": "first by sorted relative path" if num is not None else "all"}
+    return images.float() / 127.5 - 1.0, info

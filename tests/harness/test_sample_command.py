@@ -1,0 +1,195 @@
+"""`bench sample`: exports that outside evaluators read and that `bench eval` measures to the record's
+number; npz round trips; resuming, --force, --subdirs, the teacher; bad input refused before work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import invoke_bench, run_bench, snapshot
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    """A tiny gan_only run on digits with a curve point before its end, every snapshot kept."""
+    from harness.runner import configure, run
+
+    torch.set_num_threads(1)
+    config = configure("gan_only", "digits", budget_kimg=0.096, device="cpu", num_samples=60, eval_every_kimg=0.064,
+                       overrides=["train.batch_size=32", "tensorboard=false", "keep_snapshots=all"])
+    return run(config, tmp_path_factory.mktemp("runs"), show_progress=False).parent
+
+
+def bench(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    return invoke_bench(monkeypatch, capsys, *args)
+
+
+def eval_fd(monkeypatch, capsys, samples: Path, results: Path) -> float:
+    code, out, err = bench(monkeypatch, capsys, "eval", "--samples", str(samples), "--dataset", "digits", "--metric",
+                           "fd", "--results", str(results), "--quiet")
+    assert code == 0, err
+    return json.loads(Path(out.strip().splitlines()[-1]).read_text())["metrics"][0]["value"]
+
+
+def test_exported_samples_measure_the_records_numbers(trained_run: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    record = json.loads((trained_run / "record.json").read_text())
+    final_fd = next(m["value"] for m in record["metrics"] if m["name"] == "fd")
+    code, out, err = bench(monkeypatch, capsys, "sample", str(trained_run), "--seeds", "0-59", "--out",
+                           str(tmp_path / "png"), "--quiet", "--batch", "7")
+    assert code == 0, err
+    assert "60 images written" in out and "img/s" in out
+    assert sorted(p.name for p in (tmp_path / "png").iterdir())[:2] == ["000000.png", "000001.png"]
+    assert eval_fd(monkeypatch, capsys, tmp_path / "png", tmp_path / "ev") == final_fd  # to the float
+
+    # A kept curve point, exported from its snapshot, gives that point's number.
+    point = record["curve"]["points"][0]
+    assert [k["kimg"] for k in record["snapshots"]["kept"]] == [point["kimg"]] == [0.064]
+    code, _, err = bench(monkeypatch, capsys, "sample", str(trained_run), "--seeds", "0-59", "--snapshot",
+                         f"{point['kimg']}", "--out", str(tmp_path / "point.npz"), "--quiet")
+    assert code == 0, err
+    assert eval_fd(monkeypatch, capsys, tmp_path / "point.npz", tmp_path / "ev") == point["metrics"][0]["value"]
+
+
+def test_npz_round_trips_and_matches_the_pngs(trained_run: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    from PIL import Image
+
+    from harness.sample_files import read_npz
+
+    for out in ("a.npz", "png"):
+        code, _, err = bench(monkeypatch, capsys, "sample", str(trained_run), "--seeds", "3,9,20-24", "--out",
+                             str(tmp_path / out), "--quiet")
+        assert code == 0, err
+    images, labels = read_npz(tmp_path / "a.npz")
+    assert images.dtype == np.uint8 and images.shape == (7, 8, 8, 1) and labels is None  # NHWC, unconditional
+    pngs = [np.asarray(Image.open(tmp_path / "png" / f"{s:06d}.png")) for s in (3, 9, 20, 21, 22, 23, 24)]
+    assert np.array_equal(images[..., 0], np.stack(pngs))
+    with np.load(tmp_path / "a.npz", allow_pickle=False) as data:
+        assert sorted(data.files) == ["arr_0"]
+
+
+def test_resume_keeps_files_force_replaces_them(trained_run: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    out = tmp_path / "png"
+    args = ["sample", str(trained_run), "--seeds", "0-9", "--out", str(out), "--quiet"]
+    assert bench(monkeypatch, capsys, *args)[0] == 0
+    original = (out / "000004.png").read_bytes()
+    (out / "000004.png").unlink()
+    (out / "000005.png").write_bytes(b"kept as it is")
+    code, text, _ = bench(monkeypatch, capsys, *args)
+    assert code == 0 and "1 images written, 9 already there kept" in text
+    assert (out / "000004.png").read_bytes() == original and (out / "000005.png").read_bytes() == b"kept as it is"
+    code, text, _ = bench(monkeypatch, capsys, *args, "--force")
+    assert code == 0 and "10 images written" in text and (out / "000005.png").read_bytes() != b"kept as it is"
+    manifest = json.loads((out / "bench-sample.json").read_text())
+    assert manifest["seeds"] == "0-9" and manifest["source"]["run_id"] == trained_run.name
+
+
+def test_subdirs_follow_edm_layout(trained_run: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    code, _, err = bench(monkeypatch, capsys, "sample", str(trained_run), "--seeds", "998-1001", "--subdirs",
+                         "--out", str(tmp_path / "s"), "--quiet")
+    assert code == 0, err
+    found = sorted(p.relative_to(tmp_path / "s").as_posix() for p in (tmp_path / "s").rglob("*.png"))
+    assert found == ["000000/000998.png", "000000/000999.png", "001000/001000.png", "001000/001001.png"]
+
+
+def test_teacher_and_backbone_sample_with_the_eval_seed_protocol(tiny_backbone: Path, tmp_path: Path, monkeypatch,
+                                                                 capsys) -> None:
+    from PIL import Image
+
+    from baselines.teacher import Teacher, TeacherConfig
+    from baselines.base import MethodContext
+    from harness.backbones import load_backbone
+    from harness.data import to_uint8
+    from harness.evaluate import generate
+
+    code, _, err = bench(monkeypatch, capsys, "sample", "--method", "teacher", "--backbone", str(tiny_backbone),
+                         "--set", "num_steps=2", "--seeds", "5-7", "--out", str(tmp_path / "t"), "--quiet")
+    assert code == 0, err
+    backbone = load_backbone(str(tiny_backbone))
+    teacher = Teacher(MethodContext(backbone, 0, torch.device("cpu"), 0, 1, 0), TeacherConfig(num_steps=2))
+    expected = to_uint8(generate(teacher.generator, range(5, 8), (1, 8, 8), 0, torch.device("cpu"), 500, False))
+    got = np.stack([np.asarray(Image.open(tmp_path / "t" / f"{s:06d}.png")) for s in (5, 6, 7)])
+    assert np.array_equal(got, expected[:, 0].numpy())
+    code, _, err = bench(monkeypatch, capsys, "sample", "--method", "backbone_one_step", "--backbone",
+                         str(tiny_backbone), "--seeds", "0-1", "--out", str(tmp_path / "b.npz"), "--quiet")
+    assert code == 0 and (tmp_path / "b.npz").is_file(), err
+
+
+def test_exported_pixels_are_what_torch_fidelity_and_clean_fid_read(trained_run: Path, tmp_path: Path, monkeypatch,
+                                                                     capsys) -> None:
+    """Until the offline FID network (#22/#24) exists, the check is on the pixels both tools load
+    from the folder: the same images, in RGB, as the harness measured (grey repeated)."""
+    from cleanfid.utils import ResizeDataset
+    from torch_fidelity.datasets import ImagesPathDataset
+    from torch_fidelity.utils import glob_samples_paths
+
+    from harness.sample_files import load_image_folder
+
+    code, _, err = bench(monkeypatch, capsys, "sample", str(trained_run), "--seeds", "0-11", "--subdirs", "--out",
+                         str(tmp_path / "png"), "--quiet")
+    assert code == 0, err
+    ours, _ = load_image_folder(tmp_path / "png")
+    ours = ((ours + 1) * 127.5).round().to(torch.uint8).expand(-1, 3, -1, -1)
+    files = sorted(glob_samples_paths(str(tmp_path / "png"), True, "png", verbose=False))
+    assert len(files) == 12
+    fidelity = torch.stack([ImagesPathDataset(files)[i] for i in range(12)])
+    assert fidelity.dtype == torch.uint8 and torch.equal(fidelity, ours)
+    seen = []
+    clean = ResizeDataset(files, mode="clean")
+    clean.custom_image_tranform = lambda x: seen.append(x) or x
+    for i in range(12):
+        clean[i]
+    assert torch.equal(torch.from_numpy(np.stack(seen)).permute(0, 3, 1, 2), ours)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "9-1", "--out", "{tmp}/o"], "ends before it starts"),
+    (["--seeds", "0-3", "--out", "{results}/inside"], "inside the results folder"),
+    (["--seeds", "0-3", "--snapshot", "0.1", "--out", "{tmp}/o"], "was not kept"),
+    (["--seeds", "0-3", "--subdirs", "--out", "{tmp}/o.npz"], "--subdirs is for PNG folders"),
+    (["--seeds", "0-3", "--method", "teacher", "--out", "{tmp}/o"], "pass a run folder (bench sample RUN) or --method"),
+])
+def test_bad_input_is_one_line_and_changes_nothing(trained_run: Path, tmp_path: Path, args, message, monkeypatch,
+                                                   capsys) -> None:
+    before = snapshot(trained_run.parent)
+    argv = [a.format(tmp=tmp_path, results=trained_run.parent) for a in args]
+    code, _, err = bench(monkeypatch, capsys, "sample", str(trained_run), *argv)
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert snapshot(trained_run.parent) == before and not (tmp_path / "o").exists()
+
+
+def test_entry_point_refuses_a_bad_seed_range(trained_run: Path, tmp_path: Path) -> None:
+    result = run_bench("sample", str(trained_run), "--seeds", "0-4,x", "--out", str(tmp_path / "o"))
+    assert result.returncode == 2 and "'x' is not a seed" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_eval_refuses_an_npz_of_the_wrong_layout(tmp_path: Path, monkeypatch, capsys) -> None:
+    np.savez(tmp_path / "f.npz", arr_0=np.zeros((4, 8, 8, 1), np.float32))
+    np.savez(tmp_path / "c.npz", arr_0=np.zeros((4, 1, 8, 8), np.uint8))
+    for name, message in (("f.npz", "arr_0 is float32, expected uint8"), ("c.npz", "expected [N, H, W, C]")):
+        code, _, err = bench(monkeypatch, capsys, "eval", "--samples", str(tmp_path / name), "--dataset", "digits",
+                             "--metric", "fd", "--results", str(tmp_path / "r"))
+        assert code == 2 and message in err, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_conditional_models_store_their_labels(tmp_path: Path, monkeypatch, capsys) -> None:
+    from harness.evaluate import seed_latents
+    from harness.sample_files import read_npz
+    from helpers import write_tiny_backbone
+
+    backbone = str(write_tiny_backbone(tmp_path / "cond.safetensors", label_dim=3))
+    common = ["sample", "--method", "backbone_one_step", "--backbone", backbone, "--seeds", "0-9", "--quiet"]
+    code, _, err = bench(monkeypatch, capsys, *common, "--out", str(tmp_path / "drawn.npz"))
+    assert code == 0, err
+    images, labels = read_npz(tmp_path / "drawn.npz")
+    _, onehot = seed_latents(range(10), (1, 8, 8), 3)
+    assert labels.dtype == np.int64 and labels.tolist() == onehot.argmax(1).tolist()  # the eval protocol's classes
+    code, _, err = bench(monkeypatch, capsys, *common, "--class-label", "2", "--out", str(tmp_path / "two.npz"))
+    assert code == 0 and read_npz(tmp_path / "two.npz")[1].tolist() == [2] * 10, err
+    code, _, err = bench(monkeypatch, capsys, *common, "--class-label", "3", "--out", str(tmp_path / "bad.npz"))
+    assert code == 2 and "the model has 3 classes" in err and not (tmp_path / "bad.npz").exists()

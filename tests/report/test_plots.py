@@ -1,0 +1,59 @@
+"""Figure helpers: panel grids leave no empty cell, point labels neither overlap nor leave their axes,
+wide value ranges get a log axis, and PNGs are written at print resolution."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from harness.report.plots import STYLE, log_y_if_wide, panel_grid, place_labels, save_png
+
+
+def new_figure(size=(12.6, 7.0)):
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(STYLE):
+        figure = Figure(figsize=size)
+        FigureCanvasAgg(figure)
+    return figure
+
+
+def test_a_short_last_row_is_stretched_to_the_full_width():
+    figure = new_figure()
+    axes = panel_grid(figure, 5)
+    assert len(figure.axes) == 5  # no hidden sixth cell
+    top, bottom = [ax.get_position() for ax in axes[:3]], [ax.get_position() for ax in axes[3:]]
+    assert abs(bottom[0].x0 - top[0].x0) < 1e-9 and abs(bottom[-1].x1 - top[-1].x1) < 1e-9
+    assert bottom[0].width > 1.4 * top[0].width
+
+
+def test_crowded_point_labels_neither_overlap_nor_leave_the_axes():
+    figure = new_figure((4.2, 3.2))
+    ax = figure.add_subplot()
+    points = [(6e6, 1.2, "D2O-F"), (6e6, 1.4, "D2O"), (6.2e6, 1.3, "D2O (README)"), (5e7, 1.5, "DMD2"),
+              (6e7, 1.6, "CTM"), (3e9, 16.0, "PD"), (2.9e9, 15.5, "progressive")]
+    ax.plot([x for x, _, _ in points], [y for _, y, _ in points], "o")
+    ax.set_xscale("log")
+    place_labels(ax, points)
+    renderer = figure.canvas.get_renderer()
+    boxes = [text.get_window_extent(renderer) for text in ax.texts]
+    frame = ax.get_window_extent(renderer)
+    assert len(boxes) == len(points)
+    for i, box in enumerate(boxes):
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1, ax.texts[i]
+        for other in boxes[:i]:
+            assert not box.overlaps(other), (ax.texts[i].get_text(), boxes.index(other))
+
+
+def test_log_y_only_where_a_linear_axis_would_flatten_the_values():
+    figure = new_figure()
+    wide, narrow = figure.add_subplot(121), figure.add_subplot(122)
+    assert log_y_if_wide(wide, [20.0, 50.0, 1400.0]) and wide.get_yscale() == "log"
+    assert not log_y_if_wide(narrow, [80.0, 160.0, 370.0]) and narrow.get_yscale() == "linear"
+
+
+def test_png_is_written_at_print_resolution(tmp_path):
+    save_png(lambda figure: figure.add_subplot().plot([0, 1]), (2.0, 1.0), tmp_path / "f.png")
+    picture = Image.open(tmp_path / "f.png")
+    assert picture.size == (400, 200) and round(picture.info["dpi"][0]) >= 200
