@@ -85,3 +85,21 @@ def prefixed_state(prefix: str, module: torch.nn.Module, tensors: dict[str, torc
 def module_state(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     start = f"{prefix}/"
     return {k[len(start):]: v for k, v in tensors.items() if k.startswith(start)}
+
+
+def fitting_state(prefix: str, module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The checkpoint's tensors for ``module``, checked first: a missing, extra or wrong-shaped tensor
+    is one line naming it and the shapes (``load_state_dict`` would raise a many-line RuntimeError)."""
+    state, expected = module_state(prefix, tensors), module.state_dict()
+    for key, value in expected.items():
+        if key not in state:
+            raise BenchError(f"the checkpoint lacks tensor '{prefix}/{key}' (shape {list(value.shape)}); "
+                             f"it does not belong to this run")
+        if tuple(state[key].shape) != tuple(value.shape):
+            raise BenchError(f"the checkpoint's tensor '{prefix}/{key}' has shape {list(state[key].shape)}, the "
+                             f"run's network needs {list(value.shape)}; it does not belong to this run")
+    extra = sorted(set(state) - set(expected))
+    if extra:
+        raise BenchError(f"the checkpoint holds tensor '{prefix}/{extra[0]}' that the run's network does not have; "
+                         f"it does not belong to this run")
+    return state

@@ -100,9 +100,16 @@ def run(
                        precision=precision, compile_generator=compile_ or None, eval_every_kimg=eval_every_kimg,
                        eval_curve_samples=eval_curve_samples)
     ref = {"tolerance_rel": 0.05} if reference else None
+    if config.eval.num_samples > 150_000:  # more than EDM's three FID sets: said before the hours start
+        echo_err(f"note: the final evaluation generates and measures {config.eval.num_samples:,} samples")
     path = run_method(config, results, show_progress=not quiet, reference=ref)
     if path is not None:  # ranks other than 0 of a torchrun job write nothing
         typer.echo(str(path))
+        from harness.records import failure_of
+
+        failure = failure_of(path)
+        if failure:  # stored, but not a result: a script must not read it as one
+            raise BenchError(f"the run failed ({failure}); its record is {path}")
 
 
 @app.command()
@@ -176,7 +183,7 @@ def report(
     if run is not None:
         from harness.report.run_plot import plot_run
 
-        for path in plot_run(run, results, out):
+        for path in plot_run(run, results, out, warn=lambda line: echo_err(f"warning: {line}")):
             typer.echo(str(path))
         return
     from harness.report import build_report
@@ -185,6 +192,8 @@ def report(
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: {describe_path(out)}; expected a folder for the tables")
     check_results_dir(results)
+    if not results.is_dir():  # a typo must not replace the stored tables with published-only ones
+        raise UsageError(f"--results {results}: no such folder; nothing written (pass the folder the runs are in)")
 
     written, problems = build_report(results, out)
     for line in problems:
@@ -304,14 +313,17 @@ def main() -> None:
     instead of raising it, so the returned value is the exit status too.
     """
     usage_error = _typer_usage_error_base()
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminated)  # Slurm's and timeout's stop: like Ctrl-C, with the resume hint
     try:
         status = app(standalone_mode=False)
     except BenchError as exc:
         echo_err(f"error: {exc}")
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        echo_err("aborted" + _resume_hint())
-        sys.exit(INTERRUPTED)
+        echo_err(("terminated (SIGTERM)" if TERMINATED else "aborted") + _resume_hint())
+        sys.exit(TERMINATED_STATUS if TERMINATED else INTERRUPTED)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except usage_error as exc:
@@ -321,8 +333,19 @@ def main() -> None:
         echo_err(f"error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
         sys.exit(1)
     if status == INTERRUPTED:  # typer turns Ctrl-C into a returned 130, with nothing printed
-        echo_err("aborted" + _resume_hint())
+        echo_err(("terminated (SIGTERM)" if TERMINATED else "aborted") + _resume_hint())
+        status = TERMINATED_STATUS if TERMINATED else status
     sys.exit(status if isinstance(status, int) else 0)
+
+
+TERMINATED: list[int] = []  # set when SIGTERM arrived
+TERMINATED_STATUS = 143  # 128 + SIGTERM, what a shell reports for a terminated process
+
+
+def _terminated(signum, frame) -> None:
+    """SIGTERM raises KeyboardInterrupt, so every Ctrl-C path (checkpoint kept, tune's note) runs."""
+    TERMINATED.append(signum)
+    raise KeyboardInterrupt
 
 
 def _resume_hint() -> str:

@@ -51,17 +51,24 @@ def collect_state(method, ema: EMA, loop: dict[str, Any], rngs: dict[str, torch.
 
 
 def restore_state(method, ema: EMA, tensors: dict, meta: dict, rngs: dict[str, torch.Generator]) -> dict[str, Any]:
-    from harness.checkpoint import module_state, unflatten_optimizer
+    from harness.checkpoint import fitting_state, unflatten_optimizer
 
-    method.load_extra_state(meta["extra"])
-    for name, module in method.modules().items():
-        module.load_state_dict(module_state(f"module/{name}", tensors), strict=True)
-    ema.module.load_state_dict(module_state("ema", tensors), strict=True)
-    for name, opt in method.optimizers().items():
-        opt.load_state_dict(unflatten_optimizer(meta["optimizers"][name], tensors))
-    for name, rng in rngs.items():
-        rng.set_state(tensors[f"rng/{name}"])
-    torch.set_rng_state(tensors["rng/torch"])
+    try:  # a tensor or entry that does not fit is one line, never load_state_dict's traceback
+        method.load_extra_state(meta["extra"])
+        for name, module in method.modules().items():
+            module.load_state_dict(fitting_state(f"module/{name}", module, tensors), strict=True)
+        ema.module.load_state_dict(fitting_state("ema", ema.module, tensors), strict=True)
+        for name, opt in method.optimizers().items():
+            opt.load_state_dict(unflatten_optimizer(meta["optimizers"][name], tensors))
+        for name, rng in rngs.items():
+            rng.set_state(tensors[f"rng/{name}"])
+        torch.set_rng_state(tensors["rng/torch"])
+        missing = [k for k in ("cursor", "step", "images_seen", "history", "train_seconds") if k not in meta]
+        if missing or "loop/order" not in tensors:
+            raise KeyError(missing[0] if missing else "loop/order")
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        detail = f"lacks '{exc.args[0]}'" if isinstance(exc, KeyError) else f"does not fit ({str(exc).splitlines()[0]})"
+        raise BenchError(f"the checkpoint {detail}; it does not belong to this run") from None
     return {"order": tensors["loop/order"], **{k: meta[k] for k in ("cursor", "step", "images_seen", "history",
                                                                       "train_seconds")},
             "curve": meta.get("curve", []), "eval_seconds": meta.get("eval_seconds", 0.0)}
@@ -180,18 +187,22 @@ def run(config: RunConfig, results_dir: Path, show_progress: bool = True, refere
     rank = distributed.from_env()
     if rank.world > 1 and resume_dir is not None:
         raise UsageError("resuming a multi-process run is not supported (the checkpoint holds rank 0's noise stream only)")
+    import contextlib
+
     device, joined = distributed.start(rank, resolve_device(config.device))
     try:
-        return _run(config, results_dir, show_progress and rank.is_writer, reference, keep_generator, resume_dir,
-                    device, rank, on_curve_point)
+        with contextlib.ExitStack() as held:  # the run folder's lock, while training (harness/run_lock.py)
+            return _run(config, results_dir, show_progress and rank.is_writer, reference, keep_generator, resume_dir,
+                        device, rank, on_curve_point, held)
     finally:
         distributed.stop(joined)
 
 
 def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: dict | None, keep_generator: bool,
          resume_dir: Path | None, device: torch.device, rank: distributed.Rank,
-         on_curve_point: Callable[[dict], None] | None = None) -> Path | None:
+         on_curve_point: Callable[[dict], None] | None = None, held=None) -> Path | None:
     from harness.precision import enable_tf32
+    from harness.run_lock import run_lock
     from harness.validate import check_loaded, check_run_config
 
     wall_start = time.perf_counter()
@@ -241,6 +252,8 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
         run_dir = records.create_run_dir(results_dir, run_id)
         if method.trains:  # what `--resume` needs to start over if killed before its first checkpoint
             records.write_start(run_dir, run_dir / "checkpoint" / START_FILE, {**run_meta, "run_id": run_id})
+            if held is not None:
+                held.enter_context(run_lock(run_dir))
     else:
         run_id, run_dir = None, None
     run_meta["run_id"] = run_id
@@ -319,12 +332,21 @@ def resume(run_ref: str, results_dir: Path, show_progress: bool = True, device: 
     same folder (from the settings it stored when it started), which ends with the same record.
     ``device`` (the only run flag a resume honours) moves it to another device.
     """
-    from harness.checkpoint import load_state
-    from harness.storage import remove_stale_temporaries
+    from harness.run_lock import run_lock
 
     run_dir = Path(run_ref) if Path(run_ref).is_dir() else Path(results_dir) / run_ref
     if not run_dir.is_dir():
         raise BenchError(f"no run '{run_ref}' in {results_dir} (pass a run id or a run directory)")
+    if (run_dir / records.RECORD_NAME).exists():
+        raise BenchError(f"run {run_dir.name} has finished already (its record exists); nothing to resume")
+    with run_lock(run_dir):  # a second resume of this run (or the run itself, still training) is refused
+        return _resume(run_dir, show_progress, device, echo)
+
+
+def _resume(run_dir: Path, show_progress: bool, device: str | None, echo) -> Path:
+    from harness.checkpoint import load_state
+    from harness.storage import remove_stale_temporaries
+
     state, start = run_dir / "checkpoint" / STATE_FILE, run_dir / "checkpoint" / START_FILE
     if (run_dir / records.RECORD_NAME).exists():
         raise BenchError(f"run {run_dir.name} has finished already (its record exists); nothing to resume")
