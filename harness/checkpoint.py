@@ -103,3 +103,11 @@ def fitting_state(prefix: str, module: torch.nn.Module, tensors: dict[str, torch
         raise BenchError(f"the checkpoint holds tensor '{prefix}/{extra[0]}' that the run's network does not have; "
                          f"it does not belong to this run")
     return state
+
+
+def check_fits(method, tensors: dict[str, torch.Tensor]) -> None:
+    """Every network of ``method`` (and its EMA, a copy of the generator) against a checkpoint's
+    tensors, before the run writes anything (its log files, its TensorBoard events)."""
+    for name, module in method.modules().items():
+        fitting_state(f"module/{name}", module, tensors)
+    fitting_state("ema", method.generator, tensors)
