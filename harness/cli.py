@@ -75,6 +75,7 @@ def run(
 ) -> None:
     """Train one method from a backbone, evaluate it, store its record; prints the record's path."""
     from harness.build import configure
+    from harness.records import failure_of
     from harness.runner import resume as resume_run
     from harness.runner import run as run_method
     from harness.validate import check_results_dir
@@ -105,11 +106,8 @@ def run(
     path = run_method(config, results, show_progress=not quiet, reference=ref)
     if path is not None:  # ranks other than 0 of a torchrun job write nothing
         typer.echo(str(path))
-        from harness.records import failure_of
-
-        failure = failure_of(path)
-        if failure:  # stored, but not a result: a script must not read it as one
-            raise BenchError(f"the run failed ({failure}); its record is {path}")
+        if failure_of(path):  # stored, but not a result: a script must not read it as one
+            raise BenchError(f"the run failed ({failure_of(path)}); its record is {path}")
 
 
 @app.command()
@@ -191,9 +189,7 @@ def report(
 
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: {describe_path(out)}; expected a folder for the tables")
-    check_results_dir(results)
-    if not results.is_dir():  # a typo must not replace the stored tables with published-only ones
-        raise UsageError(f"--results {results}: no such folder; nothing written (pass the folder the runs are in)")
+    check_results_dir(results, must_exist=True)  # a typo must not replace the tables with published-only ones
 
     written, problems = build_report(results, out)
     for line in problems:
@@ -313,17 +309,18 @@ def main() -> None:
     instead of raising it, so the returned value is the exit status too.
     """
     usage_error = _typer_usage_error_base()
-    import signal
+    from harness import termination
 
-    signal.signal(signal.SIGTERM, _terminated)  # Slurm's and timeout's stop: like Ctrl-C, with the resume hint
+    previous = termination.install()  # SIGTERM (Slurm, timeout) stops like Ctrl-C
     try:
         status = app(standalone_mode=False)
     except BenchError as exc:
         echo_err(f"error: {exc}")
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        echo_err(("terminated (SIGTERM)" if TERMINATED else "aborted") + _resume_hint())
-        sys.exit(TERMINATED_STATUS if TERMINATED else INTERRUPTED)
+        word, code = termination.stopped(INTERRUPTED)
+        echo_err(word + _resume_hint())
+        sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except usage_error as exc:
@@ -332,20 +329,12 @@ def main() -> None:
     except OSError as exc:  # a disk, permission or file error the commands did not already turn into a BenchError
         echo_err(f"error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
         sys.exit(1)
+    finally:
+        termination.restore(previous)
     if status == INTERRUPTED:  # typer turns Ctrl-C into a returned 130, with nothing printed
-        echo_err(("terminated (SIGTERM)" if TERMINATED else "aborted") + _resume_hint())
-        status = TERMINATED_STATUS if TERMINATED else status
+        word, status = termination.stopped(INTERRUPTED)
+        echo_err(word + _resume_hint())
     sys.exit(status if isinstance(status, int) else 0)
-
-
-TERMINATED: list[int] = []  # set when SIGTERM arrived
-TERMINATED_STATUS = 143  # 128 + SIGTERM, what a shell reports for a terminated process
-
-
-def _terminated(signum, frame) -> None:
-    """SIGTERM raises KeyboardInterrupt, so every Ctrl-C path (checkpoint kept, tune's note) runs."""
-    TERMINATED.append(signum)
-    raise KeyboardInterrupt
 
 
 def _resume_hint() -> str:

@@ -19,6 +19,7 @@ from harness import distributed, records
 from harness.backbones import load_backbone
 from harness.build import (build_extractor, build_method, check_compatible, config_from_record,  # noqa: F401
                            configure, default_config, load_generator, resolve_device)
+from harness.checkpoint import collect_state, restore_state  # noqa: F401  (the state a run resumes from)
 from harness.config import RunConfig
 from harness.data import ImageDataset, load_dataset
 from harness.divergence import Diverged, FiniteWatch
@@ -31,47 +32,6 @@ from harness.seeding import cpu_threads, make_generator
 STATE_FILE = "state.safetensors"
 START_FILE = "run.json"  # the settings a run started with, written before its first step
 ACTIVE_RUN_DIR: list[Path] = []  # the folder of the run this process is training (for the CLI's Ctrl-C hint)
-
-
-def collect_state(method, ema: EMA, loop: dict[str, Any], rngs: dict[str, torch.Generator]) -> tuple[dict, dict]:
-    """Everything needed to continue a run bit for bit: tensors and JSON-able facts."""
-    from harness.checkpoint import flatten_optimizer, prefixed_state
-
-    tensors: dict[str, torch.Tensor] = {"loop/order": loop["order"], "rng/torch": torch.get_rng_state()}
-    for name, rng in rngs.items():
-        tensors[f"rng/{name}"] = rng.get_state()
-    for name, module in method.modules().items():
-        prefixed_state(f"module/{name}", module, tensors)
-    prefixed_state("ema", ema.module, tensors)
-    optimizers = {name: flatten_optimizer(name, opt.state_dict(), tensors) for name, opt in method.optimizers().items()}
-    meta = {k: loop[k] for k in ("cursor", "step", "images_seen", "history", "train_seconds")}
-    meta.update(curve=loop.get("curve", []), eval_seconds=loop.get("eval_seconds", 0.0))
-    meta.update(optimizers=optimizers, extra=method.extra_state())
-    return tensors, meta
-
-
-def restore_state(method, ema: EMA, tensors: dict, meta: dict, rngs: dict[str, torch.Generator]) -> dict[str, Any]:
-    from harness.checkpoint import fitting_state, unflatten_optimizer
-
-    try:  # a tensor or entry that does not fit is one line, never load_state_dict's traceback
-        method.load_extra_state(meta["extra"])
-        for name, module in method.modules().items():
-            module.load_state_dict(fitting_state(f"module/{name}", module, tensors), strict=True)
-        ema.module.load_state_dict(fitting_state("ema", ema.module, tensors), strict=True)
-        for name, opt in method.optimizers().items():
-            opt.load_state_dict(unflatten_optimizer(meta["optimizers"][name], tensors))
-        for name, rng in rngs.items():
-            rng.set_state(tensors[f"rng/{name}"])
-        torch.set_rng_state(tensors["rng/torch"])
-        missing = [k for k in ("cursor", "step", "images_seen", "history", "train_seconds") if k not in meta]
-        if missing or "loop/order" not in tensors:
-            raise KeyError(missing[0] if missing else "loop/order")
-    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-        detail = f"lacks '{exc.args[0]}'" if isinstance(exc, KeyError) else f"does not fit ({str(exc).splitlines()[0]})"
-        raise BenchError(f"the checkpoint {detail}; it does not belong to this run") from None
-    return {"order": tensors["loop/order"], **{k: meta[k] for k in ("cursor", "step", "images_seen", "history",
-                                                                      "train_seconds")},
-            "curve": meta.get("curve", []), "eval_seconds": meta.get("eval_seconds", 0.0)}
 
 
 def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device, show_progress: bool,

@@ -300,8 +300,10 @@ def check_eval_options(options) -> None:
         raise UsageError(f"--ref {options.reference}: no such file")
 
 
-def check_results_dir(results: Path) -> None:
-    """--results must be a folder (or not exist yet), not a file."""
+def check_results_dir(results: Path, must_exist: bool = False) -> None:
+    """--results must be a folder (or, unless ``must_exist``, not exist yet), not a file."""
     results = Path(results)
     if results.exists() and not results.is_dir():
         raise UsageError(f"--results {results}: {describe_path(results)}; expected a results folder")
+    if must_exist and not results.is_dir():
+        raise UsageError(f"--results {results}: no such folder; nothing written (pass the folder the runs are in)")

@@ -162,3 +162,14 @@ def test_convert_overwrites_only_with_force(world, tmp_path) -> None:
     forced = run_bench("backbones", "convert", str(world["files"] / "net.pkl"), str(dst), "--force")
     assert "exists already" not in forced.stderr and "No such option" not in forced.stderr
     assert forced.returncode != 0 and "Traceback" not in forced.stderr and dst.read_bytes() == b"keep me"
+
+
+def test_the_study_url_names_exactly_the_study_file() -> None:
+    """SQLAlchemy decodes '%xx' in a URL's path and cuts it at '?': the quoted absolute path
+    survives both, whatever the results folder is called."""
+    from sqlalchemy.engine import make_url
+
+    from harness.tuning.study import storage_url
+
+    path = Path("/tmp/res%2F..%2Fults?mode=ro#x/tuning/study.db")
+    assert make_url(storage_url(path)).database == str(path)

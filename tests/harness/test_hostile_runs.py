@@ -30,41 +30,48 @@ def one_error_line(proc, status: int, message: str) -> None:
     assert len(lines) == 1 and message in lines[0], proc.stderr
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 3 MB tmpfs (root here and in CI), or None where mounting is not allowed."""
-    folder = tmp_path / "disk"
+def mount_tmpfs(folder: Path, size: str) -> bool:
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(folder)],
-                             capture_output=True).returncode == 0
-    yield folder if mounted else None
-    if mounted:
-        subprocess.run(["umount", str(folder)], check=False)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                          capture_output=True).returncode == 0
 
 
-def test_real_full_disk_in_the_first_checkpoint_write_is_one_line(tmp_path, small_disk, monkeypatch, capsys) -> None:
-    """The tiny run's checkpoint (about 4 MB) does not fit on a 3 MB file system: safetensors raises
-    "... (os error 28)", which must be the one-line disk error with the resume hint. Without the
-    right to mount, the same run in-process meets safetensors' real message instead (said below)."""
+# (tmpfs size, checkpoint interval, what fails, the module whose save_file the fallback mocks)
+DISKS = {"first checkpoint": ("3m", "0.05", "could not write the checkpoint", "harness.checkpoint"),
+         "generator": ("4400k", "0", "could not write the weights (generator-ema)", "harness.backbones.files")}
+
+
+@pytest.mark.parametrize("case", list(DISKS))
+def test_real_full_disk_is_one_line_with_the_resume_hint(tmp_path, monkeypatch, capsys, case) -> None:
+    """The tiny run's checkpoint is about 4 MB and its generator 0.8 MB: on a 3 MB tmpfs the first
+    checkpoint does not fit; on 4.4 MB with only the final checkpoint, the generator does not.
+    safetensors then raises "... (os error 28)", which must be the one-line disk error. Where
+    mounting is not allowed, the run in-process meets safetensors' real message (said in the output)."""
+    import importlib
+
+    size, every, message, module = DISKS[case]
     backbone = write_tiny_backbone(tmp_path / "tiny.safetensors")
-    args = [*TINY_RUN, "--backbone", str(backbone), "--budget-kimg", "0.1", "--set", "checkpoint_kimg=0.05"]
-    if small_disk is not None:
-        proc = run_bench("run", *args, "--results", str(small_disk / "results"))
-        one_error_line(proc, 1, "could not write the checkpoint")
-        assert "no space left on the device" in proc.stderr and "bench run --resume" in proc.stderr
-        assert not list(small_disk.rglob("*.tmp"))  # the half-written temporary file is gone
+    args = [*TINY_RUN, "--backbone", str(backbone), "--budget-kimg", "0.1", "--set", f"checkpoint_kimg={every}"]
+    disk = tmp_path / "disk"
+    if mount_tmpfs(disk, size):
+        try:
+            proc = run_bench("run", *args, "--results", str(disk / "results"))
+            one_error_line(proc, 1, message)
+            assert "no space left on the device" in proc.stderr and "bench run --resume" in proc.stderr
+            assert not list(disk.rglob("*.tmp"))  # the half-written temporary file is gone
+        finally:
+            subprocess.run(["umount", str(disk)], check=False)
         return
-    import harness.checkpoint as checkpoint
     from helpers import invoke_bench
     from safetensors import SafetensorError
 
     def full(*a, **k):
         raise SafetensorError(SAFETENSORS_ENOSPC)
 
-    monkeypatch.setattr(checkpoint, "save_file", full)
+    monkeypatch.setattr(importlib.import_module(module), "save_file", full)
     code, _, err = invoke_bench(monkeypatch, capsys, "run", *args, "--results", str(tmp_path / "results"))
     print("no tmpfs mount allowed here: tested with safetensors' message on a mocked write")
-    assert code == 1 and "Traceback" not in err and "no space left on the device" in err
+    assert code == 1 and "Traceback" not in err and message in err and "no space left on the device" in err
 
 
 def test_safetensors_os_error_text_is_recognised() -> None:
