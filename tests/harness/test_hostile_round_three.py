@@ -173,3 +173,12 @@ def test_the_study_url_names_exactly_the_study_file() -> None:
 
     path = Path("/tmp/res%2F..%2Fults?mode=ro#x/tuning/study.db")
     assert make_url(storage_url(path)).database == str(path)
+
+
+def test_a_nan_in_the_re_run_is_a_failure_not_within_tolerance() -> None:
+    from harness.verify import compare
+
+    stored = [{"name": "fd", "value": 2.0}]
+    assert compare(stored, [{"name": "fd", "value": float("nan")}], 0.05) == [
+        "fd: stored 2.0, re-run nan (not a finite number)"]
+    assert compare(stored, [{"name": "fd", "value": 2.05}], 0.05) == []
