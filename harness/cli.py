@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from harness import termination
 from harness.errors import BenchError, UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -75,7 +76,7 @@ def run(
 ) -> None:
     """Train one method from a backbone, evaluate it, store its record; prints the record's path."""
     from harness.build import configure
-    from harness.records import failure_of
+    from harness.records import check_result
     from harness.runner import resume as resume_run
     from harness.runner import run as run_method
     from harness.validate import check_results_dir
@@ -91,8 +92,9 @@ def run(
                              f"--device and --quiet, not {', '.join(refused)}")
         if device is not None:
             echo_err(f"note: resuming on --device {device}; the record is bit-identical only on the device the run began on")
-        typer.echo(str(resume_run(resume, results, show_progress=not quiet, device=device, echo=echo_err)))
-        return
+        path = resume_run(resume, results, show_progress=not quiet, device=device, echo=echo_err)
+        typer.echo(str(path))
+        return check_result(path)
     if method is None:
         raise UsageError("--method is required (or --resume RUN_ID)")
 
@@ -106,8 +108,7 @@ def run(
     path = run_method(config, results, show_progress=not quiet, reference=ref)
     if path is not None:  # ranks other than 0 of a torchrun job write nothing
         typer.echo(str(path))
-        if failure_of(path):  # stored, but not a result: a script must not read it as one
-            raise BenchError(f"the run failed ({failure_of(path)}); its record is {path}")
+        check_result(path)  # a failed run's record is stored, but it is no result: exit 1
 
 
 @app.command()
@@ -309,8 +310,6 @@ def main() -> None:
     instead of raising it, so the returned value is the exit status too.
     """
     usage_error = _typer_usage_error_base()
-    from harness import termination
-
     previous = termination.install()  # SIGTERM (Slurm, timeout) stops like Ctrl-C
     try:
         status = app(standalone_mode=False)
