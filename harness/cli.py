@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from harness import numerics
+from harness import numerics, termination
 from harness.errors import BenchError, UsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -80,6 +80,7 @@ def run(
                                               "flags given too (--seed, --set) override it"),
 ) -> None:
     """Train one method from a backbone, evaluate it, store its record; prints the record's path."""
+    from harness.records import check_result
     from harness.runner import resume as resume_run
     from harness.runner import run as run_method
     from harness.validate import check_results_dir
@@ -96,8 +97,9 @@ def run(
                              f"--device and --quiet, not {', '.join(refused)}")
         if device is not None:
             echo_err(f"note: resuming on --device {device}; the record is bit-identical only on the device the run began on")
-        typer.echo(str(resume_run(resume, results, show_progress=not quiet, device=device, echo=echo_err)))
-        return
+        path = resume_run(resume, results, show_progress=not quiet, device=device, echo=echo_err)
+        typer.echo(str(path))
+        return check_result(path)
     from harness.config_files import configure_run
     from harness.snapshots import disk_line
 
@@ -106,11 +108,14 @@ def run(
                            num_samples=num_samples, precision=precision, compile_generator=compile_ or None,
                            eval_every_kimg=eval_every_kimg, eval_curve_samples=eval_curve_samples)
     ref = {"tolerance_rel": 0.05} if reference else None
+    if config.eval.num_samples > 150_000:  # more than EDM's three FID sets: said before the hours start
+        echo_err(f"note: the final evaluation generates and measures {config.eval.num_samples:,} samples")
     path = run_method(config, results, show_progress=not quiet, reference=ref)
     if path is not None:  # ranks other than 0 of a torchrun job write nothing
         if line := disk_line(path):  # what the kept snapshots use on disk
             echo_err(line)
         typer.echo(str(path))
+        check_result(path)  # a failed run's record is stored, but it is no result: exit 1
 
 
 @app.command()
@@ -187,7 +192,7 @@ def report(
     if run is not None:
         from harness.report.run_plot import plot_run
 
-        for path in plot_run(run, results, out):
+        for path in plot_run(run, results, out, warn=lambda line: echo_err(f"warning: {line}")):
             typer.echo(str(path))
         return
     from harness.report import build_report
@@ -195,7 +200,7 @@ def report(
 
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: {describe_path(out)}; expected a folder for the tables")
-    check_results_dir(results)
+    check_results_dir(results, must_exist=True)  # a typo must not replace the tables with published-only ones
 
     written, problems = build_report(results, out)
     for line in problems:
@@ -321,6 +326,7 @@ def main() -> None:
     instead of raising it, so the returned value is the exit status too.
     """
     usage_error = _typer_usage_error_base()
+    previous = termination.install()  # SIGTERM (Slurm, timeout) stops like Ctrl-C
     try:
         numerics.apply_request()  # BENCH_NUMERICS=portable: before anything imports torch
         status = app(standalone_mode=False)
@@ -328,8 +334,9 @@ def main() -> None:
         echo_err(f"error: {exc}")
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        echo_err("aborted" + _resume_hint())
-        sys.exit(INTERRUPTED)
+        word, code = termination.stopped(INTERRUPTED)
+        echo_err(word + _resume_hint())
+        sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except usage_error as exc:
@@ -338,8 +345,11 @@ def main() -> None:
     except OSError as exc:  # a disk, permission or file error the commands did not already turn into a BenchError
         echo_err(f"error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
         sys.exit(1)
+    finally:
+        termination.restore(previous)
     if status == INTERRUPTED:  # typer turns Ctrl-C into a returned 130, with nothing printed
-        echo_err("aborted" + _resume_hint())
+        word, status = termination.stopped(INTERRUPTED)
+        echo_err(word + _resume_hint())
     sys.exit(status if isinstance(status, int) else 0)
 
 
