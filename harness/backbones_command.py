@@ -17,8 +17,10 @@ backbones_app = typer.Typer(add_completion=False, no_args_is_help=True,
                             help="Backbone files: convert NVIDIA EDM pickles to safetensors.")
 
 
-def convert(src: Path | str, dst: Path | str) -> dict:
-    """Convert the EDM pickle ``src`` to ``dst`` (safetensors, card inside and beside it); returns the card."""
+def convert(src: Path | str, dst: Path | str, force: bool = False) -> dict:
+    """Convert the EDM pickle ``src`` to ``dst`` (safetensors, card inside and beside it); returns the card.
+
+    An existing ``dst`` or card (a stored run's generator, another backbone) is kept unless ``force``."""
     import torch
 
     from harness.backbones.edm_pickle import load_edm_pickle
@@ -31,6 +33,17 @@ def convert(src: Path | str, dst: Path | str) -> dict:
         raise UsageError(f"convert writes a .safetensors file, got {dst}")
     if not src.is_file():
         raise BenchError(f"EDM pickle not found: {src}")
+    from harness.backbones.files import card_path
+    from harness.validate import describe_path
+
+    if dst.is_dir():
+        raise UsageError(f"{dst}: is a folder; expected a .safetensors file name")
+    if not force:
+        for existing in (dst, card_path(dst)):
+            if existing.exists():
+                raise UsageError(f"{existing}: exists already ({describe_path(existing)}); pass --force to overwrite it")
+    if not dst.parent.is_dir():
+        raise UsageError(f"{dst}: folder {dst.parent} does not exist")
     net, card = load_edm_pickle(src)
     state = net.state_dict()
     save_weights(state, dst, card)
@@ -45,11 +58,12 @@ def convert(src: Path | str, dst: Path | str) -> dict:
 def convert_command(
     src: Path = typer.Argument(..., help="an EDM network pickle (edm-*.pkl or network-snapshot-*.pkl)"),
     dst: Path = typer.Argument(..., help="output .safetensors (its JSON card is written beside it)"),
+    force: bool = typer.Option(False, help="overwrite DST (and its card) if it exists"),
 ) -> None:
     """Convert an EDM pickle to safetensors + card, without executing any code from the pickle."""
     from harness.backbones.files import card_path
 
-    card = convert(src, dst)
+    card = convert(src, dst, force=force)
     kwargs = card["init_kwargs"]
     typer.echo(f"{dst}  ({card['class_name']}+{kwargs.get('model_type', '?')}, {card['channels']}x"
                f"{card['resolution']}x{card['resolution']}, label_dim {card['label_dim']}; card {card_path(dst)})")

@@ -102,6 +102,14 @@ def configure(method: str, dataset: str, backbone: str | None = None, budget_kim
     method_defaults = METHODS.get(method).Config()
     method_now = apply_overrides(method_defaults, config.method_config)
     routed = split_overrides(list(overrides), {"method": method_now, "train": config.train, "eval": config.eval})
+    flags = {("train", "budget_kimg"): ("--budget-kimg", budget_kimg), ("eval", "num_samples"): ("--num-samples", num_samples),
+             ("train", "precision"): ("--precision", precision), ("eval", "every_kimg"): ("--eval-every-kimg", eval_every_kimg),
+             ("eval", "curve_num_samples"): ("--eval-curve-samples", eval_curve_samples)}
+    for (section, key), (flag, value) in flags.items():  # never let one silently win over the other
+        if value is not None and key in routed[section]:
+            raise UsageError(f"--set {key}={routed[section][key]} and {flag} {value:g} both set {section}.{key}; "
+                             f"pass one of them" if isinstance(value, (int, float)) else
+                             f"--set {key}={routed[section][key]} and {flag} {value} both set {section}.{key}; pass one")
     config.method_config = {**config.method_config, **routed["method"]}
     apply_overrides(method_defaults, config.method_config)  # type-check now, before any loading
     config.train = apply_overrides(config.train, routed["train"])

@@ -85,3 +85,66 @@ def prefixed_state(prefix: str, module: torch.nn.Module, tensors: dict[str, torc
 def module_state(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     start = f"{prefix}/"
     return {k[len(start):]: v for k, v in tensors.items() if k.startswith(start)}
+
+
+def fitting_state(prefix: str, module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The checkpoint's tensors for ``module``, checked first: a missing, extra or wrong-shaped tensor
+    is one line naming it and the shapes (``load_state_dict`` would raise a many-line RuntimeError)."""
+    state, expected = module_state(prefix, tensors), module.state_dict()
+    for key, value in expected.items():
+        if key not in state:
+            raise BenchError(f"the checkpoint lacks tensor '{prefix}/{key}' (shape {list(value.shape)}); "
+                             f"it does not belong to this run")
+        if tuple(state[key].shape) != tuple(value.shape):
+            raise BenchError(f"the checkpoint's tensor '{prefix}/{key}' has shape {list(state[key].shape)}, the "
+                             f"run's network needs {list(value.shape)}; it does not belong to this run")
+    extra = sorted(set(state) - set(expected))
+    if extra:
+        raise BenchError(f"the checkpoint holds tensor '{prefix}/{extra[0]}' that the run's network does not have; "
+                         f"it does not belong to this run")
+    return state
+
+
+def check_fits(method, tensors: dict[str, torch.Tensor]) -> None:
+    """Every network of ``method`` (and its EMA, a copy of the generator) against a checkpoint's
+    tensors, before the run writes anything (its log files, its TensorBoard events)."""
+    for name, module in method.modules().items():
+        fitting_state(f"module/{name}", module, tensors)
+    fitting_state("ema", method.generator, tensors)
+
+
+def collect_state(method, ema, loop: dict[str, Any], rngs: dict[str, torch.Generator]) -> tuple[dict, dict]:
+    """Everything needed to continue a run bit for bit: tensors and JSON-able facts."""
+    tensors: dict[str, torch.Tensor] = {"loop/order": loop["order"], "rng/torch": torch.get_rng_state()}
+    for name, rng in rngs.items():
+        tensors[f"rng/{name}"] = rng.get_state()
+    for name, module in method.modules().items():
+        prefixed_state(f"module/{name}", module, tensors)
+    prefixed_state("ema", ema.module, tensors)
+    optimizers = {name: flatten_optimizer(name, opt.state_dict(), tensors) for name, opt in method.optimizers().items()}
+    meta = {k: loop[k] for k in ("cursor", "step", "images_seen", "history", "train_seconds")}
+    meta.update(curve=loop.get("curve", []), eval_seconds=loop.get("eval_seconds", 0.0))
+    meta.update(optimizers=optimizers, extra=method.extra_state())
+    return tensors, meta
+
+
+def restore_state(method, ema, tensors: dict, meta: dict, rngs: dict[str, torch.Generator]) -> dict[str, Any]:
+    try:  # a tensor or entry that does not fit is one line, never load_state_dict's traceback
+        method.load_extra_state(meta["extra"])
+        for name, module in method.modules().items():
+            module.load_state_dict(fitting_state(f"module/{name}", module, tensors), strict=True)
+        ema.module.load_state_dict(fitting_state("ema", ema.module, tensors), strict=True)
+        for name, opt in method.optimizers().items():
+            opt.load_state_dict(unflatten_optimizer(meta["optimizers"][name], tensors))
+        for name, rng in rngs.items():
+            rng.set_state(tensors[f"rng/{name}"])
+        torch.set_rng_state(tensors["rng/torch"])
+        missing = [k for k in ("cursor", "step", "images_seen", "history", "train_seconds") if k not in meta]
+        if missing or "loop/order" not in tensors:
+            raise KeyError(missing[0] if missing else "loop/order")
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        detail = f"lacks '{exc.args[0]}'" if isinstance(exc, KeyError) else f"does not fit ({str(exc).splitlines()[0]})"
+        raise BenchError(f"the checkpoint {detail}; it does not belong to this run") from None
+    return {"order": tensors["loop/order"], **{k: meta[k] for k in ("cursor", "step", "images_seen", "history",
+                                                                      "train_seconds")},
+            "curve": meta.get("curve", []), "eval_seconds": meta.get("eval_seconds", 0.0)}

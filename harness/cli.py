@@ -8,8 +8,9 @@ from typing import List, Optional
 
 import typer
 
-from harness import numerics
+from harness import numerics, termination
 from harness.errors import BenchError, UsageError
+from harness.summary import print_summary  # what run and eval end with
 from harness.version import root_options
 
 app = typer.Typer(add_completion=True, no_args_is_help=True,
@@ -20,13 +21,6 @@ app.callback()(root_options)  # --version (harness/version.py)
 
 def echo_err(message: str) -> None:
     typer.echo(message, err=True)
-
-
-def print_summary(record_path: Path, as_json: bool) -> None:
-    """A record's numbers, then its path (harness/summary.py); ``--json``: the same as one JSON object."""
-    from harness.summary import render_summary
-
-    typer.echo(render_summary(record_path, as_json))
 
 
 from harness.list_command import list_entries  # noqa: E402
@@ -64,6 +58,7 @@ def run(
     json_: bool = typer.Option(False, "--json", help="print the record's summary as JSON instead of the table"),
 ) -> None:
     """Train one method from a backbone, evaluate it, store its record; ends with its numbers and path."""
+    from harness.records import check_result
     from harness.runner import resume as resume_run
     from harness.runner import run as run_method
     from harness.validate import check_results_dir
@@ -80,8 +75,9 @@ def run(
                              f"--device and --quiet, not {', '.join(refused)}")
         if device is not None:
             echo_err(f"note: resuming on --device {device}; the record is bit-identical only on the device the run began on")
-        print_summary(resume_run(resume, results, show_progress=not quiet, device=device, echo=echo_err), json_)
-        return
+        path = resume_run(resume, results, show_progress=not quiet, device=device, echo=echo_err)
+        print_summary(path, json_)
+        return check_result(path)
     from harness.config_files import configure_run
     from harness.snapshots import disk_line
 
@@ -95,11 +91,14 @@ def run(
     apply_threads(threads, echo_err)  # after the flags are checked, before torch computes anything
     say_run_estimate(config, results, echo_err)
     ref = {"tolerance_rel": 0.05} if reference else None
+    if config.eval.num_samples > 150_000:  # more than EDM's three FID sets: said before the hours start
+        echo_err(f"note: the final evaluation generates and measures {config.eval.num_samples:,} samples")
     path = run_method(config, results, show_progress=not quiet, reference=ref)
     if path is not None:  # ranks other than 0 of a torchrun job write nothing
         if line := disk_line(path):  # what the kept snapshots use on disk
             echo_err(line)
         print_summary(path, json_)
+        check_result(path)  # a failed run's record is stored, but it is no result: exit 1
 
 
 @app.command()
@@ -180,7 +179,7 @@ def report(
     if run is not None:
         from harness.report.run_plot import plot_run
 
-        for path in plot_run(run, results, out):
+        for path in plot_run(run, results, out, warn=lambda line: echo_err(f"warning: {line}")):
             typer.echo(str(path))
         return
     from harness.report import build_report
@@ -188,7 +187,7 @@ def report(
 
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: {describe_path(out)}; expected a folder for the tables")
-    check_results_dir(results)
+    check_results_dir(results, must_exist=True)  # a typo must not replace the tables with published-only ones
 
     written, problems = build_report(results, out)
     for line in problems:
@@ -305,6 +304,7 @@ def main() -> None:
 
     prefer_passive_wait()  # before any command imports torch (harness/threads.py)
     usage_error = _typer_usage_error_base()
+    previous = termination.install()  # SIGTERM (Slurm, timeout) stops like Ctrl-C
     try:
         numerics.apply_request()  # BENCH_NUMERICS=portable: before anything imports torch
         status = app(standalone_mode=False)
@@ -312,8 +312,9 @@ def main() -> None:
         echo_err(f"error: {exc}")
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        echo_err("aborted" + _resume_hint())
-        sys.exit(INTERRUPTED)
+        word, code = termination.stopped(INTERRUPTED)
+        echo_err(word + _resume_hint())
+        sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except usage_error as exc:
@@ -322,8 +323,11 @@ def main() -> None:
     except OSError as exc:  # a disk, permission or file error the commands did not already turn into a BenchError
         echo_err(f"error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
         sys.exit(1)
+    finally:
+        termination.restore(previous)
     if status == INTERRUPTED:  # typer turns Ctrl-C into a returned 130, with nothing printed
-        echo_err("aborted" + _resume_hint())
+        word, status = termination.stopped(INTERRUPTED)
+        echo_err(word + _resume_hint())
     sys.exit(status if isinstance(status, int) else 0)
 
 

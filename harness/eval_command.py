@@ -15,6 +15,7 @@ naming the file, URL and destination at once, not after loading a dataset or gen
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from harness import records
 from harness.errors import BenchError, UsageError
 
 EDM_NUM_SAMPLES = 50_000
+LONG_EVAL_IMAGES = 3 * EDM_NUM_SAMPLES  # more than EDM's three FID sets gets a note first
 METRIC_ALIASES = {"pr": ("precision", "recall")}
 DEFAULT_METRICS = ("fid",)
 INCEPTION_METRICS = ("fid", "kid", "is")  # in Inception-v3's features (KID beside FID, as torch-fidelity)
@@ -235,6 +237,10 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
         shape, label_dim = _generator_geometry(generator, spec)
         n = options.num_samples or EDM_NUM_SAMPLES
         seed_sets = [range(options.first_seed + r * n, options.first_seed + (r + 1) * n) for r in range(options.fid_repeats)]
+        if n * options.fid_repeats > LONG_EVAL_IMAGES:  # said before the hours start, not after
+            print(f"note: {options.fid_repeats} x {n:,} = {n * options.fid_repeats:,} images to generate and measure "
+                  f"on {device} ({n * options.fid_repeats / EDM_NUM_SAMPLES:.1f}x one EDM protocol FID); "
+                  f"Ctrl-C stops it", file=sys.stderr, flush=True)
         source = {"kind": "checkpoint", "path": str(checkpoint), "run_id": source_record.get("run_id")}
     else:
         dataset_name = options.dataset

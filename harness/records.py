@@ -239,3 +239,22 @@ def load_records(results_dir: Path) -> tuple[list[dict], list[str]]:
         record["_path"] = str(path)
         records.append(record)
     return records, problems
+
+
+def check_result(path: Path) -> None:
+    """A stored record that is no result (a failed run, a non-finite metric) is an error (exit 1):
+    a script reading the exit status must not take it for one."""
+    failure = failure_of(path)
+    if failure:
+        raise BenchError(f"the run failed ({failure}); its record is {path}")
+
+
+def failure_of(path: Path) -> str | None:
+    """Why a stored record is not a result (a failed run, or a metric that is not a finite number), or None."""
+    record = json.loads(Path(path).read_text())
+    if record.get("status") != "completed":
+        why = record.get("failure") or {}
+        return f"{why.get('reason', record.get('status'))} at step {why.get('step', '?')}" if why else str(record.get("status"))
+    bad = [m.get("name") for m in record.get("metrics") or []
+           if not isinstance(m.get("value"), (int, float)) or not math.isfinite(m["value"])]
+    return f"metric {', '.join(map(str, bad))} is not a finite number" if bad else None

@@ -19,6 +19,7 @@ from harness import distributed, records
 from harness.backbones import load_backbone
 from harness.build import (build_extractor, build_method, check_compatible, config_from_record,  # noqa: F401
                            configure, default_config, load_generator, resolve_device)
+from harness.checkpoint import collect_state, restore_state  # noqa: F401  (the state a run resumes from)
 from harness.config import RunConfig
 from harness.config_files import write_config_file
 from harness.data import ImageDataset, load_dataset
@@ -33,40 +34,6 @@ from harness.seeding import cpu_threads, make_generator
 STATE_FILE = "state.safetensors"
 START_FILE = "run.json"  # the settings a run started with, written before its first step
 ACTIVE_RUN_DIR: list[Path] = []  # the folder of the run this process is training (for the CLI's Ctrl-C hint)
-
-
-def collect_state(method, ema: EMA, loop: dict[str, Any], rngs: dict[str, torch.Generator]) -> tuple[dict, dict]:
-    """Everything needed to continue a run bit for bit: tensors and JSON-able facts."""
-    from harness.checkpoint import flatten_optimizer, prefixed_state
-
-    tensors: dict[str, torch.Tensor] = {"loop/order": loop["order"], "rng/torch": torch.get_rng_state()}
-    for name, rng in rngs.items():
-        tensors[f"rng/{name}"] = rng.get_state()
-    for name, module in method.modules().items():
-        prefixed_state(f"module/{name}", module, tensors)
-    prefixed_state("ema", ema.module, tensors)
-    optimizers = {name: flatten_optimizer(name, opt.state_dict(), tensors) for name, opt in method.optimizers().items()}
-    meta = {k: loop[k] for k in ("cursor", "step", "images_seen", "history", "train_seconds")}
-    meta.update(curve=loop.get("curve", []), eval_seconds=loop.get("eval_seconds", 0.0))
-    meta.update(optimizers=optimizers, extra=method.extra_state())
-    return tensors, meta
-
-
-def restore_state(method, ema: EMA, tensors: dict, meta: dict, rngs: dict[str, torch.Generator]) -> dict[str, Any]:
-    from harness.checkpoint import module_state, unflatten_optimizer
-
-    method.load_extra_state(meta["extra"])
-    for name, module in method.modules().items():
-        module.load_state_dict(module_state(f"module/{name}", tensors), strict=True)
-    ema.module.load_state_dict(module_state("ema", tensors), strict=True)
-    for name, opt in method.optimizers().items():
-        opt.load_state_dict(unflatten_optimizer(meta["optimizers"][name], tensors))
-    for name, rng in rngs.items():
-        rng.set_state(tensors[f"rng/{name}"])
-    torch.set_rng_state(tensors["rng/torch"])
-    return {"order": tensors["loop/order"], **{k: meta[k] for k in ("cursor", "step", "images_seen", "history",
-                                                                      "train_seconds")},
-            "curve": meta.get("curve", []), "eval_seconds": meta.get("eval_seconds", 0.0)}
 
 
 def train(method, dataset: ImageDataset, config: RunConfig, device: torch.device, show_progress: bool,
@@ -183,18 +150,22 @@ def run(config: RunConfig, results_dir: Path, show_progress: bool = True, refere
     rank = distributed.from_env()
     if rank.world > 1 and resume_dir is not None:
         raise UsageError("resuming a multi-process run is not supported (the checkpoint holds rank 0's noise stream only)")
+    import contextlib
+
     device, joined = distributed.start(rank, resolve_device(config.device))
     try:
-        return _run(config, results_dir, show_progress and rank.is_writer, reference, keep_generator, resume_dir,
-                    device, rank, on_curve_point)
+        with contextlib.ExitStack() as held:  # the run folder's lock, while training (harness/run_lock.py)
+            return _run(config, results_dir, show_progress and rank.is_writer, reference, keep_generator, resume_dir,
+                        device, rank, on_curve_point, held)
     finally:
         distributed.stop(joined)
 
 
 def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: dict | None, keep_generator: bool,
          resume_dir: Path | None, device: torch.device, rank: distributed.Rank,
-         on_curve_point: Callable[[dict], None] | None = None) -> Path | None:
+         on_curve_point: Callable[[dict], None] | None = None, held=None) -> Path | None:
     from harness.precision import configure_tf32
+    from harness.run_lock import run_lock
     from harness.validate import check_loaded, check_run_config
 
     wall_start = time.perf_counter()
@@ -240,13 +211,18 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
         if (run_dir / records.RECORD_NAME).exists():
             raise BenchError(f"run {run_id} has finished already (its record exists); nothing to resume")
         if (run_dir / "checkpoint" / STATE_FILE).is_file():
+            from harness.checkpoint import check_fits
+
             resume_from = load_state(run_dir / "checkpoint" / STATE_FILE)
+            check_fits(method, resume_from[0])  # before the monitor opens its files
     elif rank.is_writer:
         run_id = records.new_run_id(config.method, config.dataset, config.seed)
         run_dir = records.create_run_dir(results_dir, run_id)
         write_config_file(run_dir, replace(config, method_config=asdict(method_config)))  # for bench run --config
         if method.trains:  # what `--resume` needs to start over if killed before its first checkpoint
             records.write_start(run_dir, run_dir / "checkpoint" / START_FILE, {**run_meta, "run_id": run_id})
+            if held is not None:
+                held.enter_context(run_lock(run_dir))
     else:
         run_id, run_dir = None, None
     run_meta["run_id"] = run_id
@@ -327,12 +303,21 @@ def resume(run_ref: str, results_dir: Path, show_progress: bool = True, device: 
     same folder (from the settings it stored when it started), which ends with the same record.
     ``device`` (the only run flag a resume honours) moves it to another device.
     """
-    from harness.checkpoint import load_state
-    from harness.storage import remove_stale_temporaries
+    from harness.run_lock import run_lock
 
     run_dir = Path(run_ref) if Path(run_ref).is_dir() else Path(results_dir) / run_ref
     if not run_dir.is_dir():
         raise BenchError(f"no run '{run_ref}' in {results_dir} (pass a run id or a run directory)")
+    if (run_dir / records.RECORD_NAME).exists():
+        raise BenchError(f"run {run_dir.name} has finished already (its record exists); nothing to resume")
+    with run_lock(run_dir):  # a second resume of this run (or the run itself, still training) is refused
+        return _resume(run_dir, show_progress, device, echo)
+
+
+def _resume(run_dir: Path, show_progress: bool, device: str | None, echo) -> Path:
+    from harness.checkpoint import load_state
+    from harness.storage import remove_stale_temporaries
+
     state, start = run_dir / "checkpoint" / STATE_FILE, run_dir / "checkpoint" / START_FILE
     if (run_dir / records.RECORD_NAME).exists():
         raise BenchError(f"run {run_dir.name} has finished already (its record exists); nothing to resume")

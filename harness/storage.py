@@ -29,11 +29,14 @@ class DiskError(BenchError):
 
 
 def os_error_code(exc: BaseException) -> int | None:
-    """The errno of an OSError, or the one inside a safetensors error's text."""
+    """The errno of an OSError, or the one inside a safetensors error's text: its Rust I/O error
+    reads "... No space left on device (os error 28)" (older releases wrote "code: 28")."""
     if isinstance(exc, OSError):
         return exc.errno
-    match = re.search(r"code: (\d+)", str(exc))
-    return int(match.group(1)) if match else None
+    match = re.search(r"\(os error (\d+)\)|code: (\d+)", str(exc))
+    if match:
+        return int(match.group(1) or match.group(2))
+    return None
 
 
 def megabytes(n: int | None) -> str:

@@ -117,3 +117,11 @@ def render_summary(record_path: Path, as_json: bool = False) -> str:
     """The summary of the record stored at ``record_path``: text, or one JSON object with ``as_json``."""
     summary = summarize(read_record(record_path), record_path)
     return json.dumps(summary, indent=2, allow_nan=False) if as_json else summary_text(summary)
+
+
+def print_summary(record_path: Path, as_json: bool) -> None:
+    """What `bench run` and `bench eval` end with: the record's numbers, then its path; ``as_json``:
+    the same as one JSON object."""
+    import typer
+
+    typer.echo(render_summary(record_path, as_json))

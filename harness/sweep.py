@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from harness.errors import BenchError, UsageError
 from harness.records import load_records
+from harness.run_lock import RunBusy
 
 
 @dataclass(frozen=True)
@@ -85,11 +86,7 @@ def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: lis
                                 budget_kimg=point.budget_kimg if METHODS.get(point.method).trains else None,
                                 seed=point.seed, device=device, overrides=overrides)
                for point in points}
-    existing, _ = load_records(results)
-    done: dict[tuple, list[set[float]]] = {}
-    for r in existing:
-        if r.get("status") == "completed" and isinstance(r.get("config"), dict):  # analyses have no run config
-            done.setdefault(done_key(r), []).append(curve_kimgs(r))
+    done = finished(results)
     written, seen, todo = [], set(), []
     for point, config in configs.items():
         trains = METHODS.get(point.method).trains
@@ -108,14 +105,22 @@ def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: lis
             config.eval.at_kimg = tuple(at)
         todo.append((point, config, key, at, budget, curve))
     if submit is None and todo:
-        say_estimate(todo, existing, device, echo)
+        say_estimate(todo, load_records(results)[0], device, echo)
     for point, config, key, at, budget, curve in todo:
         if submit is not None:
             job = submit(config, results)
             echo(f"submitted {getattr(job, 'job_id', job)}: {point.method} budget={budget:g} kimg{curve} seed={point.seed}")
             written.append(job)
             continue
-        path = run(config, results, show_progress=show_progress)
+        try:
+            with point_lock(results, key):  # a second sweep of the same grid skips what this one runs
+                if any({round(a, 6) for a in at} <= kimgs for kimgs in finished(results).get(key, [])):
+                    echo(f"skip (done): {point.method} budget={budget:g} kimg{curve} seed={point.seed}")
+                    continue
+                path = run(config, results, show_progress=show_progress)
+        except RunBusy:
+            echo(f"skip (running in another process): {point.method} budget={budget:g} kimg{curve} seed={point.seed}")
+            continue
         done.setdefault(key, []).append({round(a, 6) for a in at})
         written.append(path)
         echo(str(path))
@@ -133,6 +138,32 @@ def say_estimate(todo: list, existing: list[dict], device: str, echo) -> None:
     configs = [item[1] for item in todo]
     estimate = estimate_runs(configs, existing, {c.method: METHODS.get(c.method).trains for c in configs})
     echo(estimate.line(f"{len(configs)} run{'s' if len(configs) != 1 else ''} to do on the CPU"))
+
+
+LOCKS_DIR = ".locks"
+
+
+def point_lock(results: Path, key: tuple):
+    """The lock of one grid point (its done key), held while it runs here (harness/run_lock.py)."""
+    import hashlib
+    import json
+
+    from harness.run_lock import hold
+
+    name = "sweep-" + hashlib.sha256(json.dumps(list(key)).encode()).hexdigest()[:24] + ".lock"
+    folder = Path(results) / LOCKS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    return hold(folder, f"grid point {key[0]} budget={key[3]:g} kimg seed={key[4]}", name)
+
+
+def finished(results: Path) -> dict[tuple, list[set[float]]]:
+    """Done keys of the completed run records in ``results`` and the curve budgets each measured."""
+    existing, _ = load_records(results)
+    done: dict[tuple, list[set[float]]] = {}
+    for r in existing:
+        if r.get("status") == "completed" and isinstance(r.get("config"), dict):  # analyses have no run config
+            done.setdefault(done_key(r), []).append(curve_kimgs(r))
+    return done
 
 
 def run_point(config, results: Path):

@@ -22,6 +22,8 @@ from harness.errors import UsageError
 
 MAX_SEED = (1 << 63) - 1  # torch generators take 64-bit seeds; derived seeds are 63-bit (harness.seeding)
 MAX_GRID = 64
+MAX_NUM_SAMPLES = 1_000_000  # 20x the EDM protocol's 50,000: more is a typo, not a measurement
+MAX_FID_REPEATS = 100  # EDM reports the best of 3 sets; 10^12 sets only builds ranges until killed
 
 
 def check_number(name: str, value: Any, *, integral: bool = False, minimum: float | None = None,
@@ -51,7 +53,9 @@ def check_seed(name: str, value: Any) -> None:
 def check_fields(section: str, config: Any) -> None:
     """Generic rules for a method's or pre-training's dataclass: every number finite; numbers whose
     default is positive may not go negative; learning rates, step and batch counts must be positive;
-    ``*seed`` fields are seeds."""
+    ``*seed`` fields are seeds; then each field's range from its meaning (``harness.ranges``)."""
+    from harness.ranges import check_ranges
+
     defaults = type(config)()
     for f in dataclasses.fields(config):
         value, default, key = getattr(config, f.name), getattr(defaults, f.name), f"--set {section}{f.name}"
@@ -68,6 +72,7 @@ def check_fields(section: str, config: Any) -> None:
             floor = 0 if isinstance(default, numbers.Real) and not isinstance(default, bool) and default > 0 else None
             check_number(key, value, integral=isinstance(default, int) and not isinstance(default, bool),
                          minimum=None if positive else floor, above=0 if positive else None)
+    check_ranges({f.name: getattr(config, f.name) for f in dataclasses.fields(config)}, f"--set {section}")
 
 
 def check_run_config(config) -> None:
@@ -96,6 +101,7 @@ def check_run_config(config) -> None:
         if train.ema_beta >= 1:
             raise UsageError(f"--set ema_beta={train.ema_beta:g}: a per-step EMA decay must be below 1 (0 = no EMA)")
     check_number("--set checkpoint_kimg", train.checkpoint_kimg, minimum=0)
+    check_fields("", train)
     check_precision(train.precision)
     from harness.snapshots import parse_keep
 
@@ -115,7 +121,7 @@ def check_eval(ev, spec=None) -> None:
     from harness.metrics import FEATURE_EXTRACTORS, METRICS
     from harness.metrics.precision_recall import DEFAULT_K
 
-    check_number("--num-samples", ev.num_samples, integral=True, minimum=2)
+    check_number("--num-samples", ev.num_samples, integral=True, minimum=2, maximum=MAX_NUM_SAMPLES)
     check_seed("--set eval.first_seed", ev.first_seed)
     if int(ev.first_seed) + int(ev.num_samples) - 1 > MAX_SEED:
         raise UsageError(f"seeds {ev.first_seed}..{ev.first_seed + ev.num_samples - 1} go beyond 2^63")
@@ -146,6 +152,9 @@ def check_curve(ev) -> None:
     """Curve points (harness/curves.py): a non-negative interval (0: none), positive extra budgets,
     and a curve sample count no larger than the final evaluation's."""
     check_number("--eval-every-kimg", ev.every_kimg, minimum=0)
+    if ev.every_kimg > 0 and round(ev.every_kimg * 1000) < 1:  # it would round to no curve at all
+        raise UsageError(f"--eval-every-kimg {ev.every_kimg:g} is less than one training image (0.001 kimg); "
+                         f"pass 0 for no curve")
     for kimg in ev.at_kimg:
         check_number("--set eval.at_kimg", kimg, above=0)
     if ev.curve_num_samples is not None:
@@ -179,6 +188,11 @@ def check_backbone(name_or_path: str) -> None:
     if name_or_path in BACKBONES:
         return
     path = Path(name_or_path)
+    if not path.exists():  # exit 2 like a missing --data, before any folder is created
+        if path.suffix in (".pkl", ".safetensors", ".pt") or "/" in str(name_or_path):
+            raise UsageError(f"--backbone {path}: no such file")
+        raise UsageError(f"unknown backbone '{name_or_path}'; valid backbones: {', '.join(BACKBONES.names())} "
+                         f"(or a path to a .pkl / .safetensors file)")
     if path.is_dir():
         raise UsageError(f"--backbone {path}: {describe_path(path)}; expected a backbone file "
                          f"(.pkl or .safetensors with an EDM network card) or a name from `bench list backbones`")
@@ -242,6 +256,9 @@ def check_pretrain(cfg, out: Path, force: bool) -> None:
     if round(cfg.kimg * 1000) < 1:
         raise UsageError(f"--kimg {cfg.kimg:g} is less than one training image (0.001 kimg)")
     check_fields("", cfg)
+    from harness.ranges import check_ranges
+
+    check_ranges(dict(cfg.network.get("init_kwargs") or {}))  # the network as it will be built
     if cfg.fd_samples is not None:
         check_number("--set fd_samples", cfg.fd_samples, integral=True, minimum=2)
     if cfg.save_dtype not in SAVE_DTYPES:
@@ -257,13 +274,28 @@ def check_pretrain(cfg, out: Path, force: bool) -> None:
         raise UsageError(f"--out {out}: exists already ({describe_path(out)}); pass --force to overwrite it")
     if not out.parent.is_dir():
         raise UsageError(f"--out {out}: folder {out.parent} does not exist")
+    check_writable_folder(out.parent, f"--out {out}")
+
+
+def check_writable_folder(folder: Path, flag: str) -> None:
+    """Probe by writing (root passes os.access even on a read-only file system): hours of training
+    must not end in an unwritable folder."""
+    import os
+    import secrets
+
+    probe = Path(folder) / f".write-probe-{os.getpid()}-{secrets.token_hex(3)}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"{flag}: folder {folder} is not writable ({exc.strerror or exc})") from None
 
 
 def check_eval_options(options) -> None:
     """`bench eval`'s numbers (the names are checked by the command itself, first)."""
     if options.num_samples is not None:
-        check_number("--num-samples", options.num_samples, integral=True, minimum=2)
-    check_number("--fid-repeats", options.fid_repeats, integral=True, minimum=1)
+        check_number("--num-samples", options.num_samples, integral=True, minimum=2, maximum=MAX_NUM_SAMPLES)
+    check_number("--fid-repeats", options.fid_repeats, integral=True, minimum=1, maximum=MAX_FID_REPEATS)
     check_seed("--first-seed", options.first_seed)
     check_number("--batch-size", options.batch_size, integral=True, minimum=1)
     n = options.num_samples or 50_000
@@ -276,8 +308,10 @@ def check_eval_options(options) -> None:
         raise UsageError(f"--ref {options.reference}: no such file")
 
 
-def check_results_dir(results: Path) -> None:
-    """--results must be a folder (or not exist yet), not a file."""
+def check_results_dir(results: Path, must_exist: bool = False) -> None:
+    """--results must be a folder (or, unless ``must_exist``, not exist yet), not a file."""
     results = Path(results)
     if results.exists() and not results.is_dir():
         raise UsageError(f"--results {results}: {describe_path(results)}; expected a results folder")
+    if must_exist and not results.is_dir():
+        raise UsageError(f"--results {results}: no such folder; nothing written (pass the folder the runs are in)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 import tempfile
@@ -10,7 +11,15 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from harness import numerics
+from harness.errors import BenchError
 from harness.records import load_records
+
+DEFAULT_TOLERANCE = 0.05
+MAX_TOLERANCE = 0.5  # a reference that tolerates more than half its value checks nothing
+
+
+def finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def cpu_capability() -> str:
@@ -20,7 +29,8 @@ def cpu_capability() -> str:
 
 
 def compare(old: list[dict], new: list[dict], tolerance_rel: float) -> list[str]:
-    """Lines describing each metric that moved beyond tolerance (empty when all agree)."""
+    """Lines describing each metric that moved beyond tolerance or is not a finite number in the
+    re-run (empty when all agree): NaN never compares as "within tolerance"."""
     new_by_name = {m["name"]: m for m in new}
     problems = []
     for m in old:
@@ -28,7 +38,9 @@ def compare(old: list[dict], new: list[dict], tolerance_rel: float) -> list[str]
             problems.append(f"{m['name']}: missing in the re-run")
             continue
         a, b = m["value"], new_by_name[m["name"]]["value"]
-        if abs(a - b) > tolerance_rel * max(abs(a), 1e-12):
+        if not finite(a) or not finite(b):
+            problems.append(f"{m['name']}: stored {a}, re-run {b} (not a finite number)")
+        elif abs(a - b) > tolerance_rel * max(abs(a), 1e-12):
             problems.append(f"{m['name']}: stored {a:.6g}, re-run {b:.6g} (tolerance {tolerance_rel:.0%})")
     return problems
 
@@ -98,6 +110,31 @@ def environment_notes(references: list[dict]) -> list[str]:
     return notes
 
 
+def tolerance_of(record: dict) -> float:
+    """The reference's relative tolerance: a finite number in [0, MAX_TOLERANCE] (one line otherwise)."""
+    from harness.validate import check_number
+
+    value = (record.get("reference") or {}).get("tolerance_rel", DEFAULT_TOLERANCE)
+    check_number(f"reference {record.get('run_id')}: tolerance_rel", value, minimum=0, maximum=MAX_TOLERANCE)
+    return float(value)
+
+
+def check_stored_metrics(record: dict, config) -> None:
+    """A reference vouches for every metric its own config measured, each a finite number: a record
+    with no metrics, fewer than its config names, or a NaN is refused before anything re-runs."""
+    from harness.metrics import METRICS
+
+    stored = {m.get("name"): m.get("value") for m in record.get("metrics") or [] if isinstance(m, dict)}
+    for name in dict.fromkeys(METRICS.get(n).name for n in config.eval.metrics):
+        if name not in stored:
+            raise BenchError(f"reference {record.get('run_id')}: its stored metrics lack '{name}', which its config "
+                             f"measures ({', '.join(config.eval.metrics)}); it cannot be verified")
+    for name, value in stored.items():
+        if not finite(value):
+            raise BenchError(f"reference {record.get('run_id')}: stored {name} is {value!r}, not a finite number; "
+                             f"it cannot be verified")
+
+
 def verify_references(results_dir: Path) -> tuple[bool, list[str]]:
     records, problems = load_records(results_dir)
     lines = [f"warning: {p}" for p in problems]
@@ -105,7 +142,8 @@ def verify_references(results_dir: Path) -> tuple[bool, list[str]]:
     if not references:
         return False, lines + [f"no reference records in {results_dir}"]
     for record in references:  # every reference's config first: a foreign one fails before any re-run
-        reference_config(record)
+        check_stored_metrics(record, reference_config(record))
+        tolerance_of(record)
     reruns: dict[int, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-verify-") as scratch:
         # Fresh processes, each with the numerics its references were made with (harness/numerics.py:
@@ -124,8 +162,9 @@ def verify_references(results_dir: Path) -> tuple[bool, list[str]]:
     ok = True
     lines += environment_notes(references)
     for record, new in zip(references, reruns):
-        bad = compare(record["metrics"], new, float(record["reference"].get("tolerance_rel", 0.05)))
-        identical = all(abs(a["value"] - b["value"]) == 0 for a, b in zip(record["metrics"], new))
+        bad = compare(record["metrics"], new, tolerance_of(record))
+        identical = len(record["metrics"]) == len(new) and all(
+            a["value"] == b["value"] for a, b in zip(record["metrics"], new))
         status = "FAIL" if bad else ("ok (identical)" if identical else "ok (within tolerance)")
         lines.append(f"{record['run_id']}: {status}" + "".join(f"\n  {b}" for b in bad))
         ok = ok and not bad

@@ -8,8 +8,10 @@ what extraction would return there, and records stay bit-identical. Files are sa
 pickle), written whole then renamed (concurrent runs never read half a file).
 
 A cached file proves its content before it is used: it carries its provenance (dataset and
-weights hashes, extractor, count, shape, dtype) and a sha256 of the tensor, and on every load a
-small fixed subset of the real images is extracted again and compared with the cached rows. A
+weights hashes, extractor, count, shape, dtype) and a sha256 of the tensor; that checksum is the
+file's own word, so on every load a small fixed subset of the real images and as many chosen afresh
+at random (seeded from the OS, which the file cannot choose) are extracted again and compared with
+the cached rows. A
 file that fails any of these (planted, corrupted, stale) is recomputed and replaced; the user is
 told once, and the metrics measured with it say so in their details (``feature_cache``).
 ``$BENCH_FEATURE_CACHE=off`` turns the cache off.
@@ -60,8 +62,15 @@ def provenance(dataset, extractor, features: torch.Tensor) -> dict[str, str]:
 
 
 def check_indices(count: int) -> torch.Tensor:
-    """A fixed spread of image indices (first, last and evenly between)."""
-    return torch.linspace(0, count - 1, min(CHECK_IMAGES, count)).round().long().unique()
+    """A fixed spread of image indices (first, last and evenly between), plus as many drawn afresh on
+    every load from the operating system's entropy: rows a file cannot know in advance, so a file
+    that keeps the fixed rows right and shifts the others (its checksum recomputed) is caught."""
+    import secrets
+
+    fixed = torch.linspace(0, count - 1, min(CHECK_IMAGES, count)).round().long()
+    fresh = torch.randint(0, count, (min(CHECK_IMAGES, count),),
+                          generator=torch.Generator().manual_seed(secrets.randbits(63)))
+    return torch.cat([fixed, fresh]).unique()
 
 
 def mismatch(dataset, extractor, features: torch.Tensor, meta: dict[str, str]) -> str | None:

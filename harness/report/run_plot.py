@@ -56,13 +56,33 @@ def find_run(run_ref: str, results_dir: Path) -> Path:
     return run_dir
 
 
-def read_series(run_dir: Path) -> tuple[list[dict], dict | None]:
+def stats_lines(stats: Path, warn=None) -> list[dict]:
+    """The readable lines of ``stats.jsonl``; a line that is not a JSON object with the images seen
+    (a run killed mid-write, a hand edit) is skipped, and ``warn`` is told which ones."""
+    lines, bad = [], []
+    for number, text in enumerate(stats.read_text(errors="replace").splitlines(), 1):
+        if not text.strip():
+            continue
+        try:
+            line = json.loads(text)
+            lines.append({"x": float(line["progress/images_seen"]), **line})
+        except (ValueError, TypeError, KeyError):
+            bad.append(number)
+    if bad and warn is not None:
+        warn(f"{stats}: skipped {len(bad)} unreadable line(s) (line {', '.join(map(str, bad[:5]))}"
+             f"{', ...' if len(bad) > 5 else ''})")
+    return lines
+
+
+def read_series(run_dir: Path, warn=None) -> tuple[list[dict], dict | None]:
     """Stats lines (x: images seen) and the record (None while the run is still training)."""
-    record = json.loads((run_dir / RECORD_NAME).read_text()) if (run_dir / RECORD_NAME).is_file() else None
+    try:
+        record = json.loads((run_dir / RECORD_NAME).read_text()) if (run_dir / RECORD_NAME).is_file() else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BenchError(f"{run_dir / RECORD_NAME}: not a readable record ({exc.__class__.__name__})") from None
     stats = run_dir / STATS_FILE
     if stats.is_file():
-        lines = [json.loads(line) for line in stats.read_text().splitlines() if line.strip()]
-        return [{"x": line["progress/images_seen"], **line} for line in lines], record
+        return stats_lines(stats, warn), record
     history = ((record or {}).get("training") or {}).get("loss_history") or []
     return [{"x": h["kimg"] * 1000, **{f"loss/{k}": v for k, v in h.items() if k != "kimg"}} for h in history], record
 
@@ -109,12 +129,12 @@ def run_heading(run_dir: Path, record: dict | None) -> str:
             f"{float(record.get('budget_kimg') or 0):g} kimg, seed {record.get('seed')}")
 
 
-def plot_run(run_ref: str, results_dir: Path, out_dir: Path) -> list[Path]:
-    """Write ``<out>/run-<run id>.png`` and ``.pdf``; returns their paths."""
+def plot_run(run_ref: str, results_dir: Path, out_dir: Path, warn=None) -> list[Path]:
+    """Write ``<out>/run-<run id>.png`` and ``.pdf``; returns their paths. ``warn`` hears of skipped lines."""
     from harness.report.plots import color, figure_caption, grid_size, log_y_axis, panel_grid, save_pdf, save_png
 
     run_dir = find_run(run_ref, results_dir)
-    lines, record = read_series(run_dir)
+    lines, record = read_series(run_dir, warn)
     panels = panels_for(lines, record)
     if not panels:
         raise BenchError(f"run {run_dir.name} has no training statistics to plot (no {STATS_FILE}, no loss history)")

@@ -52,14 +52,19 @@ def check_options(o: TuneOptions) -> None:
         raise UsageError(f"--grid-points must be at least 1, got {o.grid_points}")
     if o.heartbeat_s < 1:
         raise UsageError(f"--heartbeat-s must be at least 1, got {o.heartbeat_s}")
-    if o.rerun_budget_kimg is not None and o.rerun_budget_kimg <= 0:
-        raise UsageError(f"--rerun-budget-kimg must be positive, got {o.rerun_budget_kimg:g}")
+    from harness.tuning.study import check_study_name
+    from harness.validate import check_number, check_seed
+
+    for seed in o.rerun_seeds:  # the re-runs' flags now, not after hours of trials
+        check_seed("--rerun-seeds", seed)
+    if o.rerun_budget_kimg is not None:
+        check_number("--rerun-budget-kimg", o.rerun_budget_kimg, above=0)
+        if round(o.rerun_budget_kimg * 1000) < 1:
+            raise UsageError(f"--rerun-budget-kimg {o.rerun_budget_kimg:g} is less than one training image (0.001 kimg)")
     if o.seed in o.rerun_seeds:
         raise UsageError(f"--rerun-seeds {','.join(map(str, o.rerun_seeds))} includes the trials' run seed {o.seed}; "
                          "re-runs train on fresh seeds (pass another --seed)")
-    name = o.study or default_study_name(o)
-    if not name or "/" in name or name.startswith("."):
-        raise UsageError(f"--study '{name}': a study name is a plain file name")
+    check_study_name(o.study or default_study_name(o), Path(o.results))
 
 
 def base_config(o: TuneOptions):

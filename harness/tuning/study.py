@@ -19,15 +19,32 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.errors import UsageError
+from harness.errors import BenchError, UsageError
 
 TUNING_DIR = "tuning"
 SUMMARY_NAME = "study.json"
 DIVERGED = "diverged"  # user attr 'outcome' of a trial whose run diverged: it counts as spent
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")  # a plain file name: no '/', '%', '?', '..'
+
+
+def check_study_name(name: str, results: Path) -> None:
+    """A study name is a plain file name of a strict character set, and its files stay inside
+    ``<results>/tuning`` (the name goes into a file path and an SQLite URL)."""
+    if not isinstance(name, str) or not STUDY_NAME.fullmatch(name) or ".." in name:
+        raise UsageError(f"--study {name!r}: a study name is 1-128 letters, digits, '.', '_', '+' or '-', starting "
+                         f"with a letter or digit (it names files in {Path(results) / TUNING_DIR})")
+    inside = (Path(results) / TUNING_DIR).resolve()
+    for path in (study_dir(results, name), storage_path(results, name)):
+        if path.resolve().parent != inside:
+            raise UsageError(f"--study {name!r}: its files would lie outside {inside}")
 
 
 def study_dir(results: Path, name: str) -> Path:
@@ -36,6 +53,14 @@ def study_dir(results: Path, name: str) -> Path:
 
 def storage_path(results: Path, name: str) -> Path:
     return Path(results) / TUNING_DIR / f"{name}.db"
+
+
+def storage_url(path: Path) -> str:
+    """SQLAlchemy's URL of an SQLite file: the absolute path, percent-quoted (SQLAlchemy decodes
+    '%xx' in it, and '?' would start a query string)."""
+    from urllib.parse import quote
+
+    return "sqlite:///" + quote(str(Path(path).resolve()), safe="/")
 
 
 @contextlib.contextmanager
@@ -54,7 +79,7 @@ def study_lock(results: Path, name: str) -> Iterator[None]:
 def make_storage(results: Path, name: str, heartbeat_s: int):
     import optuna
 
-    url = f"sqlite:///{storage_path(results, name).resolve()}"
+    url = storage_url(storage_path(results, name))
     retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)  # Optuna >= 4.9
     if retry is not None:
         callback = {"heartbeat_stale_trial_callback": retry(max_retry=3)}
@@ -63,6 +88,26 @@ def make_storage(results: Path, name: str, heartbeat_s: int):
     return optuna.storages.RDBStorage(
         url, engine_kwargs={"connect_args": {"timeout": 300}},  # wait for the other process's write
         heartbeat_interval=heartbeat_s, grace_period=2 * heartbeat_s, **callback)
+
+
+def sqlite_header(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(len(SQLITE_HEADER))
+
+
+def readable_storage(results: Path, name: str, heartbeat_s: int):
+    """The study's storage and the studies in it; a file that is not an Optuna SQLite database
+    (corrupt, truncated, another program's) is one line naming it, not SQLAlchemy's traceback."""
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    path = storage_path(results, name)
+    try:
+        storage = make_storage(results, name, heartbeat_s)
+        return storage, {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    except (SQLAlchemyError, optuna.exceptions.OptunaError, RuntimeError, ValueError) as exc:
+        raise BenchError(f"study database {path}: not a readable Optuna SQLite file ({exc.__class__.__name__}); "
+                         f"move it away or pass --study NEW_NAME") from None
 
 
 def quiet_optuna() -> None:
@@ -105,9 +150,12 @@ def open_study(results: Path, name: str, settings: dict, space: dict, defaults: 
     import optuna
 
     quiet_optuna()
+    path = storage_path(results, name)
+    if path.is_file() and path.stat().st_size and sqlite_header(path) != SQLITE_HEADER:
+        raise BenchError(f"study database {path}: not an SQLite file (corrupt or another program's); move it away "
+                         f"or pass --study NEW_NAME")
     with study_lock(results, name):
-        storage = make_storage(results, name, heartbeat_s)
-        names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+        storage, names = readable_storage(results, name, heartbeat_s)
         if name in names:
             probe = optuna.load_study(study_name=name, storage=storage)
             stored = probe.user_attrs.get("settings")

@@ -81,7 +81,7 @@ def test_missing_backbone_file_is_a_clear_error(stored, tmp_path, bench):
     before = snapshot(stored)
     result = bench("run", "--method", "gan_only", "--backbone", str(tmp_path / "absent.safetensors"),
                    "--results", str(stored))
-    assert result.returncode == 1 and "backbone file not found" in result.stderr
+    assert result.returncode == 2 and "absent.safetensors: no such file" in result.stderr  # like --data (#29)
     assert "Traceback" not in result.stderr
     assert snapshot(stored) == before
 
