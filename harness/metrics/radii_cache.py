@@ -10,7 +10,8 @@ computation would return there; records stay bit-identical.
 
 Like the feature cache (harness/metrics/feature_cache.py) a file proves itself before use: its
 provenance (features hash, k, dtype, count) and the sha256 of its tensor must match, and the radii
-of a fixed spread of rows are computed again and compared. A file that fails is recomputed and
+of the feature cache's check rows (a fixed spread and as many drawn afresh on every load) are
+computed again and compared. A file that fails is recomputed and
 replaced, with one note. ``$BENCH_FEATURE_CACHE=off`` turns this cache off too.
 """
 

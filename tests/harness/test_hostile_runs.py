@@ -241,7 +241,8 @@ def test_a_planted_feature_cache_with_a_recomputed_checksum_is_rebuilt(tmp_path)
             "num_steps=2", "--set", "eval.batch_size=64", "--quiet", "--backbone", str(backbone)]
     first = run_bench(*args, "--results", str(tmp_path / "a"), env=env)
     assert first.returncode == 0, first.stderr
-    (cache,) = (tmp_path / "data" / "features").glob("*.safetensors")
+    (cache,) = [p for p in (tmp_path / "data" / "features").glob("*.safetensors")
+                if not p.name.startswith("knn-radii-")]  # the k-NN radii are cached beside the features
     with safe_open(str(cache), framework="pt") as f:
         features, meta = f.get_tensor("features"), f.metadata()
     import torch
