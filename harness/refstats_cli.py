@@ -1,4 +1,4 @@
-"""`bench refstats`: the command's flags, mapped onto ``harness.eval_command.refstats_command``
+"""`bench refstats`: the command's flags, mapped onto ``harness.refstats_command.refstats_command``
 (kept apart so harness/cli.py stays one screenful per command)."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def refstats(
                                          "(fashion-mnist: train, test, train-10k)"),
 ) -> None:
     """Compute FID reference statistics of a dataset in EDM's .npz format (cached by content hash)."""
-    from harness.eval_command import refstats_command
+    from harness.refstats_command import refstats_command
 
     path, info = refstats_command(dataset, out, fid_impl, inception_weights, weights_dir, data, device, batch_size,
                                   use_cache=not no_cache, subset=subset)

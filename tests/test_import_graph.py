@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("harness", "baselines", "bench")
 LOWER = ("harness.metrics", "harness.data", "harness.backbones", "baselines")
-UPPER = ("harness.runner", "harness.cli", "harness.build", "harness.validate", "harness.eval_command",
+UPPER = ("harness.runner", "harness.cli", "harness.build", "harness.validate", "harness.eval_command", "harness.refstats_command",
          "harness.pretrain_command", "harness.sweep", "harness.verify", "harness.analyze", "harness.report",
          "harness.tuning", "harness.backbones_command", "harness.weights_command", "harness.sample_command",
          "harness.config_files", "bench")

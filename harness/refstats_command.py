@@ -1,0 +1,51 @@
+"""`bench refstats`: a dataset's FID reference statistics in EDM's ``.npz`` format (``mu``, ``sigma``),
+computed once in Inception features and cached by content hash (harness/metrics/dataset_statistics.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UsageError
+
+
+
+def refstats_command(dataset_name: str, out: Path, implementation: str = "own", inception_weights: Path | None = None,
+                     weights_dir: Path | None = None, data_path: Path | None = None, device: str = "auto",
+                     batch_size: int = 128, use_cache: bool = True, subset: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """Compute (or take from the cache) a dataset's FID statistics and write them as EDM's ``.npz``;
+    ``subset`` names a fixed part of it (``harness.data.subsets``: e.g. Fashion-MNIST's ``test``)."""
+    from harness.data import DATASETS, load_dataset
+    from harness.metrics.fid import fid_mode
+    from harness.metrics.inception import InceptionExtractor, resolve_inception_weights
+    from harness.metrics.reference import save_npz
+
+    DATASETS.get(dataset_name)
+    fid_mode(implementation)
+    if subset is not None:
+        from harness.data.subsets import subset_range
+
+        subset_range(dataset_name, subset, 1 << 40)  # its form, before any work; its bounds once the data is loaded
+    if Path(out).suffix != ".npz":
+        raise UsageError(f"--out must name a .npz file, got {out}")
+    weights = resolve_inception_weights(inception_weights, weights_dir)  # fails fast when missing
+    from harness.build import resolve_device
+
+    extractor = InceptionExtractor(weights, resolve_device(device), batch_size=batch_size)
+    dataset = load_dataset(dataset_name, Path(data_path) if data_path else None)
+    if subset is not None:
+        from harness.data.subsets import subset as select
+
+        dataset = select(dataset, subset)
+    from harness.metrics.dataset_statistics import dataset_statistics
+
+    stats = dataset_statistics(dataset, extractor, implementation, use_cache)
+    provenance = {"dataset": dataset.name, "dataset_sha256": dataset.sha256, "num_images": len(dataset),
+                  "extractor": extractor.name, "extractor_weights_sha256": extractor.weights_sha256,
+                  "implementation": implementation, "statistics_key": stats.record["statistics_key"],
+                  **({"weights_provenance": extractor.provenance} if extractor.provenance else {})}
+    path = save_npz(stats, out, provenance)
+    from harness.metrics.features import file_sha256
+
+    return path, {**provenance, "mode": stats.mode, "file": path.name, "sha256": file_sha256(path),
+                  "cached": stats.record.get("cached", False)}
