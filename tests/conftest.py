@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,18 @@ def specs_dir() -> Path:
 @pytest.fixture
 def tiny_backbone(tmp_path: Path) -> Path:
     return write_tiny_backbone(tmp_path / "tiny.safetensors")
+
+
+@pytest.fixture
+def readonly_dir(tmp_path):
+    """A folder nobody can write to: a read-only tmpfs when we are root (root ignores modes)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() == 0:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "none", str(folder)], check=True)
+        yield folder
+        subprocess.run(["umount", str(folder)], check=False)
+    else:
+        folder.chmod(0o500)
+        yield folder
+        folder.chmod(0o700)

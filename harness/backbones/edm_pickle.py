@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from harness.errors import BenchError
+from harness.safe_unpickling import SafeCall
 
 PERSISTENCE_VERSION = 6  # the only version EDM's own loader accepts (NVlabs/edm torch_utils/persistence.py)
 SNAPSHOT_ENTRY = "ema"
@@ -225,46 +226,28 @@ def _set(items: Any = ()) -> set:
     return set(items)
 
 
-class _SafeCall:
-    """A stand-in function as the pickle sees it: callable, but immune to BUILD (no attributes to set)."""
-
-    __slots__ = ("fn",)
-
-    def __init__(self, fn: Any):
-        self.fn = fn
-
-    def __call__(self, *args: Any) -> Any:
-        return self.fn(*args)
-
-    def __setstate__(self, state: Any) -> None:
-        raise pickle.UnpicklingError(f"unexpected BUILD on the global {self.fn.__name__}")
-
-    def __repr__(self) -> str:
-        return f"<safe stand-in {self.fn.__name__}>"
-
-
 # (module, name) -> the object the restricted unpickler returns. Nothing else is ever resolved.
-# Functions are wrapped in _SafeCall; classes are harness stand-ins or immutable built-in types.
+# Functions are wrapped in SafeCall; classes are harness stand-ins or immutable built-in types.
 ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
-    ("torch_utils.persistence", "_reconstruct_persistent_obj"): _SafeCall(_reconstruct_persistent_obj),
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): SafeCall(_reconstruct_persistent_obj),
     ("torch.nn.modules.container", "ModuleDict"): ModuleDictStandIn,
     ("torch.nn.modules.container", "ModuleList"): ModuleListStandIn,
     ("torch.nn.modules.container", "Sequential"): SequentialStandIn,
-    ("torch._utils", "_rebuild_tensor_v2"): _SafeCall(_rebuild_tensor_v2),
-    ("torch._utils", "_rebuild_parameter"): _SafeCall(_rebuild_parameter),
-    ("torch._utils", "_rebuild_parameter_with_state"): _SafeCall(_rebuild_parameter),
-    ("torch.storage", "_load_from_bytes"): _SafeCall(_load_storage),
+    ("torch._utils", "_rebuild_tensor_v2"): SafeCall(_rebuild_tensor_v2),
+    ("torch._utils", "_rebuild_parameter"): SafeCall(_rebuild_parameter),
+    ("torch._utils", "_rebuild_parameter_with_state"): SafeCall(_rebuild_parameter),
+    ("torch.storage", "_load_from_bytes"): SafeCall(_load_storage),
     ("collections", "OrderedDict"): OrderedDict,
-    ("numpy._core.multiarray", "scalar"): _SafeCall(_numpy_scalar),
-    ("numpy.core.multiarray", "scalar"): _SafeCall(_numpy_scalar),
-    ("numpy", "dtype"): _SafeCall(_numpy_dtype),
-    ("copyreg", "_reconstructor"): _SafeCall(_reconstructor),
-    ("copy_reg", "_reconstructor"): _SafeCall(_reconstructor),
+    ("numpy._core.multiarray", "scalar"): SafeCall(_numpy_scalar),
+    ("numpy.core.multiarray", "scalar"): SafeCall(_numpy_scalar),
+    ("numpy", "dtype"): SafeCall(_numpy_dtype),
+    ("copyreg", "_reconstructor"): SafeCall(_reconstructor),
+    ("copy_reg", "_reconstructor"): SafeCall(_reconstructor),
     ("builtins", "object"): object,
     ("__builtin__", "object"): object,
-    ("builtins", "set"): _SafeCall(_set),
-    ("__builtin__", "set"): _SafeCall(_set),
-    ("_codecs", "encode"): _SafeCall(_latin1_encode),
+    ("builtins", "set"): SafeCall(_set),
+    ("__builtin__", "set"): SafeCall(_set),
+    ("_codecs", "encode"): SafeCall(_latin1_encode),
 }
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from harness.errors import BenchError
+from harness.safe_unpickling import SafeCall
 
 # torch.<Name>Storage -> dtype: the storage names TorchScript archives use.
 STORAGE_DTYPES = {
@@ -100,22 +101,7 @@ def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, requires_
     return storage.as_strided(size, stride, offset)
 
 
-class _Guard:
-    """A callable stand-in that BUILD cannot modify."""
-
-    __slots__ = ("fn",)
-
-    def __init__(self, fn: Any):
-        self.fn = fn
-
-    def __call__(self, *args: Any) -> Any:
-        return self.fn(*args)
-
-    def __setstate__(self, state: Any) -> None:
-        raise pickle.UnpicklingError("unexpected BUILD on a function")
-
-
-def _typed_list(kind: type, what: str) -> "_Guard":
+def _typed_list(kind: type, what: str) -> SafeCall:
     """``torch.jit._pickle.build_<what>list``: a list attribute, its elements checked to be ``kind``."""
 
     def build(items: Any) -> list:
@@ -124,7 +110,7 @@ def _typed_list(kind: type, what: str) -> "_Guard":
             raise pickle.UnpicklingError(f"{what} list attribute holds something else")
         return list(items)
 
-    return _Guard(build)
+    return SafeCall(build)
 
 
 _LISTS = {"build_intlist": (int, "int"), "build_doublelist": (float, "float"), "build_boollist": (bool, "bool")}
@@ -142,7 +128,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if module == "torch" and name in STORAGE_DTYPES:
             return StorageType(name, STORAGE_DTYPES[name])
         if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-            return _Guard(_rebuild_tensor)
+            return SafeCall(_rebuild_tensor)
         if module == "torch.jit._pickle" and name in _LISTS:
             return _typed_list(*_LISTS[name])
         if (module, name) == ("collections", "OrderedDict"):

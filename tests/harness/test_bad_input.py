@@ -26,19 +26,6 @@ def stored_run(tiny_backbone, tmp_path) -> Path:
     return results
 
 
-@pytest.fixture
-def readonly_dir(tmp_path):
-    """A folder nobody can write to: a read-only tmpfs when we are root (root ignores modes)."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    if os.geteuid() == 0:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "none", str(folder)], check=True)
-        yield folder
-        subprocess.run(["umount", str(folder)], check=False)
-    else:
-        folder.chmod(0o500)
-        yield folder
-        folder.chmod(0o700)
 
 
 def test_read_only_results_directory_fails_before_training(tiny_backbone, readonly_dir):
