@@ -104,25 +104,35 @@ def _note(message: str) -> None:
 def real_features(dataset, extractor, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
     """The dataset's features in ``extractor``: from the cache file when it proves its content, else
     computed and stored."""
+    return load_or_compute(cache_path(dataset, extractor), "features", "feature cache", REBUILT,
+                           lambda features, meta: mismatch(dataset, extractor, features, meta), compute,
+                           lambda features: provenance(dataset, extractor, features))
+
+
+def load_or_compute(path: Path | None, key: str, what: str, rebuilt: dict[str, str],
+                    check: Callable[[torch.Tensor, dict], str | None], compute: Callable[[], torch.Tensor],
+                    provenance_of: Callable[[torch.Tensor], dict[str, str]], device: str = "cpu") -> torch.Tensor:
+    """Tensor ``key`` of the self-checking cache file at ``path`` when ``check(tensor, metadata)`` finds
+    nothing wrong (it returns why otherwise: the file is then rebuilt, said once, and the reason kept in
+    ``rebuilt``), else ``compute()``'s, stored there with ``provenance_of``. ``path`` None: no cache."""
     from safetensors import SafetensorError, safe_open
 
-    path = cache_path(dataset, extractor)
     if path is not None and path.is_file():
         try:
-            with safe_open(str(path), framework="pt") as f:
-                meta, features = f.metadata() or {}, f.get_tensor("features")
-            reason = mismatch(dataset, extractor, features, meta)
+            with safe_open(str(path), framework="pt", device=device) as f:
+                meta, value = f.metadata() or {}, f.get_tensor(key)
+            reason = check(value, meta)
         except (SafetensorError, KeyError, OSError, ValueError, RuntimeError) as exc:
             reason = f"it does not load ({exc.__class__.__name__})"
         if reason is None:
-            return features
-        if str(path) not in REBUILT:
-            _note(f"feature cache {path.name} rebuilt: {reason}")
-        REBUILT[str(path)] = reason
-    features = compute()
+            return value
+        if str(path) not in rebuilt:
+            _note(f"{what} {path.name} rebuilt: {reason}")
+        rebuilt[str(path)] = reason
+    value = compute()
     if path is not None:
-        store(path, features, provenance(dataset, extractor, features))
-    return features
+        store(path, value.detach().cpu(), provenance_of(value), key=key)
+    return value
 
 
 def store(path: Path, features: torch.Tensor, meta: dict[str, str], key: str = "features") -> None:

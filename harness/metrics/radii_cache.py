@@ -24,7 +24,7 @@ from typing import Callable
 import torch
 
 from harness.data.readers import data_cache_dir
-from harness.metrics.feature_cache import ENV, _note, check_indices, store, tensor_sha256
+from harness.metrics.feature_cache import ENV, check_indices, load_or_compute, tensor_sha256
 
 FORMAT = "1"
 REBUILT: dict[str, str] = {}  # cache file -> why it was rebuilt in this process
@@ -68,22 +68,6 @@ def cached_radii(features: torch.Tensor, k: int, compute: Callable[[], torch.Ten
                  rows: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """The k-NN radii of ``features`` from the cache file when it proves its content, else computed
     (``compute()``) and stored; ``rows(index)`` computes the radii of some rows, for the check."""
-    from safetensors import SafetensorError, safe_open
-
-    path = radii_path(features, k)
-    if path is not None and path.is_file():
-        try:
-            with safe_open(str(path), framework="pt", device=str(features.device)) as f:
-                meta, radii = f.metadata() or {}, f.get_tensor("radii")
-            reason = mismatch(features, k, radii, meta, rows)
-        except (SafetensorError, KeyError, OSError, ValueError, RuntimeError) as exc:
-            reason = f"it does not load ({exc.__class__.__name__})"
-        if reason is None:
-            return radii
-        if str(path) not in REBUILT:
-            _note(f"k-NN radii cache {path.name} rebuilt: {reason}")
-        REBUILT[str(path)] = reason
-    radii = compute()
-    if path is not None:
-        store(path, radii.detach().cpu(), provenance(features, k, radii), key="radii")
-    return radii
+    return load_or_compute(radii_path(features, k), "radii", "k-NN radii cache", REBUILT,
+                           lambda radii, meta: mismatch(features, k, radii, meta, rows), compute,
+                           lambda radii: provenance(features, k, radii), device=str(features.device))
