@@ -557,8 +557,9 @@ def test_fashion_mnist_given_dir_incomplete(tmp_path: Path) -> None:
     assert_names(exc, tmp_path, "t10k-labels-idx1-ubyte")
 
 
+@pytest.mark.fashion_mnist  # skipped without the apt package (tests/conftest.py); CI runs it with it, required
 def test_real_debian_fashion_mnist(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The real data CI relies on; fails (never skips) when the Debian package is absent."""
+    """The real data CI relies on; fails when the package is absent and BENCH_REQUIRE_FASHION_MNIST=1."""
     if not fashion_mnist.has_all_files(fashion_mnist.DEBIAN_DIR):
         pytest.fail(f"Fashion-MNIST is not installed in {fashion_mnist.DEBIAN_DIR}: "
                     "run `apt-get install dataset-fashion-mnist`", pytrace=False)
