@@ -53,12 +53,30 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def describe() -> dict:
-    """What a record stores: the numerics mode, the CPU and the kernel level ATen dispatches to."""
+def cpu_capability() -> str:
+    """The kernel level ATen dispatches to here (e.g. AVX2, AVX512; DEFAULT in portable numerics)."""
     import torch
 
-    return {"numerics": current_mode(), "cpu_model": cpu_model(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    return torch.backends.cpu.get_cpu_capability()
+
+
+def native_cpu_capability() -> str:
+    """The kernel level a native-numerics process gets here, asked of a fresh interpreter when this one
+    runs portable numerics (ATen's level is fixed when torch loads)."""
+    if current_mode() == "native":
+        return cpu_capability()
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in (*PORTABLE_ENV, REQUEST)}
+    code = "import torch; print(torch.backends.cpu.get_cpu_capability())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    return out.stdout.strip() or "?"
+
+
+def describe() -> dict:
+    """What a record stores: the numerics mode, the CPU and the kernel level ATen dispatches to."""
+    return {"numerics": current_mode(), "cpu_model": cpu_model(), "cpu_capability": cpu_capability()}
 
 
 @contextlib.contextmanager

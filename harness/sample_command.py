@@ -14,12 +14,15 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 import numpy as np
 import typer
 
 from harness.errors import UsageError
+
+if TYPE_CHECKING:  # annotations only: `bench --help` starts without torch
+    import torch
 
 
 @dataclass
@@ -122,7 +125,7 @@ def _checked(options: SampleOptions) -> tuple[list[int], str, Path | None]:
     return seeds, check_out(options.out, results_dirs, options.force, options.subdirs), run_dir
 
 
-def _source(options: SampleOptions, run_dir: Path | None, device: "torch.device"):
+def _source(options: SampleOptions, run_dir: Path | None, device: torch.device):
     """(generator, (channels, resolution, label_dim), manifest source) of a run or a fixed method."""
     from harness.backbones.files import load_weights
     from harness.build import load_run, read_record

@@ -22,12 +22,6 @@ def finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def cpu_capability() -> str:
-    import torch
-
-    return torch.backends.cpu.get_cpu_capability()
-
-
 def compare(old: list[dict], new: list[dict], tolerance_rel: float) -> list[str]:
     """Lines describing each metric that moved beyond tolerance or is not a finite number in the
     re-run (empty when all agree): NaN never compares as "within tolerance"."""
@@ -92,6 +86,7 @@ def environment_notes(references: list[dict]) -> list[str]:
     from harness.records import package_state
 
     now = package_state()
+    here: tuple[str, str] | None = None  # the CPU and kernel level native re-runs get, found when needed
     notes = []
     for record in references:
         then = record.get("environment", {}).get("packages") or {}
@@ -100,13 +95,14 @@ def environment_notes(references: list[dict]) -> list[str]:
                 notes.append(f"note: {record['run_id']}: {what} from what it was made with "
                              f"({key} {then[key][:12]} then, {str(now[key])[:12]} now)")
         hardware = record.get("environment", {}).get("hardware") or {}
-        if hardware.get("device") == "cpu" and made_with(record) == "native":
-            was = hardware.get("cpu_model", "an unrecorded CPU")
-            here = f"{numerics.cpu_model()} ({cpu_capability()})"
-            if was != numerics.cpu_model() or hardware.get("cpu_capability", "?") != cpu_capability():
-                notes.append(f"note: {record['run_id']}: made with native CPU numerics on {was} "
-                             f"({hardware.get('cpu_capability', '?')}), re-run on {here}: float results differ "
-                             f"between kinds of CPU; references made with BENCH_NUMERICS=portable do not")
+        if hardware.get("device") != "cpu" or made_with(record) != "native":
+            continue
+        then_cpu = (hardware.get("cpu_model", "an unrecorded CPU"), hardware.get("cpu_capability", "?"))
+        here = here or (numerics.cpu_model(), numerics.native_cpu_capability())
+        if then_cpu != here:
+            notes.append(f"note: {record['run_id']}: made with native CPU numerics on {then_cpu[0]} ({then_cpu[1]}), "
+                         f"re-run on {here[0]} ({here[1]}): float results differ between kinds of CPU; "
+                         f"references made with BENCH_NUMERICS=portable do not")
     return notes
 
 

@@ -47,3 +47,18 @@ def test_a_portable_reference_records_its_numerics_and_verifies_identically(tmp_
     assert hardware["cpu_model"]
     ok, lines = verify_references(results)
     assert ok and any(line.endswith("ok (identical)") for line in lines), lines
+
+
+def test_verify_notes_a_native_reference_made_on_another_kind_of_cpu() -> None:
+    from harness.records import package_state
+    from harness.verify import environment_notes
+
+    here = {"device": "cpu", "cpu_model": numerics.cpu_model(), "cpu_capability": numerics.native_cpu_capability()}
+    packages = dict(package_state())
+    same = {"run_id": "same", "environment": {"packages": packages, "hardware": here}}
+    other = {"run_id": "amd", "environment": {"packages": packages,
+                                              "hardware": {**here, "cpu_model": "AMD EPYC", "cpu_capability": "AVX2"}}}
+    portable = {"run_id": "p", "environment": {"packages": packages, "hardware": {**other["environment"]["hardware"],
+                                                                                   "numerics": "portable"}}}
+    notes = environment_notes([same, other, portable])
+    assert len(notes) == 1 and notes[0].startswith("note: amd: made with native CPU numerics on AMD EPYC (AVX2)")
