@@ -197,11 +197,12 @@ def report(
 
 
 @app.command()
-def verify(results: Path = typer.Option(DEFAULT_RESULTS, help="results directory")) -> None:
+def verify(results: Path = typer.Option(DEFAULT_RESULTS, help="results directory"),
+           until_kimg: float = typer.Option(None, help="quick check: re-run each reference only to its curve point at this kimg")) -> None:
     """Re-run the records marked as regression references; fail if a metric moved beyond its tolerance."""
     from harness.verify import verify_references
 
-    ok, lines = verify_references(results)
+    ok, lines = verify_references(results, until_kimg)
     for line in lines:
         typer.echo(line)
     if not ok:

@@ -39,17 +39,40 @@ def compare(old: list[dict], new: list[dict], tolerance_rel: float) -> list[str]
     return problems
 
 
-def rerun_metrics(record: dict, scratch: str) -> list[dict]:
+def rerun_metrics(record: dict, scratch: str, until_kimg: float | None = None) -> list[dict]:
     """Re-run one reference as it was made (CPU when it ran on CPU, its CPU thread count: see
-    `seeding.cpu_threads`) and return the new record's metrics."""
+    `seeding.cpu_threads`), to its end or only to the curve point at ``until_kimg``, and return the
+    new record's metrics."""
     from harness.runner import run
     from harness.seeding import cpu_threads
 
     config = reference_config(record)
+    if until_kimg is not None:  # a run that stops at a curve point ends in that point's state
+        point = curve_point(record, until_kimg)
+        config.train.budget_kimg = until_kimg
+        config.eval.num_samples = point["num_samples"]
     hardware = record["environment"]["hardware"]
     with cpu_threads(hardware.get("cpu_threads")):
         path = run(config, Path(scratch), show_progress=False, keep_generator=False)
     return json.loads(path.read_text())["metrics"]
+
+
+def curve_point(record: dict, kimg: float) -> dict:
+    """The stored curve point a re-run stopped at ``kimg`` must reproduce. Sound only where the run's
+    schedule does not depend on its budget (the record says; tests/harness/test_curves.py shows that
+    such a point is what a run of that budget ends with); otherwise, or without the point, one line."""
+    from harness.errors import UsageError
+
+    curve = record.get("curve") or {}
+    run_id = record.get("run_id")
+    if curve.get("schedule_depends_on_budget", True):
+        raise UsageError(f"reference {run_id}: its schedule depends on its budget (or it has no curve), so no "
+                         f"shorter run reproduces a curve point; verify it without --until-kimg")
+    for point in curve.get("points") or []:
+        if point.get("kimg") == kimg and point.get("metrics"):
+            return point
+    kept = ", ".join(f"{p.get('kimg'):g}" for p in curve.get("points") or [])
+    raise UsageError(f"reference {run_id}: no curve point at {kimg:g} kimg (its points: {kept or 'none'})")
 
 
 def reference_config(record: dict):
@@ -131,7 +154,13 @@ def check_stored_metrics(record: dict, config) -> None:
                              f"it cannot be verified")
 
 
-def verify_references(results_dir: Path) -> tuple[bool, list[str]]:
+def verify_references(results_dir: Path, until_kimg: float | None = None) -> tuple[bool, list[str]]:
+    """Re-run every completed reference and compare its metrics: all of it, or with ``until_kimg``
+    only up to that curve point (a quick check of the same numerics on a fraction of the cost)."""
+    from harness.validate import check_number
+
+    if until_kimg is not None:
+        check_number("--until-kimg", until_kimg, above=0)
     records, problems = load_records(results_dir)
     lines = [f"warning: {p}" for p in problems]
     references = [r for r in records if r.get("reference") and r.get("status") == "completed"]
@@ -140,6 +169,8 @@ def verify_references(results_dir: Path) -> tuple[bool, list[str]]:
     for record in references:  # every reference's config first: a foreign one fails before any re-run
         check_stored_metrics(record, reference_config(record))
         tolerance_of(record)
+        if until_kimg is not None:
+            curve_point(record, until_kimg)
     reruns: dict[int, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-verify-") as scratch:
         # Fresh processes, each with the numerics its references were made with (harness/numerics.py:
@@ -152,16 +183,17 @@ def verify_references(results_dir: Path) -> tuple[bool, list[str]]:
                     parallel_workers([references[i] for i in group]),
                     mp_context=multiprocessing.get_context("spawn")) as pool:
                 for i, metrics in zip(group, pool.map(rerun_metrics, [references[i] for i in group],
-                                                      [scratch] * len(group))):
+                                                      [scratch] * len(group), [until_kimg] * len(group))):
                     reruns[i] = metrics
     reruns = [reruns[i] for i in range(len(references))]
     ok = True
     lines += environment_notes(references)
+    where = "" if until_kimg is None else f" at {until_kimg:g} kimg"
     for record, new in zip(references, reruns):
-        bad = compare(record["metrics"], new, tolerance_of(record))
-        identical = len(record["metrics"]) == len(new) and all(
-            a["value"] == b["value"] for a, b in zip(record["metrics"], new))
+        stored = record["metrics"] if until_kimg is None else curve_point(record, until_kimg)["metrics"]
+        bad = compare(stored, new, tolerance_of(record))
+        identical = len(stored) == len(new) and all(a["value"] == b["value"] for a, b in zip(stored, new))
         status = "FAIL" if bad else ("ok (identical)" if identical else "ok (within tolerance)")
-        lines.append(f"{record['run_id']}: {status}" + "".join(f"\n  {b}" for b in bad))
+        lines.append(f"{record['run_id']}: {status}{where}" + "".join(f"\n  {b}" for b in bad))
         ok = ok and not bad
     return ok, lines

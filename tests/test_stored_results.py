@@ -1,4 +1,7 @@
-"""The stored reference records in results/ reproduce: `bench verify` re-runs each one (CI runs this)."""
+"""The stored reference records in results/ reproduce. The suite re-runs each one to its first curve
+point (1 kimg: a run stopped there ends in that point's state, tests/harness/test_curves.py), which
+checks the code, the seeds and the numerics on a twentieth of the cost; `.ci/run` re-runs them whole
+with `bench verify`."""
 
 from pathlib import Path
 
@@ -8,14 +11,24 @@ from harness.verify import verify_references
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
-def test_results_hold_reference_records_for_three_seeds():
+def references() -> list[dict]:
     records, problems = load_records(RESULTS)
     assert not problems, problems
-    references = [r for r in records if r.get("reference")]
-    assert sorted(r["seed"] for r in references if r["method"] == "gan_only") == [0, 1, 2]
+    return [r for r in records if r.get("reference")]
 
 
-def test_bench_verify_passes_on_stored_references():
-    ok, lines = verify_references(RESULTS)
+def test_results_hold_reference_records_for_three_seeds():
+    assert sorted(r["seed"] for r in references() if r["method"] == "gan_only") == [0, 1, 2]
+
+
+def test_every_reference_has_a_first_curve_point_to_check_quickly():
+    for record in references():
+        curve = record["curve"]
+        assert curve["schedule_depends_on_budget"] is False, record["run_id"]
+        assert curve["points"][0]["kimg"] == 1.0 and not curve["points"][0]["final"], record["run_id"]
+
+
+def test_bench_verify_reproduces_each_reference_to_its_first_curve_point():
+    ok, lines = verify_references(RESULTS, until_kimg=1.0)
     assert ok, "\n".join(lines)
-    assert sum("ok" in line for line in lines) >= 3
+    assert sum(line.endswith("ok (identical) at 1 kimg") for line in lines) == len(references())

@@ -129,10 +129,13 @@ class VGGFeatures(nn.Module):
         return out
 
 
-def vgg16_bn_file_name() -> str:
-    import torchvision
+# torchvision's VGG16_BN_Weights.IMAGENET1K_V1 file (tests/features check it against torchvision): named
+# here because asking torchvision imports torch._dynamo, ~1.7 s of every run's start on a small CPU.
+VGG16_BN_FILE = "vgg16_bn-6c64b313.pth"
 
-    return Path(torchvision.models.VGG16_BN_Weights.IMAGENET1K_V1.url).name  # vgg16_bn-6c64b313.pth
+
+def vgg16_bn_file_name() -> str:
+    return VGG16_BN_FILE
 
 
 def vgg16_bn_weights() -> Path | None:

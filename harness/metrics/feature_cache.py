@@ -2,8 +2,9 @@
 
 Every run's FD and precision/recall need the features of all real images (70,000 for
 Fashion-MNIST: minutes on a CPU core, most of a small run's evaluation). They depend only on the
-images, the feature network's weights and where they were computed (device kind, and the thread
-count on a CPU, which changes summation order), so those name the file: a cached tensor is exactly
+images, the feature network's weights and where they were computed (device kind, and on a CPU the
+thread count and the numerics mode, harness/numerics.py, which change summation order), so those name
+the file: a cached tensor is exactly
 what extraction would return there, and records stay bit-identical. Files are safetensors (no
 pickle), written whole then renamed (concurrent runs never read half a file).
 
@@ -44,7 +45,9 @@ def cache_path(dataset, extractor) -> Path | None:
         return None
     device = torch.device(getattr(extractor, "device", "cpu")).type
     if device == "cpu":
-        device = f"cpu{torch.get_num_threads()}t"
+        from harness.numerics import current_mode
+
+        device = f"cpu{torch.get_num_threads()}t" + ("-portable" if current_mode() == "portable" else "")
     name = f"{dataset.name}-{sha[:16]}-{extractor.name}-{weights[:16]}-{device}.safetensors"
     return data_cache_dir() / "features" / name
 

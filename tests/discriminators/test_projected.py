@@ -176,6 +176,15 @@ def test_missing_weights_name_what_to_put_where(empty_caches, name, needle):
     assert kind == "scratch" and name in reason
 
 
+def test_the_vgg_file_name_is_torchvisions():
+    """The name bench looks for without importing torchvision is the one torchvision downloads."""
+    import torchvision
+
+    from harness.features import VGG16_BN_FILE
+
+    assert Path(torchvision.models.VGG16_BN_Weights.IMAGENET1K_V1.url).name == VGG16_BN_FILE
+
+
 def test_default_rule_and_unknown_names():
     assert feature_network_available("efficientnet-lite0")
     assert resolve_kind("auto", 32, ["efficientnet-lite0"])[0] == "projected"

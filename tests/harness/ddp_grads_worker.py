@@ -72,20 +72,19 @@ def replicas_stay_equal(method_name: str, backbone_path: str, rank: distributed.
 
 
 if __name__ == "__main__":
-    mode, backbone, out, *methods = sys.argv[1:]
+    # ddp_grads_worker.py BACKBONE OUT_DIR METHOD...: the first step's gradients (OUT_DIR/grads.safetensors)
+    # and, for each METHOD, whether its replicas stay equal (OUT_DIR/replicas.json), in one launch.
+    backbone, out, *methods = sys.argv[1:]
     rank = distributed.from_env()
     dist.init_process_group("gloo")
-    if mode == "grads":
-        grads = first_step(backbone, rank)
-        if rank.is_writer:
-            from safetensors.torch import save_file
+    grads = first_step(backbone, rank)
+    report = {name: replicas_stay_equal(name, backbone, rank) for name in methods}
+    if rank.is_writer:
+        import json
+        from pathlib import Path
 
-            save_file({k: v.contiguous() for k, v in flat(grads).items()}, out)
-    else:
-        report = {name: replicas_stay_equal(name, backbone, rank) for name in methods}
-        if rank.is_writer:
-            import json
-            from pathlib import Path
+        from safetensors.torch import save_file
 
-            Path(out).write_text(json.dumps(report))
+        save_file({k: v.contiguous() for k, v in flat(grads).items()}, str(Path(out) / "grads.safetensors"))
+        (Path(out) / "replicas.json").write_text(json.dumps(report))
     dist.destroy_process_group()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import bench_executable, run_bench, snapshot, write_tiny_backbone
+from helpers import bench_executable, run_bench, run_main_in_process, snapshot, write_tiny_backbone
 
 TINY_RUN = ["--method", "gan_only", "--dataset", "digits", "--device", "cpu", "--num-samples", "64",
             "--set", "train.batch_size=16", "--set", "d_width=8", "--set", "eval.batch_size=64", "--quiet"]
@@ -79,6 +79,29 @@ def test_verify_passes_an_untouched_reference_and_fails_a_tampered_one(reference
     assert f"{reference_run.parent.name}: ok (identical)" in result.stdout
     assert f"{tampered_dir.name}: FAIL" in result.stdout and "Traceback" not in result.stderr
     assert snapshot(results) == before  # verify re-runs elsewhere; the stored references are untouched
+
+
+def test_verify_until_kimg_reruns_to_a_curve_point_and_refuses_one_that_is_not_there(tmp_path):
+    """`bench verify --until-kimg K` re-runs a reference only to its curve point at K and compares that
+    point (a tampered point fails); a K without a point, or not positive, is a usage error (exit 2)."""
+    backbone = write_tiny_backbone(tmp_path / "tiny.safetensors")
+    results = tmp_path / "results"
+    made = run_main_in_process("run", *TINY_RUN, "--backbone", str(backbone), "--budget-kimg", "0.1",
+                               "--eval-every-kimg", "0.05", "--reference", "--results", str(results))
+    assert made.returncode == 0, made.stderr
+    record_path = Path(made.stdout.strip().splitlines()[-1])
+    quick = run_main_in_process("verify", "--results", str(results), "--until-kimg", "0.05")
+    assert quick.returncode == 0, quick.stdout + quick.stderr
+    assert quick.stdout.strip().endswith(f"{record_path.parent.name}: ok (identical) at 0.05 kimg")
+    for value, message in (("0.07", "no curve point at 0.07 kimg (its points: 0.05, 0.1)"),
+                           ("-1", "--until-kimg must be positive")):
+        refused = run_main_in_process("verify", "--results", str(results), "--until-kimg", value)
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+    record = json.loads(record_path.read_text())
+    record["curve"]["points"][0]["metrics"][0]["value"] *= 3.0
+    record_path.write_text(json.dumps(record))
+    tampered = run_main_in_process("verify", "--results", str(results), "--until-kimg", "0.05")
+    assert tampered.returncode == 1 and f"{record_path.parent.name}: FAIL at 0.05 kimg" in tampered.stdout
 
 
 def test_ctrl_c_mid_run_exits_130_and_says_how_to_resume(tmp_path):

@@ -157,9 +157,9 @@ def test_bad_curve_flags_are_usage_errors(flag, value, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-RESUME_ARGS = ["--method", "gan_only", "--dataset", "digits", "--budget-kimg", "3", "--seed", "5", "--device", "cpu",
-               "--num-samples", "100", "--eval-every-kimg", "0.5", "--set", "train.batch_size=32", "--set",
-               "checkpoint_kimg=0.5", "--set", "d_width=16", "--set", "eval.batch_size=100", "--quiet"]
+RESUME_ARGS = ["--method", "gan_only", "--dataset", "digits", "--budget-kimg", "1.5", "--seed", "5", "--device", "cpu",
+               "--num-samples", "100", "--eval-every-kimg", "0.25", "--set", "train.batch_size=32", "--set",
+               "checkpoint_kimg=0.25", "--set", "d_width=16", "--set", "eval.batch_size=100", "--quiet"]
 
 
 def test_sigkill_then_resume_gives_the_same_curve(tiny_backbone, tmp_path):
@@ -190,9 +190,9 @@ def test_sigkill_then_resume_gives_the_same_curve(tiny_backbone, tmp_path):
     from harness.runner import resume
 
     resumed = read(resume(run_dir.name, results, show_progress=False))
-    config = configure("gan_only", "digits", backbone=str(tiny_backbone), budget_kimg=3, seed=5, device="cpu",
-                       overrides=["train.batch_size=32", "checkpoint_kimg=0.5", "d_width=16", "eval.batch_size=100"],
-                       num_samples=100, eval_every_kimg=0.5)
+    config = configure("gan_only", "digits", backbone=str(tiny_backbone), budget_kimg=1.5, seed=5, device="cpu",
+                       overrides=["train.batch_size=32", "checkpoint_kimg=0.25", "d_width=16", "eval.batch_size=100"],
+                       num_samples=100, eval_every_kimg=0.25)
     with cpu_threads(1):
         straight = read(run(config, tmp_path / "straight", show_progress=False))
     shape = lambda r: [(p["kimg"], p["images_seen"], p["final"], values(p["metrics"]))  # noqa: E731
@@ -200,7 +200,7 @@ def test_sigkill_then_resume_gives_the_same_curve(tiny_backbone, tmp_path):
     assert shape(resumed) == shape(straight) and len(shape(resumed)) == 6
     assert resumed["best_snapshot"] == straight["best_snapshot"]
     logged = [json.loads(line)["progress/images_seen"] for line in (run_dir / "stats.jsonl").read_text().splitlines()]
-    assert logged == sorted(set(logged)) and logged[-1] == 3008, "no stats line is lost or written twice"
+    assert logged == sorted(set(logged)) and logged[-1] == 1504, "no stats line is lost or written twice"
 
 
 def test_a_failed_run_keeps_the_points_measured_before_it_diverged(tiny_backbone, tmp_path, monkeypatch):

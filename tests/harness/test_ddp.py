@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
+
+from helpers import write_tiny_backbone
 
 HERE = Path(__file__).parent
 
@@ -42,32 +45,37 @@ def test_two_ranks_write_one_record_and_count_the_budget_over_both(tiny_backbone
     assert record["distributed"] == {"world_size": 2, "backend": "gloo", "batch_per_rank": 16}
 
 
-def test_first_step_gradients_equal_single_process_on_the_global_batch(tiny_backbone, tmp_path):
+@pytest.fixture(scope="module")
+def two_rank_worker(tmp_path_factory) -> tuple[Path, Path]:
+    """One torchrun launch of ddp_grads_worker.py: the first step's gradients and the replica report."""
+    out = tmp_path_factory.mktemp("ddp")
+    backbone = write_tiny_backbone(out / "tiny.safetensors")
+    torchrun(str(HERE / "ddp_grads_worker.py"), str(backbone), str(out), "dmd", "progressive_distillation")
+    return backbone, out
+
+
+def test_first_step_gradients_equal_single_process_on_the_global_batch(two_rank_worker):
     from safetensors.torch import load_file
 
     import ddp_grads_worker as worker
     from harness import distributed
 
-    out = tmp_path / "grads.safetensors"
-    torchrun(str(HERE / "ddp_grads_worker.py"), "grads", str(tiny_backbone), str(out))
-    two = load_file(out)
-    one = worker.flat(worker.first_step(str(tiny_backbone), distributed.Rank()))
+    backbone, out = two_rank_worker
+    two = load_file(out / "grads.safetensors")
+    one = worker.flat(worker.first_step(str(backbone), distributed.Rank()))
     assert one.keys() == two.keys() and any(k.startswith("generator/") for k in one)
     assert any(k.startswith("discriminator/") for k in one)
     for key in one:
         assert torch.allclose(one[key], two[key], rtol=0, atol=1e-5), (key, (one[key] - two[key]).abs().max())
 
 
-def test_every_trained_network_is_wrapped_in_ddp_and_the_replicas_stay_equal(tiny_backbone, tmp_path):
+def test_every_trained_network_is_wrapped_in_ddp_and_the_replicas_stay_equal(two_rank_worker):
     """Ranks train on different images and noise; only averaged gradients keep their weights equal.
 
     DMD wraps its generator and fake score (and clips the averaged gradient), progressive
     distillation its student, whose copy becomes the next round's teacher (a deepcopy of the wrapper).
     """
-    out = tmp_path / "replicas.json"
-    torchrun(str(HERE / "ddp_grads_worker.py"), "replicas", str(tiny_backbone), str(out),
-             "dmd", "progressive_distillation")
-    report = json.loads(out.read_text())
+    report = json.loads((two_rank_worker[1] / "replicas.json").read_text())
     assert report["dmd"]["wrapped"] == ["G", "fake_score"]
     assert report["progressive_distillation"]["wrapped"] == ["student"]
     assert report["progressive_distillation"]["extra_state"]["round"] >= 1  # a round change happened

@@ -15,12 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from helpers import bench_executable, run_bench, snapshot, write_tiny_backbone
+from helpers import bench_executable, run_bench, run_main_in_process, snapshot, write_tiny_backbone
 
 TINY_RUN = ["--method", "gan_only", "--dataset", "digits", "--device", "cpu", "--num-samples", "64",
             "--set", "train.batch_size=16", "--set", "d_width=8", "--set", "eval.batch_size=64", "--quiet"]
 # What safetensors (its Rust writer) raises on a full disk, as seen on a 3 MB tmpfs.
 SAFETENSORS_ENOSPC = "Error while serializing: I/O error: No space left on device (os error 28)"
+
+
+def in_process(*args: str, env: dict | None = None):
+    """The entry point's function in this process (helpers.run_main_in_process) with ``env`` added to the
+    environment, as `run_bench` adds it: for the cases that need no process of their own."""
+    return run_main_in_process(*args, env={**os.environ, **(env or {})})
 
 
 def one_error_line(proc, status: int, message: str) -> None:
@@ -87,7 +93,7 @@ def test_safetensors_os_error_text_is_recognised() -> None:
 
 def test_pretrain_into_an_unwritable_folder_fails_before_training(readonly_dir) -> None:
     start = time.perf_counter()
-    proc = run_bench("pretrain", "--dataset", "digits", "--out", str(readonly_dir / "net.safetensors"),
+    proc = in_process("pretrain", "--dataset", "digits", "--out", str(readonly_dir / "net.safetensors"),
                      "--kimg", "0.1", "--device", "cpu", "--quiet")
     one_error_line(proc, 2, "is not writable")
     assert time.perf_counter() - start < 60
@@ -139,7 +145,7 @@ def test_resume_from_a_checkpoint_that_does_not_fit_is_one_line(unfinished_run, 
 
     rewrite_state(run_dir, change)
     before = snapshot(run_dir)
-    proc = run_bench("run", "--resume", str(run_dir))
+    proc = in_process("run", "--resume", str(run_dir))
     one_error_line(proc, 1, message)
     assert key in proc.stderr and snapshot(run_dir) == before
 
@@ -196,7 +202,7 @@ def test_a_nan_backbone_stores_a_failed_record_and_exits_1(tmp_path) -> None:
     state, card = load_weights(write_tiny_backbone(tmp_path / "tiny.safetensors"))
     nan = tmp_path / "nan.safetensors"
     save_weights({k: v * float("nan") if v.is_floating_point() else v for k, v in state.items()}, nan, card)
-    proc = run_bench("run", *TINY_RUN, "--backbone", str(nan), "--budget-kimg", "0.05", "--results",
+    proc = in_process("run", *TINY_RUN, "--backbone", str(nan), "--budget-kimg", "0.05", "--results",
                      str(tmp_path / "results"))
     one_error_line(proc, 1, "the run failed (")
     stored = Path(proc.stdout.strip().splitlines()[-1])
@@ -208,7 +214,7 @@ def test_report_run_skips_a_bad_stats_line_and_says_so(tmp_path) -> None:
     run_dir.mkdir(parents=True)
     good = [{"progress/images_seen": n, "loss/g": 1.0 / n} for n in (16, 32)]
     (run_dir / "stats.jsonl").write_text(json.dumps(good[0]) + "\n{half a line\n" + json.dumps(good[1]) + "\n")
-    proc = run_bench("report", "--run", str(run_dir), "--out", str(tmp_path / "out"))
+    proc = in_process("report", "--run", str(run_dir), "--out", str(tmp_path / "out"))
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert "skipped 1 unreadable line(s) (line 2)" in proc.stderr
     assert (tmp_path / "out" / "run-digits-gan_only-s0-x.png").is_file()
@@ -239,7 +245,7 @@ def test_a_planted_feature_cache_with_a_recomputed_checksum_is_rebuilt(tmp_path)
     planted = features.roll(1, dims=0)
     planted[fixed] = features[fixed]  # the rows the old check looked at stay right
     save_file({"features": planted}, str(cache), metadata={**meta, "tensor_sha256": tensor_sha256(planted)})
-    second = run_bench(*args, "--results", str(tmp_path / "b"), env=env)
+    second = in_process(*args, "--results", str(tmp_path / "b"), env=env)
     assert second.returncode == 0, second.stderr
     assert "real images extracted again do not match their cached features" in second.stderr
     values = [[m["value"] for m in json.loads(Path(p.stdout.strip().splitlines()[-1]).read_text())["metrics"]]

@@ -11,8 +11,8 @@ from pathlib import Path
 from harness.runner import configure, run
 from harness.seeding import cpu_threads
 
-ARGS = ["--method", "gan_only", "--dataset", "digits", "--budget-kimg", "3", "--seed", "5", "--device", "cpu",
-        "--num-samples", "200", "--set", "train.batch_size=32", "--set", "checkpoint_kimg=0.5", "--set", "d_width=16",
+ARGS = ["--method", "gan_only", "--dataset", "digits", "--budget-kimg", "1.5", "--seed", "5", "--device", "cpu",
+        "--num-samples", "200", "--set", "train.batch_size=32", "--set", "checkpoint_kimg=0.25", "--set", "d_width=16",
         "--set", "eval.batch_size=100", "--quiet"]
 
 
@@ -45,14 +45,14 @@ def test_sigkill_then_resume_equals_uninterrupted(tiny_backbone, tmp_path):
     resumed = resume(run_dir.name, results, show_progress=False)
     assert resumed.parent == run_dir
 
-    straight_config = configure("gan_only", "digits", backbone=str(tiny_backbone), budget_kimg=3, seed=5,
-                                device="cpu", overrides=["train.batch_size=32", "checkpoint_kimg=0.5", "d_width=16",
+    straight_config = configure("gan_only", "digits", backbone=str(tiny_backbone), budget_kimg=1.5, seed=5,
+                                device="cpu", overrides=["train.batch_size=32", "checkpoint_kimg=0.25", "d_width=16",
                                                          "eval.batch_size=100"], num_samples=200)
     with cpu_threads(1):  # the thread count the killed process ran with (OMP_NUM_THREADS=1)
         straight = run(straight_config, tmp_path / "straight", show_progress=False)
     assert metrics(resumed) == metrics(straight)
     record = json.loads(resumed.read_text())
-    assert record["status"] == "completed" and record["training"]["images_seen"] == 3008
+    assert record["status"] == "completed" and record["training"]["images_seen"] == 1504
     assert record["environment"]["hardware"]["cpu_threads"] == 1, "resume must run with the killed run's threads"
 
 

@@ -1,5 +1,6 @@
 """`bench tune` end to end on a tiny backbone: a 3-trial study, a study killed mid-trial and resumed,
-two processes sharing one study, and bad input, all through the `bench` entry point."""
+two processes sharing one study, and bad input, all through the `bench` entry point (the executable
+in a subprocess; the refusals that need no process of their own call its function in-process)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import optuna  # in the test extra: the tests of the optional `bench tune` always run
 import pytest
 
-from helpers import bench_executable, snapshot
+from helpers import bench_executable, run_main_in_process, snapshot
 
 SMALL = ["--set", "train.batch_size=32", "--set", "d_width=16", "--set", "eval.batch_size=100"]
 
@@ -95,11 +96,11 @@ def test_three_trial_study_end_to_end_then_best_rerun_and_report(tiny_backbone, 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"])
 def test_study_stopped_mid_trial_resumes_its_run_from_the_checkpoint(sig, tiny_backbone, tmp_path):
     results = tmp_path / "results"
-    args = tune_args(tiny_backbone, results, 2, 1.0, "--set", "checkpoint_kimg=0.25", "--heartbeat-s", "1")
+    args = tune_args(tiny_backbone, results, 2, 0.5, "--set", "checkpoint_kimg=0.125", "--heartbeat-s", "1")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([bench_executable(), *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    folder = results / "tuning" / "digits-gan_only-1kimg"
+    folder = results / "tuning" / "digits-gan_only-0.5kimg"
     state, deadline = None, time.time() + 600
     while state is None and time.time() < deadline and proc.poll() is None:
         found = list(folder.glob("*/checkpoint/state.safetensors"))
@@ -117,7 +118,7 @@ def test_study_stopped_mid_trial_resumes_its_run_from_the_checkpoint(sig, tiny_b
 
     resumed = bench(*args)
     assert resumed.returncode == 0, resumed.stderr
-    trials = load(results, "digits-gan_only-1kimg").trials
+    trials = load(results, "digits-gan_only-0.5kimg").trials
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"], "killed trial re-queued, then one more"
     assert trials[1].params == trials[0].params and trials[1].user_attrs["trial_root"] == 0
     assert trials[1].user_attrs["run_id"] == killed.name, "the re-queued trial continued the killed run"
@@ -126,8 +127,8 @@ def test_study_stopped_mid_trial_resumes_its_run_from_the_checkpoint(sig, tiny_b
     from harness.runner import configure, run
     from harness.seeding import cpu_threads
 
-    straight = configure("gan_only", "digits", backbone=str(tiny_backbone), budget_kimg=1.0, seed=100, device="cpu",
-                         overrides=["train.batch_size=32", "d_width=16", "eval.batch_size=100", "checkpoint_kimg=0.25",
+    straight = configure("gan_only", "digits", backbone=str(tiny_backbone), budget_kimg=0.5, seed=100, device="cpu",
+                         overrides=["train.batch_size=32", "d_width=16", "eval.batch_size=100", "checkpoint_kimg=0.125",
                                     "eval.first_seed=1000000"], num_samples=100)
     with cpu_threads(1):
         uninterrupted = json.loads(run(straight, tmp_path / "straight", show_progress=False).read_text())
@@ -166,7 +167,7 @@ def test_two_processes_split_one_study(tiny_backbone, tmp_path):
      "more than the grid's 2 points"),
 ])
 def test_bad_input_is_a_one_line_usage_error(extra, message, tiny_backbone, tmp_path):
-    result = bench(*tune_args(tiny_backbone, tmp_path / "results", 1), *extra)
+    result = run_main_in_process(*tune_args(tiny_backbone, tmp_path / "results", 1), *extra)
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: ") and message in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "results" / "tuning").exists(), "nothing is stored for a refused study"
@@ -178,11 +179,11 @@ def test_existing_study_with_other_settings_is_refused_and_kept(tiny_backbone, t
     made = bench(*tune_args(tiny_backbone, results, 1, 0.1, "--study", "s"))
     assert made.returncode == 0, made.stderr
     before = snapshot(results)
-    other = bench(*tune_args(tiny_backbone, results, 1, 0.1, "--study", "s", "--space", "g_lr=1e-4:1e-3"))
+    other = run_main_in_process(*tune_args(tiny_backbone, results, 1, 0.1, "--study", "s", "--space", "g_lr=1e-4:1e-3"))
     assert other.returncode == 2 and "exists" in other.stderr and "space" in other.stderr, other.stderr
     assert other.stderr.count("\n") == 1
     assert snapshot(results) == before, "the stored study and its records are untouched"
-    method = bench("tune", "--method", "teacher", "--budget-kimg", "1", "--trials", "1", "--results", str(results))
+    method = run_main_in_process("tune", "--method", "teacher", "--budget-kimg", "1", "--trials", "1", "--results", str(results))
     assert method.returncode == 2 and "does not train" in method.stderr
 
 
