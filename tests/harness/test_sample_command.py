@@ -192,4 +192,5 @@ def test_conditional_models_store_their_labels(tmp_path: Path, monkeypatch, caps
     code, _, err = bench(monkeypatch, capsys, *common, "--class-label", "2", "--out", str(tmp_path / "two.npz"))
     assert code == 0 and read_npz(tmp_path / "two.npz")[1].tolist() == [2] * 10, err
     code, _, err = bench(monkeypatch, capsys, *common, "--class-label", "3", "--out", str(tmp_path / "bad.npz"))
-    assert code == 2 and "the model has 3 classes" in err and not (tmp_path / "bad.npz").exists()
+    assert code == 2 and "outside the model's 3 classes" in err and not (tmp_path / "bad.npz").exists()
+    assert not (tmp_path / ".bad.npz.parts").exists()
