@@ -14,14 +14,32 @@ from helpers import invoke_bench, run_bench, snapshot
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory) -> Path:
-    """A tiny gan_only run on digits with a curve point before its end, every snapshot kept."""
-    from harness.runner import configure, run
+def run_output(tmp_path_factory) -> tuple[Path, str]:
+    """A tiny gan_only run on digits made by `bench run` (in-process), with a curve point before its
+    end and every snapshot kept; its folder and what it printed on stderr."""
+    import contextlib
+    import io
+    import sys
+
+    from harness.cli import main
 
     torch.set_num_threads(1)
-    config = configure("gan_only", "digits", budget_kimg=0.096, device="cpu", num_samples=60, eval_every_kimg=0.064,
-                       overrides=["train.batch_size=32", "tensorboard=false", "keep_snapshots=all"])
-    return run(config, tmp_path_factory.mktemp("runs"), show_progress=False).parent
+    results, err = tmp_path_factory.mktemp("runs"), io.StringIO()
+    argv = ["bench", "run", "--method", "gan_only", "--dataset", "digits", "--budget-kimg", "0.096", "--device",
+            "cpu", "--num-samples", "60", "--eval-every-kimg", "0.064", "--keep", "all", "--set",
+            "train.batch_size=32", "--set", "tensorboard=false", "--results", str(results), "--quiet"]
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as out, \
+            contextlib.redirect_stderr(err):
+        patch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as done:
+            main()
+    assert done.value.code in (0, None), err.getvalue()
+    return Path(out.getvalue().strip().splitlines()[-1]).parent, err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def trained_run(run_output) -> Path:
+    return run_output[0]
 
 
 def bench(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
@@ -37,6 +55,7 @@ def eval_fd(monkeypatch, capsys, samples: Path, results: Path) -> float:
 
 def test_exported_samples_measure_the_records_numbers(trained_run: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     record = json.loads((trained_run / "record.json").read_text())
+    stored = snapshot(trained_run.parent)
     final_fd = next(m["value"] for m in record["metrics"] if m["name"] == "fd")
     code, out, err = bench(monkeypatch, capsys, "sample", str(trained_run), "--seeds", "0-59", "--out",
                            str(tmp_path / "png"), "--quiet", "--batch", "7")
@@ -52,6 +71,20 @@ def test_exported_samples_measure_the_records_numbers(trained_run: Path, tmp_pat
                          f"{point['kimg']}", "--out", str(tmp_path / "point.npz"), "--quiet")
     assert code == 0, err
     assert eval_fd(monkeypatch, capsys, tmp_path / "point.npz", tmp_path / "ev") == point["metrics"][0]["value"]
+
+    # --snapshot best: the generator behind the record's best curve point gives that point's number.
+    code, _, err = bench(monkeypatch, capsys, "sample", str(trained_run), "--seeds", "0-59", "--snapshot", "best",
+                         "--out", str(tmp_path / "best.npz"), "--quiet")
+    assert code == 0, err
+    assert eval_fd(monkeypatch, capsys, tmp_path / "best.npz", tmp_path / "ev") == record["best_snapshot"]["value"]
+    assert snapshot(trained_run.parent) == stored  # bench sample changed nothing stored
+
+
+def test_run_prints_what_its_kept_snapshots_use(run_output) -> None:
+    run_dir, err = run_output
+    kept = json.loads((run_dir / "record.json").read_text())["snapshots"]
+    assert kept["bytes"] == sum(p.stat().st_size for p in (run_dir / "snapshots").glob("*.safetensors")) > 0
+    assert "snapshots: keep all: 1 kept beside the final generator" in err
 
 
 def test_npz_round_trips_and_matches_the_pngs(trained_run: Path, tmp_path: Path, monkeypatch, capsys) -> None:
