@@ -305,6 +305,8 @@ def main() -> None:
     prefer_passive_wait()  # before any command imports torch (harness/threads.py)
     usage_error = _typer_usage_error_base()
     previous = termination.install()  # SIGTERM (Slurm, timeout) stops like Ctrl-C
+    if exporting := sys.modules.get("harness.sample_command"):
+        exporting.ACTIVE_EXPORT.clear()  # an export stopped earlier in this process is not this command's
     try:
         numerics.apply_request()  # BENCH_NUMERICS=portable: before anything imports torch
         status = app(standalone_mode=False)
@@ -336,6 +338,9 @@ def _resume_hint() -> str:
     pretraining = sys.modules.get("harness.pretrain_state")
     if pretraining is not None and pretraining.ACTIVE and pretraining.ACTIVE[0].is_file():
         return f"; the pre-training state {pretraining.ACTIVE[0]} is kept: repeat the command with --resume"
+    exporting = sys.modules.get("harness.sample_command")
+    if exporting is not None and exporting.ACTIVE_EXPORT:
+        return f"; the images of {exporting.ACTIVE_EXPORT[0]} made so far are kept: the same command continues"
     runner = sys.modules.get("harness.runner")
     run_dir = runner.ACTIVE_RUN_DIR[0] if runner is not None and runner.ACTIVE_RUN_DIR else None
     if run_dir is None or not (run_dir / "checkpoint").is_dir():

@@ -27,6 +27,8 @@ from harness.errors import UsageError
 if TYPE_CHECKING:  # annotations only: `bench --help` starts without torch
     import torch
 
+ACTIVE_EXPORT: list[Path] = []  # the --out being written, for the CLI's line on Ctrl-C (harness/cli.py)
+
 
 @dataclass
 class SampleOptions:
@@ -233,6 +235,7 @@ def sample_command(options: SampleOptions) -> Exported:
                    for i in range(0, len(todo), options.batch_size)]
     written = sum(len(batch.seeds) for batch in batches)
     start = time.perf_counter()
+    ACTIVE_EXPORT[:] = [out]
     with image_progress("sampling", written, options.show_progress) as advance:
         for batch in batches:
             images, _ = generate_batch(generator, batch.seeds, (channels, resolution, resolution), label_dim, device,
@@ -245,6 +248,7 @@ def sample_command(options: SampleOptions) -> Exported:
                     write_png(png_path(out, seed, options.subdirs), image)
             advance(len(batch.seeds))
     images = shards.assemble()[0] if kind == "npz" else None
+    ACTIVE_EXPORT.clear()
     return Exported(out, written, len(seeds) - written, time.perf_counter() - start, manifest, images)
 
 

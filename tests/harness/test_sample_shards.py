@@ -51,7 +51,7 @@ def test_a_stopped_export_resumes_to_the_same_file(conditional_backbone: Path, u
     with monkeypatch.context() as patch:
         stop_after(patch, 2)
         code, _, err = export(patch, capsys, conditional_backbone, out)
-    assert code == 130 and "aborted" in err
+    assert code == 130 and f"aborted; the images of {out} made so far are kept: the same command continues" in err
     assert not out.exists() and not list(tmp_path.glob("*.tmp*"))  # no half-written npz anywhere
     assert sorted(p.name for p in parts.iterdir()) == ["bench-sample.json", "part-000000.npz", "part-000001.npz"]
     code, text, err = export(monkeypatch, capsys, conditional_backbone, out)
