@@ -83,13 +83,18 @@ def check_out(out: Path, results_dirs: list[Path], force: bool, subdirs: bool) -
         if results.exists() and (out.resolve() == results.resolve() or results.resolve() in out.resolve().parents):
             raise UsageError(f"--out {out} is inside the results folder {results}; bench sample changes nothing stored, "
                              f"so write the samples elsewhere")
+    above = out.parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if above.exists() and not above.is_dir():
+        raise UsageError(f"--out {out}: {above} is a file, not a folder")
     if out.suffix.lower() == ".npz":
         if subdirs:
             raise UsageError("--subdirs is for PNG folders; an .npz holds every image in one file")
-        if out.exists() and not force:
-            raise UsageError(f"--out {out} exists; pass --force to replace it")
         if out.exists() and not out.is_file():
             raise UsageError(f"--out {out} is a folder; an .npz name must be a file")
+        if out.exists() and not force:
+            raise UsageError(f"--out {out} exists; pass --force to replace it")
         return "npz"
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder for PNGs or a name ending in .npz")

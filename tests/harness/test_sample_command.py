@@ -184,14 +184,22 @@ def test_exported_pixels_are_what_torch_fidelity_and_clean_fid_read(trained_run:
     (["--seeds", "0-3", "--snapshot", "0.1", "--out", "{tmp}/o"], "was not kept"),
     (["--seeds", "0-3", "--subdirs", "--out", "{tmp}/o.npz"], "--subdirs is for PNG folders"),
     (["--seeds", "0-3", "--method", "teacher", "--out", "{tmp}/o"], "pass a run folder (bench sample RUN) or --method"),
+    (["--seeds", "0-3", "--out", "{tmp}/file/o.npz"], "file is a file, not a folder"),
+    (["--seeds", "0-3", "--out", "{tmp}/dir.npz"], "dir.npz is a folder"),
+    (["--seeds", "0-3", "--out", "{tmp}/done.npz"], "done.npz exists; pass --force"),
+    (["--seeds", "0-3", "--class-labels", "0", "--out", "{tmp}/o"], "the model is unconditional"),
 ])
 def test_bad_input_is_one_line_and_changes_nothing(trained_run: Path, tmp_path: Path, args, message, monkeypatch,
                                                    capsys) -> None:
-    before = snapshot(trained_run.parent)
+    (tmp_path / "file").write_text("a file where a folder is meant")
+    (tmp_path / "dir.npz").mkdir()
+    (tmp_path / "done.npz").write_bytes(b"a finished export")
+    before = snapshot(trained_run.parent), snapshot(tmp_path)
     argv = [a.format(tmp=tmp_path, results=trained_run.parent) for a in args]
     code, _, err = bench(monkeypatch, capsys, "sample", str(trained_run), *argv)
     assert code == 2 and message in err and "Traceback" not in err, err
-    assert snapshot(trained_run.parent) == before and not (tmp_path / "o").exists()
+    assert (snapshot(trained_run.parent), snapshot(tmp_path)) == before and not (tmp_path / "o").exists()
+    assert not list(tmp_path.glob(".*.parts")) and not (tmp_path / "dir.npz" / "o").exists()
 
 
 def test_entry_point_refuses_a_bad_seed_range(trained_run: Path, tmp_path: Path) -> None:
@@ -227,3 +235,10 @@ def test_conditional_models_store_their_labels(tmp_path: Path, monkeypatch, caps
     code, _, err = bench(monkeypatch, capsys, *common, "--class-label", "3", "--out", str(tmp_path / "bad.npz"))
     assert code == 2 and "outside the model's 3 classes" in err and not (tmp_path / "bad.npz").exists()
     assert not (tmp_path / ".bad.npz.parts").exists()
+
+
+def test_progress_reports_images_per_second(trained_run: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    code, _, err = bench(monkeypatch, capsys, "sample", str(trained_run), "--seeds", "0-9", "--batch", "5", "--out",
+                         str(tmp_path / "p.npz"))
+    lines = [line for line in err.splitlines() if line.startswith("sampling: ")]
+    assert code == 0 and lines[-1].startswith("sampling: 10/10 images, ") and "img/s" in lines[-1], err
