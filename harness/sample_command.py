@@ -267,10 +267,11 @@ def summary(done: Exported) -> str:
 def sample(
     run: Optional[Path] = typer.Argument(None, help="a run folder of `bench run` (or its run id in --results)"),
     seeds: str = typer.Option("0-49999", help="seeds as EDM's generate.py takes them: 0-49999, 1,5,10-19"),
-    out: Path = typer.Option(..., help="a folder (one PNG per seed) or a FILE.npz (ADM's format)"),
+    out: Path = typer.Option(..., help="a folder (one PNG per seed) or a FILE.npz (ADM's format; a stopped "
+                                          "export resumes from the batches kept in .FILE.npz.parts/)"),
     snapshot: str = typer.Option("final", help="final | best | a kept curve point's kimg (bench run --keep)"),
     subdirs: bool = typer.Option(False, help="PNGs in sub-folders of 1000 (EDM's --subdirs)"),
-    batch: int = typer.Option(64, help="images per generator call"),
+    batch: int = typer.Option(64, help="images per generator call (an .npz resumes with the same --batch)"),
     class_labels: Optional[str] = typer.Option(
         None, "--class-labels", "--class-label", help="classes of a conditional model's images: one (3), a list or a "
         "range (0,3,7 / 0-9); the i-th seed listed gets the (i mod n)-th label, so --seeds 0-9 --class-labels 0-9 "

@@ -218,6 +218,14 @@ def test_eval_refuses_an_npz_of_the_wrong_layout(tmp_path: Path, monkeypatch, ca
     assert not (tmp_path / "r").exists()
 
 
+def test_entry_point_refuses_an_npz_of_the_wrong_dtype(tmp_path: Path) -> None:
+    np.savez(tmp_path / "f.npz", arr_0=np.zeros((4, 8, 8, 1), np.float32))
+    result = run_bench("eval", "--samples", str(tmp_path / "f.npz"), "--dataset", "digits", "--metric", "fd",
+                       "--results", str(tmp_path / "r"))
+    assert result.returncode == 2 and "arr_0 is float32, expected uint8" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
 def test_conditional_models_store_their_labels(tmp_path: Path, monkeypatch, capsys) -> None:
     from harness.evaluate import seed_latents
     from harness.sample_files import read_npz
