@@ -100,19 +100,22 @@ def load(run_dir: str | Path, results: str | Path = "results") -> Run:
 
 def sample(source: Run | str | Path, seeds: str | Iterable[int] = "0-63", *, snapshot: str = "final",
            out: str | Path | None = None, device: str = "auto", batch_size: int = 64,
-           class_label: int | None = None, force: bool = False) -> np.ndarray:
+           class_labels: str | int | Iterable[int] | None = None, force: bool = False) -> np.ndarray:
     """Images of a run's generator as uint8 [N, H, W, C], one per seed (the `bench eval` protocol);
-    with ``out`` (a folder or ``.npz``) they are also exported as `bench sample` does."""
+    with ``out`` (a folder or ``.npz``) they are also exported as `bench sample` does.
+    ``class_labels`` (conditional models): the i-th seed gets ``labels[i mod len(labels)]``."""
     from harness.sample_command import SampleOptions, sample_command
     from harness.sample_files import png_path
     from harness.seed_ranges import format_seeds, parse_seeds
 
     seed_text = seeds if isinstance(seeds, str) else format_seeds([int(s) for s in seeds])
+    if class_labels is not None and not isinstance(class_labels, str):
+        class_labels = str(class_labels) if isinstance(class_labels, int) else ",".join(map(str, class_labels))
     path = source.path if isinstance(source, Run) else Path(source)
     with tempfile.TemporaryDirectory() as scratch:
         target = Path(out) if out is not None else Path(scratch) / "samples.npz"
         done = sample_command(SampleOptions(seeds=seed_text, out=target, run=path, snapshot=str(snapshot),
-                                            batch_size=batch_size, class_label=class_label, device=device,
+                                            batch_size=batch_size, class_labels=class_labels, device=device,
                                             force=force, show_progress=False))
         if done.images is not None:
             return done.images

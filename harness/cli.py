@@ -144,7 +144,7 @@ def sweep(
 
 from harness.tuning.cli import tune  # noqa: E402  (the command's flags live beside its driver)
 app.command()(tune)
-from harness.sample_command import sample  # noqa: E402
+from harness.sample_command import ACTIVE_EXPORT, sample  # noqa: E402
 app.command()(sample)
 
 @app.command()
@@ -306,6 +306,7 @@ def main() -> None:
     prefer_passive_wait()  # before any command imports torch (harness/threads.py)
     usage_error = _typer_usage_error_base()
     previous = termination.install()  # SIGTERM (Slurm, timeout) stops like Ctrl-C
+    ACTIVE_EXPORT.clear()  # the export this command writes, for the Ctrl-C line (an earlier one is not it)
     try:
         numerics.apply_request()  # BENCH_NUMERICS=portable: before anything imports torch
         status = app(standalone_mode=False)
@@ -337,6 +338,8 @@ def _resume_hint() -> str:
     pretraining = sys.modules.get("harness.pretrain_state")
     if pretraining is not None and pretraining.ACTIVE and pretraining.ACTIVE[0].is_file():
         return f"; the pre-training state {pretraining.ACTIVE[0]} is kept: repeat the command with --resume"
+    if ACTIVE_EXPORT:
+        return f"; the images of {ACTIVE_EXPORT[0]} made so far are kept: the same command continues"
     runner = sys.modules.get("harness.runner")
     run_dir = runner.ACTIVE_RUN_DIR[0] if runner is not None and runner.ACTIVE_RUN_DIR else None
     if run_dir is None or not (run_dir / "checkpoint").is_dir():

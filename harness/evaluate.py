@@ -16,9 +16,10 @@ from harness.sample_grid import save_grid  # noqa: F401  (re-exported: the runne
 
 
 def seed_latents(seeds, shape: tuple[int, ...], num_classes: int,
-                 class_label: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Latent and class of each seed from its own generator (EDM's protocol); ``class_label`` fixes
-    the class (EDM generate.py's ``--class``) after the same draws, so the latents do not change."""
+                 class_label=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Latent and class of each seed from its own generator (EDM's protocol); ``class_label`` (one
+    class, EDM generate.py's ``--class``, or one per seed) fixes the classes after the same draws,
+    so the latents do not change."""
     latents = torch.empty((len(seeds), *shape))
     classes = torch.empty(len(seeds), dtype=torch.int64)
     for row, seed in enumerate(seeds):
@@ -27,7 +28,7 @@ def seed_latents(seeds, shape: tuple[int, ...], num_classes: int,
         if num_classes:
             classes[row] = torch.randint(num_classes, (1,), generator=rng)
     if num_classes and class_label is not None:
-        classes.fill_(int(class_label))
+        classes = torch.as_tensor(class_label, dtype=torch.int64).expand(len(seeds)).clone()
     return latents, (torch.nn.functional.one_hot(classes, num_classes).float() if num_classes else None)
 
 
@@ -42,7 +43,7 @@ def as_8bit(images: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def generate_batch(generator: torch.nn.Module, seeds, shape: tuple[int, ...], label_dim: int, device: torch.device,
-                   class_label: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                   class_label=None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One batch: 8-bit-rounded images in [-1, 1] on the CPU, one per seed, and their classes (or None)."""
     z, labels = seed_latents(seeds, shape, label_dim, class_label)
     images = generator(z.to(device), labels.to(device) if labels is not None else None).to(torch.float32).cpu()

@@ -5,7 +5,10 @@ outside evaluators, as PNG folders in EDM's ``generate.py`` layout or one ADM-fo
 Seeds follow the harness's protocol (``harness.evaluate``: one generator per seed, classes drawn
 from it), so seed i here is the image `bench run` and `bench eval` measured for seed i, and
 `bench eval --samples DIR` on the export reproduces the record's number. Everything is checked
-before a network is loaded; nothing in the run folder is changed.
+before a network is loaded (the class labels against the model right after, before any sampling);
+nothing in the run folder is changed. Both outputs resume: PNGs that exist are kept, an npz is
+assembled from per-batch shards that survive a stop (``harness.sample_shards``). Several class
+labels are assigned by position in the seed list (``harness.class_labels``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from harness.errors import UsageError
 if TYPE_CHECKING:  # annotations only: `bench --help` starts without torch
     import torch
 
+ACTIVE_EXPORT: list[Path] = []  # the --out being written, for the CLI's line on Ctrl-C (harness/cli.py)
+
 
 @dataclass
 class SampleOptions:
@@ -36,7 +41,7 @@ class SampleOptions:
     overrides: list[str] = field(default_factory=list)  # --set KEY=VALUE of that method's config
     subdirs: bool = False
     batch_size: int = 64
-    class_label: int | None = None
+    class_labels: str | None = None  # one, a list or a range (harness/class_labels.py); None: drawn per seed
     device: str = "auto"
     force: bool = False
     results: Path = Path("results")
@@ -78,24 +83,31 @@ def check_out(out: Path, results_dirs: list[Path], force: bool, subdirs: bool) -
         if results.exists() and (out.resolve() == results.resolve() or results.resolve() in out.resolve().parents):
             raise UsageError(f"--out {out} is inside the results folder {results}; bench sample changes nothing stored, "
                              f"so write the samples elsewhere")
+    above = out.parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if above.exists() and not above.is_dir():
+        raise UsageError(f"--out {out}: {above} is a file, not a folder")
     if out.suffix.lower() == ".npz":
         if subdirs:
             raise UsageError("--subdirs is for PNG folders; an .npz holds every image in one file")
-        if out.exists() and not force:
-            raise UsageError(f"--out {out} exists; pass --force to replace it")
         if out.exists() and not out.is_file():
             raise UsageError(f"--out {out} is a folder; an .npz name must be a file")
+        if out.exists() and not force:
+            raise UsageError(f"--out {out} exists; pass --force to replace it")
         return "npz"
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder for PNGs or a name ending in .npz")
     return "png"
 
 
-def _checked(options: SampleOptions) -> tuple[list[int], str, Path | None]:
+def _checked(options: SampleOptions) -> tuple[list[int], str, Path | None, list[int] | None]:
+    from harness.class_labels import parse_class_labels
     from harness.seed_ranges import parse_seeds
     from harness.validate import check_device, check_number
 
     seeds = parse_seeds(options.seeds)
+    labels = parse_class_labels(options.class_labels)
     check_number("--batch", options.batch_size, integral=True, minimum=1)
     check_device(options.device)
     if (options.run is None) == (options.method is None):
@@ -120,9 +132,7 @@ def _checked(options: SampleOptions) -> tuple[list[int], str, Path | None]:
         from harness.validate import check_backbone
 
         check_backbone(options.backbone)
-    if options.class_label is not None:
-        check_number("--class-label", options.class_label, integral=True, minimum=0)
-    return seeds, check_out(options.out, results_dirs, options.force, options.subdirs), run_dir
+    return seeds, check_out(options.out, results_dirs, options.force, options.subdirs), run_dir, labels
 
 
 def _source(options: SampleOptions, run_dir: Path | None, device: torch.device):
@@ -161,58 +171,90 @@ def _source(options: SampleOptions, run_dir: Path | None, device: torch.device):
                                                            backbone.label_dim), source
 
 
+def _png_todo(options: SampleOptions, seeds: list[int], labels: list[int] | None, manifest: dict) -> list[int]:
+    """The seeds whose PNG is missing (all with --force), after refusing a folder of another
+    generator's samples or kept files whose recorded class differs from the one now assigned."""
+    from harness.sample_files import MANIFEST, png_path, write_manifest
+
+    out = Path(options.out)
+    names = [png_path(out, s, options.subdirs).relative_to(out).as_posix() for s in seeds]
+    recorded: dict[str, int] = {}
+    previous = out / MANIFEST
+    if previous.is_file() and not options.force:
+        try:
+            old = json.loads(previous.read_text())
+        except (OSError, ValueError):
+            old = {"source": {"kind": "unreadable", "method": MANIFEST}}
+        old = old if isinstance(old, dict) else {"source": {"kind": "unreadable", "method": MANIFEST}}
+        if old.get("source") != manifest["source"]:
+            raise UsageError(f"--out {out} holds samples of another generator ({old.get('source', {}).get('kind')} "
+                             f"{old.get('source', {}).get('run_id') or old.get('source', {}).get('method')}); "
+                             f"pass --force to replace them, or choose another folder")
+        entries = old.get("labels") if isinstance(old.get("labels"), list) else []
+        recorded = {e[0]: e[1] for e in entries if isinstance(e, list) and len(e) == 2 and isinstance(e[0], str)
+                    and (out / e[0]).is_file()}
+    todo = list(seeds) if options.force else [s for s, n in zip(seeds, names) if not (out / n).is_file()]
+    if labels is not None:
+        missing = set(todo)
+        for seed, name, label in zip(seeds, names, labels):
+            if seed not in missing and recorded.get(name) != label:
+                was = "no recorded class" if name not in recorded else f"class {recorded[name]}"
+                raise UsageError(f"--out {out}: {name} is kept from before with {was}, but this export gives "
+                                 f"seed {seed} class {label}; pass --force to replace the files, or choose another folder")
+        recorded.update(zip(names, labels))
+        manifest["labels"] = sorted([name, label] for name, label in recorded.items())  # EDM dataset.json's layout
+    out.mkdir(parents=True, exist_ok=True)
+    write_manifest(previous, manifest)
+    return todo
+
+
 def sample_command(options: SampleOptions) -> Exported:
     """Check everything, load the generator, write the images that are missing; return what was done."""
+    from harness import class_labels
     from harness.build import resolve_device
     from harness.evaluate import generate_batch
     from harness.progress import image_progress
-    from harness.sample_files import MANIFEST, png_path, to_hwc_uint8, write_manifest, write_npz, write_png
+    from harness.sample_files import png_path, to_hwc_uint8, write_png
+    from harness.sample_shards import Batch, NpzShards
     from harness.seed_ranges import format_seeds
 
-    seeds, kind, run_dir = _checked(options)
+    seeds, kind, run_dir, wanted = _checked(options)
     device = resolve_device(options.device)
     generator, (channels, resolution, label_dim), source = _source(options, run_dir, device)
-    if options.class_label is not None and options.class_label >= max(label_dim, 1):
-        raise UsageError(f"--class-label {options.class_label}: the model has "
-                         f"{f'{label_dim} classes' if label_dim else 'no classes (unconditional)'}")
+    class_labels.check_against_model(wanted, label_dim, str(options.class_labels))
+    labels = class_labels.per_seed(wanted, seeds, label_dim, (channels, resolution, resolution))
     out = Path(options.out)
     manifest = {"source": source, "seeds": format_seeds(seeds), "num_images": len(seeds), "format": kind,
-                "subdirs": options.subdirs, "class_label": options.class_label,
+                "subdirs": options.subdirs, "class_labels": class_labels.describe(wanted),
+                "label_rule": "drawn per seed" if wanted is None else "i-th listed seed: labels[i mod len(labels)]",
                 "shape": [resolution, resolution, channels], "protocol": "one torch.Generator per seed "
                 "(harness.evaluate.seed_latents), images rounded to 8 bits"}
-    todo = list(seeds)
-    if kind == "png":
-        previous = out / MANIFEST
-        if previous.is_file() and not options.force:
-            old = json.loads(previous.read_text())
-            if old.get("source") != source or old.get("class_label") != options.class_label:
-                raise UsageError(f"--out {out} holds samples of another generator ({old.get('source', {}).get('kind')} "
-                                 f"{old.get('source', {}).get('run_id') or old.get('source', {}).get('method')}); "
-                                 f"pass --force to replace them, or choose another folder")
-        if not options.force:
-            todo = [s for s in seeds if not png_path(out, s, options.subdirs).is_file()]
-        out.mkdir(parents=True, exist_ok=True)
-        write_manifest(out / MANIFEST, manifest)
-    pixels = np.empty((len(seeds), resolution, resolution, channels), np.uint8) if kind == "npz" else None
-    labels = np.empty(len(seeds), np.int64) if kind == "npz" and label_dim else None
-    start = time.perf_counter()
-    with image_progress("sampling", len(todo), options.show_progress) as advance:
-        for first in range(0, len(todo), options.batch_size):
-            chunk = todo[first:first + options.batch_size]
-            images, classes = generate_batch(generator, chunk, (channels, resolution, resolution), label_dim, device,
-                                             options.class_label)
-            batch = to_hwc_uint8(images)
-            if kind == "png":
-                for seed, image in zip(chunk, batch):
-                    write_png(png_path(out, seed, options.subdirs), image)
-            else:
-                pixels[first:first + len(chunk)] = batch
-                if labels is not None:
-                    labels[first:first + len(chunk)] = classes.numpy()
-            advance(len(chunk))
     if kind == "npz":
-        write_npz(out, pixels, labels)
-    return Exported(out, len(todo), len(seeds) - len(todo), time.perf_counter() - start, manifest, pixels)
+        shards = NpzShards(out, seeds, labels, options.batch_size, (resolution, resolution, channels), manifest)
+        batches = shards.start(options.force)
+    else:
+        todo = _png_todo(options, seeds, labels, manifest)
+        label_of = dict(zip(seeds, labels)) if labels is not None else None
+        batches = [Batch(i, todo[i:i + options.batch_size],
+                         None if label_of is None else [label_of[s] for s in todo[i:i + options.batch_size]])
+                   for i in range(0, len(todo), options.batch_size)]
+    written = sum(len(batch.seeds) for batch in batches)
+    start = time.perf_counter()
+    ACTIVE_EXPORT[:] = [out]
+    with image_progress("sampling", written, options.show_progress) as advance:
+        for batch in batches:
+            images, _ = generate_batch(generator, batch.seeds, (channels, resolution, resolution), label_dim, device,
+                                       batch.labels)
+            pixels = to_hwc_uint8(images)
+            if kind == "npz":
+                shards.write(batch, pixels)
+            else:
+                for seed, image in zip(batch.seeds, pixels):
+                    write_png(png_path(out, seed, options.subdirs), image)
+            advance(len(batch.seeds))
+    images = shards.assemble()[0] if kind == "npz" else None
+    ACTIVE_EXPORT.clear()
+    return Exported(out, written, len(seeds) - written, time.perf_counter() - start, manifest, images)
 
 
 def summary(done: Exported) -> str:
@@ -225,11 +267,15 @@ def summary(done: Exported) -> str:
 def sample(
     run: Optional[Path] = typer.Argument(None, help="a run folder of `bench run` (or its run id in --results)"),
     seeds: str = typer.Option("0-49999", help="seeds as EDM's generate.py takes them: 0-49999, 1,5,10-19"),
-    out: Path = typer.Option(..., help="a folder (one PNG per seed) or a FILE.npz (ADM's format)"),
+    out: Path = typer.Option(..., help="a folder (one PNG per seed) or a FILE.npz (ADM's format; a stopped "
+                                          "export resumes from the batches kept in .FILE.npz.parts/)"),
     snapshot: str = typer.Option("final", help="final | best | a kept curve point's kimg (bench run --keep)"),
     subdirs: bool = typer.Option(False, help="PNGs in sub-folders of 1000 (EDM's --subdirs)"),
-    batch: int = typer.Option(64, help="images per generator call"),
-    class_label: Optional[int] = typer.Option(None, help="one class for every image (default: drawn per seed)"),
+    batch: int = typer.Option(64, help="images per generator call (an .npz resumes with the same --batch)"),
+    class_labels: Optional[str] = typer.Option(
+        None, "--class-labels", "--class-label", help="classes of a conditional model's images: one (3), a list or a "
+        "range (0,3,7 / 0-9); the i-th seed listed gets the (i mod n)-th label, so --seeds 0-9 --class-labels 0-9 "
+        "gives seed i class i (default: drawn per seed, as bench eval draws them)"),
     method: Optional[str] = typer.Option(None, help="instead of a run: teacher | backbone_one_step (with --backbone)"),
     backbone: Optional[str] = typer.Option(None, help="the backbone --method samples: registry name or path"),
     set_: List[str] = typer.Option([], "--set", help="KEY=VALUE of --method's config (e.g. num_steps=18)"),
@@ -241,6 +287,6 @@ def sample(
     """Export a generator's samples: PNGs in EDM's generate.py layout or an ADM-format .npz."""
     done = sample_command(SampleOptions(seeds=seeds, out=out, run=run, snapshot=snapshot, method=method,
                                         backbone=backbone, overrides=list(set_), subdirs=subdirs, batch_size=batch,
-                                        class_label=class_label, device=device, force=force, results=results,
+                                        class_labels=class_labels, device=device, force=force, results=results,
                                         show_progress=not quiet))
     typer.echo(summary(done))

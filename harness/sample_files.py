@@ -8,7 +8,7 @@
   conditional model ``arr_1`` int64 class labels [N].
 
 Files are written whole or not at all (temporary name, then rename), so a stopped export resumes
-by skipping the files that exist. Reading an npz never unpickles (``allow_pickle=False``).
+by skipping the files that exist (an npz from its shards: ``harness.sample_shards``). Reading an npz never unpickles (``allow_pickle=False``).
 """
 
 from __future__ import annotations
@@ -66,21 +66,34 @@ def to_hwc_uint8(images: torch.Tensor) -> np.ndarray:
     return pixels.permute(0, 2, 3, 1).contiguous().numpy()
 
 
-def write_npz(path: Path, images: np.ndarray, labels: np.ndarray | None) -> Path:
-    """ADM's sample batch: ``arr_0`` uint8 NHWC, ``arr_1`` labels when the model is conditional."""
+def write_arrays(path: Path, arrays: dict[str, np.ndarray], scratch: Path | None = None) -> Path:
+    """An ``.npz`` of ``arrays`` as ``np.savez`` lays it out (uncompressed ``NAME.npy`` entries), but
+    with a fixed entry timestamp, so the same arrays give the same bytes (``np.savez`` stamps the
+    current time). Written whole or not at all: a temporary file in ``scratch`` (default: beside
+    ``path``, same file system), then renamed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {"arr_0": np.ascontiguousarray(images, dtype=np.uint8)}
-    if labels is not None:
-        arrays["arr_1"] = np.asarray(labels, dtype=np.int64)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+    tmp = Path(scratch or path.parent) / f".{path.name}.{os.getpid()}.tmp"
     try:
-        np.savez(tmp, **arrays)
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for name, array in arrays.items():
+                entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                entry.external_attr = 0o644 << 16
+                with archive.open(entry, "w", force_zip64=True) as stream:
+                    np.lib.format.write_array(stream, np.ascontiguousarray(array), allow_pickle=False)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def write_npz(path: Path, images: np.ndarray, labels: np.ndarray | None, scratch: Path | None = None) -> Path:
+    """ADM's sample batch: ``arr_0`` uint8 NHWC, ``arr_1`` labels when the model is conditional."""
+    arrays = {"arr_0": np.ascontiguousarray(images, dtype=np.uint8)}
+    if labels is not None:
+        arrays["arr_1"] = np.asarray(labels, dtype=np.int64)
+    return write_arrays(path, arrays, scratch)
 
 
 def read_npz(path: Path, flag: str = "--samples") -> tuple[np.ndarray, np.ndarray | None]:

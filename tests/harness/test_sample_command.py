@@ -14,14 +14,32 @@ from helpers import invoke_bench, run_bench, snapshot
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory) -> Path:
-    """A tiny gan_only run on digits with a curve point before its end, every snapshot kept."""
-    from harness.runner import configure, run
+def run_output(tmp_path_factory) -> tuple[Path, str]:
+    """A tiny gan_only run on digits made by `bench run` (in-process), with a curve point before its
+    end and every snapshot kept; its folder and what it printed on stderr."""
+    import contextlib
+    import io
+    import sys
+
+    from harness.cli import main
 
     torch.set_num_threads(1)
-    config = configure("gan_only", "digits", budget_kimg=0.096, device="cpu", num_samples=60, eval_every_kimg=0.064,
-                       overrides=["train.batch_size=32", "tensorboard=false", "keep_snapshots=all"])
-    return run(config, tmp_path_factory.mktemp("runs"), show_progress=False).parent
+    results, err = tmp_path_factory.mktemp("runs"), io.StringIO()
+    argv = ["bench", "run", "--method", "gan_only", "--dataset", "digits", "--budget-kimg", "0.096", "--device",
+            "cpu", "--num-samples", "60", "--eval-every-kimg", "0.064", "--keep", "all", "--set",
+            "train.batch_size=32", "--set", "tensorboard=false", "--results", str(results), "--quiet"]
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(io.StringIO()) as out, \
+            contextlib.redirect_stderr(err):
+        patch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit) as done:
+            main()
+    assert done.value.code in (0, None), err.getvalue()
+    return Path(out.getvalue().strip().splitlines()[-1]).parent, err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def trained_run(run_output) -> Path:
+    return run_output[0]
 
 
 def bench(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
@@ -37,6 +55,7 @@ def eval_fd(monkeypatch, capsys, samples: Path, results: Path) -> float:
 
 def test_exported_samples_measure_the_records_numbers(trained_run: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     record = json.loads((trained_run / "record.json").read_text())
+    stored = snapshot(trained_run.parent)
     final_fd = next(m["value"] for m in record["metrics"] if m["name"] == "fd")
     code, out, err = bench(monkeypatch, capsys, "sample", str(trained_run), "--seeds", "0-59", "--out",
                            str(tmp_path / "png"), "--quiet", "--batch", "7")
@@ -52,6 +71,20 @@ def test_exported_samples_measure_the_records_numbers(trained_run: Path, tmp_pat
                          f"{point['kimg']}", "--out", str(tmp_path / "point.npz"), "--quiet")
     assert code == 0, err
     assert eval_fd(monkeypatch, capsys, tmp_path / "point.npz", tmp_path / "ev") == point["metrics"][0]["value"]
+
+    # --snapshot best: the generator behind the record's best curve point gives that point's number.
+    code, _, err = bench(monkeypatch, capsys, "sample", str(trained_run), "--seeds", "0-59", "--snapshot", "best",
+                         "--out", str(tmp_path / "best.npz"), "--quiet")
+    assert code == 0, err
+    assert eval_fd(monkeypatch, capsys, tmp_path / "best.npz", tmp_path / "ev") == record["best_snapshot"]["value"]
+    assert snapshot(trained_run.parent) == stored  # bench sample changed nothing stored
+
+
+def test_run_prints_what_its_kept_snapshots_use(run_output) -> None:
+    run_dir, err = run_output
+    kept = json.loads((run_dir / "record.json").read_text())["snapshots"]
+    assert kept["bytes"] == sum(p.stat().st_size for p in (run_dir / "snapshots").glob("*.safetensors")) > 0
+    assert "snapshots: keep all: 1 kept beside the final generator" in err
 
 
 def test_npz_round_trips_and_matches_the_pngs(trained_run: Path, tmp_path: Path, monkeypatch, capsys) -> None:
@@ -151,14 +184,22 @@ def test_exported_pixels_are_what_torch_fidelity_and_clean_fid_read(trained_run:
     (["--seeds", "0-3", "--snapshot", "0.1", "--out", "{tmp}/o"], "was not kept"),
     (["--seeds", "0-3", "--subdirs", "--out", "{tmp}/o.npz"], "--subdirs is for PNG folders"),
     (["--seeds", "0-3", "--method", "teacher", "--out", "{tmp}/o"], "pass a run folder (bench sample RUN) or --method"),
+    (["--seeds", "0-3", "--out", "{tmp}/file/o.npz"], "file is a file, not a folder"),
+    (["--seeds", "0-3", "--out", "{tmp}/dir.npz"], "dir.npz is a folder"),
+    (["--seeds", "0-3", "--out", "{tmp}/done.npz"], "done.npz exists; pass --force"),
+    (["--seeds", "0-3", "--class-labels", "0", "--out", "{tmp}/o"], "the model is unconditional"),
 ])
 def test_bad_input_is_one_line_and_changes_nothing(trained_run: Path, tmp_path: Path, args, message, monkeypatch,
                                                    capsys) -> None:
-    before = snapshot(trained_run.parent)
+    (tmp_path / "file").write_text("a file where a folder is meant")
+    (tmp_path / "dir.npz").mkdir()
+    (tmp_path / "done.npz").write_bytes(b"a finished export")
+    before = snapshot(trained_run.parent), snapshot(tmp_path)
     argv = [a.format(tmp=tmp_path, results=trained_run.parent) for a in args]
     code, _, err = bench(monkeypatch, capsys, "sample", str(trained_run), *argv)
     assert code == 2 and message in err and "Traceback" not in err, err
-    assert snapshot(trained_run.parent) == before and not (tmp_path / "o").exists()
+    assert (snapshot(trained_run.parent), snapshot(tmp_path)) == before and not (tmp_path / "o").exists()
+    assert not list(tmp_path.glob(".*.parts")) and not (tmp_path / "dir.npz" / "o").exists()
 
 
 def test_entry_point_refuses_a_bad_seed_range(trained_run: Path, tmp_path: Path) -> None:
@@ -177,6 +218,14 @@ def test_eval_refuses_an_npz_of_the_wrong_layout(tmp_path: Path, monkeypatch, ca
     assert not (tmp_path / "r").exists()
 
 
+def test_entry_point_refuses_an_npz_of_the_wrong_dtype(tmp_path: Path) -> None:
+    np.savez(tmp_path / "f.npz", arr_0=np.zeros((4, 8, 8, 1), np.float32))
+    result = run_bench("eval", "--samples", str(tmp_path / "f.npz"), "--dataset", "digits", "--metric", "fd",
+                       "--results", str(tmp_path / "r"))
+    assert result.returncode == 2 and "arr_0 is float32, expected uint8" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
 def test_conditional_models_store_their_labels(tmp_path: Path, monkeypatch, capsys) -> None:
     from harness.evaluate import seed_latents
     from harness.sample_files import read_npz
@@ -192,4 +241,12 @@ def test_conditional_models_store_their_labels(tmp_path: Path, monkeypatch, caps
     code, _, err = bench(monkeypatch, capsys, *common, "--class-label", "2", "--out", str(tmp_path / "two.npz"))
     assert code == 0 and read_npz(tmp_path / "two.npz")[1].tolist() == [2] * 10, err
     code, _, err = bench(monkeypatch, capsys, *common, "--class-label", "3", "--out", str(tmp_path / "bad.npz"))
-    assert code == 2 and "the model has 3 classes" in err and not (tmp_path / "bad.npz").exists()
+    assert code == 2 and "outside the model's 3 classes" in err and not (tmp_path / "bad.npz").exists()
+    assert not (tmp_path / ".bad.npz.parts").exists()
+
+
+def test_progress_reports_images_per_second(trained_run: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    code, _, err = bench(monkeypatch, capsys, "sample", str(trained_run), "--seeds", "0-9", "--batch", "5", "--out",
+                         str(tmp_path / "p.npz"))
+    lines = [line for line in err.splitlines() if line.startswith("sampling: ")]
+    assert code == 0 and lines[-1].startswith("sampling: 10/10 images, ") and "img/s" in lines[-1], err

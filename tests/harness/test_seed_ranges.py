@@ -17,7 +17,8 @@ def test_ranges_and_lists_parse_as_edm_does() -> None:
 
 @pytest.mark.parametrize("text, message", [
     ("5-3", "ends before it starts"), ("a", "is not a seed"), ("1,,2", "is not a seed"), ("-1", "is not a seed"),
-    ("1,3,1", "seed 1 is named twice"), ("0-3,2", "seed 2 is named twice"), (str(2**63), "must be below"),
+    ("1,3,1", "seed 1 is named twice"), ("0-3,2", "seed 2 is named twice"), (str(2**63), "above the largest seed"),
+    ("0-99999999999", "more than 10,000,000 seeds"),
 ])
 def test_bad_seed_lists_are_usage_errors(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):

@@ -53,3 +53,16 @@ def test_keeper_writes_then_prunes_to_the_policy(tmp_path: Path) -> None:
     assert resolve(tmp_path, record, "5")[0].name == resolve(tmp_path, record, "final")[0].name == "generator.safetensors"
     with pytest.raises(UsageError, match="the snapshot at 3 kimg was not kept"):
         resolve(tmp_path, record, "3")
+
+
+def test_a_policy_whose_snapshots_cannot_fit_is_refused_before_training(tmp_path: Path, monkeypatch) -> None:
+    import harness.storage
+    from harness.errors import BenchError
+
+    net = torch.nn.Linear(100, 100)  # 40,400 bytes of float32 weights
+    monkeypatch.setattr(harness.storage, "free_bytes", lambda path: 100_000)
+    with pytest.raises(BenchError, match=r"--keep all: up to 5 snapshots .* do not fit .* keep fewer"):
+        SnapshotKeeper.for_run(tmp_path, "all", net, 5)
+    assert SnapshotKeeper.for_run(tmp_path, "best", net, 5).keep == "best"  # one snapshot and the final fit
+    assert SnapshotKeeper.for_run(tmp_path, "final", net, 5).keep == "final"
+    assert not (tmp_path / "snapshots").exists()
