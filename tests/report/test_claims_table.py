@@ -133,7 +133,8 @@ def test_one_column_per_dataset_and_backbone():
         record["backbone"]["name"] = "edm-fashion-mnist-32x32-uncond-small"
     ctx = Context(sort_records(runs("gan_only", LOW, case=6) + small + runs("gan_only", LOW), Path("/r")),
                   load_published())
-    assert claims.scales(ctx) == [("digits", "edm-digits-8x8-uncond"), ("fashion-mnist", "edm-fashion-mnist-32x32-uncond"),
+    assert claims.scales(ctx) == [("digits", "edm-digits-8x8-uncond"),
+                                  ("fashion-mnist", "edm-fashion-mnist-32x32-uncond"),
                                   ("fashion-mnist", "edm-fashion-mnist-32x32-uncond-small")]
     doc = claims.SPEC.document(ctx)
     assert len(doc.sections[0].header) == 4 and len(doc.csv_rows) == 3 * len(claims.CLAIMS)

@@ -175,8 +175,8 @@ def claim1(analyses: list[Analysis]) -> Cell | None:
         student = Group(f"{label} to the data", budget,
                         tuple(float(a.record["results"]["student_vs_data"]) for a in group))
         steps = group_by([row for a in group for row in a.record["results"]["teacher"]], lambda r: int(r["steps"]))
-        teachers = [Group(f"teacher {s} steps to the student", budget, tuple(float(r["teacher_vs_student"]) for r in rows))
-                    for s, rows in sorted(steps.items())]
+        teachers = [Group(f"teacher {s} steps to the student", budget,
+                          tuple(float(r["teacher_vs_student"]) for r in rows)) for s, rows in sorted(steps.items())]
         if teachers:
             word, text = compared(student, teachers, lower_outcome)
             candidates.append(((budget, m.num_samples if m else 0, m.id if m else ""), Cell(word, text, budget, m)))
