@@ -34,6 +34,7 @@ from baselines.base import Method, MethodContext, draw_latents, frozen
 from baselines.d2o import d2o_generator_from
 from baselines.discriminator_choice import DiscriminatorSettings, discriminator_for
 from baselines.losses import discriminator_loss, generator_loss, r1_penalty
+from baselines.random_init import check_init, generator_source
 from baselines.tunable import log_uniform
 
 
@@ -63,6 +64,12 @@ class GanOnlyConfig(DiscriminatorSettings):
     sigma: float = 80.0
     sigma_data: float = 0.5
     eps: float = 0.002
+    # pretrained: fine-tune the backbone (the paper); random: the same architecture freshly initialised, the
+    # thesis control (baselines/random_init.py).
+    init: str = "pretrained"
+
+    def __post_init__(self) -> None:
+        check_init(self.init)
 
 
 # `bench tune`'s search space (baselines/tunable.py): the two learning rates and the R1 weight, the
@@ -83,7 +90,8 @@ class GanOnly(Method):
     def __init__(self, ctx: MethodContext, config: GanOnlyConfig):
         super().__init__(ctx, config)
         net = ctx.backbone.net
-        self.G = d2o_generator_from(net, config.sigma, config.sigma_data, config.eps).to(ctx.device)
+        source = generator_source(net, config.init, ctx.seed)
+        self.G = d2o_generator_from(source, config.sigma, config.sigma_data, config.eps).to(ctx.device)
         self.prepare_generator()
         D, self.discriminator_info = discriminator_for(config, net, ctx.seed)
         self.D = D.to(ctx.device)
@@ -107,7 +115,7 @@ class GanOnly(Method):
         return {"generator": self.opt_g, "discriminator": self.opt_d}
 
     def record_info(self) -> dict[str, Any]:
-        return dict(self.discriminator_info)
+        return {**self.discriminator_info, "init": self.config.init}
 
     def r1_due(self, step: int) -> bool:
         """The authors' schedule: iterations 16, 32, ... (``batch_idx != 0 and batch_idx % 16 == 0``)."""

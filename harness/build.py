@@ -89,10 +89,12 @@ def configure(method: str, dataset: str, backbone: str | None = None, budget_kim
               eval_curve_samples: int | None = None) -> RunConfig:
     """Map command-line choices onto a RunConfig: paper defaults, then dataset presets, then flags;
     then check the whole of it (``harness.validate``) before anything is loaded or created."""
+    from baselines.random_init import check_init_override
     from harness.config import split_overrides
     from harness.validate import check_run_config
 
     config = default_config(method, dataset)
+    check_init_override(method, overrides)  # init=random where a method's premise is the pre-trained backbone
     if backbone:
         config.backbone = backbone
     if not config.backbone:

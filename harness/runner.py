@@ -188,7 +188,7 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
 
     record: dict[str, Any] = {
         "method": config.method, "dataset": config.dataset, "seed": config.seed,
-        "backbone": {"name": backbone.name, "sha256": backbone.sha256, "file": backbone.path.name},
+        "backbone": backbone.record_entry(),
         "data": {"name": dataset.name, "sha256": dataset.sha256, "num_images": len(dataset), "source": dataset.source},
         "budget_kimg": config.train.budget_kimg if method.trains else 0.0,
         "config": {**asdict(config), "method_config": asdict(method_config)},

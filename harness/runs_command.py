@@ -14,7 +14,7 @@ import typer
 
 from harness import records
 from harness.errors import UsageError
-from harness.summary import read_record, render_summary, summarize
+from harness.summary import method_shown, read_record, render_summary, summarize
 
 DEFAULT_RESULTS = Path("results")
 
@@ -58,7 +58,7 @@ def metrics_cell(row: dict) -> str:
 def table(rows: list[dict]) -> str:
     """A plain aligned table (greppable, no box drawing)."""
     header = ("run", "kind", "method", "dataset", "budget kimg", "seed", "metrics", "status")
-    body = [(str(r["run_id"]), r["kind"], str(r["method"]), str(r["dataset"]),
+    body = [(str(r["run_id"]), r["kind"], method_shown(r), str(r["dataset"]),
              "-" if r["budget_kimg"] is None else f"{r['budget_kimg']:g}", str(r["seed"]), metrics_cell(r),
              str(r["status"])) for r in rows]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]

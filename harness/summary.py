@@ -39,10 +39,11 @@ def summarize(record: dict, path: Path | str | None = None) -> dict[str, Any]:
     final_seconds = _number(timing.get("final_eval_seconds")) or eval_seconds  # without the curve points
     samples = max((m["num_samples"] or 0 for m in metrics), default=0)
     policy = hardware.get("cpu_threads_policy") or {}
+    info = record.get("method_info") if isinstance(record.get("method_info"), dict) else {}
     return {
         "run_id": record.get("run_id"), "kind": kind, "status": record.get("status"),
         "failure": (record.get("failure") or {}).get("reason"),
-        "method": record.get("method"), "dataset": record.get("dataset"), "seed": record.get("seed"),
+        "method": record.get("method"), "init": info.get("init"), "dataset": record.get("dataset"), "seed": record.get("seed"),
         "budget_kimg": _number(record.get("budget_kimg")), "nfe": record.get("nfe"),
         "training_images": training.get("images_seen", 0),  # an evaluation: its generator's, from the run
         "evaluation_of": (record.get("evaluation") or {}).get("evaluation_of"),
@@ -56,6 +57,13 @@ def summarize(record: dict, path: Path | str | None = None) -> dict[str, Any]:
         "cpu_threads_source": policy.get("source"),
         "metrics": metrics, "path": str(path) if path is not None else record.get("_path"),
     }
+
+
+def method_shown(summary: dict) -> str:
+    """The method, and "random init" for the thesis control (baselines/random_init.py): never mistaken for
+    a fine-tuned pre-trained backbone."""
+    init = summary.get("init")
+    return str(summary["method"]) + ("" if init in (None, "pretrained") else f" ({init} init, not pre-trained)")
 
 
 def _seconds(value: float | None) -> str:
@@ -75,7 +83,7 @@ def summary_text(summary: dict) -> str:
     budget = "-" if summary["budget_kimg"] is None else f"{summary['budget_kimg']:g} kimg"
     status = summary["status"] + (f" ({summary['failure']})" if summary["failure"] else "")
     lines = [f"{summary['run_id']}: {summary['kind']}, {status}",
-             f"  method {summary['method']}, dataset {summary['dataset']}, seed {summary['seed']}, budget {budget}, "
+             f"  method {method_shown(summary)}, dataset {summary['dataset']}, seed {summary['seed']}, budget {budget}, "
              f"NFE {summary['nfe'] if summary['nfe'] is not None else '-'}"]
     lines += [metric_line(m) for m in summary["metrics"]] or ["  (no metrics in this record)"]
     speed = summary["train_images_per_second"]

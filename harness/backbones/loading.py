@@ -42,6 +42,17 @@ class LoadedBackbone:
     def label_dim(self) -> int:
         return int(self.net.label_dim)
 
+    @property
+    def pretrain_kimg(self) -> float | None:
+        """Thousands of images the backbone was pre-trained on, from its `bench pretrain` card (None where
+        the card does not say, e.g. EDM's pickles): a backbone stopped early says so in every record."""
+        seen = self.card.get("images_seen") if isinstance(self.card, dict) else None
+        return float(seen) / 1000 if isinstance(seen, (int, float)) and not isinstance(seen, bool) else None
+
+    def record_entry(self) -> dict:
+        """What a run record says about its backbone."""
+        return {"name": self.name, "sha256": self.sha256, "file": self.path.name, "pretrain_kimg": self.pretrain_kimg}
+
 
 def resolve(name_or_path: str, cache_dir: Path | None = None) -> tuple[Path, BackboneSpec | None]:
     """The file behind a backbone name or path; a missing one is a clear error saying what to put where."""

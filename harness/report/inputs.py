@@ -78,12 +78,13 @@ def dataset_order(keys: Iterable[str]) -> list[str]:
     return [k for k in DATASETS] + sorted(keys - set(DATASETS))
 
 
-def method_label(method: str, freeze_level: int | None = None) -> str:
-    """The method as the paper names it; D2O-F shows its freeze level unless it is the published 1."""
+def method_label(method: str, freeze_level: int | None = None, init: str | None = None) -> str:
+    """The method as the paper names it; D2O-F shows its freeze level unless it is the published 1; a run
+    from a randomly initialised network (the thesis control, baselines/random_init.py) says so in every table."""
     base = METHOD_LABELS.get(method, method)
     if method == "gan_only_frozen" and freeze_level not in (None, 1):
-        return f"{base} (level {freeze_level})"
-    return base
+        base = f"{base} (level {freeze_level})"
+    return base if init in (None, "pretrained") else f"{base} ({init} init, not pre-trained)"
 
 
 @dataclass(frozen=True, order=True)
@@ -178,10 +179,11 @@ class Run:
     snapshot_of_schedule: bool = False
     schedule_depends_on_budget: bool = False  # recorded by the run (baselines: Method.schedule_depends_on_budget)
     settings: tuple[tuple[str, Any], ...] = ()  # the run's recipe (harness/report/published.py run_settings)
+    init: str = "pretrained"  # "random": the thesis control (baselines/random_init.py), never a fine-tuned row
 
     @property
     def label(self) -> str:
-        base = method_label(self.method, self.freeze_level)
+        base = method_label(self.method, self.freeze_level, self.init)
         return f"{base} (snapshot of a {self.schedule_kimg:g} kimg schedule)" if self.snapshot_of_schedule else base
 
 
@@ -214,7 +216,7 @@ class Analysis:
 
     @property
     def label(self) -> str:
-        return method_label(self.method, self.freeze_level)
+        return method_label(self.method, self.freeze_level, (self.record.get("method_info") or {}).get("init"))
 
 
 @dataclass
@@ -228,10 +230,7 @@ class ReportInputs:
 
 def relative_name(record: dict, results_dir: Path) -> str:
     path = Path(record.get("_path", "?"))
-    try:
-        return str(path.relative_to(results_dir))
-    except ValueError:
-        return path.name
+    return str(path.relative_to(results_dir)) if path.is_relative_to(results_dir) else path.name
 
 
 def _hardware(record: dict) -> str:
@@ -290,12 +289,11 @@ def to_run(record: dict, name: str) -> Run:
                _float(timing.get("train_seconds")), _hardware(record), _on_gpu(record),
                info.get("freeze_level"), _float(info.get("frozen_share")), values, curve, best,
                schedule_depends_on_budget=bool((record.get("curve") or {}).get("schedule_depends_on_budget")),
-               settings=run_settings(record))
+               settings=run_settings(record), init=str(info.get("init") or "pretrained"))
 
 
 def check_analysis(record: dict) -> None:
-    """Touch every field the analysis tables read, so a malformed record fails here, not half-way
-    through a table (raises KeyError/TypeError/ValueError like ``to_run``)."""
+    """Touch every field the analysis tables read: a malformed record fails here (KeyError/TypeError/ValueError)."""
     if record["kind"] == MISMATCH_KIND:
         float(record["results"]["student_vs_data"])
         for row in record["results"]["teacher"]:

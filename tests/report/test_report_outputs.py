@@ -17,7 +17,7 @@ from report_fixtures import mismatch_record, run_record, snapshot, synthetic_rec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-TABLES = ("one_step", "figure_1a", "curves", "samples", "freeze_ablation", "mismatch", "spectrum", "cost", "tuned",
+TABLES = ("one_step", "figure_1a", "curves", "samples", "freeze_ablation", "mismatch", "spectrum", "cost", "tuned", "claims",
           "runs")
 
 

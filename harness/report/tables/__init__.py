@@ -4,8 +4,8 @@ Adding a table: write a module with a ``SPEC = TableSpec(name, title, caption, b
 here; `bench report` writes <name>.md/.tex/.csv (and <name>.png when the document has a figure).
 """
 
-from harness.report.tables import (cost, curves, figure_1a, freeze_ablation, mismatch, one_step, runs, samples, spectrum,
+from harness.report.tables import (claims, cost, curves, figure_1a, freeze_ablation, mismatch, one_step, runs, samples, spectrum,
                                    tuned)
 
 SPECS = (one_step.SPEC, figure_1a.SPEC, curves.SPEC, samples.SPEC, freeze_ablation.SPEC, mismatch.SPEC, spectrum.SPEC, cost.SPEC,
-         tuned.SPEC, runs.SPEC)
+         tuned.SPEC, claims.SPEC, runs.SPEC)

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.report.inputs import (Measurement, Run, dataset_order, dataset_title, fmt_count, group_by, method_label,
+from harness.report.inputs import (Measurement, Run, dataset_order, dataset_title, fmt_count, group_by,
                                    run_command)
 from harness.report.formatting import provenance
 from harness.report.plots import empty_panel, log_x_axis, log_y_if_wide, panels_drawer, place_labels
 from harness.report.render import Citations, Document, Section
 from harness.report.spec import Context, TableSpec
-from harness.report.tables.figure_1a import PAPER_KEY, draw_reported, reported_values
+from harness.report.tables.figure_1a import (PAPER_KEY, draw_references, draw_reported,
+                                             references_of, reported_values)
 
-REFERENCE_METHODS = {"teacher": ("#000000", ":"), "backbone_one_step": ("#7f7f7f", "--")}
 BAND = "min–max over seeds"
 CSV_HEADER = ["panel", "kind", "dataset", "method", "bench_method", "run_budget_kimg", "kimg", "train_images",
               "train_images_low", "train_images_high", "fd", "fd_min", "fd_max", "fd_low", "fd_high", "seeds",
@@ -90,32 +90,26 @@ def lines_of(runs: list[Run], m: Measurement) -> list[Line]:
     return lines
 
 
-def references_of(runs: list[Run], key: str, m: Measurement) -> list[tuple[str, str, float, int]]:
-    out = []
-    for method in REFERENCE_METHODS:
-        values = [v for r in runs if r.key == key and r.method == method for mm, v in r.values if mm == m]
-        if values:
-            out.append((method_label(method), method, sum(values) / len(values), len(values)))
-    return out
-
-
 def panels_of(ctx: Context) -> list[Panel]:
     runs = ctx.inputs.runs
     with_curves = curve_runs(runs)
-    cells = group_by([(r.key, m, r) for r in with_curves for p in r.curve for m, _ in p.values if m.is_fd()],
-                     lambda t: (t[0], t[1]))
+    # One panel per dataset, backbone and measurement: curves from two backbones (a CPU-scale and a GPU-scale
+    # Fashion-MNIST one) never share a line, and each panel's references are its own backbone's.
+    cells = group_by([((r.key, r.backbone), m, r) for r in with_curves for p in r.curve for m, _ in p.values
+                      if m.is_fd()], lambda t: (t[0], t[1]))
     cells = {k: list({id(t[2]): t[2] for t in v}.values()) for k, v in cells.items()}
     paper = Panel("ImageNet 64: Figure 1A (reported) and reproduced curves", PAPER_KEY, None,
                   reported=ctx.published.select("figure-1a", PAPER_KEY))
     panels = [paper]
-    order = {k: i for i, k in enumerate(dataset_order(k for k, _ in cells))}
-    for (key, m) in sorted(cells, key=lambda km: (order[km[0]], km[1])):
+    order = {k: i for i, k in enumerate(dataset_order(k for (k, _), _ in cells))}
+    for (key, backbone), m in sorted(cells, key=lambda km: (order[km[0][0]], km[0][1], km[1])):
+        group = cells[((key, backbone), m)]
         if key == PAPER_KEY and m.matches_published_protocol() and paper.measurement is None:
-            paper.measurement, paper.lines = m, lines_of(cells[(key, m)], m)
-            paper.references = references_of(runs, key, m)
+            paper.measurement, paper.lines = m, lines_of(group, m)
+            paper.references = references_of(runs, key, m, backbone)
             continue
-        panels.append(Panel(f"{dataset_title(key)}: {m.short()}", key, m, lines_of(cells[(key, m)], m),
-                            references_of(runs, key, m)))
+        panels.append(Panel(f"{dataset_title(key)}: {m.short()}\nbackbone {backbone}", key, m, lines_of(group, m),
+                            references_of(runs, key, m, backbone)))
     if not paper.lines:
         paper.note = "no stored ImageNet 64 curves measured like the paper yet"
     return panels
@@ -134,9 +128,7 @@ def draw_panel(ax, panel: Panel, colors: dict[str, str]) -> None:
                 label=line.label + (" (points before the end: snapshots of its schedule)" if line.snapshots else ""))
         ax.fill_between(xs, [min(p.values) for p in line.points], [max(p.values) for p in line.points], color=c,
                         alpha=0.2, lw=0)
-    for label, method, value, _ in panel.references:
-        c, style = REFERENCE_METHODS[method]
-        ax.axhline(value, color=c, ls=style, lw=1, label=label)
+    draw_references(ax, panel.references)
     log_axes(ax, log_y=not panel.reported)
     if panel.reported:  # the published points: log y only where a linear axis would flatten them
         log_y_if_wide(ax, reported_values(panel.reported) + [p.mean for line in panel.lines for p in line.points])

@@ -12,13 +12,15 @@ import math
 from dataclasses import dataclass, field
 
 from harness.report.inputs import (Measurement, Run, Summary, dataset_order, dataset_title, fmt_count, group_by,
-                                   run_command, seeds_shown, summarize)
+                                   method_label, run_command, seeds_shown, summarize)
 from harness.report.formatting import provenance
 from harness.report.plots import empty_panel, log_x_axis, log_y_if_wide, panels_drawer, place_labels
 from harness.report.render import Citations, Document, Section
 from harness.report.spec import Context, TableSpec
 
 PAPER_KEY = "imagenet-64"
+# Horizontal references in the FD-vs-images panels (here and in curves.py): colour and line style.
+REFERENCE_METHODS = {"teacher": ("#000000", ":"), "backbone_one_step": ("#7f7f7f", "--")}
 MARKS = "Triangles: reproduced, mean over seeds (bars: ± 1 std); grey circles: published (bars: published ranges)."
 CSV_HEADER = ["panel", "kind", "dataset", "method", "bench_method", "budget_kimg", "train_images",
               "train_images_low", "train_images_high", "fd", "fd_low", "fd_high", "fd_std", "seeds", "entry",
@@ -47,6 +49,7 @@ class Panel:
     reported: list = field(default_factory=list)
     points: list[Point] = field(default_factory=list)
     empty_note: str = ""
+    references: list[tuple[str, str, float, int]] = field(default_factory=list)  # label, method, mean, runs
 
 
 def trained_one_step(runs: list[Run]) -> list[Run]:
@@ -64,25 +67,47 @@ def points_of(runs: list[Run], m: Measurement) -> list[Point]:
     return points
 
 
+def references_of(runs: list[Run], key: str, m: Measurement,
+                  backbone: str | None = None) -> list[tuple[str, str, float, int]]:
+    """The teacher and the one-step backbone of the panel's dataset, backbone and measurement."""
+    out = []
+    for method in REFERENCE_METHODS:
+        values = [v for r in runs if r.key == key and r.method == method and backbone in (None, r.backbone)
+                  for mm, v in r.values if mm == m]
+        if values:
+            out.append((method_label(method), method, sum(values) / len(values), len(values)))
+    return out
+
+
+def draw_references(ax, references: list[tuple[str, str, float, int]]) -> None:
+    for label, method, value, _ in references:
+        c, style = REFERENCE_METHODS[method]
+        ax.axhline(value, color=c, ls=style, lw=1, label=label)
+
+
 def panels_of(ctx: Context) -> list[Panel]:
     runs = trained_one_step(ctx.inputs.runs)
-    by_cell = group_by([(r.key, m, r) for r in runs for m, _ in r.values if m.is_fd()], lambda t: (t[0], t[1]))
+    # One panel per dataset, backbone and measurement (curves.py does the same), with that backbone's references.
+    by_cell = group_by([((r.key, r.backbone), m, r) for r in runs for m, _ in r.values if m.is_fd()],
+                       lambda t: (t[0], t[1]))
     cells = {k: sorted({id(t[2]): t[2] for t in v}.values(), key=lambda r: r.run_id) for k, v in by_cell.items()}
     paper = Panel("ImageNet 64: Figure 1A (reported) and reproduced FID", PAPER_KEY, None,
                   reported=ctx.published.select("figure-1a", PAPER_KEY))
-    for (key, m), group in cells.items():
+    for ((key, backbone), m), group in cells.items():
         if key == PAPER_KEY and m.matches_published_protocol():
             paper.measurement = m  # several protocol-conforming measurements would share this panel: rare
             paper.points += points_of(group, m)
+            paper.references = references_of(ctx.inputs.runs, key, m, backbone)
     if not paper.points:
         paper.empty_note = "no stored ImageNet 64 one-step runs measured like the paper yet"
     panels = [paper]
-    order = {k: i for i, k in enumerate(dataset_order(k for k, _ in cells))}
-    for (key, m) in sorted(cells, key=lambda km: (order[km[0]], km[1])):
+    order = {k: i for i, k in enumerate(dataset_order(k for (k, _), _ in cells))}
+    for (key, backbone), m in sorted(cells, key=lambda km: (order[km[0][0]], km[0][1], km[1])):
         if key == PAPER_KEY and m.matches_published_protocol():
             continue
-        panels.append(Panel(f"{dataset_title(key)}: {m.short()} (reproduced only)", key, m,
-                            points=points_of(cells[(key, m)], m)))
+        panels.append(Panel(f"{dataset_title(key)}: {m.short()} (reproduced only)\nbackbone {backbone}", key, m,
+                            points=points_of(cells[((key, backbone), m)], m),
+                            references=references_of(ctx.inputs.runs, key, m, backbone)))
     return panels
 
 
@@ -131,9 +156,11 @@ def draw_panel(ax, panel: Panel, colors: dict[str, str]) -> None:
         ax.plot(xs, ys, "^-", color=colors[label], ms=6, label=f"reproduced: {label}")
         ax.vlines(xs, [p.mean - (p.std or 0.0) for p in pts], [p.mean + (p.std or 0.0) for p in pts],
                   color=colors[label], lw=1)
+    draw_references(ax, panel.references)
     log_x_axis(ax)
     # FD falls by decades early in training: a linear axis flattens everything but the first points.
-    log_y_if_wide(ax, reported_values(panel.reported) + [p.mean for p in panel.points])
+    log_y_if_wide(ax, reported_values(panel.reported) + [p.mean for p in panel.points]
+                  + [value for _, _, value, _ in panel.references])
     ax.margins(x=0.12, y=0.08)  # room for the method names beside the outermost points
     ax.set_xlabel("training images")
     ax.set_ylabel(panel.measurement.label() if panel.measurement else "FID")
@@ -177,6 +204,12 @@ def reproduced_section(index: int, panel: Panel) -> tuple[Section, list[dict]]:
                          "bench_method": p.method, "budget_kimg": p.budget_kimg, "train_images": p.images,
                          "fd": p.mean, "fd_std": p.std, "seeds": len({r.seed for r in p.runs}),
                          **(panel.measurement.csv_fields() if panel.measurement else {})})
+    for label, method, value, n in panel.references:
+        rows.append([f"{label} (reference)", "—", "—", f"{value:.3f}", str(n)])
+        sources.append(f"mean final {label} value of the {n} {method} runs of this dataset and backbone")
+        csv_rows.append({"panel": index, "kind": "reference", "dataset": panel.key, "method": label,
+                         "bench_method": method, "fd": value, "seeds": n,
+                         **(panel.measurement.csv_fields() if panel.measurement else {})})
     notes = [f"measurement {panel.measurement.legend()}"] if panel.measurement else []
     if panel.empty_note:
         notes.insert(0, f"{panel.empty_note}: run {run_command('gan_only', panel.key)}")
@@ -207,6 +240,7 @@ SPEC = TableSpec(
     title="Figure 1A: FID vs training images (log scale), reported and reproduced",
     caption=("Grey circles: published points (approximate training images as published; ranges drawn as error "
              "bars). Coloured triangles: reproduced runs of trained one-step methods, mean ± std over seeds, "
-             "at the images their generator saw. Panels after the first hold other datasets or measurements."),
+             "at the images their generator saw. Panels after the first hold other datasets, backbones or "
+             "measurements, each with its own backbone's teacher (dotted) and one-step backbone (dashed) as horizontal references."),
     build=build,
 )

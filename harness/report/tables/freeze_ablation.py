@@ -70,8 +70,8 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
         header += [f"{m.header()}: mean ± std", f"seeds [{m.id}]"]
         short += [m.short(), "seeds"]
     rows, csv_rows, done, sources = [], [], set(), []
-    groups = group_by(runs, lambda r: (level_of(r), r.method, r.budget_kimg, r.backbone))
-    for (level, method, budget, backbone), group in sorted(groups.items()):
+    groups = group_by(runs, lambda r: (level_of(r), r.method, r.budget_kimg, r.backbone, r.init))  # init: own rows
+    for (level, method, budget, backbone, _), group in sorted(groups.items()):
         arch, share = reported_share(ctx, backbone, level)
         fid = reported_fid(ctx, key, level)
         done.add((arch, level))

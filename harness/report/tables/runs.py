@@ -15,10 +15,12 @@ BASE_COLUMNS = ["record", "kind", "status", "dataset", "method", "seed", "budget
 
 def base_fields(record: dict, name: str) -> dict:
     backbone = (record.get("backbone") or {}).get("name") if isinstance(record.get("backbone"), dict) else None
-    dataset = record.get("dataset")
+    dataset, info = record.get("dataset"), record.get("method_info")
+    init = info.get("init") if isinstance(info, dict) else None  # the thesis control names itself (random init)
     return {"record": name, "kind": record.get("kind", RUN_KIND), "status": record.get("status"),
             "dataset": dataset_key(str(dataset), str(backbone or "")) if dataset else None,
-            "method": record.get("method"), "seed": record.get("seed"), "budget_kimg": record.get("budget_kimg"),
+            "method": record.get("method") if init in (None, "pretrained") else f"{record.get('method')} ({init} init)",
+            "seed": record.get("seed"), "budget_kimg": record.get("budget_kimg"),
             "nfe": record.get("nfe"), "backbone": backbone}
 
 

@@ -1,0 +1,261 @@
+"""Table (g): the paper's claims (Zheng & Yang, arXiv 2506.09376), one row each, one column per scale.
+
+A scale is a dataset with one backbone (the runs that can be compared: same pre-trained network,
+same data); its column says for each claim supported / not supported / mixed / not measured, with
+the numbers that decide it and the measurement they were made in (harness/report/claims_rules.py
+holds the rules; the caption states them). Every number is read from the stored records; within a
+cell all compared values share one measurement (metric, feature network, sample count, reference).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.analyze import MISMATCH_KIND, SPECTRUM_KIND
+from harness.report.claims_rules import (LOSES_LITTLE, MIN_SEEDS, NOT_MEASURED, Group, loses_little_outcome,
+                                         lower_outcome, passes_per_image, verdict)
+from harness.report.inputs import Analysis, Measurement, Run, dataset_order, dataset_title, fd_values, group_by
+from harness.report.render import Document, Section
+from harness.report.spec import Context, TableSpec
+
+DISTILLATION = ("progressive_distillation", "consistency_distillation", "dmd")
+GAN = ("gan_only", "gan_only_frozen")
+CLAIMS = (
+    ("claim 1", "the one-step student does not converge to its teacher: it is clearly closer to the data than to "
+                "the teacher at every step count (`bench analyze mismatch`)"),
+    ("claim 2, equal images", "GAN fine-tuning alone (D2O) beats every distillation method at the same training "
+                              "images"),
+    ("claim 2, equal compute", "D2O beats every distillation method at the same compute (backbone-sized forward "
+                               "passes, DMD's fake-score updates included)"),
+    ("claim 3", f"freezing most of the network (D2O-F levels 1-3) loses little (≤ {LOSES_LITTLE:.0%} or within "
+                "the error bars) or gains, against D2O"),
+    ("claim 4", "after GAN fine-tuning the one-step spectrum is at the teacher's level or closer to the real one in "
+                "every frequency band (`bench analyze spectrum`)"),
+    ("thesis", "diffusion pre-training is generative pre-training: fine-tuning the pre-trained backbone clearly beats "
+               "the same GAN fine-tuning from a random network of its architecture (`--set init=random`)"),
+)
+CSV_HEADER = ["claim", "dataset", "backbone", "verdict", "budget_kimg", "numbers", "measurement", "metric",
+              "extractor", "extractor_weights_sha256", "implementation", "num_samples", "reference",
+              "reference_sha256"]
+
+
+@dataclass(frozen=True)
+class Cell:
+    verdict: str
+    numbers: str  # what decided it, or why nothing could
+    budget_kimg: float | None = None
+    measurement: Measurement | None = None
+
+    def text(self) -> str:
+        where = f"at {self.budget_kimg:g} kimg" if self.budget_kimg is not None else ""
+        tag = f" [{self.measurement.id}]" if self.measurement else ""
+        return f"{self.verdict}: " + (f"{where}{tag}: " if where or tag else "") + self.numbers
+
+
+def scales(ctx: Context) -> list[tuple[str, str]]:
+    """(dataset key, backbone) of every stored run or analysis, in the report's dataset order."""
+    found = {(r.key, r.backbone) for r in ctx.inputs.runs} | {
+        (a.key, a.backbone) for items in ctx.inputs.analyses.values() for a in items}
+    order = {k: i for i, k in enumerate(dataset_order(k for k, _ in found))}
+    return sorted(found, key=lambda kb: (order[kb[0]], kb[1]))
+
+
+def scale_title(runs: list[Run], key: str, backbone: str) -> str:
+    gpu = " (GPU)" if any(r.on_gpu for r in runs) else ""
+    return f"{dataset_title(key)}, {backbone}{gpu}"
+
+
+def level(run: Run) -> int | None:
+    return (run.freeze_level if run.freeze_level is not None else 1) if run.method == "gan_only_frozen" else None
+
+
+def groups_in(runs: list[Run], m: Measurement) -> dict[tuple, tuple[Group, list[Run]]]:
+    """(method, freeze level, init, budget) -> the group's values in ``m``; snapshot rows of a longer
+    schedule (PD's points before its end) are not runs at that budget and are left out."""
+    out = {}
+    chosen = [r for r in runs if not r.snapshot_of_schedule]
+    for key, group in group_by(chosen, lambda r: (r.method, level(r), r.init, r.budget_kimg)).items():
+        values = tuple(v for r in group for mm, v in r.values if mm == m)
+        if values:
+            out[key] = (Group(group[0].label, key[3], values), group)
+    return out
+
+
+def best_cell(candidates: list[tuple[tuple, Cell]]) -> Cell:
+    """The largest budget, then the most samples: the comparison closest to the paper's regime."""
+    return max(candidates, key=lambda kc: kc[0])[1] if candidates else None
+
+
+def compared(ours: Group, others: list[Group], outcome) -> tuple[str, str]:
+    outcomes = [outcome(ours, g) for g in others]
+    return verdict(outcomes), f"{ours.shown()} vs " + "; ".join(g.shown() for g in others)
+
+
+def claim2_equal_images(runs: list[Run], measurements: list[Measurement]) -> Cell | None:
+    candidates = []
+    for m in measurements:
+        groups = groups_in(runs, m)
+        for (method, _, init, budget), (d2o, _) in groups.items():
+            if method != "gan_only" or init != "pretrained":
+                continue
+            others = [g for (mm, _, _, b), (g, _) in sorted(groups.items()) if mm in DISTILLATION and b == budget]
+            if others:
+                word, text = compared(d2o, others, lower_outcome)
+                candidates.append(((budget, m.num_samples, m.id), Cell(word, text, budget, m)))
+    return best_cell(candidates)
+
+
+def claim2_equal_compute(runs: list[Run], measurements: list[Measurement]) -> Cell | None:
+    """D2O at its budget B against each distillation method at its largest budget within D2O's compute."""
+    candidates = []
+    for m in measurements:
+        groups = groups_in(runs, m)
+        for (method, _, init, budget), (d2o, d2o_runs) in groups.items():
+            if method != "gan_only" or init != "pretrained":
+                continue
+            compute = budget * passes_per_image("gan_only", {})
+            others, notes = [], []
+            for name in DISTILLATION:
+                fits = [(b, g, rs) for (mm, _, _, b), (g, rs) in groups.items() if mm == name
+                        and (c := passes_per_image(name, dict(rs[0].settings))) and b * c <= compute * (1 + 1e-9)]
+                if fits:
+                    b, g, rs = max(fits, key=lambda t: t[0])
+                    others.append(g)
+                    notes.append(f"{g.label} {b:g} kimg x {passes_per_image(name, dict(rs[0].settings)):g}")
+                elif any(mm == name for mm, _, _, _ in groups):
+                    notes.append(f"{name}: no point within D2O's compute measured alike, not compared")
+            if others:
+                word, text = compared(d2o, others, lower_outcome)
+                text += (f" (compute in kimg x passes per image: D2O {budget:g} x {passes_per_image('gan_only', {}):g}"
+                         f"; " + "; ".join(notes) + ")")
+                candidates.append(((budget, m.num_samples, m.id), Cell(word, text, budget, m)))
+    return best_cell(candidates)
+
+
+def claim3(runs: list[Run], measurements: list[Measurement]) -> Cell | None:
+    candidates = []
+    for m in measurements:
+        groups = groups_in(runs, m)
+        for (method, _, init, budget), (d2o, _) in groups.items():
+            if method != "gan_only" or init != "pretrained":
+                continue
+            frozen = [g for (mm, lv, i, b), (g, _) in sorted(groups.items(), key=lambda kv: str(kv[0]))
+                      if mm == "gan_only_frozen" and i == "pretrained" and b == budget and lv in (1, 2, 3)]
+            if frozen:
+                outcomes = [loses_little_outcome(g, d2o) for g in frozen]
+                text = f"{d2o.shown()} vs " + "; ".join(g.shown() for g in frozen)
+                candidates.append(((budget, m.num_samples, m.id), Cell(verdict(outcomes), text, budget, m)))
+    return best_cell(candidates)
+
+
+def thesis(runs: list[Run], measurements: list[Measurement]) -> Cell | None:
+    candidates = []
+    for m in measurements:
+        groups = groups_in(runs, m)
+        by_budget: dict[float, list] = {}
+        for (method, lv, init, budget), (random_group, _) in groups.items():
+            pretrained = groups.get((method, lv, "pretrained", budget))
+            if init == "random" and pretrained:
+                by_budget.setdefault(budget, []).append((pretrained[0], random_group))
+        for budget, pairs in by_budget.items():
+            outcomes = [lower_outcome(p, r) for p, r in pairs]
+            text = "; ".join(f"{p.shown()} vs {r.shown()}" for p, r in pairs)
+            candidates.append(((budget, m.num_samples, m.id), Cell(verdict(outcomes), text, budget, m)))
+    return best_cell(candidates)
+
+
+def fine_tuned(analyses: list[Analysis]) -> list[Analysis]:
+    return [a for a in analyses if a.method in GAN and (a.record.get("method_info") or {}).get("init") != "random"]
+
+
+def claim1(analyses: list[Analysis]) -> Cell | None:
+    candidates = []
+    for (label, budget, m), group in group_by(fine_tuned(analyses), lambda a: (a.label, a.budget_kimg,
+                                                                                 a.measurement)).items():
+        student = Group(f"{label} to the data", budget,
+                        tuple(float(a.record["results"]["student_vs_data"]) for a in group))
+        steps = group_by([row for a in group for row in a.record["results"]["teacher"]], lambda r: int(r["steps"]))
+        teachers = [Group(f"teacher {s} steps to the student", budget,
+                          tuple(float(r["teacher_vs_student"]) for r in rows)) for s, rows in sorted(steps.items())]
+        if teachers:
+            word, text = compared(student, teachers, lower_outcome)
+            candidates.append(((budget, m.num_samples if m else 0, m.id if m else ""), Cell(word, text, budget, m)))
+    return best_cell(candidates)
+
+
+def claim4(analyses: list[Analysis]) -> Cell | None:
+    candidates = []
+    for (label, budget), group in group_by(fine_tuned(analyses), lambda a: (a.label, a.budget_kimg)).items():
+        outcomes, parts = [], []
+        for band in ("low", "mid", "high"):
+            values = {s: tuple(float(a.record["band_errors"][s][band]) for a in group) for s in ("after", "teacher",
+                                                                                                 "before")}
+            after = Group(f"{label}", budget, values["after"])
+            teacher = Group("teacher", budget, values["teacher"])
+            outcome = lower_outcome(after, teacher)
+            outcomes.append(None if outcome is None else ("against" if outcome == "against" else "for"))
+            parts.append(f"{band}: {after.shown()} vs {teacher.shown()} (before: "
+                         f"{Group('one step', budget, values['before']).shown()})")
+        candidates.append(((budget,), Cell(verdict(outcomes), "band error (log10 power): " + "; ".join(parts),
+                                           budget)))
+    return best_cell(candidates)
+
+
+def cells_of(ctx: Context, key: str, backbone: str) -> list[Cell]:
+    runs = [r for r in ctx.inputs.runs if r.key == key and r.backbone == backbone]
+    measurements = list(fd_values(runs))
+
+    def of(kind: str) -> list[Analysis]:
+        return [a for a in ctx.inputs.analyses.get(kind, []) if a.key == key and a.backbone == backbone]
+
+    built = [claim1(of(MISMATCH_KIND)), claim2_equal_images(runs, measurements),
+             claim2_equal_compute(runs, measurements), claim3(runs, measurements), claim4(of(SPECTRUM_KIND)),
+             thesis(runs, measurements)]
+    missing = ["no mismatch analysis of a fine-tuned D2O/D2O-F run", "no D2O and distillation runs measured alike "
+               "at one budget", "no D2O and distillation runs measured alike within D2O's compute",
+               "no D2O and D2O-F (levels 1-3) runs measured alike at one budget", "no spectrum analysis of a "
+               "fine-tuned D2O/D2O-F run", "no random-init (`--set init=random`) runs beside pre-trained ones at one "
+               "budget, measured alike"]
+    return [cell if cell is not None else Cell(NOT_MEASURED, why) for cell, why in zip(built, missing)]
+
+
+def build(spec: TableSpec, ctx: Context) -> Document:
+    columns = scales(ctx)
+    cells = {col: cells_of(ctx, *col) for col in columns}
+    titles = [scale_title([r for r in ctx.inputs.runs if (r.key, r.backbone) == col], *col) for col in columns]
+    rows, csv_rows = [], []
+    for i, (name, claim) in enumerate(CLAIMS):
+        rows.append([f"{name}: {claim}"] + [cells[col][i].text() for col in columns])
+        for col in columns:
+            cell = cells[col][i]
+            csv_rows.append({"claim": name, "dataset": col[0], "backbone": col[1], "verdict": cell.verdict,
+                             "budget_kimg": cell.budget_kimg, "numbers": cell.numbers,
+                             **(cell.measurement.csv_fields() if cell.measurement else {})})
+    used = {c.measurement.id: c.measurement for col in columns for c in cells[col] if c.measurement}
+    notes = [f"measurement {m.legend()}" for _, m in sorted(used.items())]
+    if not columns:
+        notes.append("no stored records yet: run `bench run --method gan_only --dataset digits`")
+    section = Section("Claims by scale", ["claim"] + titles, rows, notes,
+                      ["claim"] + [f"{dataset_title(k)}" for k, _ in columns])
+    return Document(spec.name, spec.title, spec.caption, [section], CSV_HEADER, csv_rows)
+
+
+SPEC = TableSpec(
+    name="claims",
+    title="The paper's claims, scale by scale: supported, not supported, mixed or not measured",
+    caption=(f"One column per scale (dataset and backbone); every number from the stored records, mean ± std over "
+             f"seeds (n). Rule: two groups differ clearly when their ±1 std bars do not overlap; a comparison needs "
+             f"n ≥ {MIN_SEEDS} on both sides, else it decides nothing. A claim is supported when every decisive "
+             f"comparison goes its way, not supported when none does and one goes against it, mixed otherwise, not "
+             f"measured when no comparison is decisive. Claim 2 compares D2O with PD, CD and DMD2-style at D2O's "
+             f"budget (equal images; PD's snapshot points excluded) and, at equal compute, with each method at its "
+             f"largest budget whose kimg x passes per image stays within D2O's (passes: forward-pass equivalents of "
+             f"the backbone-sized networks per training image, backward = 2 forwards: D2O 4, PD 5, CD 6, DMD2-style "
+             f"4 + 4/k with a generator update every k-th fake-score update; D2O's discriminator not counted). "
+             f"Claim 3: a level goes against only when clearly worse and over {LOSES_LITTLE:.0%} above D2O. Claim 1: "
+             f"the student's FD to the data against each teacher step count's FD to the student. Claim 4: each "
+             f"band's error after fine-tuning against the teacher's (against only when clearly higher). Thesis: the "
+             f"pre-trained D2O/D2O-F against the same method from a random network. Each cell uses the largest "
+             f"budget with the comparison, then the most samples; all its values share one measurement [id]."),
+    build=build,
+)

@@ -1,0 +1,140 @@
+"""The claims table (harness/report/tables/claims.py, rules in harness/report/claims_rules.py) on small
+synthetic record sets: every verdict reachable, "not measured" without records, numbers made in
+different measurements never compared, random-init runs never mixed with fine-tuned ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.report.inputs import sort_records
+from harness.report.published import load_published
+from harness.report.spec import Context
+from harness.report.tables import claims
+from report_fixtures import mismatch_record, run_record, spectrum_record
+
+CLAIM = {name: i for i, (name, _) in enumerate(claims.CLAIMS)}
+_counter = iter(range(100_000))
+
+
+def runs(method: str, fds: list[float], budget: float = 20.0, num_samples: int | None = None, case: int = 5,
+         level: int | None = None, init: str | None = None) -> list[dict]:
+    out = []
+    for seed, fd in enumerate(fds):
+        record = run_record(next(_counter), method=method, case=case, seed=seed, fd=fd, budget_kimg=budget,
+                            num_samples=num_samples, freeze_level=level, gpu=False)
+        if init:
+            record["method_info"]["init"] = init
+        out.append(record)
+    return out
+
+
+def cells(records: list[dict]) -> dict[str, claims.Cell]:
+    ctx = Context(sort_records(records, Path("/results")), load_published())
+    columns = claims.scales(ctx)
+    assert len(columns) == 1, columns
+    return {name: cell for (name, _), cell in zip(claims.CLAIMS, claims.cells_of(ctx, *columns[0]))}
+
+
+LOW, HIGH, NEAR = [10.0, 11.0, 12.0], [50.0, 51.0, 52.0], [11.0, 12.0, 13.0]
+
+
+@pytest.mark.parametrize("d2o, others, expected", [
+    (LOW, (HIGH, HIGH, HIGH), "supported"),
+    (HIGH, (LOW, LOW, LOW), "not supported"),
+    (LOW, (NEAR, HIGH, HIGH), "mixed"),
+    ([10.0], (HIGH, HIGH, HIGH), "not measured"),  # one seed has no error bar: it decides nothing
+])
+def test_claim_2_at_equal_images_reaches_every_verdict(d2o, others, expected):
+    records = runs("gan_only", d2o)
+    for method, fds in zip(claims.DISTILLATION, others):
+        records += runs(method, fds)
+    cell = cells(records)["claim 2, equal images"]
+    assert cell.verdict == expected and cell.budget_kimg == 20.0
+    assert f"D2O {sum(d2o) / len(d2o):.4g}" in cell.numbers and f"n={len(d2o)}" in cell.numbers
+
+
+def test_numbers_in_different_measurements_are_never_compared():
+    records = runs("gan_only", LOW, num_samples=2000) + runs("progressive_distillation", HIGH, num_samples=1000)
+    cell = cells(records)["claim 2, equal images"]
+    assert cell.verdict == "not measured" and "measured alike" in cell.numbers
+
+
+def test_without_records_every_claim_is_not_measured_and_the_table_says_what_to_run():
+    got = cells(runs("teacher", [5.0]))
+    assert {c.verdict for c in got.values()} == {"not measured"}
+    ctx = Context(sort_records([], Path("/results")), load_published())
+    doc = claims.SPEC.document(ctx)
+    assert doc.csv_rows == [] and "no stored records yet" in doc.sections[0].notes[-1]
+
+
+def test_equal_compute_compares_each_distillation_method_within_d2o_s_passes():
+    # D2O 20 kimg x 4 passes = 80; PD at 20 kimg costs 100 (too much), at 10 kimg 50: the 10 kimg runs count.
+    records = runs("gan_only", LOW) + runs("progressive_distillation", LOW, budget=20.0) + \
+        runs("progressive_distillation", HIGH, budget=10.0)
+    cell = cells(records)["claim 2, equal compute"]
+    assert cell.verdict == "supported" and "PD 10 kimg x 5" in cell.numbers
+    assert cells(records)["claim 2, equal images"].verdict == "mixed"  # level with PD at 20 kimg
+
+
+@pytest.mark.parametrize("levels, expected", [
+    ({1: NEAR}, "supported"),  # within the error bars
+    ({1: [8.0, 9.0, 10.0], 2: NEAR}, "supported"),  # gains, and loses little
+    ({1: HIGH, 2: HIGH}, "not supported"),
+    ({1: NEAR, 3: HIGH}, "mixed"),
+])
+def test_claim_3_freezing_loses_little(levels, expected):
+    records = runs("gan_only", LOW)
+    for level, fds in levels.items():
+        records += runs("gan_only_frozen", fds, level=level)
+    assert cells(records)["claim 3"].verdict == expected
+
+
+@pytest.mark.parametrize("random, expected", [(HIGH, "supported"), (LOW, "mixed"), ([1.0, 2.0, 3.0], "not supported")])
+def test_thesis_compares_pretrained_with_random_init_and_keeps_them_apart(random, expected):
+    records = runs("gan_only", LOW) + runs("gan_only", random, init="random") + runs("dmd", HIGH)
+    got = cells(records)
+    assert got["thesis"].verdict == expected and "(random init, not pre-trained)" in got["thesis"].numbers
+    assert got["claim 2, equal images"].verdict == "supported"  # the random-init runs are not D2O's
+    assert "random init" not in got["claim 2, equal images"].numbers
+
+
+def analyses(kind: str, values: list[tuple[float, float]]) -> list[dict]:
+    out = []
+    for i, (ours, theirs) in enumerate(values):
+        if kind == "mismatch":
+            record = mismatch_record(i)
+            record["results"]["student_vs_data"] = ours
+            for row in record["results"]["teacher"]:
+                row["teacher_vs_student"] = theirs + row["steps"]
+        else:
+            record = spectrum_record(i)
+            for band in ("low", "mid", "high"):
+                record["band_errors"]["after"][band], record["band_errors"]["teacher"][band] = ours, theirs
+        record["seed"] = i
+        out.append(record)
+    return out
+
+
+@pytest.mark.parametrize("kind, claim", [("mismatch", "claim 1"), ("spectrum", "claim 4")])
+@pytest.mark.parametrize("values, expected", [
+    ([(1.0, 20.0), (2.0, 21.0)], "supported"),
+    ([(40.0, 1.0), (41.0, 2.0)], "not supported"),
+    ([(1.0, 20.0)], "not measured"),
+])
+def test_claims_1_and_4_read_the_analyses(kind, claim, values, expected):
+    assert cells(analyses(kind, values))[claim].verdict == expected
+
+
+def test_one_column_per_dataset_and_backbone():
+    small = runs("gan_only", LOW, case=6)
+    for record in small:
+        record["backbone"]["name"] = "edm-fashion-mnist-32x32-uncond-small"
+    ctx = Context(sort_records(runs("gan_only", LOW, case=6) + small + runs("gan_only", LOW), Path("/r")),
+                  load_published())
+    assert claims.scales(ctx) == [("digits", "edm-digits-8x8-uncond"),
+                                  ("fashion-mnist", "edm-fashion-mnist-32x32-uncond"),
+                                  ("fashion-mnist", "edm-fashion-mnist-32x32-uncond-small")]
+    doc = claims.SPEC.document(ctx)
+    assert len(doc.sections[0].header) == 4 and len(doc.csv_rows) == 3 * len(claims.CLAIMS)
