@@ -1,4 +1,4 @@
-"""KID beside FD in the one-step and cost tables (issue #24): mean ± its std over subsets in a column named
+"""KID beside FD in the one-step, cost and freeze-ablation tables (issue #24): mean ± its std over subsets in a column named
 by network and sample count; `bench eval` records join the run they measured (item 7), never a new row."""
 
 from __future__ import annotations
@@ -39,6 +39,12 @@ def test_kid_columns_and_eval_records_join_their_run(tmp_path: Path) -> None:
     assert len(d2o) == 1  # the eval record adds columns to the run's row, it is not a third run
     assert "0.0123 ± 0.0007" in d2o[0] and "55.500" in d2o[0]
     assert "0.5000 ± 0.0100" in one_step  # an eval whose run is not stored stands as its own row
+    frozen = run_record(3, method="gan_only_frozen", case=6, seed=0, budget_kimg=50.0, freeze_level=1, gpu=False)
+    frozen["metrics"].append(kid_metric(0.25, 0.02, n=5000))
+    write_records(tmp_path / "frozen", [frozen])
+    build_report(tmp_path / "frozen", tmp_path / "frozen-out")
+    ablation = (tmp_path / "frozen-out" / "freeze_ablation.md").read_text()
+    assert "KID · inception-v3-compat · own · n=5000" in ablation and "0.2500 ± 0.0200" in ablation
     cost_row = next(line for line in cost.splitlines() if "| D2O |" in line)
     assert "2 |" in cost_row and str(round(9e9 / 3600)) not in cost_row  # the eval's hours are not the run's
     rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "one_step.csv").read_text())))
