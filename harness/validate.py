@@ -306,6 +306,11 @@ def check_eval_options(options) -> None:
         raise UsageError(f"--data {options.data_path}: no such file or folder")
     if options.reference is not None and not Path(options.reference).is_file():
         raise UsageError(f"--ref {options.reference}: no such file")
+    real_subset = getattr(options, "real_subset", None)
+    if real_subset is not None and ":" in real_subset:
+        start, _, stop = real_subset.partition(":")
+        if not (start.isdigit() and stop.isdigit() and int(start) < int(stop)):
+            raise UsageError(f"--real-subset {real_subset}: expected START:STOP with 0 <= START < STOP, or a named subset")
 
 
 def check_results_dir(results: Path, must_exist: bool = False) -> None:

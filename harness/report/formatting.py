@@ -61,6 +61,34 @@ def fd_values(runs: list["Run"]) -> dict["Measurement", list[float]]:
     return {m: out[m] for m in sorted(out)}
 
 
+def kid_values(runs: list["Run"]) -> dict["Measurement", list[tuple[float, float | None]]]:
+    """KID values of runs (each with its std over subsets, when recorded) by measurement, sorted."""
+    out: dict = {}
+    for run in runs:
+        spreads = dict(run.spreads)
+        for m, v in run.values:
+            if m.name == "kid":
+                out.setdefault(m, []).append((v, spreads.get(m)))
+    return {m: out[m] for m in sorted(out)}
+
+
+def kid_cell(pairs: list[tuple[float, float | None]]) -> str:
+    """One run: KID ± its std over subsets (Bińkowski et al. 2018, arXiv 1801.01401, Sec. 4); several
+    runs: mean ± std over the runs, then the mean std over subsets."""
+    subset_stds = [s for _, s in pairs if s is not None]
+    within = f" ± {statistics.fmean(subset_stds):.4f}" if subset_stds else ""
+    if len(pairs) == 1:
+        return f"{pairs[0][0]:.4f}{within}" + ("" if within else " (no subset std recorded)")
+    stats = summarize([v for v, _ in pairs])
+    return f"{stats.mean:.4f} ± {stats.std:.4f} over runs" + (f" (subsets{within})" if within else "")
+
+
+KID_HEADER = "mean ± std over subsets"
+KID_NOTE = ("KID (Bińkowski et al. 2018): unbiased MMD², cubic kernel, mean over 100 subsets; ± is the std over "
+            "subsets of one run (the KID's own spread), or, for several runs, the std over runs followed by the "
+            "mean std over subsets")
+
+
 def runs_with(runs: list["Run"], m: "Measurement") -> list["Run"]:
     """The runs that measured ``m``."""
     return [r for r in runs if any(mm == m for mm, _ in r.values)]
@@ -74,5 +102,6 @@ def seeds_shown(runs: list) -> str:
 
 def provenance(runs: list) -> str:
     """Where a row's numbers come from: each run's record file (and curve point, for a snapshot row)."""
-    names = sorted({r.name + (f" (curve point at {r.budget_kimg:g} kimg)" if "@" in r.run_id else "") for r in runs})
+    names = sorted({r.name + (f" (curve point at {r.budget_kimg:g} kimg)" if "@" in r.run_id else "") for r in runs}
+                   | {name for r in runs for name in getattr(r, "evaluations", ())})
     return f"from {len(names)} record{'s' if len(names) != 1 else ''}: " + "; ".join(names)

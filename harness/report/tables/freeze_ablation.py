@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from harness.report.inputs import (DATASETS, DEFAULT_BACKBONES, Run, dataset_order, dataset_title, fd_values,
                                    group_by, run_command, runs_with, seeds_shown, summarize)
-from harness.report.formatting import provenance
+from harness.report.formatting import KID_HEADER, KID_NOTE, kid_cell, kid_values, provenance
 from harness.report.render import Citations, Document, Section
 from harness.report.spec import Context, TableSpec
 
@@ -17,7 +17,8 @@ METHODS = ("gan_only", "gan_only_frozen")
 CSV_HEADER = ["dataset", "level", "method", "bench_method", "budget_kimg", "backbone", "architecture",
               "frozen_share_reported", "frozen_share_entry", "frozen_share_reproduced", "reported_fid",
               "reported_fid_entry", "measurement", "metric", "extractor", "extractor_weights_sha256",
-              "implementation", "num_samples", "reference", "reference_sha256", "fd_mean", "fd_std", "seeds", "runs"]
+              "implementation", "num_samples", "reference", "reference_sha256", "fd_mean", "fd_std", "seeds", "runs",
+              "kid_mean", "kid_subset_std"]
 
 
 def level_of(run: Run) -> int:
@@ -69,6 +70,10 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
     for m in measurements:
         header += [f"{m.header()}: mean ± std", f"seeds [{m.id}]"]
         short += [m.short(), "seeds"]
+    kid_measurements = list(kid_values(runs))  # KID beside FD, where a record holds one (issue #24)
+    for m in kid_measurements:
+        header += [f"{m.header()}: {KID_HEADER}", f"seeds [{m.id}]"]
+        short += [m.short(), "seeds"]
     rows, csv_rows, done, sources = [], [], set(), []
     groups = group_by(runs, lambda r: (level_of(r), r.method, r.budget_kimg, r.backbone, r.init))  # init: own rows
     for (level, method, budget, backbone, _), group in sorted(groups.items()):
@@ -89,13 +94,18 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
             row += [stats.shown(), seeds_shown(runs_with(group, m))] if stats else ["—", "0"]
             if stats:
                 csv_rows.append({**base, **m.csv_fields(), "fd_mean": stats.mean, "fd_std": stats.std})
-        if not values:
+        kids = kid_values(group)
+        for m in kid_measurements:
+            pairs = kids.get(m, [])
+            row += [kid_cell(pairs), seeds_shown(runs_with(group, m))] if pairs else ["—", "0"]
+            csv_rows += [{**base, **m.csv_fields(), "kid_mean": v, "kid_subset_std": sd, "runs": 1} for v, sd in pairs]
+        if not values and not kids:
             csv_rows.append(base)
         rows.append(row)
         sources.append(provenance(group))
-    rows_reported, csv_reported = reported_only_rows(key, ctx, cites, done, len(measurements))
+    rows_reported, csv_reported = reported_only_rows(key, ctx, cites, done, len(measurements) + len(kid_measurements))
     sources += ["reported only: baselines/published.json (see the sources below)"] * len(rows_reported)
-    notes = section_notes(key, runs, measurements, ctx, cites)
+    notes = section_notes(key, runs, measurements + kid_measurements, ctx, cites) + ([KID_NOTE] if kid_measurements else [])
     return Section(dataset_title(key), header, rows + rows_reported, notes, short, sources), csv_rows + csv_reported
 
 

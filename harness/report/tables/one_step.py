@@ -10,9 +10,9 @@ NFE agrees; otherwise it says 'n/c' instead of inviting a comparison that means 
 from __future__ import annotations
 
 from harness.report.inputs import (DATASETS, METHOD_LABELS, METHOD_ORDER, Measurement, Run, dataset_order,
-                                   dataset_title, fd_values, fmt_count, group_by, run_command, runs_with, seeds_shown,
-                                   summarize)
-from harness.report.formatting import provenance
+                                   dataset_title, fd_values, fmt_count, group_by, kid_values, run_command, runs_with,
+                                   seeds_shown, summarize)
+from harness.report.formatting import KID_HEADER, KID_NOTE, kid_cell, provenance
 from harness.report.render import Citations, Document, Section
 from harness.report.spec import Context, TableSpec
 
@@ -22,7 +22,7 @@ CSV_HEADER = ["dataset", "method", "bench_method", "nfe", "budget_kimg", "backbo
               "extractor", "extractor_weights_sha256", "implementation", "num_samples", "reference",
               "reference_sha256", "reproduced_mean", "reproduced_std", "seeds", "runs", "reported", "reported_low",
               "reported_high", "reported_entry", "also_reported", "difference", "best_snapshot_mean",
-              "best_snapshot_std", "best_snapshot_runs"]
+              "best_snapshot_std", "best_snapshot_runs", "kid_mean", "kid_subset_std"]
 BEST_NOTE = ("best snapshot: per run, the curve point with the lowest FD/FID (the authors report that snapshot); "
              "mean ± std over the runs that measured a curve. The main columns are the final model's values.")
 
@@ -91,6 +91,10 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
     for m in measurements:
         header += [f"{m.header()}: mean ± std", f"seeds [{m.id}]", f"Δ vs reported [{m.id}]"]
         short += [m.short(), "seeds", "Δ"]
+    kid_measurements = list(kid_values(runs))  # KID beside FD, where a record holds one (issue #24)
+    for m in kid_measurements:
+        header += [f"{m.header()}: {KID_HEADER}", f"seeds [{m.id}]"]
+        short += [m.short(), "seeds"]
     best_measurements = sorted({m for r in runs for m, _ in r.best})
     for m in best_measurements:  # only where some run measured a curve: tables of final runs stay as they were
         header.append(f"best snapshot {m.header()}: mean ± std")
@@ -128,6 +132,14 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
                              "seeds": len({r.seed for r in group}), "runs": len(group),
                              **reported_csv(main, alternates),
                              "difference": delta if isinstance(delta, (float, str)) else None})
+        kids = kid_values(group)
+        for m in kid_measurements:
+            pairs = kids.get(m, [])
+            row += [kid_cell(pairs) if pairs else "—", seeds_shown(runs_with(group, m)) if pairs else "0"]
+            for value, std in pairs:
+                csv_rows.append({"dataset": key, "method": first.label, "bench_method": first.method, "nfe": first.nfe,
+                                 "budget_kimg": first.budget_kimg, "backbone": first.backbone, **m.csv_fields(),
+                                 "kid_mean": value, "kid_subset_std": std, "runs": 1})
         for m in best_measurements:
             best = summarize([v for r in group for mm, v in r.best if mm == m])
             row.append(best.shown() if best else "—")
@@ -144,11 +156,13 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
         alternates = [a for a in entries if a.is_readme() and a.method == entry.method]
         rows.append([entry.method, entry.harness_method or "not in bench", str(entry.nfe or "—"), "—", "—",
                      reported_cell(entry, alternates, cites), fmt_count(entry.train_images)]
-                    + ["—", "0", "—"] * max(1, len(measurements)) + ["—"] * len(best_measurements))
+                    + ["—", "0", "—"] * max(1, len(measurements)) + ["—", "0"] * len(kid_measurements)
+                    + ["—"] * len(best_measurements))
         sources.append(f"reported only: baselines/published.json entry {entry.id}")
         csv_rows.append({"dataset": key, "method": entry.method, "bench_method": entry.harness_method,
                          "nfe": entry.nfe, **reported_csv(entry, alternates)})
-    notes = section_notes(key, runs, entries, measurements, any_nc) + ([BEST_NOTE] if best_measurements else [])
+    notes = (section_notes(key, runs, entries, measurements + kid_measurements, any_nc)
+             + ([KID_NOTE] if kid_measurements else []) + ([BEST_NOTE] if best_measurements else []))
     return Section(dataset_title(key), header, rows, notes, short, sources), csv_rows
 
 
