@@ -238,7 +238,7 @@ def eval_(
     results: Path = typer.Option(DEFAULT_RESULTS, help="results directory"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     data: Optional[Path] = typer.Option(None, help="local dataset file or folder"),
-    no_cache: bool = typer.Option(False, help="recompute the dataset's reference statistics"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="recompute the dataset's reference statistics"),
     quiet: bool = typer.Option(False, help="no progress bars"),
     threads: Optional[int] = typer.Option(None, help="CPU threads (default: the cores free now; OMP_NUM_THREADS also sets it)"),
     json_: bool = typer.Option(False, "--json", help="print the record's summary as JSON instead of the table"),

@@ -155,6 +155,12 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     if checkpoint is not None and not (Path(checkpoint).is_dir() and (Path(checkpoint) / records.RECORD_NAME).is_file()):
         raise UsageError(f"--checkpoint {checkpoint}: {describe_path(Path(checkpoint))}; expected a run folder of "
                          f"`bench run` (holding {records.RECORD_NAME} and generator.safetensors)")
+    if checkpoint is not None:
+        from harness import remake
+
+        stored = records.read_json(Path(checkpoint) / records.RECORD_NAME)
+        if remake.needs_remake(Path(checkpoint), stored):
+            remake.check_remakeable(stored)  # e.g. a GPU run on a CPU machine: refused before any work
     if samples is not None and Path(samples).suffix.lower() == ".npz":
         from harness.sample_files import read_npz
 
@@ -182,9 +188,11 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     # 2. The images to measure.
     generator, source_record, seed_sets = None, None, []
     if checkpoint is not None:
+        from harness import remake
         from harness.build import load_generator
 
-        generator, source_record = load_generator(Path(checkpoint), str(device))
+        weights_dir, remade = remake.generator_dir(Path(checkpoint), options.show_progress)
+        generator, source_record = load_generator(weights_dir, str(device))
         dataset_name = options.dataset or source_record["dataset"]
         if dataset_name != source_record["dataset"]:
             raise UsageError(f"run {source_record.get('run_id')} was trained on {source_record['dataset']}, "
@@ -197,7 +205,8 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
             print(f"note: {options.fid_repeats} x {n:,} = {n * options.fid_repeats:,} images to generate and measure "
                   f"on {device} ({n * options.fid_repeats / EDM_NUM_SAMPLES:.1f}x one EDM protocol FID); "
                   f"Ctrl-C stops it", file=sys.stderr, flush=True)
-        source = {"kind": "checkpoint", "path": str(checkpoint), "run_id": source_record.get("run_id")}
+        source = {"kind": "checkpoint", "path": str(checkpoint), "run_id": source_record.get("run_id"),
+                  "generator": remade or "kept"}
     else:
         dataset_name = options.dataset
         spec = DATASETS.get(dataset_name)

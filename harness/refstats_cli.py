@@ -22,7 +22,7 @@ def refstats(
     data: Optional[Path] = typer.Option(None, help="local dataset file or folder"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     batch_size: int = typer.Option(128, help="images per Inception batch"),
-    no_cache: bool = typer.Option(False, help="recompute even if statistics of this content are cached"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="recompute even if statistics of this content are cached"),
     subset: Optional[str] = typer.Option(None, help="a fixed part of the dataset: START:STOP, or a name "
                                          "(fashion-mnist: train, test, train-10k)"),
 ) -> None:

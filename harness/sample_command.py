@@ -143,9 +143,15 @@ def _source(options: SampleOptions, run_dir: Path | None, device: torch.device):
     if run_dir is not None:
         from harness import snapshots
 
+        from harness import remake
+
         record = read_record(run_dir)
         weights, which = snapshots.resolve(run_dir, record, options.snapshot)  # before anything loads
-        loaded = load_run(run_dir, str(device))
+        load_dir = run_dir
+        if weights.name == snapshots.FINAL_FILE and weights.parent == Path(run_dir):
+            load_dir, remade = remake.generator_dir(Path(run_dir), options.show_progress)  # not kept: re-made, checked
+            which = {**which, "generator": remade or "kept"}
+        loaded = load_run(load_dir, str(device))
         if weights.name != snapshots.FINAL_FILE:
             state, _ = load_weights(weights)
             loaded.generator.load_state_dict(state, strict=True)

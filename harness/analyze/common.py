@@ -58,7 +58,9 @@ def load_subject(run_dir: Path, device: str = "auto") -> Subject:
         raise UsageError(f"--run {run_dir}: not a run directory (expected <results>/<run id>/)")
     read_run_record(run_dir)
     dev = resolve_device(device)
-    loaded = load_run(run_dir, str(dev))
+    from harness import remake
+
+    loaded = load_run(remake.generator_dir(run_dir)[0], str(dev))
     extractor = build_extractor(loaded.config, dev)
     return Subject(run_dir, loaded.record, loaded.generator, loaded.backbone, loaded.dataset, extractor, dev)
 

@@ -20,10 +20,11 @@ def dataset_statistics(dataset, extractor, implementation: str = "own", use_cach
     pipeline = "harness" if implementation in ("own", "torch-fidelity") else implementation
 
     def compute() -> tuple[np.ndarray, np.ndarray]:
-        if pipeline == "harness":
-            from harness.metrics.feature_cache import real_feature_extraction
+        if pipeline == "harness":  # through the feature cache, which KID and precision/recall read too
+            from harness.metrics.feature_cache import dataset_features, real_feature_extraction
 
-            return feature_statistics(real_feature_extraction(dataset, extractor)())
+            extract = real_feature_extraction(dataset, extractor)
+            return feature_statistics(dataset_features(dataset, extractor) if use_cache else extract())
         from harness.metrics import clean_fid_backend
 
         return feature_statistics(clean_fid_backend.features(dataset.images, extractor, mode))

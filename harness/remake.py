@@ -1,0 +1,122 @@
+"""A stored run's generator, re-made when its weights were not kept.
+
+A clone of the repository holds records, not generators (``generator.safetensors`` is not committed:
+see .gitignore), yet a record names everything its run needs: config, seed, backbone and data hashes,
+device, thread count and numerics. So the generator behind a record is re-made by re-running the
+record's config as `bench verify` re-runs a reference, and it is accepted only when the re-run's
+final metrics equal the record's bit for bit: then it is the record's generator, not a look-alike.
+A run made on a GPU is not re-made on a CPU (other numerics give another generator).
+
+Re-made generators are cached under ``$BENCH_CACHE_DIR/generators/<run id>-<record sha256[:12]>/``
+(a copy of the stored record beside the weights), so the stored run folder is never written to and a
+second evaluation does not train again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from harness import numerics, records
+from harness.errors import BenchError
+
+GENERATOR_FILES = ("generator.safetensors", "generator.json")
+
+
+def cache_root() -> Path:
+    from harness.metrics.reference import CACHE_DIR_ENV
+
+    return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "bench").expanduser() / "generators"
+
+
+def needs_remake(run_dir: Path, record: dict) -> bool:
+    """A training method's run folder without its final weights (a training-free method needs none)."""
+    from baselines import METHODS
+
+    return METHODS.get(record["method"]).trains and not (Path(run_dir) / GENERATOR_FILES[0]).is_file()
+
+
+def cached_dir(run_dir: Path, record: dict) -> Path:
+    digest = hashlib.sha256((Path(run_dir) / records.RECORD_NAME).read_bytes()).hexdigest()[:12]
+    return cache_root() / f"{record.get('run_id') or Path(run_dir).name}-{digest}"
+
+
+def check_remakeable(record: dict) -> None:
+    """Refuse before any work what a re-run here cannot reproduce (one line each)."""
+    import torch
+
+    run_id = record.get("run_id")
+    if record.get("status") != "completed":
+        raise BenchError(f"run {run_id} did not complete; it has no final generator to re-make")
+    device = ((record.get("environment") or {}).get("hardware") or {}).get("device", "cpu")
+    if device != "cpu" and not torch.cuda.is_available():
+        raise BenchError(f"run {run_id} was trained on {device} and its generator was not kept; a CPU re-run "
+                         f"would be another generator: re-make it on a GPU (bench eval --device cuda)")
+
+
+def generator_dir(run_dir: Path, show_progress: bool = True) -> tuple[Path, dict | None]:
+    """The folder to load ``run_dir``'s generator from, and how it was obtained (None: it was kept)."""
+    run_dir = Path(run_dir)
+    record = records.read_json(run_dir / records.RECORD_NAME)
+    if not needs_remake(run_dir, record):
+        return run_dir, None
+    target = cached_dir(run_dir, record)
+    if (target / GENERATOR_FILES[0]).is_file():
+        return target, json.loads((target / "remade.json").read_text())
+    check_remakeable(record)
+    from harness.verify import made_with, reference_config
+
+    reference_config(record)  # a config this version cannot rebuild fails here, before training
+    seconds = ((record.get("timing") or {}).get("train_seconds")) or 0.0
+    print(f"note: {record.get('run_id')}: its generator was not kept (a clone holds records only); re-making it "
+          f"by re-running the record's config (its training took {seconds:.0f} s where it was made)",
+          file=sys.stderr, flush=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".remake-", dir=target.parent) as scratch:
+        with numerics.child_environment(made_with(record)), ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            new_path = Path(pool.submit(_rerun, record, scratch, show_progress).result())
+        new = json.loads(new_path.read_text())
+        check_same_metrics(record, new)
+        staging = Path(scratch) / "cached"
+        staging.mkdir()
+        for name in GENERATOR_FILES:
+            if (new_path.parent / name).is_file():
+                shutil.copy2(new_path.parent / name, staging / name)
+        shutil.copy2(run_dir / records.RECORD_NAME, staging / records.RECORD_NAME)
+        how = {"remade": True, "by": "re-running the record's config; final metrics identical to the record's",
+               "rerun_run_id": new.get("run_id"), "metrics_compared": [m["name"] for m in record["metrics"]]}
+        (staging / "remade.json").write_text(json.dumps(how, indent=1))
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+    return target, how
+
+
+def check_same_metrics(stored: dict, new: dict) -> None:
+    """Every final metric of the record, bit for bit, or a one-line refusal naming the first that moved."""
+    by_name = {m["name"]: m["value"] for m in new.get("metrics") or []}
+    for m in stored.get("metrics") or []:
+        if by_name.get(m["name"]) != m["value"]:
+            made = ((stored.get("environment") or {}).get("git") or {}).get("commit", "?")[:12]
+            raise BenchError(f"run {stored.get('run_id')}: its re-run gives {m['name']} {by_name.get(m['name'])!r}, "
+                             f"the record {m['value']!r}: this version or machine does not reproduce it (made at "
+                             f"commit {made}), so its generator cannot be re-made here; re-run it as a new "
+                             f"record (bench run --from-record)")
+
+
+def _rerun(record: dict, scratch: str, show_progress: bool) -> str:
+    """In a fresh process (its numerics fixed when torch loads): the record's run, generator kept."""
+    from harness.runner import run
+    from harness.seeding import cpu_threads
+    from harness.verify import reference_config
+
+    config = reference_config(record)
+    with cpu_threads(((record.get("environment") or {}).get("hardware") or {}).get("cpu_threads")):
+        return str(run(config, Path(scratch) / "results", show_progress=show_progress, keep_generator=True))

@@ -1,0 +1,100 @@
+"""harness/remake.py: a record whose generator was not kept (a fresh clone) is still evaluated, by a
+re-run that must reproduce the record bit for bit; one that does not, or one made on a GPU, is refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import invoke_bench, snapshot
+
+
+@pytest.fixture(scope="module")
+def kept_run(tmp_path_factory) -> Path:
+    """A tiny gan_only run on digits made by `bench run` (in-process), its generator kept."""
+    import pytest as _pytest
+
+    torch.set_num_threads(1)
+    results = tmp_path_factory.mktemp("runs")
+    with _pytest.MonkeyPatch.context() as patch:
+        import contextlib
+        import io
+        import sys
+
+        from harness.cli import main
+
+        patch.setattr(sys, "argv", ["bench", "run", "--method", "gan_only", "--dataset", "digits", "--budget-kimg",
+                                    "0.064", "--device", "cpu", "--threads", "1", "--num-samples", "60", "--set",
+                                    "train.batch_size=32", "--set", "tensorboard=false", "--results", str(results),
+                                    "--quiet"])
+        with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()) as err:
+            with pytest.raises(SystemExit) as done:
+                main()
+    assert done.value.code in (0, None), err.getvalue()
+    return Path(out.getvalue().strip().splitlines()[-1]).parent
+
+
+def as_cloned(run: Path, where: Path) -> Path:
+    """The run folder as a clone of the repository has it: the record, not the generator."""
+    clone = where / "results" / run.name
+    shutil.copytree(run, clone, ignore=shutil.ignore_patterns("generator.*", "checkpoint", "tensorboard"))
+    assert not (clone / "generator.safetensors").exists()
+    return clone
+
+
+def eval_fd(monkeypatch, capsys, run: Path, results: Path) -> tuple[int, str, dict | None]:
+    code, out, err = invoke_bench(monkeypatch, capsys, "eval", "--checkpoint", str(run), "--metric", "fd",
+                                  "--num-samples", "60", "--device", "cpu", "--results", str(results), "--quiet")
+    record = json.loads(Path(out.strip().splitlines()[-1]).read_text()) if code == 0 else None
+    return code, err, record
+
+
+def test_a_cloned_record_is_evaluated_with_its_remade_generator(kept_run, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    code, err, kept = eval_fd(monkeypatch, capsys, kept_run, tmp_path / "ev")
+    assert code == 0, err
+    assert kept["evaluation"]["source"]["generator"] == "kept"
+
+    clone = as_cloned(kept_run, tmp_path)
+    before = snapshot(clone.parent)
+    code, err, remade = eval_fd(monkeypatch, capsys, clone, tmp_path / "ev")
+    assert code == 0, err
+    assert "its generator was not kept" in err
+    assert remade["metrics"][0]["value"] == kept["metrics"][0]["value"]  # the same generator, to the float
+    assert remade["evaluation"]["source"]["generator"]["remade"] is True
+    assert remade["evaluation"]["evaluation_of"] == json.loads((clone / "record.json").read_text())["run_id"]
+    assert snapshot(clone.parent) == before  # the stored folder was only read
+
+    code, err, again = eval_fd(monkeypatch, capsys, clone, tmp_path / "ev")  # from the cache: no training
+    assert code == 0 and "not kept" not in err, err
+    assert again["metrics"][0]["value"] == kept["metrics"][0]["value"]
+
+
+def test_a_record_its_rerun_does_not_reproduce_is_refused(kept_run, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    clone = as_cloned(kept_run, tmp_path)
+    record = json.loads((clone / "record.json").read_text())
+    record["metrics"][0]["value"] += 1e-9  # as if made by other code or numerics
+    (clone / "record.json").write_text(json.dumps(record))
+    code, err, _ = eval_fd(monkeypatch, capsys, clone, tmp_path / "ev")
+    assert code == 1
+    assert "does not reproduce it" in err and "Traceback" not in err
+    assert not list((tmp_path / "cache" / "generators").glob(f"{record['run_id']}-*"))  # nothing half-made kept
+    assert not (tmp_path / "ev").exists() or not any((tmp_path / "ev").iterdir())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU run is re-made where a GPU is present")
+def test_a_gpu_record_is_not_remade_on_a_cpu(kept_run, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    clone = as_cloned(kept_run, tmp_path)
+    record = json.loads((clone / "record.json").read_text())
+    record["environment"]["hardware"]["device"] = "cuda"
+    (clone / "record.json").write_text(json.dumps(record))
+    code, err, _ = eval_fd(monkeypatch, capsys, clone, tmp_path / "ev")
+    assert code == 1
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "trained on cuda" in lines[0] and "re-make it on a GPU" in lines[0], err
