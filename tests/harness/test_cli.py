@@ -96,3 +96,20 @@ def test_report_names_corrupt_record_and_uses_the_rest(stored, tmp_path, bench):
     assert "broken-run/record.json: unreadable record" in result.stderr
     assert (tmp_path / "tables" / "runs.md").is_file()
     assert snapshot(stored) == before
+
+
+def test_a_command_forgets_what_an_earlier_one_in_the_same_process_was_writing(tmp_path, monkeypatch, capsys):
+    """The Ctrl-C line names what *this* command keeps: a pre-training, run or export of an earlier
+    command in the same process (the Python API, a notebook, the suite) is not it."""
+    import harness.pretrain_state as pretrain_state
+    import harness.runner as runner_module
+    from harness.sample_command import ACTIVE_EXPORT
+
+    stale = tmp_path / "old.state"
+    stale.write_bytes(b"x")
+    monkeypatch.setattr(pretrain_state, "ACTIVE", [stale])
+    monkeypatch.setattr(runner_module, "ACTIVE_RUN_DIR", [tmp_path])
+    ACTIVE_EXPORT[:] = [tmp_path / "old.npz"]
+    code, _, _ = invoke_bench(monkeypatch, capsys, "list")
+    assert code == 0
+    assert pretrain_state.ACTIVE == [] and runner_module.ACTIVE_RUN_DIR == [] and ACTIVE_EXPORT == []
