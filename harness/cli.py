@@ -294,7 +294,7 @@ def main() -> None:
     """
     from harness.threads import prefer_passive_wait
 
-    prefer_passive_wait()  # before any command imports torch (harness/threads.py)
+    prefer_passive_wait(argv=sys.argv)  # before any command imports torch (harness/threads.py)
     usage_error = _typer_usage_error_base()
     previous = termination.install()  # SIGTERM (Slurm, timeout) stops like Ctrl-C
     _forget_earlier_work()  # the Ctrl-C line names what this command writes, not an earlier one's

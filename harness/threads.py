@@ -5,8 +5,9 @@ torch starts one OpenMP thread per core, and OpenMP threads spin while they wait
 digits quick start took 10 min 28 s instead of ~20 s, and ran ~7x faster with one thread. So, unless
 the user says otherwise (``--threads N``, else ``OMP_NUM_THREADS``), a command uses as many threads
 as cores are idle over a short look at ``/proc/stat`` (Linux; elsewhere the 1-minute load average),
-at least one, and OpenMP's waiting threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``,
-set before torch loads its OpenMP runtime, unless the user set it). The choice is said on the console
+at least one, and, when other work keeps a core busy, OpenMP's waiting threads sleep instead of
+spinning (``OMP_WAIT_POLICY=PASSIVE``, set before torch loads its OpenMP runtime, unless the user set
+it; on a quiet machine spinning is faster). The choice is said on the console
 and stored in every record (``environment.hardware.cpu_threads`` and ``cpu_threads_policy``).
 
 Thread count changes the order of floating-point reductions on CPU, so records are bit-identical
@@ -110,15 +111,35 @@ def choose(requested: int | None = None, environ: dict | None = None,
         if not omp.isdigit() or int(omp) < 1:
             raise UsageError(f"OMP_NUM_THREADS={omp!r}: give a whole number of at least 1 (or unset it)")
         return ThreadChoice(int(omp), "OMP_NUM_THREADS", len(cpus), None, wait)
-    busy = measure(cpus)
+    busy = _LOOK.pop() if _LOOK and measure is busy_cores else measure(cpus)  # one look per command
     return ThreadChoice(free_core_count(len(cpus), busy), "free cores", len(cpus), round(busy, 2), wait)
 
 
-def prefer_passive_wait(environ: dict | None = None) -> None:
-    """Sleeping, not spinning, OpenMP waits; only before torch is imported (its runtime reads this once)."""
+COMPUTE_COMMANDS = {"run", "eval", "sweep", "tune", "pretrain", "sample", "analyze", "verify", "refstats"}
+_LOOK: list[float] = []  # busy cores seen before torch loaded (the wait policy's look), reused by ``choose``
+
+
+def prefer_passive_wait(environ: dict | None = None, argv: list[str] | None = None,
+                        measure: Callable[[list[int]], float] = busy_cores) -> None:
+    """Sleeping, not spinning, OpenMP waits when other work keeps a core busy; only before torch is
+    imported (its runtime reads this once). Spinning threads fight that work (the 10-minute quick
+    start), but on a quiet machine they are what makes two threads pay: the quick start's 5 kimg trained
+    in 7.4 s with two spinning threads and in 16.5 s with two sleeping ones
+    (tests/benchmarks/test_thread_policy.py, 2026-12-05). So a command that computes (``argv``) looks
+    at the cores first; the user's own OMP_WAIT_POLICY always stands."""
     environ = os.environ if environ is None else environ
-    if not environ.get(WAIT_POLICY, "").strip():  # unset or empty: OpenMP's own default would spin
+    _LOOK.clear()  # an earlier command's look is not this one's
+    if environ.get(WAIT_POLICY, "").strip():
+        return
+    computes = argv is None or any(arg in COMPUTE_COMMANDS for arg in argv[1:3])
+    if not computes:
+        return
+    busy = measure(usable_cores())
+    _LOOK[:] = [busy]
+    if busy >= 0.5:  # as free_core_count counts a core busy
         environ[WAIT_POLICY] = "PASSIVE"
+    else:
+        environ.pop(WAIT_POLICY, None)  # unset or blank: OpenMP's own default, spinning
 
 
 def apply(requested: int | None = None, echo: Callable[[str], None] | None = None) -> ThreadChoice:

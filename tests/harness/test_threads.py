@@ -48,16 +48,34 @@ def test_busy_cores_reads_the_cores_of_this_process(monkeypatch) -> None:
     assert threads.busy_cores([0, 1], seconds=0) == pytest.approx(0.75 + 0.10)
 
 
-def test_passive_wait_is_a_default_the_user_can_override() -> None:
+def test_passive_wait_when_a_core_is_busy_spinning_when_quiet_and_the_users_choice_stands() -> None:
+    busy, quiet = (lambda cpus: 1.2), (lambda cpus: 0.1)
     environ = {}
-    threads.prefer_passive_wait(environ)
+    threads.prefer_passive_wait(environ, ["bench", "run"], measure=busy)
     assert environ == {"OMP_WAIT_POLICY": "PASSIVE"}
     environ = {"OMP_WAIT_POLICY": " "}
-    threads.prefer_passive_wait(environ)
-    assert environ == {"OMP_WAIT_POLICY": "PASSIVE"}
+    threads.prefer_passive_wait(environ, ["bench", "eval"], measure=quiet)
+    assert environ == {}  # OpenMP's default: spinning threads, faster when nothing competes
     environ = {"OMP_WAIT_POLICY": "ACTIVE"}
-    threads.prefer_passive_wait(environ)
+    threads.prefer_passive_wait(environ, ["bench", "run"], measure=busy)
     assert environ == {"OMP_WAIT_POLICY": "ACTIVE"}
+
+    def never(cpus):
+        raise AssertionError("a command that does not compute takes no look at the cores")
+
+    environ = {}
+    threads.prefer_passive_wait(environ, ["bench", "list"], measure=never)
+    assert environ == {}
+
+
+def test_the_thread_count_reuses_the_wait_policys_look(monkeypatch) -> None:
+    monkeypatch.setattr(threads, "_LOOK", [])
+    monkeypatch.setattr(threads, "usable_cores", lambda: [0, 1])
+    monkeypatch.setattr(threads, "busy_cores", lambda cpus, seconds=0.25: 1.4)
+    threads.prefer_passive_wait({}, ["bench", "run"], measure=threads.busy_cores)
+    monkeypatch.setattr(threads, "busy_cores", lambda cpus, seconds=0.25: 0.0)  # a second look would differ
+    choice = threads.choose(None, {}, measure=threads.busy_cores)
+    assert (choice.count, choice.busy) == (1, 1.4)
 
 
 def test_run_without_a_count_says_its_choice_and_records_it(tmp_path) -> None:
@@ -74,7 +92,8 @@ def test_run_without_a_count_says_its_choice_and_records_it(tmp_path) -> None:
     (said,) = [line for line in proc.stderr.splitlines() if line.startswith("threads: ")]
     record = json.loads(open(proc.stdout.strip().splitlines()[-1]).read())
     hardware = record["environment"]["hardware"]
-    assert said.startswith(f"threads: {hardware['cpu_threads']} (") and "OpenMP wait passive" in said
     policy = hardware["cpu_threads_policy"]
+    assert said.startswith(f"threads: {hardware['cpu_threads']} (")
+    assert ("OpenMP wait passive" in said) == (policy["wait_policy"] == "PASSIVE") == (policy["busy"] >= 0.5)
     assert policy["source"] == "free cores" and policy["count"] == hardware["cpu_threads"]
-    assert policy["wait_policy"] == "PASSIVE" and 1 <= policy["count"] <= policy["cores"]
+    assert 1 <= policy["count"] <= policy["cores"]
