@@ -132,7 +132,7 @@ def prefer_passive_wait(environ: dict | None = None, argv: list[str] | None = No
     if environ.get(WAIT_POLICY, "").strip():
         return
     computes = argv is None or any(arg in COMPUTE_COMMANDS for arg in argv[1:3])
-    if not computes:
+    if not computes or _one_thread(environ, argv or []):  # one thread has no waiting threads
         return
     busy = measure(usable_cores())
     _LOOK[:] = [busy]
@@ -140,6 +140,13 @@ def prefer_passive_wait(environ: dict | None = None, argv: list[str] | None = No
         environ[WAIT_POLICY] = "PASSIVE"
     else:
         environ.pop(WAIT_POLICY, None)  # unset or blank: OpenMP's own default, spinning
+
+
+def _one_thread(environ: dict, argv: list[str]) -> bool:
+    given = [a.split("=", 1)[1] for a in argv if a.startswith("--threads=")]
+    given += [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--threads"]
+    count = given[-1] if given else environ.get("OMP_NUM_THREADS", "")
+    return count.strip() == "1"
 
 
 def apply(requested: int | None = None, echo: Callable[[str], None] | None = None) -> ThreadChoice:

@@ -66,6 +66,11 @@ def test_passive_wait_when_a_core_is_busy_spinning_when_quiet_and_the_users_choi
     environ = {}
     threads.prefer_passive_wait(environ, ["bench", "list"], measure=never)
     assert environ == {}
+    for one in (["bench", "run", "--threads", "1"], ["bench", "eval", "--threads=1"]):
+        threads.prefer_passive_wait(environ, one, measure=never)  # one thread: nothing waits
+    environ = {"OMP_NUM_THREADS": "1"}
+    threads.prefer_passive_wait(environ, ["bench", "run"], measure=never)
+    assert environ == {"OMP_NUM_THREADS": "1"}
 
 
 def test_the_thread_count_reuses_the_wait_policys_look(monkeypatch) -> None:
