@@ -98,3 +98,16 @@ def test_a_gpu_record_is_not_remade_on_a_cpu(kept_run, tmp_path, monkeypatch, ca
     assert code == 1
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "trained on cuda" in lines[0] and "re-make it on a GPU" in lines[0], err
+
+
+def test_bench_sample_exports_a_cloned_records_remade_generator(kept_run, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    clone = as_cloned(kept_run, tmp_path)
+    for run, out in ((kept_run, tmp_path / "kept.npz"), (clone, tmp_path / "remade.npz")):
+        code, _, err = invoke_bench(monkeypatch, capsys, "sample", str(run), "--seeds", "0-7", "--out", str(out),
+                                    "--device", "cpu", "--quiet")
+        assert code == 0, err
+    import numpy as np
+
+    kept, remade = np.load(tmp_path / "kept.npz"), np.load(tmp_path / "remade.npz")
+    assert np.array_equal(kept["arr_0"], remade["arr_0"])  # the same images, byte for byte
