@@ -56,10 +56,11 @@ def generate_batch(generator: torch.nn.Module, seeds, shape: tuple[int, ...], la
 
 @torch.no_grad()
 def generate(generator: torch.nn.Module, seeds, shape: tuple[int, ...], label_dim: int,
-             device: torch.device, batch_size: int = 500, show_progress: bool = True) -> torch.Tensor:
+             device: torch.device, batch_size: int = 500, show_progress: bool = True,
+             description: str = "generating") -> torch.Tensor:
     """Images in [-1, 1] (rounded to 8 bits, ``as_8bit``), float32 on the CPU, one per seed."""
     out = []
-    with image_progress("generating", len(seeds), show_progress) as advance:
+    with image_progress(description, len(seeds), show_progress) as advance:
         for start in range(0, len(seeds), batch_size):
             chunk = seeds[start:start + batch_size]
             out.append(generate_batch(generator, chunk, shape, label_dim, device)[0])

@@ -46,10 +46,12 @@ def pretrain_command(dataset_name: str, out: Path, kimg: float | None, seed: int
 
 
 def measure_teacher(net, dataset, spec, device, show_progress: bool, num_samples: int | None = None) -> dict:
-    """FD of the new backbone as a 35-NFE Heun teacher and as a one-step generator, for its card."""
+    """FD of the new backbone as a 35-NFE Heun teacher and as a one-step generator, for its card.
+    Minutes on a CPU (35 network passes per sample): batches of 50 so its progress shows."""
     from harness.evaluate import generate
     from harness.metrics import evaluate
     from harness.metrics.features import FEATURE_EXTRACTORS
+    from harness.progress import phases_shown
     from harness.samplers import HeunGenerator, OneStepGenerator
 
     extractor = FEATURE_EXTRACTORS.get(spec.feature_extractor)(None, device)
@@ -57,9 +59,13 @@ def measure_teacher(net, dataset, spec, device, show_progress: bool, num_samples
     shape = (dataset.channels, dataset.resolution, dataset.resolution)
     label_dim = int(net.label_dim)
     out = {}
-    for key, generator in (("teacher_fd", HeunGenerator(net, 18)), ("one_step_fd", OneStepGenerator(net))):
-        samples = generate(generator, range(num), shape, label_dim, device, 500, show_progress)
-        (fd,) = evaluate(samples, dataset, ["fd"], extractor)
+    kinds = (("teacher_fd", "35-NFE teacher", HeunGenerator(net, 18)),
+             ("one_step_fd", "one step", OneStepGenerator(net)))
+    for key, name, generator in kinds:
+        samples = generate(generator, range(num), shape, label_dim, device, 50, show_progress,
+                           f"card: {name} samples for its FD")
+        with phases_shown(show_progress):
+            (fd,) = evaluate(samples, dataset, ["fd"], extractor)
         out[key] = fd.value
     out["fd_samples"] = num
     out["fd_extractor"] = spec.feature_extractor

@@ -14,7 +14,7 @@ from harness.errors import UsageError
 from harness.pretrain import PretrainConfig, pretrain, resolve_network
 from harness.pretrain_state import state_path_for
 
-from helpers import run_bench
+from helpers import run_bench, run_main_in_process
 
 CPU = torch.device("cpu")
 
@@ -90,18 +90,24 @@ def test_a_state_from_other_settings_is_refused(tmp_path: Path) -> None:
 
 
 def test_cli_keeps_the_state_and_resume_extends_the_run(tmp_path: Path) -> None:
+    """The first call starts the real executable (its log must show the card's FD phases, minutes on a
+    CPU at full size); the rest call its function in this process."""
     out = tmp_path / "digits.safetensors"
     tiny = ["--set", "model_channels=8", "--set", "channel_mult=1,1", "--set", "num_blocks=1", "--set",
-            "attn_resolutions=", "--set", "fd_samples=20", "--set", "batch_size=16", "--quiet"]
+            "attn_resolutions=", "--set", "fd_samples=20", "--set", "batch_size=16"]
     first = run_bench(*["pretrain", "--dataset", "digits", "--out", str(out), "--kimg", "0.032", *tiny])
     assert first.returncode == 0, first.stderr
+    for phase in ("card: 35-NFE teacher samples for its FD: 20/20", "card: one step samples for its FD: 20/20"):
+        assert phase in first.stderr, first.stderr
     assert state_path_for(out).is_file()
-    again = run_bench(*["pretrain", "--dataset", "digits", "--out", str(out), "--kimg", "0.064", *tiny])
+    tiny.append("--quiet")
+    again = run_main_in_process(*["pretrain", "--dataset", "digits", "--out", str(out), "--kimg", "0.064", *tiny])
     assert again.returncode == 2 and "--resume" in again.stderr and "Traceback" not in again.stderr
-    other = run_bench(*["pretrain", "--dataset", "digits", "--out", str(out), "--kimg", "0.064", "--resume",
-                       "--set", "lr=0.5", *tiny])
+    other = run_main_in_process(*["pretrain", "--dataset", "digits", "--out", str(out), "--kimg", "0.064",
+                                  "--resume", "--set", "lr=0.5", *tiny])
     assert other.returncode == 2 and "other settings (lr)" in other.stderr
-    extended = run_bench(*["pretrain", "--dataset", "digits", "--out", str(out), "--kimg", "0.064", "--resume", *tiny])
+    extended = run_main_in_process(*["pretrain", "--dataset", "digits", "--out", str(out), "--kimg", "0.064",
+                                     "--resume", *tiny])
     assert extended.returncode == 0, extended.stderr
     import json
 

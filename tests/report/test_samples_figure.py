@@ -49,7 +49,9 @@ def test_rows_show_the_same_seeds_per_method_and_name_what_is_left_out(tmp_path)
     Image.fromarray(((old + 1) * 127.5).round().numpy().astype(np.uint8)).resize((128, 128), Image.NEAREST).save(
         results / records[3]["run_id"] / "samples.png")
     rows, problems = rows_of(context(results))
-    shown = {row.run.method: row for row in rows["digits"]}
+    [panel] = rows  # one dataset, one backbone: one panel
+    assert panel[0] == "digits"
+    shown = {row.run.method: row for row in rows[panel]}
     assert list(shown) == ["gan_only", "dmd", "teacher"]  # paper order; PD left out
     assert shown["gan_only"].run.seed == 0 and shown["gan_only"].runs == 2  # the lowest seed is shown
     for method, offset in (("gan_only", 2), ("dmd", 3), ("teacher", 0)):
@@ -72,7 +74,30 @@ def test_report_writes_the_figure_its_table_and_names_runs_without_samples(tmp_p
     shown = [(r["bench_method"], r["first_sample_seed"], r["samples_shown"]) for r in table]
     assert shown == [("gan_only", "0", "8")]
     markdown = (tmp_path / "out" / "samples.md").read_text()
-    assert f"DMD2-style at 20 kimg (digits 8x8 (offline)): no readable samples.png in its 1 run(s), e.g. " \
+    assert f"DMD2-style at 20 kimg (digits 8x8 (offline), backbone {records[1]['backbone']['name']}): no readable " \
+           "samples.png in its 1 run(s), e.g. " \
            f"{records[1]['run_id']}/samples.png" in markdown
     png = Image.open(tmp_path / "out" / "samples.png")
     assert png.info["dpi"][0] >= 199 and (tmp_path / "out" / "samples.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_each_backbone_of_a_dataset_gets_its_own_panel(tmp_path):
+    """Rows from two backbones of one dataset are not one comparison: the GPU-made Fashion-MNIST backbone's
+    teacher must not sit above the CPU backbone's students (the figure of 2026-12-05 mixed them)."""
+    from harness.report.tables.samples import panel_title
+
+    records = [run_record(1, "gan_only", case=5, seed=0, budget_kimg=20.0),
+               run_record(2, "gan_only", case=5, seed=0, budget_kimg=20.0),
+               run_record(3, "teacher", case=5, seed=0)]
+    records[1]["backbone"]["name"] = "edm-other-backbone"
+    results = write_records(tmp_path / "results", records)
+    for i, record in enumerate(records):
+        save_grid(seed_images(0, i), results / record["run_id"] / "samples.png", grid=4, title="t")
+    rows, _ = rows_of(context(results))
+    first = records[0]["backbone"]["name"]
+    assert sorted(rows) == sorted([("digits", first), ("digits", "edm-other-backbone")])
+    assert [r.run.method for r in rows[("digits", first)]] == ["gan_only", "teacher"]
+    assert [r.run.method for r in rows[("digits", "edm-other-backbone")]] == ["gan_only"]
+    assert panel_title(("digits", "edm-other-backbone"), rows).endswith("backbone edm-other-backbone")
+    single = {("digits", first): rows[("digits", first)]}
+    assert "backbone" not in panel_title(("digits", first), single)  # one backbone: the dataset says enough

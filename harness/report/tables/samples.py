@@ -20,8 +20,24 @@ from harness.report.spec import Context, TableSpec
 COLUMNS = 8  # samples per row
 TILE_INCHES = 0.5
 LABEL_INCHES = 2.9
-CSV_HEADER = ["dataset", "method", "bench_method", "budget_kimg", "run_seed", "run_id", "record", "samples_file",
+CSV_HEADER = ["dataset", "backbone", "method", "bench_method", "budget_kimg", "run_seed", "run_id", "record", "samples_file",
               "first_sample_seed", "samples_shown", "runs_at_this_budget"]
+
+
+Panel = tuple[str, str]  # (dataset key, backbone name)
+
+
+def panel_order(panels) -> list[Panel]:
+    """Datasets in paper order, each dataset's backbones by name."""
+    panels = set(panels)
+    return [p for key in dataset_order(k for k, _ in panels) for p in sorted(x for x in panels if x[0] == key)]
+
+
+def panel_title(panel: Panel, panels) -> str:
+    """The dataset, and its backbone when the dataset has runs from more than one."""
+    key, backbone = panel
+    several = len({b for k, b in panels if k == key}) > 1
+    return f"{dataset_title(key)}, backbone {backbone}" if several else dataset_title(key)
 
 
 @dataclass
@@ -46,15 +62,18 @@ def eval_settings(ctx: Context) -> dict[str, tuple[int, int]]:
     return out
 
 
-def rows_of(ctx: Context) -> tuple[dict[str, list[Row]], list[str]]:
-    """Rows per dataset key, and a note per run that has no readable samples.png."""
+def rows_of(ctx: Context) -> tuple[dict[Panel, list[Row]], list[str]]:
+    """Rows per panel (dataset key, backbone), and a note per run that has no readable samples.png.
+
+    One panel per backbone: rows from two backbones of one dataset are not the same comparison."""
     from harness.sample_grid import read_tiles
 
     settings = eval_settings(ctx)
     runs = [r for r in ctx.inputs.runs if r.schedule_kimg is None]
     order = {m: i for i, m in enumerate(METHOD_ORDER)}
-    groups = group_by(runs, lambda r: (r.key, order.get(r.method, len(order)), r.method, r.label, r.budget_kimg))
-    rows: dict[str, list[Row]] = {}
+    groups = group_by(runs, lambda r: (r.key, r.backbone, order.get(r.method, len(order)), r.method, r.label,
+                                       r.budget_kimg))
+    rows: dict[Panel, list[Row]] = {}
     problems = []
     for key in sorted(groups):
         group = sorted(groups[key], key=lambda r: (r.seed, r.run_id))
@@ -65,10 +84,11 @@ def rows_of(ctx: Context) -> tuple[dict[str, list[Row]], list[str]]:
                 tiles, layout = read_tiles(path, grid, first, COLUMNS)
             except (OSError, ValueError):
                 continue
-            rows.setdefault(run.key, []).append(Row(run, len(group), tiles, layout.first_seed))
+            rows.setdefault((run.key, run.backbone), []).append(Row(run, len(group), tiles, layout.first_seed))
             break
         else:
-            problems.append(f"{group[0].label} at {group[0].budget_kimg:g} kimg ({dataset_title(key[0])}): no readable "
+            problems.append(f"{group[0].label} at {group[0].budget_kimg:g} kimg ({dataset_title(key[0])}, "
+                            f"backbone {key[1]}): no readable "
                             f"samples.png in its {len(group)} run(s), e.g. {Path(group[0].name).parent}/samples.png")
     for key, items in rows.items():  # same seeds in every row: keep the rows that start where most do
         firsts = [row.first_seed for row in items]
@@ -92,8 +112,8 @@ def strip(tiles: list[np.ndarray], size: int) -> np.ndarray:
     return out
 
 
-def drawer(rows: dict[str, list[Row]], note: str):
-    keys = [k for k in dataset_order(rows) if k in rows]
+def drawer(rows: dict[Panel, list[Row]], note: str):
+    keys = panel_order(rows)
     heights = [len(rows[k]) * TILE_INCHES + 0.8 for k in keys] or [1.5]
     width, height = LABEL_INCHES + COLUMNS * TILE_INCHES + 0.45, sum(heights) + 0.2
 
@@ -120,7 +140,7 @@ def drawer(rows: dict[str, list[Row]], note: str):
             ax.set_xlabel("sample seed (the same latent in every row)")
             ax.yaxis.set_label_position("right")  # the left holds the row names
             ax.set_ylabel("method · budget · run seed", rotation=270, labelpad=10)
-            ax.set_title(dataset_title(key), fontsize=8)
+            ax.set_title(panel_title(key, rows), fontsize=8)
             top -= block
 
     return draw, (width, height)
@@ -129,7 +149,7 @@ def drawer(rows: dict[str, list[Row]], note: str):
 def build(spec: TableSpec, ctx: Context) -> Document:
     rows, problems = rows_of(ctx)
     sections, csv_rows = [], []
-    for key in [k for k in dataset_order(rows) if k in rows]:
+    for key in panel_order(rows):
         table, sources = [], []
         for row in rows[key]:
             run_dir = str(Path(row.run.name).parent)
@@ -137,12 +157,12 @@ def build(spec: TableSpec, ctx: Context) -> Document:
             table.append([row.run.label, f"{row.run.budget_kimg:g}", str(row.run.seed), seeds,
                           f"{row.runs}", f"{run_dir}/samples.png"])
             sources.append(f"samples {seeds} cut out of {run_dir}/samples.png; record {row.run.name}")
-            csv_rows.append({"dataset": key, "method": row.run.label, "bench_method": row.run.method,
+            csv_rows.append({"dataset": key[0], "backbone": key[1], "method": row.run.label, "bench_method": row.run.method,
                              "budget_kimg": row.run.budget_kimg, "run_seed": row.run.seed, "run_id": row.run.run_id,
                              "record": row.run.name, "samples_file": f"{run_dir}/samples.png",
                              "first_sample_seed": row.first_seed, "samples_shown": len(row.tiles),
                              "runs_at_this_budget": row.runs})
-        sections.append(Section(dataset_title(key), ["method", "budget (kimg)", "run seed shown", "sample seeds",
+        sections.append(Section(panel_title(key, rows), ["method", "budget (kimg)", "run seed shown", "sample seeds",
                                                      "runs at this budget", "samples from"], table,
                                 sources=sources))
     note = "no stored runs with a samples.png yet: run `bench run --method gan_only --dataset digits`"
