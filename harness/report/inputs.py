@@ -123,6 +123,7 @@ class Run:
     init: str = "pretrained"  # "random": the thesis control (baselines/random_init.py), never a fine-tuned row
     spreads: tuple[tuple[Measurement, float], ...] = ()  # a value's own recorded spread (KID: std over subsets)
     evaluations: tuple[str, ...] = ()  # `bench eval` records of this run whose values were added to ``values``
+    pretrain_kimg: float | None = None  # the backbone's pre-training images (its card), None when not known
 
     @property
     def label(self) -> str:
@@ -240,7 +241,8 @@ def to_run(record: dict, name: str) -> Run:
                info.get("freeze_level"), _float(info.get("frozen_share")), values, curve, best,
                schedule_depends_on_budget=bool((record.get("curve") or {}).get("schedule_depends_on_budget")),
                settings=run_settings(record), init=str(info.get("init") or "pretrained"),
-               spreads=metric_spreads(record.get("metrics")))
+               spreads=metric_spreads(record.get("metrics")),
+               pretrain_kimg=_float((record.get("backbone") or {}).get("pretrain_kimg")))
 
 
 def check_analysis(record: dict) -> None:

@@ -138,3 +138,38 @@ def test_one_column_per_dataset_and_backbone():
                                   ("fashion-mnist", "edm-fashion-mnist-32x32-uncond-small")]
     doc = claims.SPEC.document(ctx)
     assert len(doc.sections[0].header) == 4 and len(doc.csv_rows) == 3 * len(claims.CLAIMS)
+
+
+def early_stopped_runs(fds: list[float], full_kimg: float = 50.0, early_kimg: float | None = 10.0,
+                       suffix: str = "-10kimg") -> tuple[list[dict], list[dict]]:
+    """D2O from a full backbone (its records say ``full_kimg`` of pre-training) and from its recipe stopped
+    early (named ``<full><suffix>``, saying ``early_kimg``)."""
+    full = runs("gan_only", LOW)
+    early = runs("gan_only", fds)
+    for record in full:
+        record["backbone"]["pretrain_kimg"] = full_kimg
+    for record in early:
+        record["backbone"]["name"] += suffix
+        record["backbone"]["pretrain_kimg"] = early_kimg
+    return full, early
+
+
+@pytest.mark.parametrize("early, expected", [(HIGH, "supported"), (NEAR, "mixed"), ([1.0, 2.0, 3.0], "not supported")])
+def test_thesis_takes_an_early_stopped_backbone_into_the_full_one_s_cell(early, expected):
+    full, stopped = early_stopped_runs(early)
+    got = cells(full + stopped)  # one column: the early-stopped backbone has none of its own
+    assert got["thesis"].verdict == expected
+    assert "(backbone stopped at 10 kimg)" in got["thesis"].numbers
+    assert "stopped" not in got["claim 2, equal images"].numbers  # it is not the full backbone's D2O
+
+
+@pytest.mark.parametrize("full_kimg, early_kimg, suffix", [(50.0, 80.0, "-10kimg"), (50.0, None, "-10kimg"),
+                                                           (50.0, 10.0, "other")])
+def test_a_backbone_is_early_stopped_only_by_name_and_by_its_records(full_kimg, early_kimg, suffix):
+    """More pre-training, none recorded, or another name: a scale of its own, never in the thesis cell."""
+    full, other = early_stopped_runs(HIGH, full_kimg, early_kimg, suffix)
+    ctx = Context(sort_records(full + other, Path("/results")), load_published())
+    columns = claims.scales(ctx)
+    assert len(columns) == 2
+    thesis = claims.cells_of(ctx, *columns[0])[CLAIM["thesis"]]
+    assert thesis.verdict == "not measured" and "stopped" not in thesis.numbers

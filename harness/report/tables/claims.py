@@ -32,7 +32,8 @@ CLAIMS = (
     ("claim 4", "after GAN fine-tuning the one-step spectrum is at the teacher's level or closer to the real one in "
                 "every frequency band (`bench analyze spectrum`)"),
     ("thesis", "diffusion pre-training is generative pre-training: fine-tuning the pre-trained backbone clearly beats "
-               "the same GAN fine-tuning from a random network of its architecture (`--set init=random`)"),
+               "the same GAN fine-tuning from a random network of its architecture (`--set init=random`) and from "
+               "the same recipe stopped early in its pre-training"),
 )
 CSV_HEADER = ["claim", "dataset", "backbone", "verdict", "budget_kimg", "numbers", "measurement", "metric",
               "extractor", "extractor_weights_sha256", "implementation", "num_samples", "reference",
@@ -53,11 +54,27 @@ class Cell:
 
 
 def scales(ctx: Context) -> list[tuple[str, str]]:
-    """(dataset key, backbone) of every stored run or analysis, in the report's dataset order."""
+    """(dataset key, backbone) of every stored run or analysis, in the report's dataset order; an
+    early-stopped backbone is no scale of its own (its runs sit in its full backbone's thesis cell)."""
     found = {(r.key, r.backbone) for r in ctx.inputs.runs} | {
         (a.key, a.backbone) for items in ctx.inputs.analyses.values() for a in items}
+    found -= set(early_stopped(ctx.inputs.runs))
     order = {k: i for i, k in enumerate(dataset_order(k for k, _ in found))}
     return sorted(found, key=lambda kb: (order[kb[0]], kb[1]))
+
+
+def early_stopped(runs: list[Run]) -> dict[tuple[str, str], tuple[str, str]]:
+    """(key, early backbone) -> (key, full backbone): the same recipe stopped early is named after the full
+    backbone plus a suffix (``<full>-10kimg``, harness/backbones/catalog.py) and its records say fewer
+    pre-training images (``backbone.pretrain_kimg``); a name alone is not enough."""
+    kimg = {(r.key, r.backbone): r.pretrain_kimg for r in runs if r.pretrain_kimg is not None}
+    out = {}
+    for (key, name), early in kimg.items():
+        fuller = [(kimg[(k, full)], full) for k, full in kimg
+                  if k == key and name.startswith(full + "-") and kimg[(k, full)] > early]
+        if fuller:
+            out[(key, name)] = (key, max(fuller)[1])
+    return out
 
 
 def scale_title(runs: list[Run], key: str, backbone: str) -> str:
@@ -148,15 +165,23 @@ def claim3(runs: list[Run], measurements: list[Measurement]) -> Cell | None:
     return best_cell(candidates)
 
 
-def thesis(runs: list[Run], measurements: list[Measurement]) -> Cell | None:
+def thesis(runs: list[Run], measurements: list[Measurement], early_runs: list[Run] = ()) -> Cell | None:
+    """The pre-trained backbone's D2O/D2O-F against the same from a random network and, where stored, from
+    the same recipe stopped early (``early_runs``: runs from such a backbone, harness/backbones/catalog.py)."""
     candidates = []
     for m in measurements:
         groups = groups_in(runs, m)
+        early = groups_in(list(early_runs), m)
+        early_ids = {r.run_id for r in early_runs}
         by_budget: dict[float, list] = {}
-        for (method, lv, init, budget), (random_group, _) in groups.items():
+        for (method, lv, init, budget), (other, rs) in [*groups.items(), *early.items()]:
             pretrained = groups.get((method, lv, "pretrained", budget))
-            if init == "random" and pretrained:
-                by_budget.setdefault(budget, []).append((pretrained[0], random_group))
+            if rs[0].run_id in early_ids and init == "pretrained" and pretrained:
+                kimg = f"{rs[0].pretrain_kimg:.0f}" if rs[0].pretrain_kimg is not None else "fewer"
+                other = Group(f"{other.label} (backbone stopped at {kimg} kimg)", other.budget_kimg, other.values)
+                by_budget.setdefault(budget, []).append((pretrained[0], other))
+            elif rs[0].run_id not in early_ids and init == "random" and pretrained:
+                by_budget.setdefault(budget, []).append((pretrained[0], other))
         for budget, pairs in by_budget.items():
             outcomes = [lower_outcome(p, r) for p, r in pairs]
             text = "; ".join(f"{p.shown()} vs {r.shown()}" for p, r in pairs)
@@ -203,6 +228,8 @@ def claim4(analyses: list[Analysis]) -> Cell | None:
 
 def cells_of(ctx: Context, key: str, backbone: str) -> list[Cell]:
     runs = [r for r in ctx.inputs.runs if r.key == key and r.backbone == backbone]
+    stopped = early_stopped(ctx.inputs.runs)
+    early_runs = [r for r in ctx.inputs.runs if stopped.get((r.key, r.backbone)) == (key, backbone)]
     measurements = list(fd_values(runs))
 
     def of(kind: str) -> list[Analysis]:
@@ -210,7 +237,7 @@ def cells_of(ctx: Context, key: str, backbone: str) -> list[Cell]:
 
     built = [claim1(of(MISMATCH_KIND)), claim2_equal_images(runs, measurements),
              claim2_equal_compute(runs, measurements), claim3(runs, measurements), claim4(of(SPECTRUM_KIND)),
-             thesis(runs, measurements)]
+             thesis(runs, measurements, early_runs)]
     missing = ["no mismatch analysis of a fine-tuned D2O/D2O-F run", "no D2O and distillation runs measured alike "
                "at one budget", "no D2O and distillation runs measured alike within D2O's compute",
                "no D2O and D2O-F (levels 1-3) runs measured alike at one budget", "no spectrum analysis of a "
@@ -255,7 +282,9 @@ SPEC = TableSpec(
              f"Claim 3: a level goes against only when clearly worse and over {LOSES_LITTLE:.0%} above D2O. Claim 1: "
              f"the student's FD to the data against each teacher step count's FD to the student. Claim 4: each "
              f"band's error after fine-tuning against the teacher's (against only when clearly higher). Thesis: the "
-             f"pre-trained D2O/D2O-F against the same method from a random network. Each cell uses the largest "
+             f"pre-trained D2O/D2O-F against the same method from a random network and from the same backbone recipe "
+             f"stopped early in its pre-training (a backbone named <full name>-<suffix> whose records say fewer "
+             f"pre-training images; it has no column of its own). Each cell uses the largest "
              f"budget with the comparison, then the most samples; all its values share one measurement [id]."),
     build=build,
 )

@@ -1,0 +1,154 @@
+"""Issue #27's Fashion-MNIST 32x32 study on a CPU, in one command: every method x seeds 0-2 to 20 kimg
+from the shipped CPU-scale backbone, with the thesis controls, then Inception FID/KID of the final
+generators and the tables.
+
+    python scripts/fashion_cpu_study.py                 # ~2 h 40 min on 2 cores (README, "Fashion-MNIST to 20 kimg")
+    python scripts/fashion_cpu_study.py --dry-run       # what is stored and what would run
+
+The grid (``GRID``): D2O (``gan_only``), D2O-F at freeze levels 1-3, PD, CD, DMD2-style with and
+without its GAN term, and the thesis controls: D2O from a randomly initialised network
+(``init=random``) and from the backbone's recipe stopped at 10 kimg of pre-training. Every run is
+``bench run`` with the flags of ``COMMON`` (batch 32, FD in the Fashion-MNIST classifier's features from
+1,000 samples at 1, 2, 5, 10, 15 and 20 kimg), one thread each, ``--lanes`` side by side (two on a
+2-core machine: more ran 7x slower). A run whose completed record is stored (same method, backbone,
+seed, budget, settings) is skipped, so the same command continues an interrupted study. Then
+``scripts/fashion_inception_evals.sh`` measures each stored final generator's Inception FID and KID
+(2,000 samples against the test set; ~4.5 min each, plus re-making a generator a clone lacks) unless
+``--no-inception``, and ``bench report`` rebuilds the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKBONE = "edm-fashion-mnist-32x32-uncond-small"
+EARLY_STOPPED = "edm-fashion-mnist-32x32-uncond-small-10kimg"  # the same recipe stopped at 10 kimg
+BUDGET_KIMG = 20.0
+SEEDS = (0, 1, 2)
+COMMON = ["--dataset", "fashion-mnist", "--budget-kimg", f"{BUDGET_KIMG:g}", "--threads", "1", "--eval-every-kimg", "5",
+          "--set", "eval.at_kimg=1,2,5,10", "--set", "train.batch_size=32", "--set", "eval.metrics=fd",
+          "--set", "eval.num_samples=1000", "--quiet"]
+GAN = {"d_width": 16}  # the CPU-size discriminator trained from scratch (the projected one is too slow here)
+
+
+@dataclass(frozen=True)
+class Point:
+    method: str
+    seed: int
+    backbone: str = BACKBONE
+    settings: dict = field(default_factory=dict, hash=False)
+
+    def command(self) -> list[str]:
+        flags = [x for k, v in self.settings.items() for x in ("--set", f"{k}={v:g}" if isinstance(v, float) else
+                                                               f"{k}={v}")]
+        return ["bench", "run", "--method", self.method, "--backbone", self.backbone, "--seed", str(self.seed),
+                *COMMON, *flags]
+
+    def name(self) -> str:
+        extra = ",".join(f"{k}={v}" for k, v in self.settings.items() if k != "d_width")
+        return f"{self.method}{f' ({extra})' if extra else ''} from {self.backbone} seed {self.seed}"
+
+
+GRID = [("gan_only", BACKBONE, GAN)] + \
+    [("gan_only_frozen", BACKBONE, {**GAN, "freeze_level": level}) for level in (1, 2, 3)] + \
+    [("progressive_distillation", BACKBONE, {}), ("consistency_distillation", BACKBONE, {}), ("dmd", BACKBONE, {}),
+     ("dmd", BACKBONE, {"gan_weight": 3e-3}),  # DMD2's GAN term at its ImageNet-64 weight (arXiv 2405.14867)
+     ("gan_only", BACKBONE, {**GAN, "init": "random"}), ("gan_only", EARLY_STOPPED, GAN)]
+
+
+def points() -> list[Point]:
+    return [Point(method, seed, backbone, settings) for method, backbone, settings in GRID for seed in SEEDS]
+
+
+def matches(record: dict, point: Point) -> bool:
+    """A completed run record of this point: method, backbone, seed, budget, the study's batch and samples,
+    and every setting (a method setting the point leaves unset must be at its default, as the grid's is)."""
+    config = record.get("config")
+    if record.get("status") != "completed" or not isinstance(config, dict) or record.get("kind", "run") != "run":
+        return False
+    if (record.get("method"), config.get("backbone"), record.get("seed")) != (point.method, point.backbone, point.seed):
+        return False
+    if float(record.get("budget_kimg") or 0) != BUDGET_KIMG or (config.get("train") or {}).get("batch_size") != 32:
+        return False
+    if (config.get("eval") or {}).get("num_samples") != 1000:
+        return False
+    method_config = config.get("method_config") or {}
+    defaults = {"init": "pretrained", "gan_weight": 0.0, "freeze_level": 1}
+    wanted = {k: v for k, v in defaults.items() if k in method_config} | point.settings
+    return all(method_config.get(k) == v for k, v in wanted.items())
+
+
+def stored(results: Path) -> list[dict]:
+    out = []
+    for path in sorted(results.glob("*/record.json")):
+        try:
+            out.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def plan(results: Path) -> tuple[list[Point], list[tuple[Point, str]]]:
+    """(points to run, (point, run id) of those stored)."""
+    records = stored(results)
+    todo, done = [], []
+    for point in points():
+        found = [r for r in records if matches(r, point)]
+        if found:
+            done.append((point, str(found[0].get("run_id"))))
+        else:
+            todo.append(point)
+    return todo, done
+
+
+def run_point(point: Point, results: Path) -> tuple[Point, int, float]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
+    start = time.perf_counter()
+    print(f"{time.strftime('%H:%M:%S')} start {point.name()}", flush=True)
+    code = subprocess.run([*point.command(), "--results", str(results)], env=env, cwd=ROOT).returncode
+    seconds = time.perf_counter() - start
+    print(f"{time.strftime('%H:%M:%S')} end {point.name()}: exit {code}, {seconds / 60:.1f} min", flush=True)
+    return point, code, seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--results", type=Path, default=ROOT / "results")
+    p.add_argument("--tables", type=Path, default=ROOT / "tables")
+    p.add_argument("--lanes", type=int, default=2, help="runs side by side, one thread each (default 2)")
+    p.add_argument("--dry-run", action="store_true", help="list stored and missing runs, run nothing")
+    p.add_argument("--no-inception", action="store_true", help="skip the Inception FID/KID evaluations")
+    args = p.parse_args(argv)
+    if args.lanes < 1:
+        p.error("--lanes must be at least 1")
+    todo, done = plan(args.results)
+    for point, run_id in done:
+        print(f"stored: {point.name()}: {run_id}")
+    for point in todo:
+        print(f"to run: {point.name()}: {' '.join(point.command())}")
+    print(f"{len(done)} of {len(done) + len(todo)} runs stored, {len(todo)} to run")
+    if args.dry_run:
+        return 0
+    start = time.perf_counter()
+    with ThreadPoolExecutor(args.lanes) as pool:
+        failed = [pt for pt, code, _ in pool.map(lambda pt: run_point(pt, args.results), todo) if code != 0]
+    if not args.no_inception:
+        subprocess.run(["bash", str(ROOT / "scripts" / "fashion_inception_evals.sh"), str(args.results)], cwd=ROOT,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    subprocess.run(["bench", "report", "--results", str(args.results), "--out", str(args.tables)], cwd=ROOT)
+    print(f"study: {(time.perf_counter() - start) / 60:.1f} min; {len(failed)} run(s) failed"
+          + "".join(f"\n  failed: {pt.name()}" for pt in failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
