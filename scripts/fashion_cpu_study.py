@@ -20,7 +20,6 @@ seed, budget, settings) is skipped, so the same command continues an interrupted
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # runnable from a checkout without `pip install -e .`
 BACKBONE = "edm-fashion-mnist-32x32-uncond-small"
 EARLY_STOPPED = "edm-fashion-mnist-32x32-uncond-small-10kimg"  # the same recipe stopped at 10 kimg
 BUDGET_KIMG = 20.0
@@ -87,19 +87,11 @@ def matches(record: dict, point: Point) -> bool:
     return all(method_config.get(k) == v for k, v in wanted.items())
 
 
-def stored(results: Path) -> list[dict]:
-    out = []
-    for path in sorted(results.glob("*/record.json")):
-        try:
-            out.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue
-    return out
-
-
 def plan(results: Path) -> tuple[list[Point], list[tuple[Point, str]]]:
     """(points to run, (point, run id) of those stored)."""
-    records = stored(results)
+    from harness.records import load_records  # unreadable records are left out (reported by `bench runs`)
+
+    records = load_records(results)[0]
     todo, done = [], []
     for point in points():
         found = [r for r in records if matches(r, point)]

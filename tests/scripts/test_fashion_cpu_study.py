@@ -37,7 +37,7 @@ def record_of(study, point, **changes) -> dict:
                        seed=point.seed, device="cpu", overrides=sets)
     as_dict = asdict(config)  # the method's settings as the runner stores them: typed, defaults filled in
     as_dict["method_config"] = asdict(apply_overrides(METHODS.get(point.method).Config(), config.method_config))
-    record = {"kind": "run", "status": "completed", "run_id": f"r-{point.method}-{point.seed}",
+    record = {"schema_version": 1, "kind": "run", "status": "completed", "run_id": f"r-{point.method}-{point.seed}",
               "method": point.method, "seed": point.seed, "budget_kimg": study.BUDGET_KIMG,
               "config": {"backbone": config.backbone, "train": as_dict["train"], "eval": as_dict["eval"],
                          "method_config": as_dict["method_config"]}}

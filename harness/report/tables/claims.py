@@ -171,17 +171,16 @@ def thesis(runs: list[Run], measurements: list[Measurement], early_runs: list[Ru
     candidates = []
     for m in measurements:
         groups = groups_in(runs, m)
-        early = groups_in(list(early_runs), m)
-        early_ids = {r.run_id for r in early_runs}
         by_budget: dict[float, list] = {}
-        for (method, lv, init, budget), (other, rs) in [*groups.items(), *early.items()]:
+        for (method, lv, init, budget), (random_group, _) in groups.items():
             pretrained = groups.get((method, lv, "pretrained", budget))
-            if rs[0].run_id in early_ids and init == "pretrained" and pretrained:
-                kimg = f"{rs[0].pretrain_kimg:.0f}" if rs[0].pretrain_kimg is not None else "fewer"
-                other = Group(f"{other.label} (backbone stopped at {kimg} kimg)", other.budget_kimg, other.values)
-                by_budget.setdefault(budget, []).append((pretrained[0], other))
-            elif rs[0].run_id not in early_ids and init == "random" and pretrained:
-                by_budget.setdefault(budget, []).append((pretrained[0], other))
+            if init == "random" and pretrained:
+                by_budget.setdefault(budget, []).append((pretrained[0], random_group))
+        for (method, lv, init, budget), (early, rs) in groups_in(list(early_runs), m).items():
+            pretrained = groups.get((method, lv, "pretrained", budget))
+            if init == "pretrained" and pretrained:
+                label = f"{early.label} (backbone stopped at {rs[0].pretrain_kimg:.0f} kimg)"
+                by_budget.setdefault(budget, []).append((pretrained[0], Group(label, budget, early.values)))
         for budget, pairs in by_budget.items():
             outcomes = [lower_outcome(p, r) for p, r in pairs]
             text = "; ".join(f"{p.shown()} vs {r.shown()}" for p, r in pairs)
