@@ -45,13 +45,22 @@ def record_of(study, point, **changes) -> dict:
     return record
 
 
-def test_every_point_is_a_valid_run_config(study):
+@pytest.mark.parametrize("backbone", ["edm-fashion-mnist-32x32-uncond-small", "edm-fashion-mnist-32x32-uncond-small-200kimg"])
+def test_every_point_is_a_valid_run_config(study, backbone):
     """The settings and flags of every grid point pass `bench run`'s checks (harness.build.configure)."""
-    points = study.points()
-    assert len(points) == len(study.GRID) * len(study.SEEDS) == 30
+    points = study.points(backbone)
+    assert len(points) == len(study.grid(backbone)) * len(study.SEEDS) == 30
+    assert {p.backbone for p in points} == {backbone, study.EARLY_STOPPED}
     for point in points:
         record = record_of(study, point)
         assert study.matches(record, point), point.name()
+
+
+def test_the_backbones_share_the_early_stopped_control(study):
+    """The 10-kimg control is one set of runs for both backbones: stored once, never re-run for the other."""
+    small, long = (study.points(b) for b in study.BACKBONES)
+    assert [p for p in small if p.backbone == study.EARLY_STOPPED] == [p for p in long if p.backbone == study.EARLY_STOPPED]
+    assert not set(p for p in small if p.backbone != study.EARLY_STOPPED) & set(long)
 
 
 def test_a_record_matches_its_own_point_only(study):
@@ -78,4 +87,6 @@ def test_dry_run_lists_what_is_stored_and_what_would_run(study, tmp_path, capsys
     assert study.main(["--dry-run", "--results", str(results)]) == 0
     out = capsys.readouterr().out
     assert f"2 of {len(points)} runs stored, {len(points) - 2} to run" in out
-    assert "to run: gan_only (init=random) from edm-fashion-mnist-32x32-uncond-small seed 0: bench run" in out
+    assert "to run: gan_only (init=random) from edm-fashion-mnist-32x32-uncond-small-200kimg seed 0: bench run" in out
+    assert study.main(["--dry-run", "--results", str(results), "--backbone", study.BACKBONES[0]]) == 0
+    assert "to run: gan_only (init=random) from edm-fashion-mnist-32x32-uncond-small seed 0: bench run" in capsys.readouterr().out
