@@ -74,8 +74,9 @@ BACKBONES.add("edm-fashion-mnist-32x32-uncond-small", BackboneSpec(
     "EDMPrecond+SongUNet DDPM++ (small: 16/32/64 channels, 1 block per level)", num_params=710_689,
     description="trained by `bench pretrain --dataset fashion-mnist` on 2 CPU cores (50 kimg, fp32); shipped in the repo"))
 
-# Issue #27's thesis control between random init and the 50-kimg backbone: the same recipe stopped at 10 kimg
-# (one CPU thread, 105 s of training; teacher FD 138 against 56 at 50 kimg, see its card).
+# Issue #27's thesis control between random init and the 50- and 200-kimg backbones: the same recipe stopped at
+# 10 kimg (one CPU thread, 105 s of training; teacher FD 138 against 56 at 50 kimg, see its card). Named
+# <recipe>-<N>kimg, its runs join the thesis cell of each fuller backbone of the recipe (harness/report/tables/claims.py).
 BACKBONES.add("edm-fashion-mnist-32x32-uncond-small-10kimg", BackboneSpec(
     "edm-fashion-mnist-32x32-uncond-small-10kimg", "edm-fashion-mnist-32x32-uncond-small-10kimg.safetensors", 32, 1,
     0, "EDMPrecond+SongUNet DDPM++ (small, as edm-fashion-mnist-32x32-uncond-small)", num_params=710_689,

@@ -163,6 +163,22 @@ def test_thesis_takes_an_early_stopped_backbone_into_the_full_one_s_cell(early, 
     assert "stopped" not in got["claim 2, equal images"].numbers  # it is not the full backbone's D2O
 
 
+def test_an_early_stopped_backbone_joins_every_fuller_backbone_of_its_recipe():
+    """<recipe>-10kimg beside <recipe> (50 kimg) and <recipe>-200kimg (the same run continued): two columns,
+    each thesis cell holding the 10-kimg runs; <recipe> itself, named without kimg, is never early-stopped."""
+    full, stopped = early_stopped_runs(HIGH)
+    longer = runs("gan_only", LOW)
+    for record in longer:
+        record["backbone"]["name"] += "-200kimg"
+        record["backbone"]["pretrain_kimg"] = 200.0
+    ctx = Context(sort_records(full + stopped + longer, Path("/results")), load_published())
+    columns = claims.scales(ctx)
+    assert [b for _, b in columns] == [full[0]["backbone"]["name"], longer[0]["backbone"]["name"]]
+    for column in columns:
+        thesis = claims.cells_of(ctx, *column)[CLAIM["thesis"]]
+        assert "(backbone stopped at 10 kimg)" in thesis.numbers, column
+
+
 @pytest.mark.parametrize("full_kimg, early_kimg, suffix", [(50.0, 80.0, "-10kimg"), (50.0, None, "-10kimg"),
                                                            (50.0, 10.0, "other")])
 def test_a_backbone_is_early_stopped_only_by_name_and_by_its_records(full_kimg, early_kimg, suffix):

@@ -9,6 +9,7 @@ cell all compared values share one measurement (metric, feature network, sample 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from harness.analyze import MISMATCH_KIND, SPECTRUM_KIND
@@ -63,17 +64,24 @@ def scales(ctx: Context) -> list[tuple[str, str]]:
     return sorted(found, key=lambda kb: (order[kb[0]], kb[1]))
 
 
-def early_stopped(runs: list[Run]) -> dict[tuple[str, str], tuple[str, str]]:
-    """(key, early backbone) -> (key, full backbone): the same recipe stopped early is named after the full
-    backbone plus a suffix (``<full>-10kimg``, harness/backbones/catalog.py) and its records say fewer
-    pre-training images (``backbone.pretrain_kimg``); a name alone is not enough."""
+KIMG_SUFFIX = re.compile(r"-\d+(\.\d+)?kimg$")
+
+
+def early_stopped(runs: list[Run]) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """(key, early backbone) -> [(key, full backbone), ...]: a recipe stopped early is named after the recipe
+    plus its kimg (``<recipe>-10kimg``, harness/backbones/catalog.py) and its records say fewer pre-training
+    images (``backbone.pretrain_kimg``) than the recipe's other backbones (``<recipe>`` or ``<recipe>-200kimg``);
+    a name alone is not enough. It belongs to every fuller backbone of its recipe."""
     kimg = {(r.key, r.backbone): r.pretrain_kimg for r in runs if r.pretrain_kimg is not None}
     out = {}
     for (key, name), early in kimg.items():
-        fuller = [(kimg[(k, full)], full) for k, full in kimg
-                  if k == key and name.startswith(full + "-") and kimg[(k, full)] > early]
+        recipe = KIMG_SUFFIX.sub("", name)
+        if recipe == name:
+            continue  # no kimg in its name: a backbone of its own
+        fuller = sorted((k, full) for k, full in kimg if k == key and full != name
+                        and KIMG_SUFFIX.sub("", full) == recipe and kimg[(k, full)] > early)
         if fuller:
-            out[(key, name)] = (key, max(fuller)[1])
+            out[(key, name)] = fuller
     return out
 
 
@@ -228,7 +236,7 @@ def claim4(analyses: list[Analysis]) -> Cell | None:
 def cells_of(ctx: Context, key: str, backbone: str) -> list[Cell]:
     runs = [r for r in ctx.inputs.runs if r.key == key and r.backbone == backbone]
     stopped = early_stopped(ctx.inputs.runs)
-    early_runs = [r for r in ctx.inputs.runs if stopped.get((r.key, r.backbone)) == (key, backbone)]
+    early_runs = [r for r in ctx.inputs.runs if (key, backbone) in stopped.get((r.key, r.backbone), ())]
     measurements = list(fd_values(runs))
 
     def of(kind: str) -> list[Analysis]:
@@ -282,8 +290,8 @@ SPEC = TableSpec(
              f"the student's FD to the data against each teacher step count's FD to the student. Claim 4: each "
              f"band's error after fine-tuning against the teacher's (against only when clearly higher). Thesis: the "
              f"pre-trained D2O/D2O-F against the same method from a random network and from the same backbone recipe "
-             f"stopped early in its pre-training (a backbone named <full name>-<suffix> whose records say fewer "
-             f"pre-training images; it has no column of its own). Each cell uses the largest "
+             f"stopped early in its pre-training (a backbone named <recipe>-<N>kimg whose records say fewer "
+             f"pre-training images than <recipe> or <recipe>-<M>kimg; it has no column of its own). Each cell uses the largest "
              f"budget with the comparison, then the most samples; all its values share one measurement [id]."),
     build=build,
 )
