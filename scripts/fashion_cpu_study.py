@@ -4,6 +4,7 @@ one), with the thesis controls, then Inception FID/KID of the final generators a
 
     python scripts/fashion_cpu_study.py                 # ~2 h 40 min on 2 cores (README, "Fashion-MNIST to 20 kimg")
     python scripts/fashion_cpu_study.py --dry-run       # what is stored and what would run
+    python scripts/fashion_cpu_study.py --tune          # then equal tuning (item 3; ~1 h 30 min more, estimated)
 
 The grid (``grid()``): D2O (``gan_only``), D2O-F at freeze levels 1-3, PD, CD, DMD2-style with and
 without its GAN term, and the thesis controls: D2O from a randomly initialised network
@@ -14,7 +15,10 @@ without its GAN term, and the thesis controls: D2O from a randomly initialised n
 seed, budget, settings) is skipped, so the same command continues an interrupted study. Then
 ``scripts/fashion_inception_evals.sh`` measures each stored final generator's Inception FID and KID
 (2,000 samples against the test set; ~4.5 min each, plus re-making a generator a clone lacks) unless
-``--no-inception``, and ``bench report`` rebuilds the tables.
+``--no-inception``, and ``bench report`` rebuilds the tables. With ``--tune`` the lanes then run one
+``bench tune`` study per trained method (``TUNED``: the same 8 trials at 5 kimg for each, the best re-run
+on seeds 0-2 to 20 kimg and measured as the grid; studies live in ``results/tuning/`` and continue where
+they stopped), so no method loses for want of tuning.
 """
 
 from __future__ import annotations
@@ -36,10 +40,27 @@ BACKBONE = BACKBONES[1]
 EARLY_STOPPED = "edm-fashion-mnist-32x32-uncond-small-10kimg"  # that recipe stopped at 10 kimg: both's control
 BUDGET_KIMG = 20.0
 SEEDS = (0, 1, 2)
-COMMON = ["--dataset", "fashion-mnist", "--budget-kimg", f"{BUDGET_KIMG:g}", "--threads", "1", "--eval-every-kimg", "5",
-          "--set", "eval.at_kimg=1,2,5,10", "--set", "train.batch_size=32", "--set", "eval.metrics=fd",
-          "--set", "eval.num_samples=1000", "--quiet"]
+# Batch 32; FD in the classifier's features from 1,000 samples at 1, 2, 5, 10, 15 and 20 kimg.
+MEASURE = ["--set", "eval.every_kimg=5", "--set", "eval.at_kimg=1,2,5,10", "--set", "train.batch_size=32",
+           "--set", "eval.metrics=fd", "--set", "eval.num_samples=1000"]
+COMMON = ["--dataset", "fashion-mnist", "--budget-kimg", f"{BUDGET_KIMG:g}", "--threads", "1", *MEASURE, "--quiet"]
 GAN = {"d_width": 16}  # the CPU-size discriminator trained from scratch (the projected one is too slow here)
+
+# Item 3, equal tuning: every trained method gets the same `bench tune` study (seeded TPE, trials at TUNE_KIMG
+# scored on held-out sample seeds 1,000,000..), its best settings re-run on SEEDS to BUDGET_KIMG, measured as above.
+TUNED = ("gan_only", "gan_only_frozen", "progressive_distillation", "consistency_distillation", "dmd")
+TUNE_KIMG, TUNE_TRIALS, TUNE_SEED = 5.0, 8, 100
+
+
+def settings_flags(settings: dict) -> list[str]:
+    return [x for k, v in settings.items() for x in ("--set", f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}")]
+
+
+def tune_command(method: str, backbone: str = BACKBONE) -> list[str]:
+    return ["bench", "tune", "--method", method, "--dataset", "fashion-mnist", "--backbone", backbone,
+            "--budget-kimg", f"{TUNE_KIMG:g}", "--trials", str(TUNE_TRIALS), "--seed", str(TUNE_SEED),
+            "--rerun-seeds", ",".join(map(str, SEEDS)), "--rerun-budget-kimg", f"{BUDGET_KIMG:g}", "--threads", "1",
+            "--device", "cpu", "--quiet", *MEASURE, *settings_flags(GAN if method.startswith("gan_only") else {})]
 
 
 @dataclass(frozen=True)
@@ -50,10 +71,8 @@ class Point:
     settings: dict = field(default_factory=dict, hash=False)
 
     def command(self) -> list[str]:
-        flags = [x for k, v in self.settings.items() for x in ("--set", f"{k}={v:g}" if isinstance(v, float) else
-                                                               f"{k}={v}")]
         return ["bench", "run", "--method", self.method, "--backbone", self.backbone, "--seed", str(self.seed),
-                *COMMON, *flags]
+                *COMMON, *settings_flags(self.settings)]
 
     def name(self) -> str:
         extra = ",".join(f"{k}={v}" for k, v in self.settings.items() if k != "d_width")
@@ -106,14 +125,14 @@ def plan(results: Path, backbone: str = BACKBONE) -> tuple[list[Point], list[tup
     return todo, done
 
 
-def run_point(point: Point, results: Path) -> tuple[Point, int, float]:
+def run_command(name: str, command: list[str], results: Path) -> int:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
     start = time.perf_counter()
-    print(f"{time.strftime('%H:%M:%S')} start {point.name()}", flush=True)
-    code = subprocess.run([*point.command(), "--results", str(results)], env=env, cwd=ROOT).returncode
-    seconds = time.perf_counter() - start
-    print(f"{time.strftime('%H:%M:%S')} end {point.name()}: exit {code}, {seconds / 60:.1f} min", flush=True)
-    return point, code, seconds
+    print(f"{time.strftime('%H:%M:%S')} start {name}", flush=True)
+    code = subprocess.run([*command, "--results", str(results)], env=env, cwd=ROOT).returncode
+    print(f"{time.strftime('%H:%M:%S')} end {name}: exit {code}, {(time.perf_counter() - start) / 60:.1f} min",
+          flush=True)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lanes", type=int, default=2, help="runs side by side, one thread each (default 2)")
     p.add_argument("--dry-run", action="store_true", help="list stored and missing runs, run nothing")
     p.add_argument("--no-inception", action="store_true", help="skip the Inception FID/KID evaluations")
+    p.add_argument("--tune", action="store_true", help=f"then equal tuning: `bench tune` for each of {', '.join(TUNED)}, "
+                   f"{TUNE_TRIALS} trials at {TUNE_KIMG:g} kimg, the best re-run on seeds 0-2 at {BUDGET_KIMG:g} kimg "
+                   f"(a study continues where it stopped)")
     args = p.parse_args(argv)
     if args.lanes < 1:
         p.error("--lanes must be at least 1")
@@ -134,17 +156,24 @@ def main(argv: list[str] | None = None) -> int:
     for point in todo:
         print(f"to run: {point.name()}: {' '.join(point.command())}")
     print(f"{len(done)} of {len(done) + len(todo)} runs stored, {len(todo)} to run")
+    jobs = [(point.name(), point.command()) for point in todo]
+    if args.tune:
+        tunes = [(f"tuning {method} from {args.backbone}", tune_command(method, args.backbone)) for method in TUNED]
+        for name, command in tunes:
+            print(f"then: {name}: {' '.join(command)}")
+        jobs += tunes
     if args.dry_run:
         return 0
     start = time.perf_counter()
     with ThreadPoolExecutor(args.lanes) as pool:
-        failed = [pt for pt, code, _ in pool.map(lambda pt: run_point(pt, args.results), todo) if code != 0]
+        codes = list(pool.map(lambda job: run_command(*job, args.results), jobs))
+    failed = [name for (name, _), code in zip(jobs, codes) if code != 0]
     if not args.no_inception:
         subprocess.run(["bash", str(ROOT / "scripts" / "fashion_inception_evals.sh"), str(args.results)], cwd=ROOT,
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
     subprocess.run(["bench", "report", "--results", str(args.results), "--out", str(args.tables)], cwd=ROOT)
-    print(f"study: {(time.perf_counter() - start) / 60:.1f} min; {len(failed)} run(s) failed"
-          + "".join(f"\n  failed: {pt.name()}" for pt in failed))
+    print(f"study: {(time.perf_counter() - start) / 60:.1f} min; {len(failed)} job(s) failed"
+          + "".join(f"\n  failed: {name}" for name in failed))
     return 1 if failed else 0
 
 

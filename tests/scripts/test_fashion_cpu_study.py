@@ -90,3 +90,43 @@ def test_dry_run_lists_what_is_stored_and_what_would_run(study, tmp_path, capsys
     assert "to run: gan_only (init=random) from edm-fashion-mnist-32x32-uncond-small-200kimg seed 0: bench run" in out
     assert study.main(["--dry-run", "--results", str(results), "--backbone", study.BACKBONES[0]]) == 0
     assert "to run: gan_only (init=random) from edm-fashion-mnist-32x32-uncond-small seed 0: bench run" in capsys.readouterr().out
+
+
+def tune_options(command: list[str], results: Path):
+    """The TuneOptions `bench tune` builds from ``command`` (harness/tuning/cli.py maps flags one to one)."""
+    from harness.tuning.command import TuneOptions
+
+    flags, sets, args = {}, [], iter(command[2:])
+    for flag in args:
+        if flag == "--quiet":
+            continue
+        value = next(args)
+        sets.append(value) if flag == "--set" else flags.__setitem__(flag, value)
+    return TuneOptions(method=flags["--method"], dataset=flags["--dataset"], backbone=flags["--backbone"],
+                       budget_kimg=float(flags["--budget-kimg"]), trials=int(flags["--trials"]),
+                       seed=int(flags["--seed"]), device=flags["--device"], overrides=sets, results=results,
+                       rerun_seeds=[int(x) for x in flags["--rerun-seeds"].split(",")],
+                       rerun_budget_kimg=float(flags["--rerun-budget-kimg"]))
+
+
+def test_every_tuning_command_passes_bench_tune_checks(study, tmp_path):
+    """Item 3: the same study for every trained method, measured as the grid's runs, re-run on the grid's seeds."""
+    from harness.tuning.command import base_config, check_options
+
+    for method in study.TUNED:
+        options = tune_options(study.tune_command(method), tmp_path)
+        check_options(options)
+        config = base_config(options)
+        assert (options.trials, options.budget_kimg, options.rerun_budget_kimg) == (8, 5.0, study.BUDGET_KIMG)
+        assert options.rerun_seeds == list(study.SEEDS) and options.seed not in study.SEEDS
+        assert (config.eval.num_samples, config.train.batch_size, config.eval.every_kimg) == (1000, 32, 5.0)
+        assert config.backbone == study.BACKBONE
+        assert ("d_width=16" in options.overrides) == method.startswith("gan_only"), method
+
+
+def test_dry_run_with_tune_lists_the_studies_after_the_runs(study, tmp_path, capsys):
+    assert study.main(["--dry-run", "--tune", "--results", str(tmp_path / "results")]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("then: tuning ")]
+    assert [line.split()[2] for line in lines] == list(study.TUNED)
+    assert out.index("to run: ") < out.index("then: tuning ")
