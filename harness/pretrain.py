@@ -104,10 +104,11 @@ def edm_loss(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor | 
 
 def pretrain(dataset: ImageDataset, cfg: PretrainConfig, seed: int, device: torch.device,
              show_progress: bool = True, state_path: Path | None = None,
-             resume: bool = False) -> tuple[torch.nn.Module, dict[str, Any]]:
+             resume: bool = False, command: str = "") -> tuple[torch.nn.Module, dict[str, Any]]:
     """Train from scratch, or continue the state at ``state_path`` (``resume``); returns the EMA network
     and the facts for its card. With ``state_path``, the state is written every ``checkpoint_kimg``
-    and at the end (harness/pretrain_state.py), so the run can be continued or extended."""
+    and at the end (harness/pretrain_state.py), so the run can be continued or extended; the state keeps
+    every ``command`` that trained it, so a card made over several sittings names them all."""
     from harness.pretrain_state import ACTIVE, load_pretrain_state, restore_pretrain_state, save_pretrain_state
 
     torch.manual_seed(seed)
@@ -125,8 +126,10 @@ def pretrain(dataset: ImageDataset, cfg: PretrainConfig, seed: int, device: torc
     budget, seen, step, losses, before = int(cfg.kimg * 1000), 0, 0, [], 0.0
     order, cursor = torch.randperm(len(dataset), generator=data_rng), 0
     rngs = {"data": data_rng, "noise": noise_rng}
+    commands = [command]
     if resume:
         tensors, meta = load_pretrain_state(state_path, cfg, seed, dataset.sha256)
+        commands = [str(c) for c in meta.get("commands", [])] + commands  # states before 2026-12-05 kept none
         done = restore_pretrain_state(tensors, meta, net, ema.module, opt, rngs, device)
         seen, step, cursor, before, order, losses = (done[k] for k in ("seen", "step", "cursor", "seconds", "order",
                                                                          "losses"))
@@ -134,7 +137,7 @@ def pretrain(dataset: ImageDataset, cfg: PretrainConfig, seed: int, device: torc
     def save_state() -> None:
         save_pretrain_state(state_path, cfg, seed, dataset.sha256, net, ema.module, opt, rngs,
                             {"seen": seen, "step": step, "cursor": cursor, "order": order,
-                             "seconds": before + time.perf_counter() - start,
+                             "seconds": before + time.perf_counter() - start, "commands": commands,
                              "losses": torch.stack(losses) if losses else torch.zeros(0)})
 
     every = int(cfg.checkpoint_kimg * 1000) if state_path and cfg.checkpoint_kimg else 0
@@ -174,7 +177,7 @@ def pretrain(dataset: ImageDataset, cfg: PretrainConfig, seed: int, device: torc
     facts = {"images_seen": seen, "steps": step, "train_seconds": round(seconds, 1),
              "images_per_second": round(seen / max(seconds, 1e-9), 1), "precision": precision,
              "device": device_name(device), "num_params": sum(p.numel() for p in net.parameters()),
-             "final_loss_per_pixel": final, "config": asdict(cfg), "seed": seed,
+             "final_loss_per_pixel": final, "config": asdict(cfg), "seed": seed, "made_by_all": commands,
              "data": {"name": dataset.name, "sha256": dataset.sha256, "num_images": len(dataset)}}
     return round_to_save_dtype(ema.module.eval().requires_grad_(False), cfg.save_dtype), facts
 

@@ -38,7 +38,8 @@ def pretrain_command(dataset_name: str, out: Path, kimg: float | None, seed: int
     dataset = load_dataset(dataset_name, data)
     if resume:
         load_pretrain_state(state, cfg, seed, dataset.sha256)  # refused here, before any work, if it does not fit
-    net, facts = pretrain(dataset, cfg, seed, dev, show_progress, state_path=state, resume=resume)
+    net, facts = pretrain(dataset, cfg, seed, dev, show_progress, state_path=state, resume=resume,
+                          command=command)
     save_backbone(net.cpu(), out, cfg, facts, command)  # stored before measuring: nothing trained is lost
     facts.update(measure_teacher(net.to(dev), dataset, spec, dev, show_progress, cfg.fd_samples))
     save_backbone(net.cpu(), out, cfg, facts, command)

@@ -38,7 +38,8 @@ def comparable(cfg) -> dict[str, Any]:
 
 def save_pretrain_state(path: Path, cfg, seed: int, data_sha256: str, net: torch.nn.Module, ema_net: torch.nn.Module,
                         opt: torch.optim.Optimizer, rngs: dict[str, torch.Generator], progress: dict[str, Any]) -> None:
-    """``progress``: seen, step, cursor, seconds (numbers) and order, losses (tensors)."""
+    """``progress``: seen, step, cursor, seconds (numbers), commands (every command that trained it, oldest
+    first) and order, losses (tensors)."""
     tensors: dict[str, torch.Tensor] = {"order": progress["order"], "losses": progress["losses"],
                                         "rng/torch": torch.get_rng_state()}
     prefixed_state("net", net, tensors)
@@ -49,7 +50,7 @@ def save_pretrain_state(path: Path, cfg, seed: int, data_sha256: str, net: torch
         tensors["rng/cuda"] = torch.cuda.get_rng_state()
     meta = {"kind": "bench-pretrain-state", "config": comparable(cfg), "seed": seed, "data_sha256": data_sha256,
             "optimizer": flatten_optimizer("adam", opt.state_dict(), tensors),
-            **{k: progress[k] for k in ("seen", "step", "cursor", "seconds")}}
+            **{k: progress[k] for k in ("seen", "step", "cursor", "seconds")}, "commands": progress.get("commands", [])}
     save_state(path, tensors, meta)
 
 

@@ -113,3 +113,6 @@ def test_cli_keeps_the_state_and_resume_extends_the_run(tmp_path: Path) -> None:
 
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["images_seen"] == 64 and card["steps"] == 4
+    # Both sittings are named, oldest first; the refused calls trained nothing and are not.
+    assert [("--resume" in c, "--kimg 0.032" in c) for c in card["made_by_all"]] == [(False, True), (True, False)]
+    assert card["made_by"] == card["made_by_all"][-1]
