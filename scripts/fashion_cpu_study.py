@@ -150,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.lanes < 1:
         p.error("--lanes must be at least 1")
+    if not args.results.is_dir():
+        print(f"{args.results}: no such folder yet, so nothing is stored there (a run creates it)")
     todo, done = plan(args.results, args.backbone)
     for point, run_id in done:
         print(f"stored: {point.name()}: {run_id}")

@@ -127,6 +127,7 @@ def test_every_tuning_command_passes_bench_tune_checks(study, tmp_path):
 def test_dry_run_with_tune_lists_the_studies_after_the_runs(study, tmp_path, capsys):
     assert study.main(["--dry-run", "--tune", "--results", str(tmp_path / "results")]) == 0
     out = capsys.readouterr().out
+    assert "results: no such folder yet, so nothing is stored there" in out
     lines = [line for line in out.splitlines() if line.startswith("then: tuning ")]
     assert [line.split()[2] for line in lines] == list(study.TUNED)
     assert out.index("to run: ") < out.index("then: tuning ")
