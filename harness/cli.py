@@ -189,11 +189,9 @@ def report(
         raise UsageError(f"--out {out}: {describe_path(out)}; expected a folder for the tables")
     check_results_dir(results, must_exist=True)  # a typo must not replace the tables with published-only ones
 
-    written, problems = build_report(results, out)
+    _, problems = build_report(results, out, on_written=lambda path: typer.echo(str(path)))  # each as it is written
     for line in problems:
         echo_err(f"warning: {line}")
-    for path in written:
-        typer.echo(str(path))
 
 
 from harness.verify_command import verify  # noqa: E402

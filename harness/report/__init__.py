@@ -9,6 +9,7 @@ a column (see inputs.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.records import load_records
@@ -76,8 +77,10 @@ def figure_files(doc: Document) -> tuple[str | None, str | None]:
     return f"{doc.name}.png", (f"{doc.name}.pdf" if doc.vector else None)
 
 
-def build_report(results_dir: Path, out_dir: Path, published_path: Path = DEFAULT_PATH) -> tuple[list[Path], list[str]]:
-    """Write every table into ``out_dir``; returns the files written and one line per unusable record."""
+def build_report(results_dir: Path, out_dir: Path, published_path: Path = DEFAULT_PATH,
+                 on_written: Callable[[Path], None] = lambda path: None) -> tuple[list[Path], list[str]]:
+    """Write every table into ``out_dir``; returns the files written and one line per unusable record.
+    ``on_written`` hears of each file as it is written (`bench report` prints them then: seconds on a CPU)."""
     from harness.report.tables import SPECS
 
     results_dir, out_dir = Path(results_dir), Path(out_dir)
@@ -88,12 +91,18 @@ def build_report(results_dir: Path, out_dir: Path, published_path: Path = DEFAUL
     inputs = sort_records(records, results_dir)
     ctx = Context(inputs, load_published(published_path))
     out_dir.mkdir(parents=True, exist_ok=True)
-    docs = [spec.document(ctx) for spec in SPECS]
-    written = [path for doc in docs for path in write_document(doc, out_dir)]
+    docs, written = [], []
+    for spec in SPECS:
+        docs.append(spec.document(ctx))
+        for path in write_document(docs[-1], out_dir):
+            written.append(path)
+            on_written(path)
     problems = sorted(relative_problem(line, results_dir) for line in load_problems) + inputs.problems
     written.append(write_text(out_dir / "README.md", index_text(docs, inputs, problems)))
+    on_written(written[-1])
     page = index_html(docs, {doc.name: figure_files(doc) for doc in docs}, inputs_lines(inputs, problems))
     written.append(write_text(out_dir / "index.html", page))
+    on_written(written[-1])
     missing = [] if results_dir.is_dir() else [f"{results_dir}: no such results directory; tables show published "
                                                  "numbers only"]
     return written, missing + load_problems + inputs.problems

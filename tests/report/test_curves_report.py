@@ -31,8 +31,9 @@ def curve_records() -> list[dict]:
 def built(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("curves")
     results = write_records(root / "results", curve_records())
-    _, problems = build_report(results, root / "a")
-    assert problems == []
+    heard = []
+    written, problems = build_report(results, root / "a", on_written=heard.append)
+    assert problems == [] and heard == written and all(path.is_file() for path in heard)  # told as written
     build_report(results, root / "b")
     return root / "a", root / "b"
 
