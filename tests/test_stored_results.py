@@ -29,6 +29,15 @@ def test_every_reference_has_a_first_curve_point_to_check_quickly():
 
 
 def test_bench_verify_reproduces_each_reference_to_its_first_curve_point():
+    """Bit for bit on the CPU model a reference was made on; portable numerics keep another vendor's CPU
+    (e.g. AMD EPYC against the references' Intel Xeon) within verify's tolerance, not identical."""
+    from harness.numerics import cpu_model
+
     ok, lines = verify_references(RESULTS, until_kimg=1.0)
     assert ok, "\n".join(lines)
-    assert sum(line.endswith("ok (identical) at 1 kimg") for line in lines) == len(references())
+    for record in references():
+        same_cpu = record["environment"]["hardware"].get("cpu_model") == cpu_model()
+        allowed = ("ok (identical) at 1 kimg",) if same_cpu else ("ok (identical) at 1 kimg",
+                                                                  "ok (within tolerance) at 1 kimg")
+        line = next(x for x in lines if x.startswith(f"{record['run_id']}: ok"))
+        assert line.endswith(allowed), (line, record["environment"]["hardware"].get("cpu_model"), cpu_model())

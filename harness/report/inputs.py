@@ -20,7 +20,7 @@ from harness.report.formatting import (Summary, fd_values, fmt, fmt_count, group
                                        seeds_shown, summarize)  # (re-exported: the tables import them from here)
 from harness.report.evaluations import evaluated_run, join_evaluations
 from harness.report.names import (DATASETS, DEFAULT_BACKBONES, METHOD_LABELS, METHOD_ORDER,  # noqa: F401
-                                  dataset_key, dataset_order, dataset_title, is_conditional, method_label,
+                                  dataset_key, dataset_order, dataset_title, is_conditional, method_label, run_variant,
                                   run_command)  # (re-exported: the tables import them from here)
 from harness.report.published import run_settings
 
@@ -124,10 +124,11 @@ class Run:
     spreads: tuple[tuple[Measurement, float], ...] = ()  # a value's own recorded spread (KID: std over subsets)
     evaluations: tuple[str, ...] = ()  # `bench eval` records of this run whose values were added to ``values``
     pretrain_kimg: float | None = None  # the backbone's pre-training images (its card), None when not known
+    variant: str = ""  # a recipe switch that makes a row of its own (harness/report/names.py run_variant)
 
     @property
     def label(self) -> str:
-        base = method_label(self.method, self.freeze_level, self.init)
+        base = method_label(self.method, self.freeze_level, self.init, self.variant)
         return f"{base} (snapshot of a {self.schedule_kimg:g} kimg schedule)" if self.snapshot_of_schedule else base
 
 
@@ -242,7 +243,8 @@ def to_run(record: dict, name: str) -> Run:
                schedule_depends_on_budget=bool((record.get("curve") or {}).get("schedule_depends_on_budget")),
                settings=run_settings(record), init=str(info.get("init") or "pretrained"),
                spreads=metric_spreads(record.get("metrics")),
-               pretrain_kimg=_float((record.get("backbone") or {}).get("pretrain_kimg")))
+               pretrain_kimg=_float((record.get("backbone") or {}).get("pretrain_kimg")),
+               variant=run_variant(str(record["method"]), info))
 
 
 def check_analysis(record: dict) -> None:

@@ -59,10 +59,21 @@ def dataset_order(keys: Iterable[str]) -> list[str]:
     return [k for k in DATASETS] + sorted(keys - set(DATASETS))
 
 
-def method_label(method: str, freeze_level: int | None = None, init: str | None = None) -> str:
-    """The method as the paper names it; D2O-F shows its freeze level unless it is the published 1; a run
-    from a randomly initialised network (the thesis control, baselines/random_init.py) says so in every table."""
+def method_label(method: str, freeze_level: int | None = None, init: str | None = None, variant: str = "") -> str:
+    """The method as the paper names it; D2O-F shows its freeze level unless it is the published 1; a
+    variant of a method's recipe (DMD2's GAN term, ``run_variant``) is a row of its own; a run from a
+    randomly initialised network (the thesis control, baselines/random_init.py) says so in every table."""
     base = METHOD_LABELS.get(method, method)
     if method == "gan_only_frozen" and freeze_level not in (None, 1):
         base = f"{base} (level {freeze_level})"
+    if variant:
+        base = f"{base} ({variant})"
     return base if init in (None, "pretrained") else f"{base} ({init} init, not pre-trained)"
+
+
+def run_variant(method: str, method_info: dict) -> str:
+    """A switch in a method's recipe that makes another method of it: DMD2-style with its GAN term
+    (``--set gan_weight=...``, arXiv 2405.14867 §4.3) is never averaged with DMD2-style without it."""
+    if method == "dmd" and method_info.get("gan"):
+        return f"with its GAN term, weight {float(method_info.get('gan_weight') or 0):g}"
+    return ""

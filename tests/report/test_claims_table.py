@@ -69,6 +69,18 @@ def test_without_records_every_claim_is_not_measured_and_the_table_says_what_to_
     assert doc.csv_rows == [] and "no stored records yet" in doc.sections[0].notes[-1]
 
 
+def test_dmd_with_its_gan_term_is_a_group_of_its_own_never_averaged_with_dmd():
+    """DMD2-style with and without its GAN term are two recipes: each is compared with D2O on its own."""
+    with_gan = runs("dmd", LOW) + runs("dmd", LOW, budget=15.0)  # 15 kimg x 4.8 passes: within D2O's 20 x 4
+    for record in with_gan:
+        record["method_info"].update({"gan": True, "gan_weight": 0.003})
+    records = runs("gan_only", NEAR) + runs("dmd", HIGH) + runs("dmd", HIGH, budget=15.0) + with_gan
+    for claim in ("claim 2, equal images", "claim 2, equal compute"):
+        cell = cells(records)[claim]
+        assert cell.verdict == "mixed", (claim, cell.numbers)  # ahead of DMD, behind DMD with its GAN term
+        assert "n=6" not in cell.numbers and "with its GAN term, weight 0.003) 11 ± 1 (n=3)" in cell.numbers
+
+
 def test_equal_compute_compares_each_distillation_method_within_d2o_s_passes():
     # D2O 20 kimg x 4 passes = 80; PD at 20 kimg costs 100 (too much), at 10 kimg 50: the 10 kimg runs count.
     records = runs("gan_only", LOW) + runs("progressive_distillation", LOW, budget=20.0) + \

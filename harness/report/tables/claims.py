@@ -90,13 +90,16 @@ def scale_title(runs: list[Run], key: str, backbone: str) -> str:
     return f"{dataset_title(key)}, {backbone}{gpu}"
 
 
-def level(run: Run) -> int | None:
-    return (run.freeze_level if run.freeze_level is not None else 1) if run.method == "gan_only_frozen" else None
+def level(run: Run) -> int | str | None:
+    """D2O-F's freeze level; for another method its recipe variant (DMD2's GAN term), so no group mixes two."""
+    if run.method == "gan_only_frozen":
+        return run.freeze_level if run.freeze_level is not None else 1
+    return run.variant or None
 
 
 def groups_in(runs: list[Run], m: Measurement) -> dict[tuple, tuple[Group, list[Run]]]:
-    """(method, freeze level, init, budget) -> the group's values in ``m``; snapshot rows of a longer
-    schedule (PD's points before its end) are not runs at that budget and are left out."""
+    """(method, freeze level or variant, init, budget) -> the group's values in ``m``; snapshot rows of a
+    longer schedule (PD's points before its end) are not runs at that budget and are left out."""
     out = {}
     chosen = [r for r in runs if not r.snapshot_of_schedule]
     for key, group in group_by(chosen, lambda r: (r.method, level(r), r.init, r.budget_kimg)).items():
@@ -123,7 +126,8 @@ def claim2_equal_images(runs: list[Run], measurements: list[Measurement]) -> Cel
         for (method, _, init, budget), (d2o, _) in groups.items():
             if method != "gan_only" or init != "pretrained":
                 continue
-            others = [g for (mm, _, _, b), (g, _) in sorted(groups.items()) if mm in DISTILLATION and b == budget]
+            others = [g for (mm, _, _, b), (g, _) in sorted(groups.items(), key=lambda kv: str(kv[0])) if mm in DISTILLATION
+                      and b == budget]
             if others:
                 word, text = compared(d2o, others, lower_outcome)
                 candidates.append(((budget, m.num_samples, m.id), Cell(word, text, budget, m)))
@@ -140,15 +144,18 @@ def claim2_equal_compute(runs: list[Run], measurements: list[Measurement]) -> Ce
                 continue
             compute = budget * passes_per_image("gan_only", {})
             others, notes = [], []
-            for name in DISTILLATION:
-                fits = [(b, g, rs) for (mm, _, _, b), (g, rs) in groups.items() if mm == name
+            kinds = sorted({(mm, str(lv or "")) for mm, lv, _, _ in groups if mm in DISTILLATION},
+                           key=lambda k: (DISTILLATION.index(k[0]), k[1]))
+            for name, variant in kinds:  # each variant on its own (DMD2-style with and without its GAN term)
+                fits = [(b, g, rs) for (mm, lv, _, b), (g, rs) in groups.items() if mm == name
+                        and str(lv or "") == variant
                         and (c := passes_per_image(name, dict(rs[0].settings))) and b * c <= compute * (1 + 1e-9)]
                 if fits:
                     b, g, rs = max(fits, key=lambda t: t[0])
                     others.append(g)
                     notes.append(f"{g.label} {b:g} kimg x {passes_per_image(name, dict(rs[0].settings)):g}")
-                elif any(mm == name for mm, _, _, _ in groups):
-                    notes.append(f"{name}: no point within D2O's compute measured alike, not compared")
+                else:
+                    notes.append(f"{name}{f' ({variant})' if variant else ''}: no point within D2O's compute measured alike, not compared")
             if others:
                 word, text = compared(d2o, others, lower_outcome)
                 text += (f" (compute in kimg x passes per image: D2O {budget:g} x {passes_per_image('gan_only', {}):g}"
