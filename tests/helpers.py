@@ -120,3 +120,12 @@ def run_main_in_process(*args: str, cwd: Path | None = None, env: dict | None = 
         torch.set_num_threads(saved[3])
         threads._CHOSEN.clear()  # a process's thread choice ends with it
     return subprocess.CompletedProcess(["bench", *args], code, out.getvalue(), err.getvalue())
+
+
+def sigint_at_default() -> None:
+    """``preexec_fn`` for a child a test will Ctrl-C: SIGINT at its default, as a shell starts a foreground
+    program. A suite started in the background (``cmd &`` in a script) inherits SIGINT ignored, and a
+    Python child that starts with it ignored never raises KeyboardInterrupt (found on 2026-12-05)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import bench_executable, run_bench, run_main_in_process, snapshot, write_tiny_backbone
+from helpers import (bench_executable, run_bench, run_main_in_process, sigint_at_default, snapshot,
+                     write_tiny_backbone)
 
 TINY_RUN = ["--method", "gan_only", "--dataset", "digits", "--device", "cpu", "--num-samples", "64",
             "--set", "train.batch_size=16", "--set", "d_width=8", "--set", "eval.batch_size=64", "--quiet"]
@@ -110,7 +111,7 @@ def test_ctrl_c_mid_run_exits_130_and_says_how_to_resume(tmp_path):
     args = [*TINY_RUN, "--backbone", str(backbone), "--budget-kimg", "1000", "--set", "checkpoint_kimg=0.05",
             "--results", str(results)]
     proc = subprocess.Popen([bench_executable(), "run", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=sigint_at_default)
     deadline = time.monotonic() + 240
     while not list(results.glob("*/checkpoint/state.safetensors")):  # training is under way
         assert proc.poll() is None, proc.communicate()

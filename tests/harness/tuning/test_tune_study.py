@@ -15,7 +15,7 @@ from pathlib import Path
 import optuna  # in the test extra: the tests of the optional `bench tune` always run
 import pytest
 
-from helpers import bench_executable, run_main_in_process, snapshot
+from helpers import bench_executable, run_main_in_process, sigint_at_default, snapshot
 
 SMALL = ["--set", "train.batch_size=32", "--set", "d_width=16", "--set", "eval.batch_size=100"]
 
@@ -99,7 +99,7 @@ def test_study_stopped_mid_trial_resumes_its_run_from_the_checkpoint(sig, tiny_b
     args = tune_args(tiny_backbone, results, 2, 0.5, "--set", "checkpoint_kimg=0.125", "--heartbeat-s", "1")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([bench_executable(), *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, preexec_fn=sigint_at_default)
     folder = results / "tuning" / "digits-gan_only-0.5kimg"
     state, deadline = None, time.time() + 600
     while state is None and time.time() < deadline and proc.poll() is None:
