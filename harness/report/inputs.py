@@ -20,8 +20,8 @@ from harness.report.formatting import (Summary, fd_values, fmt, fmt_count, group
                                        seeds_shown, summarize)  # (re-exported: the tables import them from here)
 from harness.report.evaluations import evaluated_run, join_evaluations
 from harness.report.names import (DATASETS, DEFAULT_BACKBONES, METHOD_LABELS, METHOD_ORDER,  # noqa: F401
-                                  dataset_key, dataset_order, dataset_title, is_conditional, method_label, run_variant,
-                                  run_command)  # (re-exported: the tables import them from here)
+                                  dataset_key, dataset_order, dataset_title, is_conditional, method_label,
+                                  run_command, run_variant)  # (re-exported: the tables import them from here)
 from harness.report.published import run_settings
 
 RUN_KIND = "run"

@@ -90,22 +90,20 @@ def scale_title(runs: list[Run], key: str, backbone: str) -> str:
     return f"{dataset_title(key)}, {backbone}{gpu}"
 
 
-def level(run: Run) -> int | str | None:
-    """D2O-F's freeze level; for another method its recipe variant (DMD2's GAN term), so no group mixes two."""
-    if run.method == "gan_only_frozen":
-        return run.freeze_level if run.freeze_level is not None else 1
-    return run.variant or None
+def level(run: Run) -> int | None:
+    return (run.freeze_level if run.freeze_level is not None else 1) if run.method == "gan_only_frozen" else None
 
 
 def groups_in(runs: list[Run], m: Measurement) -> dict[tuple, tuple[Group, list[Run]]]:
-    """(method, freeze level or variant, init, budget) -> the group's values in ``m``; snapshot rows of a
-    longer schedule (PD's points before its end) are not runs at that budget and are left out."""
+    """(method, freeze level, recipe variant, init, budget) -> the group's values in ``m`` (a variant such as
+    DMD2's GAN term is a group of its own); snapshot rows of a longer schedule (PD's points before its end)
+    are not runs at that budget and are left out."""
     out = {}
     chosen = [r for r in runs if not r.snapshot_of_schedule]
-    for key, group in group_by(chosen, lambda r: (r.method, level(r), r.init, r.budget_kimg)).items():
+    for key, group in group_by(chosen, lambda r: (r.method, level(r), r.variant, r.init, r.budget_kimg)).items():
         values = tuple(v for r in group for mm, v in r.values if mm == m)
         if values:
-            out[key] = (Group(group[0].label, key[3], values), group)
+            out[key] = (Group(group[0].label, key[4], values), group)
     return out
 
 
@@ -123,11 +121,11 @@ def claim2_equal_images(runs: list[Run], measurements: list[Measurement]) -> Cel
     candidates = []
     for m in measurements:
         groups = groups_in(runs, m)
-        for (method, _, init, budget), (d2o, _) in groups.items():
+        for (method, _, _, init, budget), (d2o, _) in groups.items():
             if method != "gan_only" or init != "pretrained":
                 continue
-            others = [g for (mm, _, _, b), (g, _) in sorted(groups.items(), key=lambda kv: str(kv[0])) if mm in DISTILLATION
-                      and b == budget]
+            others = [g for (mm, _, _, _, b), (g, _) in sorted(groups.items(), key=lambda kv: str(kv[0]))
+                      if mm in DISTILLATION and b == budget]
             if others:
                 word, text = compared(d2o, others, lower_outcome)
                 candidates.append(((budget, m.num_samples, m.id), Cell(word, text, budget, m)))
@@ -139,23 +137,23 @@ def claim2_equal_compute(runs: list[Run], measurements: list[Measurement]) -> Ce
     candidates = []
     for m in measurements:
         groups = groups_in(runs, m)
-        for (method, _, init, budget), (d2o, d2o_runs) in groups.items():
+        for (method, _, _, init, budget), (d2o, d2o_runs) in groups.items():
             if method != "gan_only" or init != "pretrained":
                 continue
             compute = budget * passes_per_image("gan_only", {})
             others, notes = [], []
-            kinds = sorted({(mm, str(lv or "")) for mm, lv, _, _ in groups if mm in DISTILLATION},
+            kinds = sorted({(mm, v) for mm, _, v, _, _ in groups if mm in DISTILLATION},
                            key=lambda k: (DISTILLATION.index(k[0]), k[1]))
             for name, variant in kinds:  # each variant on its own (DMD2-style with and without its GAN term)
-                fits = [(b, g, rs) for (mm, lv, _, b), (g, rs) in groups.items() if mm == name
-                        and str(lv or "") == variant
+                fits = [(b, g, rs) for (mm, _, v, _, b), (g, rs) in groups.items() if (mm, v) == (name, variant)
                         and (c := passes_per_image(name, dict(rs[0].settings))) and b * c <= compute * (1 + 1e-9)]
                 if fits:
                     b, g, rs = max(fits, key=lambda t: t[0])
                     others.append(g)
                     notes.append(f"{g.label} {b:g} kimg x {passes_per_image(name, dict(rs[0].settings)):g}")
                 else:
-                    notes.append(f"{name}{f' ({variant})' if variant else ''}: no point within D2O's compute measured alike, not compared")
+                    shown = f"{name} ({variant})" if variant else name
+                    notes.append(f"{shown}: no point within D2O's compute measured alike, not compared")
             if others:
                 word, text = compared(d2o, others, lower_outcome)
                 text += (f" (compute in kimg x passes per image: D2O {budget:g} x {passes_per_image('gan_only', {}):g}"
@@ -168,10 +166,10 @@ def claim3(runs: list[Run], measurements: list[Measurement]) -> Cell | None:
     candidates = []
     for m in measurements:
         groups = groups_in(runs, m)
-        for (method, _, init, budget), (d2o, _) in groups.items():
+        for (method, _, _, init, budget), (d2o, _) in groups.items():
             if method != "gan_only" or init != "pretrained":
                 continue
-            frozen = [g for (mm, lv, i, b), (g, _) in sorted(groups.items(), key=lambda kv: str(kv[0]))
+            frozen = [g for (mm, lv, _, i, b), (g, _) in sorted(groups.items(), key=lambda kv: str(kv[0]))
                       if mm == "gan_only_frozen" and i == "pretrained" and b == budget and lv in (1, 2, 3)]
             if frozen:
                 outcomes = [loses_little_outcome(g, d2o) for g in frozen]
@@ -187,12 +185,12 @@ def thesis(runs: list[Run], measurements: list[Measurement], early_runs: list[Ru
     for m in measurements:
         groups = groups_in(runs, m)
         by_budget: dict[float, list] = {}
-        for (method, lv, init, budget), (random_group, _) in groups.items():
-            pretrained = groups.get((method, lv, "pretrained", budget))
+        for (method, lv, variant, init, budget), (random_group, _) in groups.items():
+            pretrained = groups.get((method, lv, variant, "pretrained", budget))
             if init == "random" and pretrained:
                 by_budget.setdefault(budget, []).append((pretrained[0], random_group))
-        for (method, lv, init, budget), (early, rs) in groups_in(list(early_runs), m).items():
-            pretrained = groups.get((method, lv, "pretrained", budget))
+        for (method, lv, variant, init, budget), (early, rs) in groups_in(list(early_runs), m).items():
+            pretrained = groups.get((method, lv, variant, "pretrained", budget))
             if init == "pretrained" and pretrained:
                 label = f"{early.label} (backbone stopped at {rs[0].pretrain_kimg:.0f} kimg)"
                 by_budget.setdefault(budget, []).append((pretrained[0], Group(label, budget, early.values)))
