@@ -3,7 +3,8 @@
 For each study under ``<results>/tuning/``: its settings and trials (study.json, written by
 `bench tune` after every trial), the completed re-runs of its best trial, and, from the main
 results folder, the default runs it is compared with: same method, dataset, backbone, budget,
-training settings and evaluation, seeds among the re-run seeds, no tags, and the configured
+training settings and evaluation, seeds among the re-run seeds, no tags, the same initialisation
+(a randomly initialised control, baselines/random_init.py, is never a default run), and the configured
 default value of every searched key (every other method setting equal where both records have it).
 """
 
@@ -51,10 +52,16 @@ def _config(record: dict) -> dict:
     return record.get("config") or {}
 
 
+def _init(record: dict) -> str:
+    return str((record.get("method_info") or {}).get("init") or "pretrained")
+
+
 def is_default_for(record: dict, rerun: dict, study: StudyView) -> bool:
     """Whether a main-results record is the default-settings counterpart of a re-run record."""
     c, r = _config(record), _config(rerun)
     if record.get("status") != "completed" or c.get("tags") or record.get("kind", "run") != "run":
+        return False
+    if _init(record) != _init(rerun):  # older re-runs' method_config lacks the init key the controls set
         return False
     if (record.get("method"), record.get("dataset"), c.get("backbone")) != (rerun.get("method"), rerun.get("dataset"),
                                                                            r.get("backbone")):

@@ -35,6 +35,8 @@ def test_default_vs_tuned_row(tmp_path):
     store(results, record("other-level", 0, 99.0, {"g_lr": 5e-4, "freeze_level": 2}))  # another method variant
     store(results, record("other-budget", 1, 98.0, default_mc, budget=5.0))
     store(results, record("tagged", 1, 97.0, default_mc, tags={"study": "x", "role": "trial"}))
+    control = record("random-init", 0, 96.0, {**default_mc, "init": "random"})  # the thesis control, not a default
+    store(results, {**control, "method_info": {"init": "random"}})
     study = results / "tuning" / "digits-gan_only_frozen-5kimg"
     tuned_mc = {"g_lr": 1e-3, "freeze_level": 1}
     tags = {"study": study.name, "role": "rerun", "from_trial": 0, "params": {"g_lr": 1e-3}}
