@@ -89,6 +89,14 @@ def measurement_of(metric: dict) -> Measurement:
                        int(metric.get("num_samples") or 0), str(ref.get("id", "?")), str(ref.get("sha256") or ""))
 
 
+def fd_entry(record: dict) -> tuple[Measurement, float] | None:
+    """A record's first FD/FID value with its measurement, or None."""
+    for metric in record.get("metrics") or []:
+        if metric.get("name") in FD_NAMES and isinstance(metric.get("value"), (int, float)):
+            return measurement_of(metric), float(metric["value"])
+    return None
+
+
 @dataclass(frozen=True)
 class Run:
     """A completed run record, reduced to what the tables read."""

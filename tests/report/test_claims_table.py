@@ -4,6 +4,7 @@ different measurements never compared, random-init runs never mixed with fine-tu
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from harness.report.inputs import sort_records
 from harness.report.published import load_published
 from harness.report.spec import Context
 from harness.report.tables import claims
-from report_fixtures import mismatch_record, run_record, spectrum_record
+from report_fixtures import mismatch_record, run_record, spectrum_record, write_records
 
 CLAIM = {name: i for i, (name, _) in enumerate(claims.CLAIMS)}
 _counter = iter(range(100_000))
@@ -201,3 +202,44 @@ def test_a_backbone_is_early_stopped_only_by_name_and_by_its_records(full_kimg, 
     assert len(columns) == 2
     thesis = claims.cells_of(ctx, *columns[0])[CLAIM["thesis"]]
     assert thesis.verdict == "not measured" and "stopped" not in thesis.numbers
+
+
+def tuned_study(results: Path, method: str, fds: list[float], backbone: str | None = None) -> None:
+    """A `bench tune` study of ``method`` whose best trial (0) was re-run on seeds 0.. with ``fds``, stored
+    in the layout harness/tuning/summary.py reads; ``backbone`` renames the re-runs' backbone."""
+    study = results / "tuning" / f"digits-{method}-5kimg"
+    reruns = runs(method, fds)
+    for record in reruns:
+        record["config"] = {"tags": {"study": study.name, "role": "rerun", "from_trial": 0}}
+        if backbone:
+            record["backbone"]["name"] = backbone
+    write_records(study / "reruns", reruns)
+    (study / "study.json").write_text(json.dumps({"settings": {"method": method, "budget_kimg": 5.0},
+                                                  "best": {"number": 0}, "trials": []}))
+
+
+@pytest.mark.parametrize("d2o, others, expected", [(LOW, HIGH, "supported"), (HIGH, LOW, "not supported")])
+def test_claim_2_after_equal_tuning_compares_the_studies_reruns_only(tmp_path, d2o, others, expected):
+    results = tmp_path / "results"
+    defaults = runs("gan_only", others) + [r for m in claims.DISTILLATION for r in runs(m, d2o)]  # the other way round
+    write_records(results, defaults)
+    tuned_study(results, "gan_only", d2o)
+    for method in claims.DISTILLATION:
+        tuned_study(results, method, others)
+    ctx = Context(sort_records(defaults, results), load_published())
+    (column,) = claims.scales(ctx)
+    cell = dict(zip((n for n, _ in claims.CLAIMS), claims.cells_of(ctx, *column)))["claim 2, after equal tuning"]
+    assert cell.verdict == expected and cell.budget_kimg == 20.0
+    assert f"D2O tuned {sum(d2o) / 3:.4g}" in cell.numbers and "CD tuned" in cell.numbers
+    assert "PD tuned" in cell.numbers and "DMD2-style tuned" in cell.numbers
+    assert cells(defaults)["claim 2, equal images"].verdict != expected, "the default runs point the other way"
+
+
+def test_claim_2_after_equal_tuning_ignores_studies_of_another_backbone(tmp_path):
+    results = tmp_path / "results"
+    write_records(results, runs("gan_only", LOW))
+    tuned_study(results, "gan_only", LOW)
+    tuned_study(results, "progressive_distillation", HIGH, backbone="another-backbone")
+    ctx = Context(sort_records(runs("gan_only", LOW), results), load_published())
+    cell = dict(zip((n for n, _ in claims.CLAIMS), claims.cells_of(ctx, *claims.scales(ctx)[0])))
+    assert cell["claim 2, after equal tuning"].verdict == "not measured"

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 
-from harness.report.inputs import (FD_NAMES, METHOD_ORDER, Measurement, dataset_key, dataset_order, dataset_title, fmt,
-                                   measurement_of, method_label, summarize)
+from harness.report.inputs import (METHOD_ORDER, Measurement, dataset_key, dataset_order, dataset_title, fd_entry, fmt,
+                                   method_label, summarize)
 from harness.report.render import Document, Section
 from harness.report.spec import Context, TableSpec
 from harness.tuning.summary import StudyView, load_studies
@@ -27,13 +27,6 @@ HEADER = ["method", "study", "trials spent (pruned, diverged)", "trial budget (k
           "held-out FD over trials: best / median / worst"]
 SHORT = ["method", "study", "trials", "trial kimg", "re-run kimg", "default FD", "tuned FD", "chosen (default)",
          "trial FD spread"]
-
-
-def fd_entry(record: dict) -> tuple[Measurement, float] | None:
-    for metric in record.get("metrics") or []:
-        if metric.get("name") in FD_NAMES and isinstance(metric.get("value"), (int, float)):
-            return measurement_of(metric), float(metric["value"])
-    return None
 
 
 def shown_value(value) -> str:
