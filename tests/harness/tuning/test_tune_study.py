@@ -81,7 +81,7 @@ def test_three_trial_study_end_to_end_then_best_rerun_and_report(tiny_backbone, 
         assert record["config"]["tags"] == {"study": name, "role": "rerun", "from_trial": best.number,
                                             "params": best.params, "seed": record["seed"], "budget_kimg": 0.1}
 
-    again = bench(*args)  # a finished study and its re-runs: nothing is redone
+    again = run_main_in_process(*args)  # a finished study and its re-runs: nothing is redone
     assert again.returncode == 0, again.stderr
     assert len(load(results, name).trials) == 3 and len(records_in(folder / "reruns")) == 2
 
@@ -176,7 +176,7 @@ def test_bad_input_is_a_one_line_usage_error(extra, message, tiny_backbone, tmp_
 @pytest.mark.slow
 def test_existing_study_with_other_settings_is_refused_and_kept(tiny_backbone, tmp_path):
     results = tmp_path / "results"
-    made = bench(*tune_args(tiny_backbone, results, 1, 0.1, "--study", "s"))
+    made = run_main_in_process(*tune_args(tiny_backbone, results, 1, 0.1, "--study", "s"))
     assert made.returncode == 0, made.stderr
     before = snapshot(results)
     other = run_main_in_process(*tune_args(tiny_backbone, results, 1, 0.1, "--study", "s", "--space", "g_lr=1e-4:1e-3"))
