@@ -32,34 +32,7 @@ TEST_DATA = REPO_ROOT / "tests" / "data"
 REQUIRE_FASHION_MNIST = "BENCH_REQUIRE_FASHION_MNIST"
 
 
-# The workers take whole files (`--dist loadfile`) in collection order; a long file taken last keeps one
-# worker busy while the other idles. Each run stores its seconds per file in pytest's cache, and the next
-# run starts with the longest files (a fresh clone has no cache and keeps the plain order).
-FILE_SECONDS = "bench/seconds_per_file"
-_seconds_this_run: dict[str, float] = {}
-
-
-def pytest_runtest_logreport(report) -> None:
-    path = report.nodeid.split("::")[0]
-    _seconds_this_run[path] = _seconds_this_run.get(path, 0.0) + report.duration
-
-
-def pytest_sessionfinish(session) -> None:
-    cache = getattr(session.config, "cache", None)
-    if cache is None or hasattr(session.config, "workerinput") or not _seconds_this_run:
-        return  # a worker: its reports reach the controller, which writes
-    cache.set(FILE_SECONDS, {**(cache.get(FILE_SECONDS, {}) or {}), **_seconds_this_run})
-
-
-def longest_files_first(config, items) -> None:
-    cache = getattr(config, "cache", None)
-    seconds = (cache.get(FILE_SECONDS, {}) if cache is not None else {}) or {}
-    if seconds:  # a stable sort: each file's tests stay together and in order
-        items.sort(key=lambda item: -float(seconds.get(item.nodeid.split("::")[0], 0.0)))
-
-
 def pytest_collection_modifyitems(config, items) -> None:
-    longest_files_first(config, items)
     marked = [item for item in items if item.get_closest_marker("fashion_mnist")]
     if not marked:
         return
