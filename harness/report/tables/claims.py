@@ -192,11 +192,15 @@ def claim2_after_tuning(reruns: dict[str, list[dict]]) -> Cell | None:
     return best_cell(candidates)
 
 
-def tuned_reruns(ctx: Context, key: str, backbone: str) -> dict[str, list[dict]]:
-    """Method -> re-runs of its study's best trial, for the studies of one scale."""
+def studies(ctx: Context) -> list:
+    """Every `bench tune` study in the results folder (harness/tuning/summary.py), read once per table."""
     from harness.tuning.summary import load_studies
 
-    views, _ = load_studies(ctx.inputs.results_dir, ctx.inputs.all_records)
+    return load_studies(ctx.inputs.results_dir, ctx.inputs.all_records)[0]
+
+
+def tuned_reruns(views: list, key: str, backbone: str) -> dict[str, list[dict]]:
+    """Method -> re-runs of its study's best trial, for the studies of one scale."""
     out: dict[str, list[dict]] = {}
     for view in views:
         mine = [r for r in view.reruns if str((r.get("backbone") or {}).get("name")) == backbone
@@ -282,7 +286,8 @@ def claim4(analyses: list[Analysis]) -> Cell | None:
     return best_cell(candidates)
 
 
-def cells_of(ctx: Context, key: str, backbone: str) -> list[Cell]:
+def cells_of(ctx: Context, key: str, backbone: str, views: list | None = None) -> list[Cell]:
+    """The claims' cells of one scale; ``views``: the studies (``studies(ctx)``), read here when not given."""
     runs = [r for r in ctx.inputs.runs if r.key == key and r.backbone == backbone]
     stopped = early_stopped(ctx.inputs.runs)
     early_runs = [r for r in ctx.inputs.runs if (key, backbone) in stopped.get((r.key, r.backbone), ())]
@@ -292,7 +297,7 @@ def cells_of(ctx: Context, key: str, backbone: str) -> list[Cell]:
         return [a for a in ctx.inputs.analyses.get(kind, []) if a.key == key and a.backbone == backbone]
 
     built = [claim1(of(MISMATCH_KIND)), claim2_equal_images(runs, measurements),
-             claim2_equal_compute(runs, measurements), claim2_after_tuning(tuned_reruns(ctx, key, backbone)),
+             claim2_equal_compute(runs, measurements), claim2_after_tuning(tuned_reruns(studies(ctx) if views is None else views, key, backbone)),
              claim3(runs, measurements), claim4(of(SPECTRUM_KIND)),
              thesis(runs, measurements, early_runs)]
     missing = ["no mismatch analysis of a fine-tuned D2O/D2O-F run", "no D2O and distillation runs measured alike "
@@ -307,7 +312,8 @@ def cells_of(ctx: Context, key: str, backbone: str) -> list[Cell]:
 
 def build(spec: TableSpec, ctx: Context) -> Document:
     columns = scales(ctx)
-    cells = {col: cells_of(ctx, *col) for col in columns}
+    views = studies(ctx)
+    cells = {col: cells_of(ctx, *col, views=views) for col in columns}
     titles = [scale_title([r for r in ctx.inputs.runs if (r.key, r.backbone) == col], *col) for col in columns]
     rows, csv_rows = [], []
     for i, (name, claim) in enumerate(CLAIMS):
