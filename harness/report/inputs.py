@@ -180,6 +180,14 @@ class ReportInputs:
     all_records: list[dict] = field(default_factory=list)  # every readable record, for the runs summary
     problems: list[str] = field(default_factory=list)  # names relative to the results directory
 
+    @functools.cached_property
+    def studies(self) -> tuple[list, list[str]]:
+        """The `bench tune` studies in the results folder and what could not be read (harness/tuning/summary.py),
+        read once per report for every table that uses them."""
+        from harness.tuning.summary import load_studies
+
+        return load_studies(self.results_dir, self.all_records)
+
 
 def relative_name(record: dict, results_dir: Path) -> str:
     path = Path(record.get("_path", "?"))

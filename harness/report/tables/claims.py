@@ -192,13 +192,6 @@ def claim2_after_tuning(reruns: dict[str, list[dict]]) -> Cell | None:
     return best_cell(candidates)
 
 
-def studies(ctx: Context) -> list:
-    """Every `bench tune` study in the results folder (harness/tuning/summary.py), read once per table."""
-    from harness.tuning.summary import load_studies
-
-    return load_studies(ctx.inputs.results_dir, ctx.inputs.all_records)[0]
-
-
 def tuned_reruns(views: list, key: str, backbone: str) -> dict[str, list[dict]]:
     """Method -> re-runs of its study's best trial, for the studies of one scale."""
     out: dict[str, list[dict]] = {}
@@ -286,8 +279,8 @@ def claim4(analyses: list[Analysis]) -> Cell | None:
     return best_cell(candidates)
 
 
-def cells_of(ctx: Context, key: str, backbone: str, views: list | None = None) -> list[Cell]:
-    """The claims' cells of one scale; ``views``: the studies (``studies(ctx)``), read here when not given."""
+def cells_of(ctx: Context, key: str, backbone: str) -> list[Cell]:
+    """The claims' cells of one scale."""
     runs = [r for r in ctx.inputs.runs if r.key == key and r.backbone == backbone]
     stopped = early_stopped(ctx.inputs.runs)
     early_runs = [r for r in ctx.inputs.runs if (key, backbone) in stopped.get((r.key, r.backbone), ())]
@@ -296,24 +289,22 @@ def cells_of(ctx: Context, key: str, backbone: str, views: list | None = None) -
     def of(kind: str) -> list[Analysis]:
         return [a for a in ctx.inputs.analyses.get(kind, []) if a.key == key and a.backbone == backbone]
 
+    reruns = tuned_reruns(ctx.inputs.studies[0], key, backbone)
     built = [claim1(of(MISMATCH_KIND)), claim2_equal_images(runs, measurements),
-             claim2_equal_compute(runs, measurements), claim2_after_tuning(tuned_reruns(studies(ctx) if views is None else views, key, backbone)),
-             claim3(runs, measurements), claim4(of(SPECTRUM_KIND)),
-             thesis(runs, measurements, early_runs)]
+             claim2_equal_compute(runs, measurements), claim2_after_tuning(reruns), claim3(runs, measurements),
+             claim4(of(SPECTRUM_KIND)), thesis(runs, measurements, early_runs)]
     missing = ["no mismatch analysis of a fine-tuned D2O/D2O-F run", "no D2O and distillation runs measured alike "
                "at one budget", "no D2O and distillation runs measured alike within D2O's compute",
-               "no `bench tune` studies of D2O and a distillation method re-run alike (`bench tune ... --rerun-seeds "
-               "0,1,2`)",
-               "no D2O and D2O-F (levels 1-3) runs measured alike at one budget", "no spectrum analysis of a "
-               "fine-tuned D2O/D2O-F run", "no random-init (`--set init=random`) runs beside pre-trained ones at one "
-               "budget, measured alike"]
+               "no `bench tune` studies of D2O and a distillation method re-run alike (`bench tune ... "
+               "--rerun-seeds 0,1,2`)", "no D2O and D2O-F (levels 1-3) runs measured alike at one budget",
+               "no spectrum analysis of a fine-tuned D2O/D2O-F run",
+               "no random-init (`--set init=random`) runs beside pre-trained ones at one budget, measured alike"]
     return [cell if cell is not None else Cell(NOT_MEASURED, why) for cell, why in zip(built, missing)]
 
 
 def build(spec: TableSpec, ctx: Context) -> Document:
     columns = scales(ctx)
-    views = studies(ctx)
-    cells = {col: cells_of(ctx, *col, views=views) for col in columns}
+    cells = {col: cells_of(ctx, *col) for col in columns}
     titles = [scale_title([r for r in ctx.inputs.runs if (r.key, r.backbone) == col], *col) for col in columns]
     rows, csv_rows = [], []
     for i, (name, claim) in enumerate(CLAIMS):

@@ -15,7 +15,7 @@ from harness.report.inputs import (METHOD_ORDER, Measurement, dataset_key, datas
                                    method_label, summarize)
 from harness.report.render import Document, Section
 from harness.report.spec import Context, TableSpec
-from harness.tuning.summary import StudyView, load_studies
+from harness.tuning.summary import StudyView
 
 CSV_HEADER = ["dataset", "method", "bench_method", "study", "sampler", "trials_spent", "trials_pruned",
               "trials_diverged", "trial_budget_kimg", "rerun_budget_kimg", "measurement", "metric", "extractor",
@@ -87,7 +87,7 @@ def order_key(view: StudyView) -> tuple:
 
 
 def build(spec: TableSpec, ctx: Context) -> Document:
-    views, problems = load_studies(ctx.inputs.results_dir, ctx.inputs.all_records)
+    views, problems = ctx.inputs.studies
     by_key: dict[str, list[StudyView]] = {}
     for view in views:
         s = view.settings
