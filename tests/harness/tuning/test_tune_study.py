@@ -92,9 +92,26 @@ def test_three_trial_study_end_to_end_then_best_rerun_and_report(tiny_backbone, 
     assert len(rows) == 2 and f",{name}," in rows[1] and ",3,0,0," in rows[1]
 
 
+@pytest.fixture(scope="module")
+def uninterrupted_fd(tmp_path_factory) -> float:
+    """FD of the first trial's run (the preset, seed 100) trained without a stop, once for both stop signals
+    (the same weights as ``tiny_backbone``: write_tiny_backbone is seeded)."""
+    from harness.runner import configure, run
+    from harness.seeding import cpu_threads
+    from helpers import write_tiny_backbone
+
+    folder = tmp_path_factory.mktemp("straight")
+    straight = configure("gan_only", "digits", backbone=str(write_tiny_backbone(folder / "tiny.safetensors")),
+                         budget_kimg=0.5, seed=100, device="cpu", num_samples=100,
+                         overrides=["train.batch_size=32", "d_width=16", "eval.batch_size=100", "checkpoint_kimg=0.125",
+                                    "eval.first_seed=1000000"])
+    with cpu_threads(1):
+        return fd(json.loads(run(straight, folder / "results", show_progress=False).read_text()))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"])
-def test_study_stopped_mid_trial_resumes_its_run_from_the_checkpoint(sig, tiny_backbone, tmp_path):
+def test_study_stopped_mid_trial_resumes_its_run_from_the_checkpoint(sig, tiny_backbone, tmp_path, uninterrupted_fd):
     results = tmp_path / "results"
     args = tune_args(tiny_backbone, results, 2, 0.5, "--set", "checkpoint_kimg=0.125", "--heartbeat-s", "1")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -123,16 +140,7 @@ def test_study_stopped_mid_trial_resumes_its_run_from_the_checkpoint(sig, tiny_b
     assert trials[1].params == trials[0].params and trials[1].user_attrs["trial_root"] == 0
     assert trials[1].user_attrs["run_id"] == killed.name, "the re-queued trial continued the killed run"
     assert len(records_in(folder)) == 2
-
-    from harness.runner import configure, run
-    from harness.seeding import cpu_threads
-
-    straight = configure("gan_only", "digits", backbone=str(tiny_backbone), budget_kimg=0.5, seed=100, device="cpu",
-                         overrides=["train.batch_size=32", "d_width=16", "eval.batch_size=100", "checkpoint_kimg=0.125",
-                                    "eval.first_seed=1000000"], num_samples=100)
-    with cpu_threads(1):
-        uninterrupted = json.loads(run(straight, tmp_path / "straight", show_progress=False).read_text())
-    assert trials[1].value == fd(uninterrupted), "resuming gives the value an uninterrupted trial gets"
+    assert trials[1].value == uninterrupted_fd, "resuming gives the value an uninterrupted trial gets"
 
 
 @pytest.mark.slow
