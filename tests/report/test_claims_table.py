@@ -62,6 +62,22 @@ def test_numbers_in_different_measurements_are_never_compared():
     assert cell.verdict == "not measured" and "measured alike" in cell.numbers
 
 
+def test_a_measurement_with_more_samples_but_fewer_groups_never_hides_a_comparison():
+    """All four methods measured at 1,000 samples, only D2O and PD at 2,000: the cell compares all four."""
+    records = runs("gan_only", LOW, num_samples=1000)
+    for method in claims.DISTILLATION:
+        records += runs(method, HIGH, num_samples=1000)
+    records += runs("gan_only", HIGH, num_samples=2000) + runs("progressive_distillation", LOW, num_samples=2000)
+    cell = cells(records)["claim 2, equal images"]
+    assert cell.verdict == "supported" and cell.measurement.num_samples == 1000
+    assert all(label in cell.numbers for label in ("PD", "CD", "DMD")), cell.numbers
+    # with the other methods at 2,000 samples too, the larger sample decides
+    for method in claims.DISTILLATION[1:]:
+        records += runs(method, LOW, num_samples=2000)
+    cell = cells(records)["claim 2, equal images"]
+    assert cell.verdict == "not supported" and cell.measurement.num_samples == 2000
+
+
 def test_without_records_every_claim_is_not_measured_and_the_table_says_what_to_run():
     got = cells(runs("teacher", [5.0]))
     assert {c.verdict for c in got.values()} == {"not measured"}

@@ -9,16 +9,16 @@ cell all compared values share one measurement (metric, feature network, sample 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from harness.analyze import MISMATCH_KIND, SPECTRUM_KIND
 from harness.report.claims_rules import (LOSES_LITTLE, MIN_SEEDS, NOT_MEASURED, Group, loses_little_outcome,
                                          lower_outcome, passes_per_image, verdict)
-from harness.report.inputs import (Analysis, Measurement, Run, dataset_order, dataset_title, fd_entry, fd_values,
+from harness.report.inputs import (Analysis, Measurement, Run, dataset_title, fd_entry, fd_values,
                                    group_by, method_label)
 from harness.report.names import dataset_key
 from harness.report.render import Document, Section
+from harness.report.scales import early_stopped, scale_title, scales
 from harness.report.spec import Context, TableSpec
 
 DISTILLATION = ("progressive_distillation", "consistency_distillation", "dmd")
@@ -59,42 +59,6 @@ class Cell:
         return f"{self.verdict}: " + (f"{where}{tag}: " if where or tag else "") + self.numbers
 
 
-def scales(ctx: Context) -> list[tuple[str, str]]:
-    """(dataset key, backbone) of every stored run or analysis, in the report's dataset order; an
-    early-stopped backbone is no scale of its own (its runs sit in its full backbone's thesis cell)."""
-    found = {(r.key, r.backbone) for r in ctx.inputs.runs} | {
-        (a.key, a.backbone) for items in ctx.inputs.analyses.values() for a in items}
-    found -= set(early_stopped(ctx.inputs.runs))
-    order = {k: i for i, k in enumerate(dataset_order(k for k, _ in found))}
-    return sorted(found, key=lambda kb: (order[kb[0]], kb[1]))
-
-
-KIMG_SUFFIX = re.compile(r"-\d+(\.\d+)?kimg$")
-
-
-def early_stopped(runs: list[Run]) -> dict[tuple[str, str], list[tuple[str, str]]]:
-    """(key, early backbone) -> [(key, full backbone), ...]: a recipe stopped early is named after the recipe
-    plus its kimg (``<recipe>-10kimg``, harness/backbones/catalog.py) and its records say fewer pre-training
-    images (``backbone.pretrain_kimg``) than the recipe's other backbones (``<recipe>`` or ``<recipe>-200kimg``);
-    a name alone is not enough. It belongs to every fuller backbone of its recipe."""
-    kimg = {(r.key, r.backbone): r.pretrain_kimg for r in runs if r.pretrain_kimg is not None}
-    out = {}
-    for (key, name), early in kimg.items():
-        recipe = KIMG_SUFFIX.sub("", name)
-        if recipe == name:
-            continue  # no kimg in its name: a backbone of its own
-        fuller = sorted((k, full) for k, full in kimg if k == key and full != name
-                        and KIMG_SUFFIX.sub("", full) == recipe and kimg[(k, full)] > early)
-        if fuller:
-            out[(key, name)] = fuller
-    return out
-
-
-def scale_title(runs: list[Run], key: str, backbone: str) -> str:
-    gpu = " (GPU)" if any(r.on_gpu for r in runs) else ""
-    return f"{dataset_title(key)}, {backbone}{gpu}"
-
-
 def level(run: Run) -> int | None:
     return (run.freeze_level if run.freeze_level is not None else 1) if run.method == "gan_only_frozen" else None
 
@@ -112,9 +76,15 @@ def groups_in(runs: list[Run], m: Measurement) -> dict[tuple, tuple[Group, list[
     return out
 
 
-def best_cell(candidates: list[tuple[tuple, Cell]]) -> Cell:
-    """The largest budget, then the most samples: the comparison closest to the paper's regime."""
-    return max(candidates, key=lambda kc: kc[0])[1] if candidates else None
+def best_cell(candidates: list[tuple[float, int, Cell]]) -> Cell | None:
+    """(budget, groups compared, cell) -> the largest budget, then the most groups compared (a measurement
+    with more samples but fewer of the groups never hides a comparison), then the most samples: the
+    comparison closest to the paper's regime."""
+    def key(candidate: tuple[float, int, Cell]) -> tuple:
+        m = candidate[2].measurement
+        return candidate[0], candidate[1], m.num_samples if m else 0, m.id if m else ""
+
+    return max(candidates, key=key)[2] if candidates else None
 
 
 def compared(ours: Group, others: list[Group], outcome) -> tuple[str, str]:
@@ -133,7 +103,7 @@ def claim2_equal_images(runs: list[Run], measurements: list[Measurement]) -> Cel
                       if mm in DISTILLATION and b == budget]
             if others:
                 word, text = compared(d2o, others, lower_outcome)
-                candidates.append(((budget, m.num_samples, m.id), Cell(word, text, budget, m)))
+                candidates.append((budget, len(others), Cell(word, text, budget, m)))
     return best_cell(candidates)
 
 
@@ -163,7 +133,7 @@ def claim2_equal_compute(runs: list[Run], measurements: list[Measurement]) -> Ce
                 word, text = compared(d2o, others, lower_outcome)
                 text += (f" (compute in kimg x passes per image: D2O {budget:g} x {passes_per_image('gan_only', {}):g}"
                          f"; " + "; ".join(notes) + ")")
-                candidates.append(((budget, m.num_samples, m.id), Cell(word, text, budget, m)))
+                candidates.append((budget, len(others), Cell(word, text, budget, m)))
     return best_cell(candidates)
 
 
@@ -188,7 +158,7 @@ def claim2_after_tuning(reruns: dict[str, list[dict]]) -> Cell | None:
                   for name in DISTILLATION if name in by_method]
         if others:
             word, text = compared(d2o, others, lower_outcome)
-            candidates.append(((budget, m.num_samples, m.id), Cell(word, text, budget, m)))
+            candidates.append((budget, len(others), Cell(word, text, budget, m)))
     return best_cell(candidates)
 
 
@@ -215,7 +185,7 @@ def claim3(runs: list[Run], measurements: list[Measurement]) -> Cell | None:
             if frozen:
                 outcomes = [loses_little_outcome(g, d2o) for g in frozen]
                 text = f"{d2o.shown()} vs " + "; ".join(g.shown() for g in frozen)
-                candidates.append(((budget, m.num_samples, m.id), Cell(verdict(outcomes), text, budget, m)))
+                candidates.append((budget, len(outcomes), Cell(verdict(outcomes), text, budget, m)))
     return best_cell(candidates)
 
 
@@ -238,7 +208,7 @@ def thesis(runs: list[Run], measurements: list[Measurement], early_runs: list[Ru
         for budget, pairs in by_budget.items():
             outcomes = [lower_outcome(p, r) for p, r in pairs]
             text = "; ".join(f"{p.shown()} vs {r.shown()}" for p, r in pairs)
-            candidates.append(((budget, m.num_samples, m.id), Cell(verdict(outcomes), text, budget, m)))
+            candidates.append((budget, len(outcomes), Cell(verdict(outcomes), text, budget, m)))
     return best_cell(candidates)
 
 
@@ -257,7 +227,7 @@ def claim1(analyses: list[Analysis]) -> Cell | None:
                           tuple(float(r["teacher_vs_student"]) for r in rows)) for s, rows in sorted(steps.items())]
         if teachers:
             word, text = compared(student, teachers, lower_outcome)
-            candidates.append(((budget, m.num_samples if m else 0, m.id if m else ""), Cell(word, text, budget, m)))
+            candidates.append((budget, len(teachers), Cell(word, text, budget, m)))
     return best_cell(candidates)
 
 
@@ -274,8 +244,8 @@ def claim4(analyses: list[Analysis]) -> Cell | None:
             outcomes.append(None if outcome is None else ("against" if outcome == "against" else "for"))
             parts.append(f"{band}: {after.shown()} vs {teacher.shown()} (before: "
                          f"{Group('one step', budget, values['before']).shown()})")
-        candidates.append(((budget,), Cell(verdict(outcomes), "band error (log10 power): " + "; ".join(parts),
-                                           budget)))
+        candidates.append((budget, len(outcomes), Cell(verdict(outcomes), "band error (log10 power): " +
+                                                        "; ".join(parts), budget)))
     return best_cell(candidates)
 
 
@@ -342,6 +312,7 @@ SPEC = TableSpec(
              f"pre-trained D2O/D2O-F against the same method from a random network and from the same backbone recipe "
              f"stopped early in its pre-training (a backbone named <recipe>-<N>kimg whose records say fewer "
              f"pre-training images than <recipe> or <recipe>-<M>kimg; it has no column of its own). Each cell uses the largest "
-             f"budget with the comparison, then the most samples; all its values share one measurement [id]."),
+             f"budget with the comparison, then the most groups compared, then the most samples; all its values "
+             f"share one measurement [id]."),
     build=build,
 )
