@@ -9,6 +9,7 @@ of record goes through ``envelope`` (schema version, environment, creation time)
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import importlib.metadata
 import json
 import math
@@ -215,11 +216,23 @@ def package_state() -> dict[str, Any]:
     import hashlib
 
     lock = REPO_ROOT / LOCK_FILE
-    installed = sorted({f"{(d.metadata['Name'] or '').lower()}=={d.version}"
-                        for d in importlib.metadata.distributions() if d.metadata["Name"]})
+    installed = installed_distributions()
     return {"lock_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else None,
             "installed_sha256": hashlib.sha256("\n".join(installed).encode()).hexdigest(),
             "installed_count": len(installed)}
+
+
+@functools.lru_cache(maxsize=1)
+def installed_distributions() -> tuple[str, ...]:
+    """Sorted ``name==version`` of every installed distribution, read once per process: each
+    distribution's metadata file is parsed once (``Distribution.metadata`` re-parses it at every access,
+    ~0.3 s per record for ~100 packages when read three times each)."""
+    found = set()
+    for dist in importlib.metadata.distributions():
+        meta = dist.metadata
+        if meta["Name"]:
+            found.add(f"{meta['Name'].lower()}=={meta['Version']}")
+    return tuple(sorted(found))
 
 
 def load_records(results_dir: Path) -> tuple[list[dict], list[str]]:
