@@ -24,7 +24,7 @@ DEFAULT_BACKBONES = {
 }
 METHOD_LABELS = {
     "gan_only": "D2O", "gan_only_frozen": "D2O-F", "backbone_one_step": "backbone, one step (no fine-tuning)",
-    "progressive_distillation": "PD", "consistency_distillation": "CD (pseudo-Huber)", "dmd": "DMD2-style",
+    "progressive_distillation": "PD", "consistency_distillation": "CD", "dmd": "DMD2-style",
     "teacher": "EDM teacher",
 }
 METHOD_ORDER = tuple(METHOD_LABELS)
@@ -71,9 +71,15 @@ def method_label(method: str, freeze_level: int | None = None, init: str | None 
     return base if init in (None, "pretrained") else f"{base} ({init} init, not pre-trained)"
 
 
+CD_LOSSES = {"pseudo_huber": "pseudo-Huber", "l2": "L2"}
+
+
 def run_variant(method: str, method_info: dict) -> str:
     """A switch in a method's recipe that makes another method of it: DMD2-style with its GAN term
-    (``--set gan_weight=...``, arXiv 2405.14867 §4.3) is never averaged with DMD2-style without it."""
+    (``--set gan_weight=...``, arXiv 2405.14867 §4.3) is never averaged with DMD2-style without it, nor CD
+    with the pseudo-Huber distance (arXiv 2310.14189 §3.3) with CD with the squared L2 one (arXiv 2303.01469)."""
     if method == "dmd" and method_info.get("gan"):
         return f"with its GAN term, weight {float(method_info.get('gan_weight') or 0):g}"
+    if method == "consistency_distillation" and method_info.get("loss"):
+        return CD_LOSSES.get(str(method_info["loss"]), str(method_info["loss"]))
     return ""

@@ -153,8 +153,7 @@ def claim2_after_tuning(reruns: dict[str, list[dict]]) -> Cell | None:
         if "gan_only" not in by_method:
             continue
         d2o = Group(f"{method_label('gan_only')} tuned", budget, tuple(by_method["gan_only"]))
-        # the bare name: a tuned study may leave the preset's recipe (CD's loss), which the label would name
-        others = [Group(f"{method_label(name).split(' (')[0]} tuned", budget, tuple(by_method[name]))
+        others = [Group(f"{method_label(name)} tuned", budget, tuple(by_method[name]))
                   for name in DISTILLATION if name in by_method]
         if others:
             word, text = compared(d2o, others, lower_outcome)
