@@ -78,6 +78,28 @@ def test_a_measurement_with_more_samples_but_fewer_groups_never_hides_a_comparis
     assert cell.verdict == "not supported" and cell.measurement.num_samples == 2000
 
 
+def test_a_verdict_another_measurement_reverses_is_shown_beside_it():
+    """The same four groups in two feature spaces that disagree: the cell says both, the CSV too."""
+    records = runs("gan_only", HIGH, num_samples=1000)
+    for method in claims.DISTILLATION:
+        records += runs(method, LOW, num_samples=1000)
+    records += runs("gan_only", LOW, num_samples=2000)
+    for method in claims.DISTILLATION:
+        records += runs(method, HIGH, num_samples=2000)
+    cell = cells(records)["claim 2, equal images"]
+    assert cell.verdict == "supported" and cell.measurement.num_samples == 2000
+    (other,) = cell.dissent
+    assert other.verdict == "not supported" and other.measurement.num_samples == 1000
+    assert f"(in [{other.measurement.id}]: not supported: D2O 51" in cell.text()
+    ctx = Context(sort_records(records, Path("/results")), load_published())
+    row = next(r for r in claims.SPEC.document(ctx).csv_rows if r["claim"] == "claim 2, equal images")
+    assert row["verdict"] == "supported" and row["other_measurements"].startswith(f"[{other.measurement.id}] not")
+    agreeing = runs("gan_only", LOW, num_samples=500)
+    for method in claims.DISTILLATION:
+        agreeing += runs(method, HIGH, num_samples=500)
+    assert len(cells(records + agreeing)["claim 2, equal images"].dissent) == 1  # an agreeing one adds nothing
+
+
 def test_without_records_every_claim_is_not_measured_and_the_table_says_what_to_run():
     got = cells(runs("teacher", [5.0]))
     assert {c.verdict for c in got.values()} == {"not measured"}

@@ -9,6 +9,7 @@ cell all compared values share one measurement (metric, feature network, sample 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from harness.analyze import MISMATCH_KIND, SPECTRUM_KIND
@@ -41,8 +42,8 @@ CLAIMS = (
                "the same GAN fine-tuning from a random network of its architecture (`--set init=random`) and from "
                "the same recipe stopped early in its pre-training"),
 )
-CSV_HEADER = ["claim", "dataset", "backbone", "verdict", "budget_kimg", "numbers", "measurement", "metric",
-              "extractor", "extractor_weights_sha256", "implementation", "num_samples", "reference",
+CSV_HEADER = ["claim", "dataset", "backbone", "verdict", "budget_kimg", "numbers", "other_measurements",
+              "measurement", "metric", "extractor", "extractor_weights_sha256", "implementation", "num_samples", "reference",
               "reference_sha256"]
 
 
@@ -52,11 +53,13 @@ class Cell:
     numbers: str  # what decided it, or why nothing could
     budget_kimg: float | None = None
     measurement: Measurement | None = None
+    dissent: tuple[Cell, ...] = ()  # the same groups at the same budget, another measurement, another verdict
 
     def text(self) -> str:
         where = f"at {self.budget_kimg:g} kimg" if self.budget_kimg is not None else ""
         tag = f" [{self.measurement.id}]" if self.measurement else ""
-        return f"{self.verdict}: " + (f"{where}{tag}: " if where or tag else "") + self.numbers
+        other = "".join(f" (in [{c.measurement.id}]: {c.verdict}: {c.numbers})" for c in self.dissent)
+        return f"{self.verdict}: " + (f"{where}{tag}: " if where or tag else "") + self.numbers + other
 
 
 def level(run: Run) -> int | None:
@@ -84,7 +87,13 @@ def best_cell(candidates: list[tuple[float, int, Cell]]) -> Cell | None:
         m = candidate[2].measurement
         return candidate[0], candidate[1], m.num_samples if m else 0, m.id if m else ""
 
-    return max(candidates, key=key)[2] if candidates else None
+    if not candidates:
+        return None
+    best = max(candidates, key=key)
+    # A verdict that another feature space reverses is shown with it, never silently dropped.
+    dissent = tuple(c for b, n, c in sorted(candidates, key=key, reverse=True) if (b, n) == best[:2]
+                    and c.measurement and c.measurement.id != best[2].measurement.id and c.verdict != best[2].verdict)
+    return dataclasses.replace(best[2], dissent=dissent)
 
 
 def compared(ours: Group, others: list[Group], outcome) -> tuple[str, str]:
@@ -282,8 +291,11 @@ def build(spec: TableSpec, ctx: Context) -> Document:
             cell = cells[col][i]
             csv_rows.append({"claim": name, "dataset": col[0], "backbone": col[1], "verdict": cell.verdict,
                              "budget_kimg": cell.budget_kimg, "numbers": cell.numbers,
+                             "other_measurements": "; ".join(f"[{c.measurement.id}] {c.verdict}: {c.numbers}"
+                                                             for c in cell.dissent),
                              **(cell.measurement.csv_fields() if cell.measurement else {})})
-    used = {c.measurement.id: c.measurement for col in columns for c in cells[col] if c.measurement}
+    used = {m.id: m for col in columns for c in cells[col] for m in [c.measurement, *(d.measurement for d in c.dissent)]
+            if m}
     notes = [f"measurement {m.legend()}" for _, m in sorted(used.items())]
     if not columns:
         notes.append("no stored records yet: run `bench run --method gan_only --dataset digits`")
@@ -312,6 +324,7 @@ SPEC = TableSpec(
              f"stopped early in its pre-training (a backbone named <recipe>-<N>kimg whose records say fewer "
              f"pre-training images than <recipe> or <recipe>-<M>kimg; it has no column of its own). Each cell uses the largest "
              f"budget with the comparison, then the most groups compared, then the most samples; all its values "
-             f"share one measurement [id]."),
+             f"share one measurement [id]. Where the same groups at the same budget give another verdict in another "
+             f"measurement, the cell shows that one too, in parentheses."),
     build=build,
 )
