@@ -10,10 +10,10 @@ from report_fixtures import run_record
 
 
 def test_cd_names_its_distance_and_an_l2_run_is_never_called_pseudo_huber():
-    assert method_label("consistency_distillation", variant=run_variant("consistency_distillation",
-                                                                        {"loss": "pseudo_huber"})) == "CD (pseudo-Huber)"
-    assert method_label("consistency_distillation", variant=run_variant("consistency_distillation",
-                                                                        {"loss": "l2"})) == "CD (L2)"
+    def label(loss: str) -> str:
+        return method_label("consistency_distillation", variant=run_variant("consistency_distillation", {"loss": loss}))
+
+    assert label("pseudo_huber") == "CD (pseudo-Huber)" and label("l2") == "CD (L2)"
     assert method_label("consistency_distillation") == "CD"  # a study's row: its trials may use either
 
 

@@ -43,8 +43,8 @@ CLAIMS = (
                "the same recipe stopped early in its pre-training"),
 )
 CSV_HEADER = ["claim", "dataset", "backbone", "verdict", "budget_kimg", "numbers", "other_measurements",
-              "measurement", "metric", "extractor", "extractor_weights_sha256", "implementation", "num_samples", "reference",
-              "reference_sha256"]
+              "measurement", "metric", "extractor", "extractor_weights_sha256", "implementation", "num_samples",
+              "reference", "reference_sha256"]
 
 
 @dataclass(frozen=True)
