@@ -12,7 +12,7 @@ import pytest
 
 from harness.class_labels import assign, parse_class_labels
 from harness.errors import UsageError
-from helpers import invoke_bench, run_bench, snapshot, write_tiny_backbone
+from helpers import invoke_bench, run_main_in_process, snapshot, write_tiny_backbone
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +98,8 @@ def test_drawn_labels_are_recorded_and_a_resume_with_other_labels_is_refused(bac
 ])
 def test_entry_point_refuses_labels_the_model_cannot_take(backbones, model: str, labels: str, message: str,
                                                           tmp_path: Path) -> None:
-    result = run_bench("sample", "--method", "backbone_one_step", "--backbone", str(backbones[model]), "--seeds",
-                       "0-3", "--class-labels", labels, "--out", str(tmp_path / "o.npz"))
+    result = run_main_in_process("sample", "--method", "backbone_one_step", "--backbone", str(backbones[model]),
+                                 "--seeds", "0-3", "--class-labels", labels, "--out", str(tmp_path / "o.npz"))
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []  # no npz, no parts folder

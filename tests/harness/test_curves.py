@@ -199,6 +199,9 @@ def test_sigkill_then_resume_gives_the_same_curve(tiny_backbone, tmp_path):
                        for p in r["curve"]["points"]]
     assert shape(resumed) == shape(straight) and len(shape(resumed)) == 6
     assert resumed["best_snapshot"] == straight["best_snapshot"]
+    assert values(resumed["metrics"]) == values(straight["metrics"]), "the record an uninterrupted run gets"
+    assert resumed["status"] == "completed" and resumed["training"]["images_seen"] == 1504
+    assert resumed["environment"]["hardware"]["cpu_threads"] == 1, "resume runs with the killed run's threads"
     logged = [json.loads(line)["progress/images_seen"] for line in (run_dir / "stats.jsonl").read_text().splitlines()]
     assert logged == sorted(set(logged)) and logged[-1] == 1504, "no stats line is lost or written twice"
 

@@ -60,15 +60,15 @@ def test_edm_backbones_are_accepted():
 
 def test_bench_run_refuses_a_vp_backbone_in_one_line(tmp_path):
     from harness.backbones.files import save_weights
-    from helpers import TINY_SONGUNET, run_bench
+    from helpers import TINY_SONGUNET, run_main_in_process
 
     torch.manual_seed(0)
     net = build_network("VPPrecond", TINY_SONGUNET)
     path = tmp_path / "vp.safetensors"
     save_weights(net.state_dict(), path, {"class_name": "VPPrecond", "init_kwargs": TINY_SONGUNET, "kind": "test"})
     results = tmp_path / "results"
-    done = run_bench("run", "--method", "gan_only", "--dataset", "digits", "--backbone", str(path), "--device", "cpu",
-                     "--budget-kimg", "0.1", "--results", str(results))
+    done = run_main_in_process("run", "--method", "gan_only", "--dataset", "digits", "--backbone", str(path),
+                               "--device", "cpu", "--budget-kimg", "0.1", "--results", str(results))
     assert done.returncode == 2, done.stderr
     lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and "VPPrecond preconditioning" in lines[0] and "Traceback" not in done.stderr

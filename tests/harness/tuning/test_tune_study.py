@@ -133,7 +133,7 @@ def test_study_stopped_mid_trial_resumes_its_run_from_the_checkpoint(sig, tiny_b
     else:
         time.sleep(2.5)  # past the heartbeat's grace period: the killed trial is stale
 
-    resumed = bench(*args)
+    resumed = run_main_in_process(*args)  # the stop was a real process's; resuming needs none of its own
     assert resumed.returncode == 0, resumed.stderr
     trials = load(results, "digits-gan_only-0.5kimg").trials
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"], "killed trial re-queued, then one more"
