@@ -69,9 +69,8 @@ def test_conversion_equals_the_wheels_network_and_edms_protocol(real_inception, 
 
 def test_own_torch_fidelity_and_clean_fid_agree_on_the_real_network(real_inception, fashion_like) -> None:
     """Own and torch-fidelity FID end to end; clean-fid's features (PNG files read by its own loader,
-    legacy_tensorflow) equal ours. Its Fréchet step is scipy's 2048x2048 ``sqrtm`` (~17 s on one thread,
-    the slowest call of the suite), so its FID is compared end to end in tests/metrics/test_fid.py on a
-    64-d Inception pool, and here by the features it extracts with the real network."""
+    legacy_tensorflow) equal ours. Its Fréchet step, scipy's 2048x2048 ``sqrtm``, takes ~17 s on one
+    thread, so clean-fid's FID is compared end to end in tests/metrics/test_fid.py on a 64-d pool."""
     from harness.metrics.clean_fid_backend import LEGACY_TENSORFLOW, features
 
     real, fake = fashion_like
@@ -85,12 +84,9 @@ def test_own_torch_fidelity_and_clean_fid_agree_on_the_real_network(real_incepti
         assert value.extractor_weights_sha256 == real_inception.weights_sha256
     assert values["own"].details["dtype"] == "float64"
 
-    fake_pixels = to_uint8(fake)
-    theirs = [torch.from_numpy(features(x, real_inception, LEGACY_TENSORFLOW)).double()
-              for x in (fake_pixels, real.all_images())]
-    ours = [real_inception(fake).double(), real_inception(real.all_images()).double()]
-    for a, b in zip(theirs, ours):  # the same features, so the same FID by the formula test_fid.py checks
-        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
+    for pixels in (to_uint8(fake), real.all_images()):  # the same features, so the same FID (test_fid.py)
+        theirs = torch.from_numpy(features(pixels, real_inception, LEGACY_TENSORFLOW)).double()
+        assert torch.allclose(theirs, real_inception(pixels).double(), rtol=1e-5, atol=1e-5)
 
 
 def test_kid_and_inception_score_with_the_real_network(real_inception, fashion_like) -> None:
