@@ -235,6 +235,12 @@ def installed_distributions() -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+def evaluated_run(record: dict) -> str | None:
+    """The run id a `bench eval --checkpoint` record measured (None for any other record)."""
+    evaluation = record.get("evaluation")
+    return str(evaluation["evaluation_of"]) if isinstance(evaluation, dict) and evaluation.get("evaluation_of") else None
+
+
 def load_records(results_dir: Path) -> tuple[list[dict], list[str]]:
     """All readable records, plus one line per unreadable file naming it (the rest still load)."""
     records, problems = [], []

@@ -8,19 +8,16 @@ from __future__ import annotations
 import dataclasses
 
 
-def evaluated_run(record: dict) -> str | None:
-    """The run id a `bench eval --checkpoint` record measured (None for any other record)."""
-    evaluation = record.get("evaluation")
-    return str(evaluation["evaluation_of"]) if isinstance(evaluation, dict) and evaluation.get("evaluation_of") else None
-
-
-def join_evaluations(runs: list, evaluations: list[tuple[object, str]]) -> None:
+def join_evaluations(runs: list, evaluations: list[tuple[object, str]], tuning_reruns: set[str] = frozenset()) -> None:
     """Add each eval record's values (as a Run, with the id of the run it measured) to that run, in place;
-    one whose run is not among ``runs`` becomes a row of its own, without hours (its timing is the
+    one that measured a `bench tune` re-run is left to the tuning tables (harness/tuning/summary.py); any
+    other whose run is not among ``runs`` becomes a row of its own, without hours (its timing is the
     evaluation's, not training's)."""
     by_id = {run.run_id: i for i, run in enumerate(runs)}
     for evaluation, measured in evaluations:
         index = by_id.get(measured)
+        if index is None and measured in tuning_reruns:
+            continue
         if index is None:
             runs.append(dataclasses.replace(evaluation, wall_seconds=None, train_seconds=None))
             continue

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.analyze import MISMATCH_KIND, SPECTRUM_KIND
+from harness.records import evaluated_run
 from harness.report.formatting import (Summary, fd_values, fmt, fmt_count, group_by, kid_values, runs_with,  # noqa: F401
                                        seeds_shown, summarize)  # (re-exported: the tables import them from here)
-from harness.report.evaluations import evaluated_run, join_evaluations
+from harness.report.evaluations import join_evaluations
 from harness.report.names import (DATASETS, DEFAULT_BACKBONES, METHOD_LABELS, METHOD_ORDER,  # noqa: F401
                                   dataset_key, dataset_order, dataset_title, is_conditional, method_label,
                                   run_command, run_variant)  # (re-exported: the tables import them from here)
@@ -316,7 +317,7 @@ def sort_records(records: list[dict], results_dir: Path) -> ReportInputs:
                 inputs.problems.append(f"{name}: unknown record kind '{kind}', not used in the tables")
         except (KeyError, TypeError, ValueError) as exc:
             inputs.problems.append(f"{name}: malformed record ({exc.__class__.__name__}: {exc}), not used")
-    join_evaluations(inputs.runs, evaluations)
+    join_evaluations(inputs.runs, evaluations, {i for view in inputs.studies[0] for i in view.rerun_ids})
     inputs.runs.sort(key=lambda r: (r.key, r.method, r.budget_kimg, r.seed, r.run_id))
     for items in inputs.analyses.values():
         items.sort(key=lambda a: (a.key, a.method, a.budget_kimg, a.seed, a.run_id))

@@ -6,6 +6,11 @@ results folder, the default runs it is compared with: same method, dataset, back
 training settings and evaluation, seeds among the re-run seeds, no tags, the same initialisation
 (a randomly initialised control, baselines/random_init.py, is never a default run), and the configured
 default value of every searched key (every other method setting equal where both records have it).
+
+A re-run's `bench eval --checkpoint` records (e.g. Inception FID of a tuned generator) are its
+evaluations. A preset's re-run that made its default run's generator again (same seed, backbone and
+data hashes, every final metric and curve value equal to the last bit: the test harness/remake.py
+applies before it accepts a re-made generator) has that run's evaluations too, and says so.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.records import load_records
+from harness.records import evaluated_run, load_records
 from harness.tuning.study import SUMMARY_NAME, TUNING_DIR
 
 TRAIN_KEYS = ("batch_size", "ema_halflife_kimg", "ema_rampup_ratio", "ema_beta", "precision")
@@ -30,6 +35,9 @@ class StudyView:
     reruns: list[dict] = field(default_factory=list)  # completed re-runs of the current best trial
     defaults: list[dict] = field(default_factory=list)  # matching default runs from the main results
     stale_reruns: int = 0  # re-runs of a trial that is no longer the best
+    evaluations: dict[str, list[dict]] = field(default_factory=dict)  # re-run or default id -> eval records of it
+    same_as: dict[str, str] = field(default_factory=dict)  # re-run id -> the default run whose generator it made again
+    rerun_ids: set[str] = field(default_factory=set)  # every re-run of the study, stale ones included
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -61,6 +69,8 @@ def is_default_for(record: dict, rerun: dict, study: StudyView) -> bool:
     c, r = _config(record), _config(rerun)
     if record.get("status") != "completed" or c.get("tags") or record.get("kind", "run") != "run":
         return False
+    if evaluated_run(record):
+        return False
     if _init(record) != _init(rerun):  # older re-runs' method_config lacks the init key the controls set
         return False
     if (record.get("method"), record.get("dataset"), c.get("backbone")) != (rerun.get("method"), rerun.get("dataset"),
@@ -81,10 +91,52 @@ def is_default_for(record: dict, rerun: dict, study: StudyView) -> bool:
     return True
 
 
+def _metric_values(record: dict) -> list:
+    points = (record.get("curve") or {}).get("points") or []
+    return [[(m.get("name"), m.get("value")) for m in metrics] for metrics in
+            [record.get("metrics") or []] + [p.get("metrics") or [] for p in points]]
+
+
+def same_generator(rerun: dict, default: dict) -> bool:
+    """Whether a re-run made the default run's generator again: same seed, backbone and data hashes, and every
+    final metric and curve value equal to the last bit."""
+    def hashes(r: dict) -> tuple:
+        return int(r.get("seed", -1)), (r.get("backbone") or {}).get("sha256"), (r.get("data") or {}).get("sha256")
+
+    values = _metric_values(rerun)
+    return hashes(rerun) == hashes(default) and bool(values[0]) and values == _metric_values(default)
+
+
+def evaluations_by_run(records: list[dict]) -> dict[str, list[dict]]:
+    """Run id -> the completed `bench eval --checkpoint` records that measured it."""
+    by_run: dict[str, list[dict]] = {}
+    for record in records:
+        if record.get("status") == "completed" and evaluated_run(record):
+            by_run.setdefault(evaluated_run(record), []).append(record)
+    return by_run
+
+
+def attach_evaluations(view: StudyView, by_run: dict[str, list[dict]]) -> None:
+    """Each default run's and re-run's own eval records; a re-run without any gets those of the default run
+    whose generator it made again."""
+    for default in view.defaults:
+        if str(default.get("run_id")) in by_run:
+            view.evaluations[str(default.get("run_id"))] = by_run[str(default.get("run_id"))]
+    for rerun in view.reruns:
+        rerun_id = str(rerun.get("run_id"))
+        twin = next((d for d in view.defaults if same_generator(rerun, d)), None)
+        if rerun_id in by_run:
+            view.evaluations[rerun_id] = by_run[rerun_id]
+        elif twin is not None and str(twin.get("run_id")) in by_run:
+            view.evaluations[rerun_id] = by_run[str(twin.get("run_id"))]
+            view.same_as[rerun_id] = str(twin.get("run_id"))
+
+
 def load_studies(results_dir: Path, main_records: list[dict]) -> tuple[list[StudyView], list[str]]:
     """Every study under ``results_dir/tuning`` with its re-runs and default runs; problem lines."""
     root = Path(results_dir) / TUNING_DIR
     views, problems = [], []
+    by_run = evaluations_by_run(main_records)
     for path in sorted(root.glob(f"*/{SUMMARY_NAME}")) if root.is_dir() else []:
         try:
             summary = json.loads(path.read_text())
@@ -98,6 +150,7 @@ def load_studies(results_dir: Path, main_records: list[dict]) -> tuple[list[Stud
         reruns_dir = path.parent / "reruns"
         reruns, rerun_problems = load_records(reruns_dir) if reruns_dir.is_dir() else ([], [])
         problems += [line for line in rerun_problems]
+        view.rerun_ids = {str(r.get("run_id")) for r in reruns}
         for record in reruns:
             if record.get("status") != "completed":
                 continue
@@ -111,5 +164,6 @@ def load_studies(results_dir: Path, main_records: list[dict]) -> tuple[list[Stud
             view.defaults = sorted((r for r in main_records if int(r.get("seed", -1)) in seeds
                                     and is_default_for(r, view.reruns[0], view)),
                                    key=lambda r: (int(r.get("seed", 0)), str(r.get("run_id"))))
+        attach_evaluations(view, by_run)
         views.append(view)
     return views, problems

@@ -242,7 +242,7 @@ def test_a_backbone_is_early_stopped_only_by_name_and_by_its_records(full_kimg, 
     assert thesis.verdict == "not measured" and "stopped" not in thesis.numbers
 
 
-def tuned_study(results: Path, method: str, fds: list[float], backbone: str | None = None) -> None:
+def tuned_study(results: Path, method: str, fds: list[float], backbone: str | None = None) -> list[dict]:
     """A `bench tune` study of ``method`` whose best trial (0) was re-run on seeds 0.. with ``fds``, stored
     in the layout harness/tuning/summary.py reads; ``backbone`` renames the re-runs' backbone."""
     study = results / "tuning" / f"digits-{method}-5kimg"
@@ -254,6 +254,7 @@ def tuned_study(results: Path, method: str, fds: list[float], backbone: str | No
     write_records(study / "reruns", reruns)
     (study / "study.json").write_text(json.dumps({"settings": {"method": method, "budget_kimg": 5.0},
                                                   "best": {"number": 0}, "trials": []}))
+    return reruns
 
 
 @pytest.mark.parametrize("d2o, others, expected", [(LOW, HIGH, "supported"), (HIGH, LOW, "not supported")])
@@ -271,6 +272,24 @@ def test_claim_2_after_equal_tuning_compares_the_studies_reruns_only(tmp_path, d
     assert f"D2O tuned {sum(d2o) / 3:.4g}" in cell.numbers and "CD tuned" in cell.numbers
     assert "PD tuned" in cell.numbers and "DMD2-style tuned" in cell.numbers
     assert cells(defaults)["claim 2, equal images"].verdict != expected, "the default runs point the other way"
+
+
+def test_claim_2_after_equal_tuning_is_decided_in_the_reruns_evaluations_with_more_samples(tmp_path):
+    """`bench eval` records of the re-runs (more samples, the other verdict): they decide, the re-runs' own
+    measurement is shown beside them."""
+    results, evaluations = tmp_path / "results", []
+    for method, fds, again in [("gan_only", HIGH, LOW)] + [(m, LOW, HIGH) for m in claims.DISTILLATION]:
+        for rerun, measured in zip(tuned_study(results, method, fds), runs(method, again, num_samples=5000)):
+            evaluations.append({**measured, "evaluation": {"evaluation_of": rerun["run_id"]}})
+    defaults = runs("gan_only", NEAR)
+    write_records(results, evaluations + defaults)
+    ctx = Context(sort_records(evaluations + defaults, results), load_published())
+    assert [r.run_id for r in ctx.inputs.runs] == [r["run_id"] for r in defaults], "re-runs' evaluations are not runs"
+    cell = dict(zip((n for n, _ in claims.CLAIMS), claims.cells_of(ctx, *claims.scales(ctx)[0])))
+    tuned = cell["claim 2, after equal tuning"]
+    assert tuned.verdict == "supported" and tuned.measurement.num_samples == 5000, tuned.text()
+    (other,) = tuned.dissent
+    assert other.verdict == "not supported" and other.measurement.num_samples != 5000
 
 
 def test_claim_2_after_equal_tuning_ignores_studies_of_another_backbone(tmp_path):

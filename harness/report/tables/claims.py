@@ -146,15 +146,15 @@ def claim2_equal_compute(runs: list[Run], measurements: list[Measurement]) -> Ce
     return best_cell(candidates)
 
 
-def claim2_after_tuning(reruns: dict[str, list[dict]]) -> Cell | None:
+def claim2_after_tuning(reruns: dict[str, list[tuple[dict, list[dict]]]]) -> Cell | None:
     """D2O's tuned re-runs against each distillation method's (``reruns``: method -> the completed re-runs of
-    its study's best trial, harness/tuning/summary.py), at one re-run budget and one measurement. Every study
-    starts from its method's preset (trial 0), so a method's tuned settings are its best of equally many tries."""
+    its study's best trial with their `bench eval` records, harness/tuning/summary.py), at one re-run budget
+    and one measurement. Every study starts from its method's preset (trial 0), so a method's tuned settings
+    are its best of equally many tries."""
     values: dict[tuple[float, Measurement], dict[str, list[float]]] = {}
-    for method, records in reruns.items():
-        for record in records:
-            entry = fd_entry(record)
-            if entry:
+    for method, measured in reruns.items():
+        for record, evaluations in measured:
+            for entry in filter(None, map(fd_entry, [record, *evaluations])):
                 at = (float(record.get("budget_kimg") or 0), entry[0])
                 values.setdefault(at, {}).setdefault(method, []).append(entry[1])
     candidates = []
@@ -170,11 +170,12 @@ def claim2_after_tuning(reruns: dict[str, list[dict]]) -> Cell | None:
     return best_cell(candidates)
 
 
-def tuned_reruns(views: list, key: str, backbone: str) -> dict[str, list[dict]]:
-    """Method -> re-runs of its study's best trial, for the studies of one scale."""
-    out: dict[str, list[dict]] = {}
+def tuned_reruns(views: list, key: str, backbone: str) -> dict[str, list[tuple[dict, list[dict]]]]:
+    """Method -> re-runs of its study's best trial with their evaluations, for the studies of one scale."""
+    out: dict[str, list[tuple[dict, list[dict]]]] = {}
     for view in views:
-        mine = [r for r in view.reruns if str((r.get("backbone") or {}).get("name")) == backbone
+        mine = [(r, view.evaluations.get(str(r.get("run_id")), [])) for r in view.reruns
+                if str((r.get("backbone") or {}).get("name")) == backbone
                 and dataset_key(str(r.get("dataset")), backbone) == key]
         if mine:
             out.setdefault(str(view.settings.get("method")), []).extend(mine)

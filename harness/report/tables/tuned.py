@@ -4,7 +4,9 @@ One row per study (a method tuned at one budget): the trials it spent (pruned an
 included), the FD of the default settings and of the best trial's settings re-run on fresh seeds
 (mean ± std over seeds, both measured on the final evaluation's sample seeds), the values chosen,
 and the spread of the held-out FD across the study's trials. Trials are scored on held-out sample
-seeds, so the tuned column is not selected on the numbers it shows.
+seeds, so the tuned column is not selected on the numbers it shows. Where the runs were measured again
+(`bench eval --checkpoint`, e.g. Inception FID with more samples), those values get columns of their own,
+each tagged with its measurement (harness/tuning/summary.py says whose evaluations a re-run carries).
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ CSV_HEADER = ["dataset", "method", "bench_method", "study", "sampler", "trials_s
               "trials_diverged", "trial_budget_kimg", "rerun_budget_kimg", "measurement", "metric", "extractor",
               "implementation", "num_samples", "default_fd_mean", "default_fd_std", "default_seeds", "tuned_fd_mean",
               "tuned_fd_std", "tuned_seeds", "best_trial", "chosen", "defaults", "trial_fd_best", "trial_fd_median",
-              "trial_fd_worst"]
+              "trial_fd_worst", "other_measurements"]
 HEADER = ["method", "study", "trials spent (pruned, diverged)", "trial budget (kimg)", "re-run budget (kimg)",
           "default FD (mean ± std, seeds)", "tuned FD (mean ± std, seeds)", "chosen values (default)",
-          "held-out FD over trials: best / median / worst"]
+          "held-out FD over trials: best / median / worst", "default, measured again (mean ± std, seeds)",
+          "tuned, measured again (mean ± std, seeds)"]
 SHORT = ["method", "study", "trials", "trial kimg", "re-run kimg", "default FD", "tuned FD", "chosen (default)",
-         "trial FD spread"]
+         "trial FD spread", "default, again", "tuned, again"]
 
 
 def shown_value(value) -> str:
@@ -37,6 +40,33 @@ def chosen_text(view: StudyView) -> str:
     best, defaults = (view.summary.get("best") or {}).get("params") or {}, view.summary.get("defaults") or {}
     return "; ".join(f"{k}={shown_value(v)} ({shown_value(defaults[k]) if k in defaults else '?'})"
                      for k, v in sorted(best.items())) or "—"
+
+
+def evaluated_values(view: StudyView, records: list[dict]) -> dict[Measurement, list[float]]:
+    """The FD/FID values of the records' `bench eval` records, by measurement."""
+    out: dict[Measurement, list[float]] = {}
+    for record in records:
+        for evaluation in view.evaluations.get(str(record.get("run_id")), []):
+            if entry := fd_entry(evaluation):
+                out.setdefault(entry[0], []).append(entry[1])
+    return out
+
+
+def evaluated_cells(view: StudyView) -> tuple[str, str, list[dict], list[Measurement]]:
+    """The default and tuned cells of the measurements made again, their CSV entries and measurements."""
+    default, tuned = evaluated_values(view, view.defaults), evaluated_values(view, view.reruns)
+    texts, entries = ([], []), []
+    for m in sorted(set(default) | set(tuned), key=lambda m: (-m.num_samples, m.id)):
+        d, t = summarize(default.get(m, [])), summarize(tuned.get(m, []))
+        for text, stats, n in zip(texts, (d, t), (len(default.get(m, [])), len(tuned.get(m, [])))):
+            text.append(f"{m.label()} n={m.num_samples:,} {stats.shown(1)} ({n}) [{m.id}]" if stats else
+                        f"{m.label()} [{m.id}] —")
+        entries.append({"measurement": m.id, "metric": m.name, "extractor": m.extractor, "num_samples": m.num_samples,
+                        "default_mean": d.mean if d else None, "default_std": d.std if d else None,
+                        "default_seeds": len(default.get(m, [])), "tuned_mean": t.mean if t else None,
+                        "tuned_std": t.std if t else None, "tuned_seeds": len(tuned.get(m, []))})
+    shown = ["; ".join(text) or "—" for text in texts]
+    return shown[0], shown[1], entries, sorted(set(default) | set(tuned), key=lambda m: m.id)
 
 
 def study_row(view: StudyView) -> tuple[list[str], dict, Measurement | None]:
@@ -58,6 +88,8 @@ def study_row(view: StudyView) -> tuple[list[str], dict, Measurement | None]:
            f"{float(s.get('budget_kimg', 0)):g}", "—" if rerun_budget is None else f"{rerun_budget:g}",
            cell(default_stats, len(default_values)), cell(tuned_stats, len(tuned_values)), chosen_text(view),
            " / ".join(fmt(v, 1) for v in spread) if spread else "—"]
+    default_again, tuned_again, again, _ = evaluated_cells(view)
+    row += [default_again, tuned_again]
     csv = {"dataset": dataset_key(str(s.get("dataset")), str(s.get("backbone", ""))),
            "method": method_label(s.get("method", "?")), "bench_method": s.get("method"), "study": view.name,
            "sampler": s.get("sampler"), "trials_spent": view.summary.get("spent", 0), "trials_pruned": pruned,
@@ -69,7 +101,7 @@ def study_row(view: StudyView) -> tuple[list[str], dict, Measurement | None]:
            "best_trial": best.get("number"), "chosen": json.dumps(best.get("params") or {}, sort_keys=True),
            "defaults": json.dumps(view.summary.get("defaults") or {}, sort_keys=True),
            "trial_fd_best": spread[0] if spread else None, "trial_fd_median": spread[1] if spread else None,
-           "trial_fd_worst": spread[2] if spread else None}
+           "trial_fd_worst": spread[2] if spread else None, "other_measurements": json.dumps(again, sort_keys=True)}
     if m is not None:
         csv.update({"measurement": m.id, "metric": m.name, "extractor": m.extractor,
                     "implementation": m.implementation, "num_samples": m.num_samples})
@@ -100,10 +132,17 @@ def build(spec: TableSpec, ctx: Context) -> Document:
         for view in sorted(by_key[key], key=order_key):
             row, csv, m = study_row(view)
             rows.append(row)
-            sources.append(f"study {view.name}; re-runs: {run_ids(view.reruns)}; default runs: {run_ids(view.defaults)}")
+            sources.append(f"study {view.name}; re-runs: {run_ids(view.reruns)}; default runs: {run_ids(view.defaults)}"
+                           + "".join(f"; {rerun}: the generator of {twin}, whose evaluations it carries"
+                                     for rerun, twin in sorted(view.same_as.items())))
             csv_rows.append({"dataset": key, **{k: v for k, v in csv.items() if k != "dataset"}})
-            if m is not None and m not in measurements:
-                measurements.append(m)
+            for mm in [m] + evaluated_cells(view)[3]:
+                if mm is not None and mm not in measurements:
+                    measurements.append(mm)
+            if view.same_as:
+                notes.append(f"{view.name}: {len(view.same_as)} re-run(s) made their default run's generator again "
+                             "(same seed, backbone and data hashes, every final and curve value equal to the last "
+                             "bit), so they carry its `bench eval` measurements")
             if not view.reruns:
                 notes.append(f"{view.name}: best trial not re-run yet: `bench tune` with the study's flags and "
                              "`--rerun-seeds 0,1,2`")
@@ -114,7 +153,7 @@ def build(spec: TableSpec, ctx: Context) -> Document:
                 notes.append(f"{view.name}: {view.stale_reruns} re-run(s) of an earlier best trial are not shown")
             notes.append(f"{view.name}: pruning {view.summary.get('pruning') or '?'}; objective "
                          f"{view.summary.get('objective') or '?'}")
-        notes += [f"FD measurement {m.legend()}" for m in measurements]
+        notes += [f"measurement {m.legend()}" for m in measurements]
         sections.append(Section(dataset_title(key), HEADER, rows, notes, SHORT, sources))
     if not sections:
         sections.append(Section("No studies yet", [], [], [
