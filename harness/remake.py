@@ -55,10 +55,35 @@ def check_remakeable(record: dict) -> None:
     run_id = record.get("run_id")
     if record.get("status") != "completed":
         raise BenchError(f"run {run_id} did not complete; it has no final generator to re-make")
-    device = ((record.get("environment") or {}).get("hardware") or {}).get("device", "cpu")
+    hardware = (record.get("environment") or {}).get("hardware") or {}
+    device = hardware.get("device", "cpu")
     if device != "cpu" and not torch.cuda.is_available():
         raise BenchError(f"run {run_id} was trained on {device} and its generator was not kept; a CPU re-run "
                          f"would be another generator: re-make it on a GPU (bench eval --device cuda)")
+    made = native_kernels(hardware)
+    if device == "cpu" and made and (here := this_cpu_kernels()) != made:
+        raise BenchError(f"run {run_id} was made with native numerics on {made[0]} {made[1]} kernels and this CPU "
+                         f"runs {here[0]} {here[1]} kernels, which sum in another order (harness/numerics.py): a "
+                         f"re-run here would be another generator; re-make it on a {made[0]} CPU with {made[1]}, "
+                         f"or re-run it here as a new record (bench run --from-record)")
+
+
+def vendor(cpu_model: str) -> str:
+    """AMD or Intel (their MKL/oneDNN code paths differ at the same instruction set), else the model."""
+    return next((name for name in ("AMD", "Intel") if name.lower() in cpu_model.lower()), cpu_model or "?")
+
+
+def native_kernels(hardware: dict) -> tuple[str, str] | None:
+    """(vendor, ATen capability) a record's native-numerics CPU run was made with; None when portable or
+    not recorded (older records), where the CPU does not decide the floats or cannot be told."""
+    if hardware.get("numerics") != "native" or not hardware.get("cpu_capability"):
+        return None
+    return vendor(str(hardware.get("cpu_model") or "")), str(hardware["cpu_capability"])
+
+
+def this_cpu_kernels() -> tuple[str, str]:
+    """This machine's (vendor, ATen capability) under native numerics, the numerics the re-run gets."""
+    return vendor(numerics.cpu_model()), numerics.native_cpu_capability()
 
 
 def generator_dir(run_dir: Path, show_progress: bool = True) -> tuple[Path, dict | None]:

@@ -111,3 +111,49 @@ def test_bench_sample_exports_a_cloned_records_remade_generator(kept_run, tmp_pa
 
     kept, remade = np.load(tmp_path / "kept.npz"), np.load(tmp_path / "remade.npz")
     assert np.array_equal(kept["arr_0"], remade["arr_0"])  # the same images, byte for byte
+
+
+@pytest.fixture
+def amd_avx2(monkeypatch):
+    """This machine, as the remake check sees it: an AMD EPYC whose native kernels are AVX2."""
+    from harness import numerics
+
+    monkeypatch.setattr(numerics, "cpu_model", lambda: "AMD EPYC 7B13")
+    monkeypatch.setattr(numerics, "native_cpu_capability", lambda: "AVX2")
+
+
+def made_on(record: dict, model: str, capability: str, mode: str = "native") -> dict:
+    hardware = {**record["environment"]["hardware"], "numerics": mode, "cpu_model": model, "cpu_capability": capability}
+    return {**record, "environment": {**record["environment"], "hardware": hardware}}
+
+
+@pytest.mark.parametrize("model, capability, mode, refused", [
+    ("AMD EPYC", "AVX2", "native", False),
+    ("AMD EPYC 9B14", "AVX512", "native", True),  # same vendor, another instruction set
+    ("Intel(R) Xeon(R) Processor", "AVX2", "native", True),  # same instruction set, the other vendor's MKL paths
+    ("Intel(R) Xeon(R) Processor", "DEFAULT", "portable", False),  # portable numerics: any x86-64 CPU
+])
+def test_a_native_record_of_another_kind_of_cpu_is_refused(kept_run, amd_avx2, model, capability, mode, refused):
+    from harness.errors import BenchError
+    from harness.remake import check_remakeable
+
+    record = made_on(json.loads((kept_run / "record.json").read_text()), model, capability, mode)
+    if refused:
+        expected = f"re-make it on a {model.split()[0].replace('(R)', '')} CPU with {capability}"
+        with pytest.raises(BenchError, match=expected):
+            check_remakeable(record)
+    else:
+        check_remakeable(record)
+
+
+def test_the_refusal_comes_before_any_training(kept_run, amd_avx2, tmp_path, monkeypatch, capsys) -> None:
+    import harness.remake
+
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(harness.remake, "ProcessPoolExecutor", lambda *a, **k: pytest.fail("started training"))
+    clone = as_cloned(kept_run, tmp_path)
+    record = made_on(json.loads((clone / "record.json").read_text()), "AMD EPYC", "AVX512")
+    (clone / "record.json").write_text(json.dumps(record))
+    code, err, _ = eval_fd(monkeypatch, capsys, clone, tmp_path / "ev")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 1 and len(lines) == 1 and "AMD AVX512 kernels" in lines[0] and "AMD AVX2" in lines[0], err
