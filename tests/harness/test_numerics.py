@@ -56,9 +56,11 @@ def test_verify_notes_a_native_reference_made_on_another_kind_of_cpu() -> None:
     here = {"device": "cpu", "cpu_model": numerics.cpu_model(), "cpu_capability": numerics.native_cpu_capability()}
     packages = dict(package_state())
     same = {"run_id": "same", "environment": {"packages": packages, "hardware": here}}
-    other = {"run_id": "amd", "environment": {"packages": packages,
-                                              "hardware": {**here, "cpu_model": "AMD EPYC", "cpu_capability": "AVX2"}}}
+    elsewhere = "AVX512" if here["cpu_capability"] != "AVX512" else "AVX2"  # another kind of CPU than this one
+    other = {"run_id": "amd", "environment": {"packages": packages, "hardware": {
+        **here, "cpu_model": "AMD EPYC (another)", "cpu_capability": elsewhere}}}
     portable = {"run_id": "p", "environment": {"packages": packages, "hardware": {**other["environment"]["hardware"],
                                                                                    "numerics": "portable"}}}
     notes = environment_notes([same, other, portable])
-    assert len(notes) == 1 and notes[0].startswith("note: amd: made with native CPU numerics on AMD EPYC (AVX2)")
+    assert len(notes) == 1 and notes[0].startswith(
+        f"note: amd: made with native CPU numerics on AMD EPYC (another) ({elsewhere})")
