@@ -105,9 +105,12 @@ def generator_dir(run_dir: Path, show_progress: bool = True) -> tuple[Path, dict
           file=sys.stderr, flush=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".remake-", dir=target.parent) as scratch:
-        with numerics.child_environment(made_with(record)), ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            new_path = Path(pool.submit(_rerun, record, scratch, show_progress).result())
+        if made_with(record) == numerics.current_mode():  # this process runs those numerics: no new interpreter
+            new_path = Path(_rerun(record, scratch, show_progress))
+        else:  # ATen/MKL/oneDNN fix their kernels when torch loads: another mode needs a fresh process
+            with numerics.child_environment(made_with(record)), ProcessPoolExecutor(
+                    1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                new_path = Path(pool.submit(_rerun, record, scratch, show_progress).result())
         new = json.loads(new_path.read_text())
         check_same_metrics(record, new)
         staging = Path(scratch) / "cached"
@@ -137,7 +140,7 @@ def check_same_metrics(stored: dict, new: dict) -> None:
 
 
 def _rerun(record: dict, scratch: str, show_progress: bool) -> str:
-    """In a fresh process (its numerics fixed when torch loads): the record's run, generator kept."""
+    """The record's run, generator kept, with its thread count (in a process that runs its numerics)."""
     from harness.runner import run
     from harness.seeding import cpu_threads
     from harness.verify import reference_config

@@ -151,9 +151,41 @@ def test_the_refusal_comes_before_any_training(kept_run, amd_avx2, tmp_path, mon
 
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(harness.remake, "ProcessPoolExecutor", lambda *a, **k: pytest.fail("started training"))
+    monkeypatch.setattr(harness.remake, "_rerun", lambda *a, **k: pytest.fail("started training"))
     clone = as_cloned(kept_run, tmp_path)
     record = made_on(json.loads((clone / "record.json").read_text()), "AMD EPYC", "AVX512")
     (clone / "record.json").write_text(json.dumps(record))
     code, err, _ = eval_fd(monkeypatch, capsys, clone, tmp_path / "ev")
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 1 and len(lines) == 1 and "AMD AVX512 kernels" in lines[0] and "AMD AVX2" in lines[0], err
+
+
+def test_a_record_of_other_numerics_is_remade_in_a_fresh_process_with_them(kept_run, tmp_path, monkeypatch) -> None:
+    """Native numerics here, a portable record: the re-run needs an interpreter started with them (ATen picks
+    its kernels when torch loads); a native record is re-run in this process (the cloned-record test above)."""
+    import os
+
+    import harness.remake
+    from harness.errors import BenchError
+
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    seen = []
+
+    class Spawned:
+        def __init__(self, *args, **kwargs):
+            seen.append(os.environ.get("BENCH_NUMERICS"))
+
+        def __enter__(self):
+            raise BenchError("spawned")
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(harness.remake, "ProcessPoolExecutor", Spawned)
+    monkeypatch.setattr(harness.remake, "_rerun", lambda *a, **k: pytest.fail("re-run in this process"))
+    clone = as_cloned(kept_run, tmp_path)
+    record = made_on(json.loads((clone / "record.json").read_text()), "any", "DEFAULT", "portable")
+    (clone / "record.json").write_text(json.dumps(record))
+    with pytest.raises(BenchError, match="spawned"):
+        harness.remake.generator_dir(clone, show_progress=False)
+    assert seen == ["portable"]
