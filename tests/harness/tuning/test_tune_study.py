@@ -48,7 +48,7 @@ def fd(record: dict) -> float:
 def test_three_trial_study_end_to_end_then_best_rerun_and_report(tiny_backbone, tmp_path):
     results = tmp_path / "results"
     args = tune_args(tiny_backbone, results, 3, 0.1, "--rerun-seeds", "0,1")
-    first = bench(*args)
+    first = run_main_in_process(*args)  # the entry point's function; the tests below start the executable
     assert first.returncode == 0, first.stderr
     name = "digits-gan_only-0.1kimg"
     study = load(results, name)
