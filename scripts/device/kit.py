@@ -15,6 +15,7 @@ standard library is used, so they load before the wheels are installed.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import re
@@ -64,10 +65,12 @@ RETURNED_ROOTS = ("results", "tables", "harness/backbones/weights")
 NOT_RETURNED = ("generator.safetensors", "generator.json", "checkpoint")  # git-ignored, re-made from configs
 PERF_JSON = Path("results/perf/gpu_perf.json")
 # Tracked files no stage reads on the device, moved into ASIDE (ignored, never carried) while a call is
-# made when the tree would otherwise exceed the limit: the EDM conformance vectors (tests only), and the
-# GPU backbone for a call that does not run Fashion-MNIST.
+# made when the tree would otherwise exceed the limit: the EDM conformance vectors (tests only), the stored
+# runs' best-snapshot generators (134 MB by 2026-12-06; every stage and the report read records, never
+# them; fnmatch's * spans folders), and the GPU backbone for a call that does not run
+# Fashion-MNIST.
 ASIDE = KIT / "aside"
-NOT_NEEDED_THERE = ("tests/data/edm/vectors/*.npz",)
+NOT_NEEDED_THERE = ("tests/data/edm/vectors/*.npz", "results/**/snapshots/generator-*.safetensors")
 LOGS = Path("results/device")
 
 
@@ -143,7 +146,7 @@ def carry_for(pending: list[str]) -> list[str]:
 def set_aside_candidates(repo: Path, tree_files: list[str], stages: list[str]) -> list[str]:
     """Tracked files the device does not need for ``stages`` (see NOT_NEEDED_THERE), largest first."""
     patterns = list(NOT_NEEDED_THERE) + ([] if "fashion" in stages else [str(BACKBONE)])
-    chosen = [f for f in tree_files if any(Path(f).match(p) or f == p for p in patterns)]
+    chosen = [f for f in tree_files if any(fnmatch.fnmatch(f, p) or f == p for p in patterns)]
     return sorted(chosen, key=lambda f: -(repo / f).stat().st_size)
 
 

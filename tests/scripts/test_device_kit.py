@@ -205,17 +205,20 @@ def test_unpack_cli_reports_bad_input_in_one_line(tmp_path: Path) -> None:
 
 
 def test_set_aside_moves_only_what_the_device_does_not_need_and_restores_it(tmp_path: Path) -> None:
-    files = {"tests/data/edm/vectors/a.npz": 3000, str(kit.BACKBONE): 5000, "harness/cli.py": 100}
+    snapshot = "results/tuning/s/reruns/r/snapshots/generator-0000015.000kimg.safetensors"  # a stored run's best
+    files = {"tests/data/edm/vectors/a.npz": 3000, str(kit.BACKBONE): 5000, "harness/cli.py": 100, snapshot: 2000,
+             "results/r/record.json": 50, "results/r/snapshots/generator-0000015.000kimg.json": 10}
     for name, size in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x" * size)
     # Fashion-MNIST continues from the backbone, so it stays; perf alone needs neither.
-    assert kit.set_aside_candidates(tmp_path, list(files), ["perf", "fashion"]) == ["tests/data/edm/vectors/a.npz"]
+    assert kit.set_aside_candidates(tmp_path, list(files), ["perf", "fashion"]) == ["tests/data/edm/vectors/a.npz",
+                                                                                    snapshot]
     aside = kit.set_aside_candidates(tmp_path, list(files), ["perf"])
-    assert aside == [str(kit.BACKBONE), "tests/data/edm/vectors/a.npz"]  # largest first
+    assert aside == [str(kit.BACKBONE), "tests/data/edm/vectors/a.npz", snapshot]  # largest first
     kit.set_aside(tmp_path, aside)
     assert not any((tmp_path / f).exists() for f in aside) and (tmp_path / "harness/cli.py").is_file()
-    assert kit.travel_check(tmp_path, list(files), [], limit=200)["tree_bytes"] == 100
+    assert kit.travel_check(tmp_path, list(files), [], limit=200)["tree_bytes"] == 160  # records stay
     (tmp_path / "tests/data/edm/vectors/a.npz").write_bytes(b"new")  # a file made here meanwhile wins nothing
     with pytest.raises(kit.KitError, match="in the tree and in"):
         kit.restore_aside(tmp_path)
