@@ -201,8 +201,9 @@ def read_record(path: Path) -> dict:
     return record
 
 
-def load_run(run_dir: Path, device: str = "cpu") -> LoadedRun:
-    """Rebuild a stored run's EMA generator: the method rebuilt from the record, then its weights.
+def load_run(run_dir: Path, device: str = "cpu", weights: Path | None = None) -> LoadedRun:
+    """Rebuild a stored run's EMA generator: the method rebuilt from the record, then its weights
+    (``weights``: another file of the same generator, e.g. a kept snapshot; default its final one).
 
     Every method builds its generator module from the backbone, so the record's config plus the
     saved state dict are enough; nothing about the generator class is stored separately.
@@ -223,7 +224,7 @@ def load_run(run_dir: Path, device: str = "cpu") -> LoadedRun:
     method, _ = build_method(config, backbone, dataset, dev)
     generator = method.generator
     if method.trains:
-        weights = record_dir / "generator.safetensors"
+        weights = Path(weights) if weights is not None else record_dir / "generator.safetensors"
         state, _ = load_weights(weights)
         try:
             generator.load_state_dict(state, strict=True)

@@ -80,6 +80,30 @@ def test_exported_samples_measure_the_records_numbers(trained_run: Path, tmp_pat
     assert snapshot(trained_run.parent) == stored  # bench sample changed nothing stored
 
 
+def test_a_clones_kept_snapshot_is_sampled_without_the_final_generator(trained_run: Path, tmp_path: Path,
+                                                                       monkeypatch, capsys) -> None:
+    """A clone holds a run's record and kept snapshots, not its final generator (git-ignored): the snapshot
+    loads on its own (checked against the record's sha256), and a tampered one is refused in one line."""
+    import shutil
+
+    clone = tmp_path / "results" / trained_run.name
+    shutil.copytree(trained_run, clone, ignore=shutil.ignore_patterns("generator.*", "checkpoint"))
+    args = ("sample", str(clone), "--seeds", "0-59", "--snapshot", "0.064", "--quiet")  # the kept curve point
+    code, _, err = bench(monkeypatch, capsys, *args, "--out", str(tmp_path / "clone.npz"))
+    assert code == 0 and "not kept" not in err, err  # no re-made final generator either
+    code, _, err = bench(monkeypatch, capsys, "sample", str(trained_run), "--seeds", "0-59", "--snapshot", "0.064",
+                         "--out", str(tmp_path / "kept.npz"), "--quiet")
+    assert code == 0, err
+    assert (tmp_path / "clone.npz").read_bytes() == (tmp_path / "kept.npz").read_bytes()
+
+    (kept,) = clone.glob("snapshots/*.safetensors")
+    kept.write_bytes(kept.read_bytes()[:-1] + b" ")
+    code, _, err = bench(monkeypatch, capsys, *args, "--out", str(tmp_path / "bad.npz"))
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 1 and len(lines) == 1 and "sha256 is not the one" in lines[0], err
+    assert not (tmp_path / "bad.npz").exists()
+
+
 def test_run_prints_what_its_kept_snapshots_use(run_output) -> None:
     run_dir, err = run_output
     kept = json.loads((run_dir / "record.json").read_text())["snapshots"]
