@@ -74,6 +74,24 @@ def native_cpu_capability() -> str:
     return out.stdout.strip() or "?"
 
 
+def vendor(model: str) -> str:
+    """AMD or Intel (their MKL/oneDNN code paths differ at the same instruction set), else the model."""
+    return next((name for name in ("AMD", "Intel") if name.lower() in model.lower()), model or "?")
+
+
+def native_kind(hardware: dict) -> tuple[str, str] | None:
+    """(vendor, ATen capability) a record's native-numerics CPU run was made with; None when portable or
+    not recorded (older records), where the CPU does not decide the floats or cannot be told."""
+    if hardware.get("numerics") != "native" or not hardware.get("cpu_capability"):
+        return None
+    return vendor(str(hardware.get("cpu_model") or "")), str(hardware["cpu_capability"])
+
+
+def this_native_kind() -> tuple[str, str]:
+    """This machine's (vendor, ATen capability) under native numerics."""
+    return vendor(cpu_model()), native_cpu_capability()
+
+
 def describe() -> dict:
     """What a record stores: the numerics mode, the CPU and the kernel level ATen dispatches to."""
     return {"numerics": current_mode(), "cpu_model": cpu_model(), "cpu_capability": cpu_capability()}

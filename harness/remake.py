@@ -60,30 +60,12 @@ def check_remakeable(record: dict) -> None:
     if device != "cpu" and not torch.cuda.is_available():
         raise BenchError(f"run {run_id} was trained on {device} and its generator was not kept; a CPU re-run "
                          f"would be another generator: re-make it on a GPU (bench eval --device cuda)")
-    made = native_kernels(hardware)
-    if device == "cpu" and made and (here := this_cpu_kernels()) != made:
+    made = numerics.native_kind(hardware)
+    if device == "cpu" and made and (here := numerics.this_native_kind()) != made:
         raise BenchError(f"run {run_id} was made with native numerics on {made[0]} {made[1]} kernels and this CPU "
                          f"runs {here[0]} {here[1]} kernels, which sum in another order (harness/numerics.py): a "
                          f"re-run here would be another generator; re-make it on a {made[0]} CPU with {made[1]}, "
                          f"or re-run it here as a new record (bench run --from-record)")
-
-
-def vendor(cpu_model: str) -> str:
-    """AMD or Intel (their MKL/oneDNN code paths differ at the same instruction set), else the model."""
-    return next((name for name in ("AMD", "Intel") if name.lower() in cpu_model.lower()), cpu_model or "?")
-
-
-def native_kernels(hardware: dict) -> tuple[str, str] | None:
-    """(vendor, ATen capability) a record's native-numerics CPU run was made with; None when portable or
-    not recorded (older records), where the CPU does not decide the floats or cannot be told."""
-    if hardware.get("numerics") != "native" or not hardware.get("cpu_capability"):
-        return None
-    return vendor(str(hardware.get("cpu_model") or "")), str(hardware["cpu_capability"])
-
-
-def this_cpu_kernels() -> tuple[str, str]:
-    """This machine's (vendor, ATen capability) under native numerics, the numerics the re-run gets."""
-    return vendor(numerics.cpu_model()), numerics.native_cpu_capability()
 
 
 def generator_dir(run_dir: Path, show_progress: bool = True) -> tuple[Path, dict | None]:
@@ -105,10 +87,11 @@ def generator_dir(run_dir: Path, show_progress: bool = True) -> tuple[Path, dict
           file=sys.stderr, flush=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".remake-", dir=target.parent) as scratch:
-        if made_with(record) == numerics.current_mode():  # this process runs those numerics: no new interpreter
+        mode = made_with(record)
+        if mode == numerics.current_mode():  # this process runs those numerics: no new interpreter
             new_path = Path(_rerun(record, scratch, show_progress))
         else:  # ATen/MKL/oneDNN fix their kernels when torch loads: another mode needs a fresh process
-            with numerics.child_environment(made_with(record)), ProcessPoolExecutor(
+            with numerics.child_environment(mode), ProcessPoolExecutor(
                     1, mp_context=multiprocessing.get_context("spawn")) as pool:
                 new_path = Path(pool.submit(_rerun, record, scratch, show_progress).result())
         new = json.loads(new_path.read_text())

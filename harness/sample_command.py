@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, List, Optional
 import numpy as np
 import typer
 
-from harness.errors import BenchError, UsageError
+from harness.errors import UsageError
 
 if TYPE_CHECKING:  # annotations only: `bench --help` starts without torch
     import torch
@@ -138,7 +138,6 @@ def _checked(options: SampleOptions) -> tuple[list[int], str, Path | None, list[
 def _source(options: SampleOptions, run_dir: Path | None, device: torch.device):
     """(generator, (channels, resolution, label_dim), manifest source) of a run or a fixed method."""
     from harness.build import load_run, read_record
-    from harness.files import sha256_file
 
     if run_dir is not None:
         from harness import snapshots
@@ -151,9 +150,7 @@ def _source(options: SampleOptions, run_dir: Path | None, device: torch.device):
             load_dir, remade = remake.generator_dir(Path(run_dir), options.show_progress)  # not kept: re-made, checked
             which = {**which, "generator": remade or "kept"}
             loaded = load_run(load_dir, str(device))
-        else:  # a kept snapshot, the file its record hashed: no final generator needed (a clone has none)
-            if sha256_file(weights) != which["sha256"]:
-                raise BenchError(f"{weights}: its sha256 is not the one run {record.get('run_id')} recorded for it")
+        else:  # a kept snapshot (resolve checked its hash): no final generator needed (a clone has none)
             loaded = load_run(run_dir, str(device), weights=weights)
         b = loaded.backbone
         source = {"kind": "run", "run_id": record.get("run_id"), "method": record.get("method"), **which,

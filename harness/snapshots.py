@@ -129,7 +129,7 @@ class SnapshotKeeper:
 
 def resolve(run_dir: Path, record: dict, which: str) -> tuple[Path, dict[str, Any]]:
     """The weights file of ``final``, ``best`` or a curve point given by its kimg; a snapshot that was
-    not kept is a UsageError naming those that were."""
+    not kept is a UsageError naming those that were, a kept one is checked against its recorded sha256."""
     run_dir = Path(run_dir)
     final = {"snapshot": "final", "kimg": record.get("budget_kimg")}
     kept = (record.get("snapshots") or {}).get("kept", [])
@@ -155,6 +155,10 @@ def resolve(run_dir: Path, record: dict, which: str) -> tuple[Path, dict[str, An
             path = run_dir / entry["file"]
             if not path.is_file():
                 raise BenchError(f"{path}: the record lists this snapshot but the file is gone")
+            from harness.files import sha256_file
+
+            if sha256_file(path) != entry["sha256"]:
+                raise BenchError(f"{path}: its sha256 is not the one run {record.get('run_id')} recorded for it")
             return path, {"snapshot": which, "kimg": entry["kimg"], "sha256": entry["sha256"]}
     raise UsageError(f"--snapshot {which}: the snapshot at {which_kimg:g} kimg was not kept (bench run --keep); "
                      f"kept: {names}")

@@ -111,8 +111,8 @@ def evaluations_by_run(records: list[dict]) -> dict[str, list[dict]]:
     """Run id -> the completed `bench eval --checkpoint` records that measured it."""
     by_run: dict[str, list[dict]] = {}
     for record in records:
-        if record.get("status") == "completed" and evaluated_run(record):
-            by_run.setdefault(evaluated_run(record), []).append(record)
+        if record.get("status") == "completed" and (measured := evaluated_run(record)):
+            by_run.setdefault(measured, []).append(record)
     return by_run
 
 
@@ -124,12 +124,12 @@ def attach_evaluations(view: StudyView, by_run: dict[str, list[dict]]) -> None:
             view.evaluations[str(default.get("run_id"))] = by_run[str(default.get("run_id"))]
     for rerun in view.reruns:
         rerun_id = str(rerun.get("run_id"))
-        twin = next((d for d in view.defaults if same_generator(rerun, d)), None)
         if rerun_id in by_run:
             view.evaluations[rerun_id] = by_run[rerun_id]
-        elif twin is not None and str(twin.get("run_id")) in by_run:
-            view.evaluations[rerun_id] = by_run[str(twin.get("run_id"))]
-            view.same_as[rerun_id] = str(twin.get("run_id"))
+            continue
+        twin = next((str(d.get("run_id")) for d in view.defaults if same_generator(rerun, d)), None)
+        if twin in by_run:
+            view.evaluations[rerun_id], view.same_as[rerun_id] = by_run[twin], twin
 
 
 def load_studies(results_dir: Path, main_records: list[dict]) -> tuple[list[StudyView], list[str]]:

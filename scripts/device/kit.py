@@ -67,8 +67,7 @@ PERF_JSON = Path("results/perf/gpu_perf.json")
 # Tracked files no stage reads on the device, moved into ASIDE (ignored, never carried) while a call is
 # made when the tree would otherwise exceed the limit: the EDM conformance vectors (tests only), the stored
 # runs' best-snapshot generators (134 MB by 2026-12-06; every stage and the report read records, never
-# them; fnmatch's * spans folders), and the GPU backbone for a call that does not run
-# Fashion-MNIST.
+# them; fnmatch's * spans folders), and the GPU backbone for a call that does not run Fashion-MNIST.
 ASIDE = KIT / "aside"
 NOT_NEEDED_THERE = ("tests/data/edm/vectors/*.npz", "results/**/snapshots/generator-*.safetensors")
 LOGS = Path("results/device")

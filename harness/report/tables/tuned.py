@@ -69,7 +69,7 @@ def evaluated_cells(view: StudyView) -> tuple[str, str, list[dict], list[Measure
     return shown[0], shown[1], entries, sorted(set(default) | set(tuned), key=lambda m: m.id)
 
 
-def study_row(view: StudyView) -> tuple[list[str], dict, Measurement | None]:
+def study_row(view: StudyView) -> tuple[list[str], dict, list[Measurement]]:
     s = view.settings
     tuned = [e for e in (fd_entry(r) for r in view.reruns) if e]
     m = tuned[0][0] if tuned else None
@@ -88,7 +88,7 @@ def study_row(view: StudyView) -> tuple[list[str], dict, Measurement | None]:
            f"{float(s.get('budget_kimg', 0)):g}", "—" if rerun_budget is None else f"{rerun_budget:g}",
            cell(default_stats, len(default_values)), cell(tuned_stats, len(tuned_values)), chosen_text(view),
            " / ".join(fmt(v, 1) for v in spread) if spread else "—"]
-    default_again, tuned_again, again, _ = evaluated_cells(view)
+    default_again, tuned_again, again, measured_again = evaluated_cells(view)
     row += [default_again, tuned_again]
     csv = {"dataset": dataset_key(str(s.get("dataset")), str(s.get("backbone", ""))),
            "method": method_label(s.get("method", "?")), "bench_method": s.get("method"), "study": view.name,
@@ -105,7 +105,7 @@ def study_row(view: StudyView) -> tuple[list[str], dict, Measurement | None]:
     if m is not None:
         csv.update({"measurement": m.id, "metric": m.name, "extractor": m.extractor,
                     "implementation": m.implementation, "num_samples": m.num_samples})
-    return row, csv, m
+    return row, csv, [mm for mm in [m, *measured_again] if mm is not None]
 
 
 def run_ids(records: list[dict]) -> str:
@@ -130,15 +130,13 @@ def build(spec: TableSpec, ctx: Context) -> Document:
             continue
         rows, notes, measurements, sources = [], [], [], []
         for view in sorted(by_key[key], key=order_key):
-            row, csv, m = study_row(view)
+            row, csv, used = study_row(view)
             rows.append(row)
             sources.append(f"study {view.name}; re-runs: {run_ids(view.reruns)}; default runs: {run_ids(view.defaults)}"
                            + "".join(f"; {rerun}: the generator of {twin}, whose evaluations it carries"
                                      for rerun, twin in sorted(view.same_as.items())))
             csv_rows.append({"dataset": key, **{k: v for k, v in csv.items() if k != "dataset"}})
-            for mm in [m] + evaluated_cells(view)[3]:
-                if mm is not None and mm not in measurements:
-                    measurements.append(mm)
+            measurements += [m for m in used if m not in measurements]
             if view.same_as:
                 notes.append(f"{view.name}: {len(view.same_as)} re-run(s) made their default run's generator again "
                              "(same seed, backbone and data hashes, every final and curve value equal to the last "
