@@ -64,7 +64,7 @@ def check_remakeable(record: dict) -> None:
     if device == "cpu" and made and (here := numerics.this_native_kind()) != made:
         raise BenchError(f"run {run_id} was made with native numerics on {made[0]} {made[1]} kernels and this CPU "
                          f"runs {here[0]} {here[1]} kernels, which sum in another order (harness/numerics.py): a "
-                         f"re-run here would be another generator; re-make it on a {made[0]} CPU with {made[1]}, "
+                         f"re-run here would be another generator; re-make it on an {made[0]} CPU with {made[1]}, "
                          f"or re-run it here as a new record (bench run --from-record)")
 
 

@@ -139,7 +139,7 @@ def test_a_native_record_of_another_kind_of_cpu_is_refused(kept_run, amd_avx2, m
 
     record = made_on(json.loads((kept_run / "record.json").read_text()), model, capability, mode)
     if refused:
-        expected = f"re-make it on a {model.split()[0].replace('(R)', '')} CPU with {capability}"
+        expected = f"re-make it on an {model.split()[0].replace('(R)', '')} CPU with {capability}"
         with pytest.raises(BenchError, match=expected):
             check_remakeable(record)
     else:
