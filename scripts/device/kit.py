@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import importlib.util
+import json
 import os
 import re
 import zipfile
@@ -97,6 +99,34 @@ def tree_size(paths) -> int:
         elif p.is_dir():
             total += sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
     return total
+
+
+# ---------------------------------------------------------------- which stages are done
+
+def fashion_stages(argv: list[str]) -> set[tuple]:
+    """The (method, budget, overrides) stages scripts/fashion_mnist_gpu.py runs with ``argv`` (its
+    defaults: the 100/350-kimg grid), keyed as its log writes them."""
+    path = Path(__file__).resolve().parents[1] / "fashion_mnist_gpu.py"
+    spec = importlib.util.spec_from_file_location("fashion_mnist_gpu", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)  # only the standard library at import time
+    return {(m, float(b or 0.0), tuple(extra)) for m, b, extra in script.stages(script.parse_args(argv))}
+
+
+def fashion_finished(repo: Path, device: str, argv: list[str]) -> bool:
+    """Whether logs of finished Fashion-MNIST runs on ``device`` (those that reached their report) hold
+    every stage ``argv`` asks for as stored; a narrower earlier window (e.g. 20 kimg only) leaves the
+    rest to do."""
+    stored = set()
+    for log in sorted((repo / "results" / "fashion-mnist-gpu").glob("*.json")):
+        data = json.loads(log.read_text())
+        stages = data.get("stages", [])
+        if data.get("device") != device or not stages or stages[-1].get("stage") != "report":
+            continue
+        stored |= {(s["stage"], float(s.get("budget_kimg") or 0.0), tuple(s.get("overrides", [])))
+                   for s in stages if "budget_kimg" in s
+                   and (s.get("status") == "completed" or str(s.get("status")).startswith("skipped (stored"))}
+    return fashion_stages(argv) <= stored
 
 
 # ---------------------------------------------------------------- prepare (here)

@@ -129,17 +129,30 @@ out = pathlib.Path(sys.argv[sys.argv.index("--out") + 1]); out.mkdir(parents=Tru
 """
 FAKE_FASHION = """
 import json, os, pathlib, sys, time
-weights = pathlib.Path("harness/backbones/weights/edm-fashion-mnist-32x32-uncond.safetensors")
-if not weights.exists():
-    weights.write_bytes(bytes(range(256)) * 1200)  # 300 KiB: split into parts by --part-mib 0.1
-    weights.with_suffix(".json").write_text("{}")
-run = pathlib.Path("results/fashion-mnist-gan_only-s0-fake"); run.mkdir(parents=True, exist_ok=True)
-(run / "record.json").write_text("{}"); (run / "generator.safetensors").write_bytes(b"not returned")
-print("fashion argv", sys.argv[1:], flush=True)
-time.sleep(float(os.environ["FAKE_SLEEP"]))
-log = pathlib.Path("results/fashion-mnist-gpu/fake.json"); log.parent.mkdir(parents=True, exist_ok=True)
-log.write_text(json.dumps({"device": "cpu", "stages": [{"stage": "pretrain", "status": "done"},
-                                                          {"stage": "report", "status": "done"}]}))
+
+
+def parse_args(argv):  # what scripts/device/kit.py reads to know the stages asked for
+    return argv
+
+
+def stages(args):
+    return [("gan_only", 1.0, [])]
+
+
+if __name__ == "__main__":
+    weights = pathlib.Path("harness/backbones/weights/edm-fashion-mnist-32x32-uncond.safetensors")
+    if not weights.exists():
+        weights.write_bytes(bytes(range(256)) * 1200)  # 300 KiB: split into parts by --part-mib 0.1
+        weights.with_suffix(".json").write_text("{}")
+    run = pathlib.Path("results/fashion-mnist-gan_only-s0-fake"); run.mkdir(parents=True, exist_ok=True)
+    (run / "record.json").write_text("{}"); (run / "generator.safetensors").write_bytes(b"not returned")
+    print("fashion argv", sys.argv[1:], flush=True)
+    time.sleep(float(os.environ["FAKE_SLEEP"]))
+    log = pathlib.Path("results/fashion-mnist-gpu/fake.json"); log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(json.dumps({"device": "cpu", "stages": [
+        {"stage": "pretrain", "status": "done"},
+        {"stage": "gan_only", "budget_kimg": 1.0, "overrides": [], "status": "completed"},
+        {"stage": "report", "status": "done"}]}))
 """
 
 
@@ -225,3 +238,115 @@ def test_set_aside_moves_only_what_the_device_does_not_need_and_restores_it(tmp_
     (tmp_path / "tests/data/edm/vectors/a.npz").unlink()
     assert sorted(kit.restore_aside(tmp_path)) == sorted(aside)
     assert all((tmp_path / f).stat().st_size == files[f] for f in files)
+
+
+def fashion_log(repo: Path, name: str, device: str, stages: list[dict]) -> None:
+    path = repo / "results" / "fashion-mnist-gpu" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"device": device, "stages": [*stages, {"stage": "report", "status": "done"}]}))
+
+
+def test_the_fashion_stage_is_done_only_when_logs_hold_every_stage_asked_for(tmp_path: Path) -> None:
+    narrow = ["--budgets", "20", "--freeze-levels", "2"]
+    wanted = kit.fashion_stages(narrow)
+    assert ("gan_only_frozen", 20.0, ("freeze_level=2",)) in wanted and ("teacher", 0.0, ()) in wanted
+    assert ("gan_only", 350.0, ()) in kit.fashion_stages([])  # the default grid is 100 and 350 kimg
+    rows = [{"stage": m, "budget_kimg": b, "overrides": list(o), "status": "completed"} for m, b, o in sorted(wanted)]
+    fashion_log(tmp_path, "1", "cuda", rows[:3])
+    fashion_log(tmp_path, "2", "cpu", rows)  # another kind of device does not count
+    assert not kit.fashion_finished(tmp_path, "cuda", narrow)
+    fashion_log(tmp_path, "3", "cuda", [dict(r, status="failed") for r in rows[3:]])
+    assert not kit.fashion_finished(tmp_path, "cuda", narrow)
+    fashion_log(tmp_path, "4", "cuda", [dict(r, status="skipped (stored)") for r in rows[3:]])  # a later window
+    assert kit.fashion_finished(tmp_path, "cuda", narrow)
+    assert not kit.fashion_finished(tmp_path, "cuda", [])  # a 20-kimg window leaves the 100/350 grid to do
+
+
+def split_kit(repo: Path, part_bytes: int) -> dict:
+    """A kit as `prepare --split` leaves it: fake wheel and idx file, the backbone set aside; cut into parts."""
+    (repo / kit.WHEELS).mkdir(parents=True)
+    fake_wheel(repo / kit.WHEELS, "submitit", "1.5.4", [])
+    (repo / kit.FASHION).mkdir(parents=True)
+    (repo / kit.FASHION / "train-images-idx3-ubyte.gz").write_bytes(os.urandom(150_000))
+    backbone = repo / kit.ASIDE / kit.BACKBONE
+    backbone.parent.mkdir(parents=True)
+    backbone.write_bytes(os.urandom(200_000))
+    os.utime(backbone, (1_700_000_000, 1_700_000_000))
+    members = kit_transfer.members_for(repo, ["perf", "fashion"])
+    assert set(members) == {str(kit.BACKBONE), f"{kit.WHEELS}/submitit-1.5.4-py3-none-any.whl",
+                            f"{kit.FASHION}/train-images-idx3-ubyte.gz"}
+    assert members[str(kit.BACKBONE)] == backbone  # taken from where it was set aside
+    return kit_transfer.build(repo, members, part_bytes)
+
+
+kit_transfer = load("kit_transfer")
+
+
+def test_a_split_kit_travels_in_parts_and_is_joined_checked_and_placed_on_the_device(tmp_path: Path) -> None:
+    here = tmp_path / "here"
+    manifest = split_kit(here, part_bytes=120_000)
+    parts = [here / kit_transfer.PARTS / p["name"] for p in manifest["parts"]]
+    assert len(parts) == -(-manifest["bytes"] // 120_000) >= 3 and all(p.stat().st_size <= 120_000 for p in parts)
+    calls = kit_transfer.calls(manifest, "python3 scripts/device/run --minutes 9", 600)
+    assert [c["carry"] for c in calls] == [[str(kit_transfer.MANIFEST), str(kit_transfer.PARTS / p.name)] for p in parts]
+    assert [c["command"] for c in calls][-2:] == ["python3 scripts/device/run --receive",
+                                                  "python3 scripts/device/run --minutes 9"]
+
+    device = tmp_path / "device"
+    (device / kit_transfer.PARTS).mkdir(parents=True)
+    for carried in calls[0]["carry"] + calls[1]["carry"]:  # the first two calls have come
+        shutil.copy(here / carried, device / carried)
+    assert kit_transfer.missing(device) == [p.name for p in parts[2:]]
+    with pytest.raises(kit.KitError, match="make every call again"):
+        kit_transfer.assemble(device)
+    for p in parts[2:]:
+        shutil.copy(p, device / kit_transfer.PARTS / p.name)
+    placed = kit_transfer.assemble(device)
+    assert sorted(placed) == sorted(manifest["members"])
+    backbone = device / kit.BACKBONE
+    assert backbone.read_bytes() == (here / kit.ASIDE / kit.BACKBONE).read_bytes()
+    assert backbone.stat().st_mtime == 1_700_000_000  # older than any run: never sent back as an output
+    assert kit_transfer.assemble(device) == []  # a repeated call finds it done
+
+    damaged = device / kit_transfer.PARTS / parts[1].name
+    damaged.write_bytes(b"\0" + damaged.read_bytes()[1:])
+    (device / kit_transfer.EXTRACTED).unlink()
+    with pytest.raises(kit.KitError, match="damaged"):
+        kit_transfer.assemble(device)
+
+
+def test_a_split_kit_refuses_members_outside_the_kit_and_the_backbone(tmp_path: Path) -> None:
+    (tmp_path / "harness").mkdir()
+    (tmp_path / "harness" / "cli.py").write_text("print('replaced')\n")
+    kit_transfer.build(tmp_path, {"harness/cli.py": tmp_path / "harness" / "cli.py"}, part_bytes=2 * kit.MIB)
+    with pytest.raises(kit.KitError, match="refusing member 'harness/cli.py'"):
+        kit_transfer.assemble(tmp_path)
+
+
+def test_run_joins_a_split_kit_before_installing_its_wheels(tmp_path: Path) -> None:
+    tree = device_tree(tmp_path)
+    shutil.rmtree(tree / kit.WHEELS)  # the wheels come in the parts
+    here = tmp_path / "here"
+    manifest = split_kit(here, part_bytes=150_000)
+    (tree / kit_transfer.PARTS).mkdir(parents=True)
+    shutil.copy(here / kit_transfer.MANIFEST, tree / kit_transfer.MANIFEST)
+    first = manifest["parts"][0]["name"]
+    shutil.copy(here / kit_transfer.PARTS / first, tree / kit_transfer.PARTS / first)
+    env = {**os.environ, "BENCH_DEVICE_SITE": str(tmp_path / "site")}
+    env.pop("PYTHONPATH", None)
+    receive = subprocess.run([sys.executable, "scripts/device/run", "--receive"], cwd=tree, env=env,
+                             capture_output=True, text=True)
+    rest = [p["name"] for p in manifest["parts"][1:]]
+    assert receive.returncode == 0 and f"still to come: {', '.join(rest)}" in receive.stdout
+    early = subprocess.run([sys.executable, "scripts/device/run", "--device", "cpu", "--stages", "perf",
+                            "--out", str(tmp_path / "out0")], cwd=tree, env=env, capture_output=True, text=True)
+    assert early.returncode == 2 and "kit parts missing on this machine" in early.stderr
+    for name in rest:
+        shutil.copy(here / kit_transfer.PARTS / name, tree / kit_transfer.PARTS / name)
+    done = subprocess.run([sys.executable, "scripts/device/run", "--device", "cpu", "--stages", "perf", "--minutes", "2",
+                           "--pack-seconds", "2", "--out", str(tmp_path / "out")], cwd=tree, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (tmp_path / "site" / "submitit").is_dir() and (tree / kit.BACKBONE).is_file()
+    sent = [f.name for f in (tmp_path / "out").iterdir()]
+    assert not any(f.startswith(kit.BACKBONE.name) for f in sent)  # the carried backbone is not an output
