@@ -33,8 +33,8 @@ def test_version_outside_a_checkout_says_the_commit_is_unknown(monkeypatch, caps
 def test_shell_completion_is_offered(monkeypatch, capsys) -> None:
     code, out, _ = invoke_bench(monkeypatch, capsys, "--help")
     assert code == 0 and "--install-completion" in out
-    code, out, _ = invoke_bench(monkeypatch, capsys, "--show-completion", "bash")
-    assert code == 0 and "complete" in out and "bench" in out, out
+    code, out, err = invoke_bench(monkeypatch, capsys, "--show-completion", "bash")
+    assert code == 0 and "complete" in out and "bench" in out, out + err
 
 
 def test_license_is_the_apache_2_text_pyproject_names() -> None:
