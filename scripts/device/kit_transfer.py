@@ -101,7 +101,9 @@ def assemble(repo: Path) -> list[str]:
             for m in tar.getmembers():
                 if not m.isfile() or ".." in Path(m.name).parts or not (m.name.startswith(ALLOWED) or m.name == str(BACKBONE)):
                     raise KitError(f"kit.tar: refusing member '{m.name}' (not a wheel, an idx file or the backbone)")
-                tar.extract(m, repo, filter="data")  # keeps its mtime: older than the run, never sent back
+                # Keeps its mtime (older than the run: never sent back). The checks above are what make it
+                # safe; the "data" filter (Python >= 3.11.4, 3.12 on the device) is a second guard where it exists.
+                tar.extract(m, repo, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
                 placed.append(m.name)
     finally:
         joined.unlink(missing_ok=True)
