@@ -33,8 +33,13 @@ def test_version_outside_a_checkout_says_the_commit_is_unknown(monkeypatch, caps
 def test_shell_completion_is_offered(monkeypatch, capsys) -> None:
     code, out, _ = invoke_bench(monkeypatch, capsys, "--help")
     assert code == 0 and "--install-completion" in out
-    code, out, err = invoke_bench(monkeypatch, capsys, "--show-completion", "bash")
-    assert code == 0 and "complete" in out and "bench" in out, out + err
+    # Typer finds the shell from the process tree (shellingham), not from an argument: a suite started
+    # with no shell above it (setsid, cron) found none ("Shell  not supported."), so the test names one.
+    import typer.completion
+
+    monkeypatch.setattr(typer.completion, "_get_shell_name", lambda: "bash")
+    code, out, err = invoke_bench(monkeypatch, capsys, "--show-completion")
+    assert code == 0 and "complete" in out and "_BENCH_COMPLETE" in out, out + err
 
 
 def test_license_is_the_apache_2_text_pyproject_names() -> None:
