@@ -34,7 +34,7 @@ def load(name: str):
     return sys.modules[name]
 
 
-kit, kit_stages, kit_packing = load("kit"), load("kit_stages"), load("kit_packing")
+kit, kit_stages, kit_packing, kit_transfer = load("kit"), load("kit_stages"), load("kit_packing"), load("kit_transfer")
 
 
 def fake_wheel(directory: Path, name: str, version: str, requires: list[str]) -> Path:
@@ -277,9 +277,6 @@ def split_kit(repo: Path, part_bytes: int) -> dict:
                             f"{kit.FASHION}/train-images-idx3-ubyte.gz"}
     assert members[str(kit.BACKBONE)] == backbone  # taken from where it was set aside
     return kit_transfer.build(repo, members, part_bytes)
-
-
-kit_transfer = load("kit_transfer")
 
 
 def test_a_split_kit_travels_in_parts_and_is_joined_checked_and_placed_on_the_device(tmp_path: Path) -> None:
