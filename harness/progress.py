@@ -44,7 +44,8 @@ def plain_progress(description: str, total: int, console: Console) -> Callable[[
             seconds = time.perf_counter() - state["start"]
             rate = state["done"] / seconds if seconds > 0 else 0.0
             eta = max(0.0, total - state["done"]) / rate if rate > 0 else float("nan")  # budgets end past a batch
-            console.print(f"{description}: {state['done']:,}/{total:,} images, {rate:,.0f} img/s, ETA {eta:,.0f} s")
+            console.print(f"{description}: {state['done']:,}/{total:,} images, {rate:,.0f} img/s, ETA {eta:,.0f} s",
+                          highlight=False, markup=False, soft_wrap=True)  # one line in a log, however long
             state["next"] += total / 10
 
     return advance
@@ -101,7 +102,7 @@ def phase_progress(description: str, total: int, unit: str = "images") -> Iterat
                 rate = state["done"] / seconds if seconds > 0 else 0.0
                 eta = (total - state["done"]) / rate if rate > 0 else float("nan")
                 console.print(f"{description}: {state['done']:,}/{total:,} {unit}, {seconds:,.0f} s, ETA {eta:,.0f} s",
-                              highlight=False, markup=False)
+                              highlight=False, markup=False, soft_wrap=True)  # one line in a log, however long
                 state["next"] = state["done"] + total / 10
         else:
             progress.update(state["shown"], completed=state["done"])

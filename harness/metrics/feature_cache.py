@@ -169,15 +169,16 @@ def rebuilt_note(dataset, extractor) -> str | None:
 
 def extract_all(extractor, images: torch.Tensor, description: str, fn: Callable | None = None):
     """``fn(images)`` (default: the extractor; or e.g. its ``extract``, returning a dict of tensors)
-    with progress: in chunks of whole batches, so the network sees exactly the batches one call
-    would give it and the outputs are the same bits."""
+    with progress: one batch per call, so the network sees exactly the batches one call would give
+    it and the outputs are the same bits (and Inception on a CPU, ~8 images/s, reports every batch
+    rather than every ~2 minutes)."""
     from harness.progress import phase_progress
 
     fn = fn or extractor
     batch = getattr(extractor, "batch_size", None)
     if not batch:
         return fn(images)
-    chunk, parts = int(batch) * 8, []
+    chunk, parts = int(batch), []
     with phase_progress(description, images.shape[0]) as advance:
         for start in range(0, images.shape[0], chunk):
             parts.append(fn(images[start:start + chunk]))

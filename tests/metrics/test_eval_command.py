@@ -120,12 +120,21 @@ def test_bad_options_are_usage_errors(args, message, tmp_path: Path, monkeypatch
 
 def test_refstats_writes_edm_npz_and_caches_by_content(pool64_everywhere, inception_input_size, inception_weights: Path,
                                                       tmp_path: Path, monkeypatch, capsys) -> None:
+    import harness.progress
+
     inception_input_size(16)  # 1797 images: the smallest input the first pooled layer takes
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(harness.progress, "PHASE_DELAY", 0.0)  # a phase reports at once (here it lasts < 2 s)
     args = ["refstats", "--dataset", "digits", "--inception-weights", str(inception_weights), "--device", "cpu"]
     code, out, err = bench(monkeypatch, capsys, *args, "--out", str(tmp_path / "digits.npz"))
     assert code == 0, err
     assert "1797 images" in out and "from cache" not in out
+    # The features' progress, one line per 10% in a log (issue #26: 10,000 Fashion-MNIST images take
+    # ~27 min on one CPU thread, and this command printed nothing until the end).
+    lines = [x for x in err.splitlines() if "real features in" in x]
+    assert len(lines) >= 5 and lines[-1].startswith("digits: real features in") and "1,797/1,797 images" in lines[-1]
+    code, out, err = bench(monkeypatch, capsys, *args, "--out", str(tmp_path / "quiet.npz"), "--no-cache", "--quiet")
+    assert code == 0 and "from cache" not in out and "real features" not in err, err
     code, out, err = bench(monkeypatch, capsys, *args, "--out", str(tmp_path / "again.npz"))
     assert code == 0 and "from cache" in out, err
     with np.load(tmp_path / "digits.npz") as a, np.load(tmp_path / "again.npz") as b:
