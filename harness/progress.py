@@ -58,6 +58,12 @@ PHASE_DELAY = 2.0
 _PHASES_SHOWN: list = [False]  # False | "auto" (a bar on a terminal, else lines) | "plain" (lines)
 
 
+def phases_on() -> bool:
+    """Whether the command running asked for progress (``phases_shown``): loops outside a measurement,
+    e.g. an analysis sampling its teacher, follow it too."""
+    return bool(_PHASES_SHOWN[0])
+
+
 @contextlib.contextmanager
 def phases_shown(enabled: bool, plain: bool = False) -> Iterator[None]:
     """Within this block, ``phase_progress`` reports (the commands turn it on unless --quiet);

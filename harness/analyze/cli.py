@@ -22,12 +22,15 @@ def mismatch(
     first_seed: int = typer.Option(0, help="first sample seed"),
     results: Optional[Path] = typer.Option(None, help=RESULTS_HELP),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    quiet: bool = typer.Option(False, help="no progress"),
 ) -> None:
     """FD between the N-step teacher and the one-step student (N = 2..10), and each against the data."""
     from harness.analyze.common import parse_steps
     from harness.analyze.mismatch import analyse_mismatch
+    from harness.progress import phases_shown
 
-    path = analyse_mismatch(run, num_samples, parse_steps(steps), first_seed, results, device)
+    with phases_shown(not quiet):  # nine teachers of up to 19 NFE: minutes on a CPU
+        path = analyse_mismatch(run, num_samples, parse_steps(steps), first_seed, results, device)
     typer.echo(str(path))
 
 
@@ -39,12 +42,15 @@ def spectrum(
     first_seed: int = typer.Option(0, help="first sample seed"),
     results: Optional[Path] = typer.Option(None, help=RESULTS_HELP),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    quiet: bool = typer.Option(False, help="no progress"),
 ) -> None:
     """Radially averaged power spectra: real, teacher, one step before and after fine-tuning; error per band."""
     from harness.analyze.spectrum import analyse_spectrum
     from harness.errors import UsageError
+    from harness.progress import phases_shown
 
     if teacher_steps < 1:
         raise UsageError("--teacher-steps must be at least 1")
-    path = analyse_spectrum(run, num_samples, teacher_steps, first_seed, results, device)
+    with phases_shown(not quiet):  # a 35-NFE teacher: minutes on a CPU
+        path = analyse_spectrum(run, num_samples, teacher_steps, first_seed, results, device)
     typer.echo(str(path))

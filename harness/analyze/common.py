@@ -65,12 +65,15 @@ def load_subject(run_dir: Path, device: str = "auto") -> Subject:
     return Subject(run_dir, loaded.record, loaded.generator, loaded.backbone, loaded.dataset, extractor, dev)
 
 
-def sample(subject: Subject, generator: torch.nn.Module, seeds: range, batch_size: int = 500) -> torch.Tensor:
-    """EDM's per-seed protocol, so teacher and student see the same latents (and classes) per seed."""
+def sample(subject: Subject, generator: torch.nn.Module, seeds: range, description: str,
+           batch_size: int = 500) -> torch.Tensor:
+    """EDM's per-seed protocol, so teacher and student see the same latents (and classes) per seed;
+    with progress when the command shows it (a teacher on a CPU can take minutes)."""
     from harness.evaluate import generate
+    from harness.progress import phases_on
 
     return generate(generator, seeds, subject.shape, subject.backbone.label_dim, subject.device, batch_size,
-                    show_progress=False)
+                    show_progress=phases_on(), description=description)
 
 
 def fd(features_a: torch.Tensor, features_b: torch.Tensor) -> float:

@@ -22,7 +22,7 @@ def mismatch_rows(subject, steps: list[int], seeds: range, student_features, rea
     rows = []
     for n in steps:
         teacher = HeunGenerator(subject.backbone.net, n)
-        features = subject.extractor(sample(subject, teacher, seeds))
+        features = subject.extractor(sample(subject, teacher, seeds, f"teacher, {n} Heun steps"))
         rows.append({"steps": n, "nfe": teacher.nfe, "teacher_vs_student": fd(features, student_features),
                      "teacher_vs_data": fd(features, real_features)})
     return rows
@@ -36,7 +36,7 @@ def analyse_mismatch(run_dir: Path, num_samples: int = 1000, steps: list[int] = 
     check_sample_count(num_samples)
     seeds = range(first_seed, first_seed + num_samples)
     real_features = dataset_features(subject.dataset, subject.extractor)
-    student_features = subject.extractor(sample(subject, subject.student, seeds))
+    student_features = subject.extractor(sample(subject, subject.student, seeds, "student, one step"))
     rows = mismatch_rows(subject, list(steps), seeds, student_features, real_features)
     body = {
         "measurement": measurement(subject, num_samples),

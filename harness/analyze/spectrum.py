@@ -88,9 +88,10 @@ def analyse_spectrum(run_dir: Path, num_samples: int = 1000, teacher_steps: int 
     check_sample_count(num_samples)
     seeds = range(first_seed, first_seed + num_samples)
     sets = {"real": real_subset(subject, num_samples, first_seed),
-            "teacher": sample(subject, HeunGenerator(subject.backbone.net, teacher_steps), seeds),
-            "before": sample(subject, before_generator(subject), seeds),
-            "after": sample(subject, subject.student, seeds)}
+            "teacher": sample(subject, HeunGenerator(subject.backbone.net, teacher_steps), seeds,
+                              f"teacher, {teacher_steps} Heun steps"),
+            "before": sample(subject, before_generator(subject), seeds, "one step before fine-tuning"),
+            "after": sample(subject, subject.student, seeds, "one step after fine-tuning")}
     spectra = {name: log_spectrum(images) for name, images in sets.items()}
     bands = frequency_bands(len(spectra["real"]))
     real_features = dataset_features(subject.dataset, subject.extractor)

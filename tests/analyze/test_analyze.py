@@ -32,9 +32,13 @@ def analysed(tmp_path_factory) -> dict:
     mismatch = cli.invoke(app, ["analyze", "mismatch", "--run", str(run_dir), "--num-samples", "48",
                                 "--steps", "2..3", "--device", "cpu"])
     spectrum = cli.invoke(app, ["analyze", "spectrum", "--run", str(run_dir), "--num-samples", "48",
-                                "--teacher-steps", "2", "--device", "cpu"])
+                                "--teacher-steps", "2", "--device", "cpu", "--quiet"])
     assert mismatch.exit_code == 0, mismatch.output
     assert spectrum.exit_code == 0, spectrum.output
+    # Each generator's sampling reports (a teacher on a CPU can take minutes); --quiet silences it.
+    for label in ("student, one step", "teacher, 2 Heun steps", "teacher, 3 Heun steps"):
+        assert f"{label}: 48/48 images" in mismatch.stderr, mismatch.stderr
+    assert "Heun steps" not in spectrum.stderr and "fine-tuning" not in spectrum.stderr, spectrum.stderr
     written, problems = build_report(root / "results", root / "tables")
     return {"run_dir": run_dir, "mismatch": Path(mismatch.stdout.strip().splitlines()[-1]),
             "spectrum": Path(spectrum.stdout.strip().splitlines()[-1]), "tables": root / "tables",
