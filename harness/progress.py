@@ -16,15 +16,37 @@ class ImagesPerSecond(ProgressColumn):
         return Text(f"{speed:,.0f} img/s" if speed else "- img/s", style="progress.data.speed")
 
 
+# A label every progress line starts with, set by ``labelled_lines``; None: bars on a terminal.
+_LINE_LABEL: list = [None]
+
+
+@contextlib.contextmanager
+def labelled_lines(label: str) -> Iterator[None]:
+    """Within this block every bar and phase reports as plain lines that begin with ``label``, even on
+    a terminal: processes that report side by side (``bench verify``'s re-runs) would otherwise draw
+    bars over each other and leave lines nobody can attribute."""
+    before = _LINE_LABEL[0]
+    _LINE_LABEL[0] = label
+    try:
+        yield
+    finally:
+        _LINE_LABEL[0] = before
+
+
+def _labelled(description: str) -> str:
+    return description if _LINE_LABEL[0] is None else f"{_LINE_LABEL[0]}: {description}"
+
+
 @contextlib.contextmanager
 def image_progress(description: str, total: int, enabled: bool = True) -> Iterator[Callable[[int], None]]:
-    """Yields ``advance(n_images)``; draws nothing when disabled or when stderr is not a terminal."""
+    """Yields ``advance(n_images)``; draws nothing when disabled, and prints a line per 10% when stderr
+    is not a terminal (or within ``labelled_lines``)."""
     console = Console(stderr=True)
     if not enabled:
         yield lambda n: None
         return
-    if not console.is_terminal:  # logs: one plain line per 10% instead of a redrawn bar
-        yield plain_progress(description, total, console)
+    if not console.is_terminal or _LINE_LABEL[0] is not None:  # logs: one plain line per 10%, not a redrawn bar
+        yield plain_progress(_labelled(description), total, console)
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), ImagesPerSecond(),
                TextColumn("ETA"), TimeRemainingColumn())
@@ -96,7 +118,7 @@ def phase_progress(description: str, total: int, unit: str = "images") -> Iterat
         if state["shown"] is None:
             if seconds < PHASE_DELAY or state["done"] >= total:
                 return
-            if console.is_terminal and _PHASES_SHOWN[0] != "plain":
+            if console.is_terminal and _PHASES_SHOWN[0] != "plain" and _LINE_LABEL[0] is None:
                 progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                     TextColumn(unit), TextColumn("ETA"), TimeRemainingColumn(), console=console)
                 progress.start()
@@ -107,7 +129,8 @@ def phase_progress(description: str, total: int, unit: str = "images") -> Iterat
             if state["done"] >= state["next"] or state["done"] >= total:
                 rate = state["done"] / seconds if seconds > 0 else 0.0
                 eta = (total - state["done"]) / rate if rate > 0 else float("nan")
-                console.print(f"{description}: {state['done']:,}/{total:,} {unit}, {seconds:,.0f} s, ETA {eta:,.0f} s",
+                console.print(f"{_labelled(description)}: {state['done']:,}/{total:,} {unit}, {seconds:,.0f} s, "
+                              f"ETA {eta:,.0f} s",
                               highlight=False, markup=False, soft_wrap=True)  # one line in a log, however long
                 state["next"] = state["done"] + total / 10
         else:

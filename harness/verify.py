@@ -39,10 +39,14 @@ def compare(old: list[dict], new: list[dict], tolerance_rel: float) -> list[str]
     return problems
 
 
-def rerun_metrics(record: dict, scratch: str, until_kimg: float | None = None) -> list[dict]:
+def rerun_metrics(record: dict, scratch: str, until_kimg: float | None = None, show_progress: bool = False) -> list[dict]:
     """Re-run one reference as it was made (CPU when it ran on CPU, its CPU thread count: see
     `seeding.cpu_threads`), to its end or only to the curve point at ``until_kimg``, and return the
-    new record's metrics."""
+    new record's metrics. ``show_progress``: lines that begin with the reference's run id (re-runs
+    side by side share one terminal)."""
+    import contextlib
+
+    from harness.progress import labelled_lines
     from harness.runner import run
     from harness.seeding import cpu_threads
 
@@ -52,8 +56,9 @@ def rerun_metrics(record: dict, scratch: str, until_kimg: float | None = None) -
         config.train.budget_kimg = until_kimg
         config.eval.num_samples = point["num_samples"]
     hardware = record["environment"]["hardware"]
-    with cpu_threads(hardware.get("cpu_threads")):
-        path = run(config, Path(scratch), show_progress=False, keep_generator=False)
+    labelled = labelled_lines(record["run_id"]) if show_progress else contextlib.nullcontext()
+    with cpu_threads(hardware.get("cpu_threads")), labelled:
+        path = run(config, Path(scratch), show_progress=show_progress, keep_generator=False)
     return json.loads(path.read_text())["metrics"]
 
 
@@ -154,9 +159,28 @@ def check_stored_metrics(record: dict, config) -> None:
                              f"it cannot be verified")
 
 
-def verify_references(results_dir: Path, until_kimg: float | None = None) -> tuple[bool, list[str]]:
+def plan_line(references: list[dict], mode: str, workers: int, until_kimg: float | None) -> str:
+    """What is about to re-run and for about how long, from the references' own recorded wall times
+    (at the curve point for ``until_kimg``): their machine's speed, not necessarily this one's."""
+    seconds = []
+    for record in references:
+        timing = curve_point(record, until_kimg) if until_kimg is not None else record.get("timing") or {}
+        seconds.append(timing.get("wall_seconds") if finite(timing.get("wall_seconds")) else math.nan)
+    where = "to the end" if until_kimg is None else f"to {until_kimg:g} kimg"
+    line = (f"verify: re-running {len(references)} reference{'s' if len(references) != 1 else ''} "
+            f"({mode} numerics) {where}, {workers} side by side")
+    if not all(math.isfinite(x) for x in seconds):
+        return line + "; no recorded time to estimate from"
+    estimate = max(max(seconds), sum(seconds) / workers)
+    return line + f": about {estimate:,.0f} s by their recorded times (rough: another machine or load moves it)"
+
+
+def verify_references(results_dir: Path, until_kimg: float | None = None, show_progress: bool = False,
+                      echo=None) -> tuple[bool, list[str]]:
     """Re-run every completed reference and compare its metrics: all of it, or with ``until_kimg``
-    only up to that curve point (a quick check of the same numerics on a fraction of the cost)."""
+    only up to that curve point (a quick check of the same numerics on a fraction of the cost).
+    ``echo`` (e.g. the terminal's) hears the plan before each group re-runs; ``show_progress``:
+    each re-run reports its training and evaluation in lines that begin with its run id."""
     from harness.validate import check_number
 
     if until_kimg is not None:
@@ -179,11 +203,14 @@ def verify_references(results_dir: Path, until_kimg: float | None = None) -> tup
             group = [i for i, r in enumerate(references) if made_with(r) == mode]
             if not group:
                 continue
+            workers = parallel_workers([references[i] for i in group])
+            if echo is not None:
+                echo(plan_line([references[i] for i in group], mode, workers, until_kimg))
             with numerics.child_environment(mode), ProcessPoolExecutor(
-                    parallel_workers([references[i] for i in group]),
-                    mp_context=multiprocessing.get_context("spawn")) as pool:
+                    workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                 for i, metrics in zip(group, pool.map(rerun_metrics, [references[i] for i in group],
-                                                      [scratch] * len(group), [until_kimg] * len(group))):
+                                                      [scratch] * len(group), [until_kimg] * len(group),
+                                                      [show_progress] * len(group))):
                     reruns[i] = metrics
     reruns = [reruns[i] for i in range(len(references))]
     ok = True

@@ -82,6 +82,11 @@ def test_verify_passes_an_untouched_reference_and_fails_a_tampered_one(reference
     assert f"{reference_run.parent.name}: ok (identical)" in result.stdout
     assert f"{tampered_dir.name}: FAIL" in result.stdout and "Traceback" not in result.stderr
     assert snapshot(results) == before  # verify re-runs elsewhere; the stored references are untouched
+    # Said on stderr: the plan first, then each re-run's progress in lines that name its reference.
+    said = result.stderr.splitlines()
+    assert said[0].startswith("verify: re-running 2 references (native numerics) to the end, "), said[0]
+    for run_id in (reference_run.parent.name, tampered_dir.name):
+        assert any(line.startswith(f"{run_id}: ") and " images, " in line for line in said), (run_id, said)
 
 
 def test_verify_until_kimg_reruns_to_a_curve_point_and_refuses_one_that_is_not_there(tmp_path):
@@ -93,9 +98,10 @@ def test_verify_until_kimg_reruns_to_a_curve_point_and_refuses_one_that_is_not_t
                                "--eval-every-kimg", "0.05", "--reference", "--results", str(results))
     assert made.returncode == 0, made.stderr
     record_path = Path(made.stdout.strip().splitlines()[-1])
-    quick = run_main_in_process("verify", "--results", str(results), "--until-kimg", "0.05")
+    quick = run_bench("verify", "--results", str(results), "--until-kimg", "0.05", "--quiet")
     assert quick.returncode == 0, quick.stdout + quick.stderr
     assert quick.stdout.strip().endswith(f"{record_path.parent.name}: ok (identical) at 0.05 kimg")
+    assert quick.stderr == "", "--quiet: neither the plan nor the re-run's progress"
     for value, message in (("0.07", "no curve point at 0.07 kimg (its points: 0.05, 0.1)"),
                            ("-1", "--until-kimg must be positive")):
         refused = run_main_in_process("verify", "--results", str(results), "--until-kimg", value)

@@ -78,3 +78,23 @@ def test_inside_another_bar_phases_print_lines_even_on_a_terminal(monkeypatch, c
     with progress.phases_shown(True):  # the same terminal, no bar around: a bar of its own, not lines
         run_phase(100, 10)
     assert "phase: 10/100 rows" not in capsys.readouterr().err
+
+
+def test_labelled_lines_name_their_process_even_on_a_terminal(monkeypatch, capsys) -> None:
+    """`bench verify`'s re-runs share one terminal: bars would overwrite each other, so each reports
+    in lines that begin with its label, training bars and measurement phases alike."""
+    from rich.console import Console
+
+    monkeypatch.setattr(progress, "PHASE_DELAY", 0.0)
+    monkeypatch.setattr(progress, "Console", lambda stderr: Console(stderr=True, force_terminal=True, width=100))
+    with progress.labelled_lines("run-a"), progress.phases_shown(True):
+        with progress.image_progress("training", 100) as advance:
+            for _ in range(10):
+                advance(10)
+        run_phase(100, 10)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 20 and all(line.startswith("run-a: ") for line in lines)
+    assert lines[0].startswith("run-a: training: 10/100 images") and lines[-1].startswith("run-a: phase: 100/100 rows")
+    with progress.image_progress("training", 100) as advance:  # outside the block: a bar again
+        advance(100)
+    assert "run-a" not in capsys.readouterr().err
