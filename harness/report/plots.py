@@ -7,7 +7,7 @@ here rather than read from a user's matplotlibrc, so reruns on the same records 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 STYLE = {
     "font.family": "DejaVu Sans", "font.size": 8.0, "axes.titlesize": 9.0, "axes.labelsize": 8.0,
@@ -22,8 +22,23 @@ PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#D
            "#64B5CD")
 
 
+MARKERS = ("o", "^", "s", "D")
+
+
 def color(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
+
+
+class LineStyle(NamedTuple):
+    color: str
+    marker: str
+
+
+def line_styles(labels: set[str], markers: tuple[str, ...] = MARKERS) -> dict[str, LineStyle]:
+    """A colour per label, the palette's ten in turn; from the eleventh label on the marker changes too,
+    so no two labels of one figure look alike (the colours alone repeat)."""
+    return {label: LineStyle(color(i), markers[(i // len(PALETTE)) % len(markers)])
+            for i, label in enumerate(sorted(labels))}
 
 
 def save_png(draw: Callable, size: tuple[float, float], path: Path) -> None:
@@ -172,10 +187,11 @@ def log_y_if_wide(ax, values: list[float], ratio: float = 8.0) -> bool:
 
 
 def panels_drawer(panels: list, labels: set[str], other_legend_entries: int, draw_panel: Callable,
-                  caption: list[str] | None = None):
+                  caption: list[str] | None = None, markers: tuple[str, ...] = MARKERS):
     """The draw function and figure size of a grid of panels with one legend for all of them and an
-    optional caption under it: colours are per label, so a method has one colour in every panel."""
-    colors = {label: color(i) for i, label in enumerate(sorted(labels))}
+    optional caption under it: styles are per label (``line_styles``), so a method looks the same in
+    every panel and ``draw_panel(ax, panel, styles)`` draws it so."""
+    styles = line_styles(labels, markers)
     columns = legend_columns(len(panels))
     rows = legend_rows(len(labels) + other_legend_entries, columns)
     caption = caption or []
@@ -183,7 +199,7 @@ def panels_drawer(panels: list, labels: set[str], other_legend_entries: int, dra
     def draw(figure) -> None:
         axes = panel_grid(figure, len(panels), rows, caption_lines=len(caption))
         for ax, panel in zip(axes, panels):
-            draw_panel(ax, panel, colors)
+            draw_panel(ax, panel, styles)
         figure_legend(figure, axes, columns, len(caption))
         figure_caption(figure, caption)
 

@@ -57,3 +57,19 @@ def test_png_is_written_at_print_resolution(tmp_path):
     save_png(lambda figure: figure.add_subplot().plot([0, 1]), (2.0, 1.0), tmp_path / "f.png")
     picture = Image.open(tmp_path / "f.png")
     assert picture.size == (400, 200) and round(picture.info["dpi"][0]) >= 200
+
+
+def test_past_ten_labels_no_two_lines_of_a_figure_look_alike():
+    """The palette has ten colours; the curves figure holds ~20 methods and variants, so from the
+    eleventh label on the marker changes too (two blue lines read as one method before)."""
+    from harness.report.tables.curves import Line, LinePoint, Panel, drawer
+
+    labels = [f"method {i:02d}" for i in range(23)]
+    lines = [Line(label, label, 1.0, False, [LinePoint(k, 1000 * k, [10.0 + i, 11.0 + i]) for k in (1, 2)], 2)
+             for i, label in enumerate(labels)]
+    draw, size = drawer([Panel("panel", "digits", None, lines)])
+    figure = new_figure(size)
+    draw(figure)
+    drawn = {line.get_label(): (line.get_color(), line.get_marker())
+             for ax in figure.axes for line in ax.get_lines() if line.get_label() in labels}
+    assert sorted(drawn) == labels and len(set(drawn.values())) == len(labels), drawn

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from harness.report.inputs import (Measurement, Run, dataset_order, dataset_title, fmt_count, group_by,
                                    run_command)
 from harness.report.formatting import provenance
-from harness.report.plots import empty_panel, log_x_axis, log_y_if_wide, panels_drawer, place_labels
+from harness.report.plots import LineStyle, empty_panel, log_x_axis, log_y_if_wide, panels_drawer, place_labels
 from harness.report.render import Citations, Document, Section
 from harness.report.spec import Context, TableSpec
 from harness.report.tables.figure_1a import (PAPER_KEY, draw_references, draw_reported,
@@ -115,7 +115,7 @@ def panels_of(ctx: Context) -> list[Panel]:
     return panels
 
 
-def draw_panel(ax, panel: Panel, colors: dict[str, str]) -> None:
+def draw_panel(ax, panel: Panel, styles: dict[str, LineStyle]) -> None:
     ax.set_title(panel.title + (f"\n({panel.note})" if panel.note and panel.reported else ""), fontsize=7)
     if not panel.lines and not panel.reported:
         empty_panel(ax, panel.note or "no curves")
@@ -123,8 +123,10 @@ def draw_panel(ax, panel: Panel, colors: dict[str, str]) -> None:
     names = draw_reported(ax, panel.reported)
     for line in panel.lines:
         xs = [p.images for p in line.points]
-        c = colors[line.label]
-        ax.plot(xs, [p.mean for p in line.points], "o-" if not line.snapshots else "o--", color=c, ms=3,
+        style = styles[line.label]
+        c = style.color
+        ax.plot(xs, [p.mean for p in line.points], marker=style.marker, ls="-" if not line.snapshots else "--",
+                color=c, ms=3.5,
                 label=line.label + (" (points before the end: snapshots of its schedule)" if line.snapshots else ""))
         ax.fill_between(xs, [min(p.values) for p in line.points], [max(p.values) for p in line.points], color=c,
                         alpha=0.2, lw=0)

@@ -14,14 +14,17 @@ from dataclasses import dataclass, field
 from harness.report.inputs import (Measurement, Run, Summary, dataset_order, dataset_title, fmt_count, group_by,
                                    method_label, run_command, seeds_shown, summarize)
 from harness.report.formatting import provenance
-from harness.report.plots import empty_panel, log_x_axis, log_y_if_wide, panels_drawer, place_labels
+from harness.report.plots import LineStyle, empty_panel, log_x_axis, log_y_if_wide, panels_drawer, place_labels
 from harness.report.render import Citations, Document, Section
 from harness.report.spec import Context, TableSpec
 
 PAPER_KEY = "imagenet-64"
 # Horizontal references in the FD-vs-images panels (here and in curves.py): colour and line style.
 REFERENCE_METHODS = {"teacher": ("#000000", ":"), "backbone_one_step": ("#7f7f7f", "--")}
-MARKS = "Triangles: reproduced, mean over seeds (bars: ± 1 std); grey circles: published (bars: published ranges)."
+MARKS = ("Triangles: reproduced, mean over seeds (bars: ± 1 std; past ten methods the colours repeat, the "
+         "triangle turned); grey circles: published (bars: published ranges).")
+# Reproduced points: triangles, never the published points' circles (plots.line_styles).
+REPRODUCED_MARKERS = ("^", "v", "<", ">")
 CSV_HEADER = ["panel", "kind", "dataset", "method", "bench_method", "budget_kimg", "train_images",
               "train_images_low", "train_images_high", "fd", "fd_low", "fd_high", "fd_std", "seeds", "entry",
               "measurement", "metric", "extractor", "extractor_weights_sha256", "implementation", "num_samples",
@@ -144,7 +147,7 @@ def reported_values(reported: list) -> list[float]:
     return [reported_xy(e)[2] for e in reported]
 
 
-def draw_panel(ax, panel: Panel, colors: dict[str, str]) -> None:
+def draw_panel(ax, panel: Panel, styles: dict[str, LineStyle]) -> None:
     ax.set_title(panel.title + (f"\n({panel.empty_note})" if panel.empty_note and panel.reported else ""), fontsize=7)
     if not panel.reported and not panel.points:
         empty_panel(ax, panel.empty_note or "no points")
@@ -153,9 +156,10 @@ def draw_panel(ax, panel: Panel, colors: dict[str, str]) -> None:
     for label in sorted({p.label for p in panel.points}):
         pts = sorted((p for p in panel.points if p.label == label), key=lambda p: p.images)
         xs, ys = [p.images for p in pts], [p.mean for p in pts]
-        ax.plot(xs, ys, "^-", color=colors[label], ms=6, label=f"reproduced: {label}")
+        style = styles[label]
+        ax.plot(xs, ys, marker=style.marker, ls="-", color=style.color, ms=6, label=f"reproduced: {label}")
         ax.vlines(xs, [p.mean - (p.std or 0.0) for p in pts], [p.mean + (p.std or 0.0) for p in pts],
-                  color=colors[label], lw=1)
+                  color=style.color, lw=1)
     draw_references(ax, panel.references)
     log_x_axis(ax)
     # FD falls by decades early in training: a linear axis flattens everything but the first points.
@@ -177,7 +181,7 @@ def caption_lines(panels: list) -> list[str]:
 def drawer(panels: list[Panel]):
     """The draw function and figure size; one legend for all panels (colours are per method label)."""
     return panels_drawer(panels, {p.label for panel in panels for p in panel.points}, 1, draw_panel,
-                         caption_lines(panels))
+                         caption_lines(panels), REPRODUCED_MARKERS)
 
 
 def reported_section(panel: Panel, cites: Citations) -> tuple[Section, list[dict]]:
