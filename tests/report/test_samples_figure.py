@@ -101,3 +101,47 @@ def test_each_backbone_of_a_dataset_gets_its_own_panel(tmp_path):
     assert panel_title(("digits", "edm-other-backbone"), rows).endswith("backbone edm-other-backbone")
     single = {("digits", first): rows[("digits", first)]}
     assert "backbone" not in panel_title(("digits", first), single)  # one backbone: the dataset says enough
+
+
+def test_no_text_leaves_the_figure_or_runs_into_another_panel(tmp_path):
+    """Long method and backbone names, and a one-row panel between two others: every row name, title and
+    header stays inside the figure, and no panel's text overlaps another panel (the figure of 2026-12-06
+    cut 'DMD2-style (with its GAN term, …)' on the left and ran a title past the right edge)."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from harness.report.plots import STYLE
+    from harness.report.tables.samples import drawer
+
+    records = [run_record(1, "gan_only", case=5, seed=0, budget_kimg=20.0),
+               run_record(2, "gan_only", case=5, seed=0, budget_kimg=20.0),
+               run_record(3, "teacher", case=5, seed=0),
+               run_record(4, "dmd", case=5, seed=0, budget_kimg=20.0)]
+    records[1]["backbone"]["name"] = "edm-fashion-mnist-32x32-uncond-small-200kimg-with-a-long-name"
+    records[3]["method_info"] = {**records[3].get("method_info", {}), "init": "deliberately long-named random"}
+    results = write_records(tmp_path / "results", records)
+    for i, record in enumerate(records):
+        save_grid(seed_images(0, i), results / record["run_id"] / "samples.png", grid=4, title="t")
+    rows, _ = rows_of(context(results))
+    assert any(len(row.label.splitlines()[0]) > 40 for panel in rows.values() for row in panel)
+    draw, size = drawer(rows, "")
+    with matplotlib.rc_context(STYLE):
+        figure = Figure(figsize=size)
+        canvas = FigureCanvasAgg(figure)
+        draw(figure)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        page = figure.bbox
+        boxes = []
+        for ax in figure.axes:
+            texts = [ax.title, *ax.texts, *ax.get_yticklabels(), *ax.get_xticklabels(), ax.xaxis.label]
+            extents = [t.get_window_extent(renderer) for t in texts if t.get_text()]
+            for box in extents:
+                assert page.x0 - 0.5 <= box.x0 and box.x1 <= page.x1 + 0.5 and page.y0 - 0.5 <= box.y0 \
+                    and box.y1 <= page.y1 + 0.5, (box, page)
+            boxes.append((ax, extents))
+        for ax, extents in boxes:
+            for other, _ in boxes:
+                if other is not ax:
+                    assert not any(box.overlaps(other.get_window_extent(renderer)) for box in extents)

@@ -19,7 +19,8 @@ from harness.report.spec import Context, TableSpec
 
 COLUMNS = 8  # samples per row
 TILE_INCHES = 0.5
-LABEL_INCHES = 2.9
+LABEL_FONT = 7.0  # points: the row names (the figure style's tick labels)
+ROWS_HEADER = "method · budget · run seed"
 CSV_HEADER = ["dataset", "backbone", "method", "bench_method", "budget_kimg", "run_seed", "run_id", "record", "samples_file",
               "first_sample_seed", "samples_shown", "runs_at_this_budget"]
 
@@ -34,10 +35,23 @@ def panel_order(panels) -> list[Panel]:
 
 
 def panel_title(panel: Panel, panels) -> str:
-    """The dataset, and its backbone when the dataset has runs from more than one."""
+    """The dataset, and on a second line its backbone when the dataset has runs from more than one
+    (on one line a backbone's long name ran past the figure's edge)."""
     key, backbone = panel
     several = len({b for k, b in panels if k == key}) > 1
-    return f"{dataset_title(key)}, backbone {backbone}" if several else dataset_title(key)
+    return f"{dataset_title(key)}\nbackbone {backbone}" if several else dataset_title(key)
+
+
+def text_inches(text: str, points: float = LABEL_FONT) -> float:
+    """The width of the widest line of ``text`` in the figure style's font, in inches."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    from harness.report.plots import STYLE
+
+    font = FontProperties(family=STYLE["font.family"], size=points)
+    return max(TextToPath().get_text_width_height_descent(line, font, ismath=False)[0]
+               for line in text.splitlines()) / 72.0
 
 
 @dataclass
@@ -49,8 +63,9 @@ class Row:
 
     @property
     def label(self) -> str:
+        """Two lines: the method (some names are long), then its budget and run seed."""
         budget = f"{self.run.budget_kimg:g} kimg" if self.run.budget_kimg else "not trained"
-        return f"{self.run.label} · {budget} · seed {self.run.seed}"
+        return f"{self.run.label}\n{budget} · seed {self.run.seed}"
 
 
 def eval_settings(ctx: Context) -> dict[str, tuple[int, int]]:
@@ -113,9 +128,13 @@ def strip(tiles: list[np.ndarray], size: int) -> np.ndarray:
 
 
 def drawer(rows: dict[Panel, list[Row]], note: str):
+    """Panels stacked; the row names' column is as wide as the widest name, so none is cut off."""
     keys = panel_order(rows)
-    heights = [len(rows[k]) * TILE_INCHES + 0.8 for k in keys] or [1.5]
-    width, height = LABEL_INCHES + COLUMNS * TILE_INCHES + 0.45, sum(heights) + 0.2
+    titles = {k: panel_title(k, rows) for k in keys}
+    heights = [len(rows[k]) * TILE_INCHES + 0.8 + 0.15 * titles[k].count("\n") for k in keys] or [1.5]
+    names = [row.label for k in keys for row in rows[k]] + [ROWS_HEADER]
+    label_inches = max(text_inches(name) for name in names) + 0.25
+    width, height = label_inches + COLUMNS * TILE_INCHES + 0.3, sum(heights) + 0.2
 
     def draw(figure) -> None:
         top = height - 0.1
@@ -129,18 +148,21 @@ def drawer(rows: dict[Panel, list[Row]], note: str):
             items = rows[key]
             size = max(t.shape[0] for row in items for t in row.tiles)
             image = np.concatenate([strip(row.tiles, size) for row in items], axis=0)
-            ax = figure.add_axes((LABEL_INCHES / width, (top - block + 0.45) / height,
-                                  COLUMNS * TILE_INCHES / width, (block - 0.8) / height))
+            ax = figure.add_axes((label_inches / width, (top - block + 0.45) / height,
+                                  COLUMNS * TILE_INCHES / width, len(items) * TILE_INCHES / height))
             ax.imshow(image, interpolation="nearest", aspect="auto")
             ax.grid(False)
-            ax.set_yticks([(i + 0.5) * (size + 2) for i in range(len(items))], [row.label for row in items])
+            ax.set_yticks([(i + 0.5) * (size + 2) for i in range(len(items))], [row.label for row in items],
+                          fontsize=LABEL_FONT)
             ax.set_xticks([(j + 0.5) * (size + 2) for j in range(COLUMNS)],
                           [str(items[0].first_seed + j) for j in range(COLUMNS)])
             ax.tick_params(length=0)
             ax.set_xlabel("sample seed (the same latent in every row)")
-            ax.yaxis.set_label_position("right")  # the left holds the row names
-            ax.set_ylabel("method · budget · run seed", rotation=270, labelpad=10)
-            ax.set_title(panel_title(key, rows), fontsize=8)
+            # What the row names say, above them (a rotated axis label beside a one-row panel ran into
+            # the next panel's title).
+            ax.text(-0.01, 1.0, ROWS_HEADER, transform=ax.transAxes, ha="right", va="bottom", fontsize=LABEL_FONT,
+                    style="italic", color="#333333")
+            ax.set_title(titles[key], fontsize=8)
             top -= block
 
     return draw, (width, height)
