@@ -35,11 +35,10 @@ def panel_order(panels) -> list[Panel]:
 
 
 def panel_title(panel: Panel, panels) -> str:
-    """The dataset, and on a second line its backbone when the dataset has runs from more than one
-    (on one line a backbone's long name ran past the figure's edge)."""
+    """The dataset, and its backbone when the dataset has runs from more than one."""
     key, backbone = panel
     several = len({b for k, b in panels if k == key}) > 1
-    return f"{dataset_title(key)}\nbackbone {backbone}" if several else dataset_title(key)
+    return f"{dataset_title(key)}, backbone {backbone}" if several else dataset_title(key)
 
 
 def text_inches(text: str, points: float = LABEL_FONT) -> float:
@@ -130,7 +129,8 @@ def strip(tiles: list[np.ndarray], size: int) -> np.ndarray:
 def drawer(rows: dict[Panel, list[Row]], note: str):
     """Panels stacked; the row names' column is as wide as the widest name, so none is cut off."""
     keys = panel_order(rows)
-    titles = {k: panel_title(k, rows) for k in keys}
+    # The backbone on a second line: on one, a backbone's long name ran past the figure's edge.
+    titles = {k: panel_title(k, rows).replace(", backbone ", "\nbackbone ", 1) for k in keys}
     heights = [len(rows[k]) * TILE_INCHES + 0.8 + 0.15 * titles[k].count("\n") for k in keys] or [1.5]
     names = [row.label for k in keys for row in rows[k]] + [ROWS_HEADER]
     label_inches = max(text_inches(name) for name in names) + 0.25
