@@ -7,7 +7,6 @@ import math
 import multiprocessing
 import os
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from harness import numerics
@@ -206,11 +205,11 @@ def verify_references(results_dir: Path, until_kimg: float | None = None, show_p
             workers = parallel_workers([references[i] for i in group])
             if echo is not None:
                 echo(plan_line([references[i] for i in group], mode, workers, until_kimg))
-            with numerics.child_environment(mode), ProcessPoolExecutor(
-                    workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                for i, metrics in zip(group, pool.map(rerun_metrics, [references[i] for i in group],
-                                                      [scratch] * len(group), [until_kimg] * len(group),
-                                                      [show_progress] * len(group))):
+            # A multiprocessing pool, not concurrent.futures: leaving the block terminates its workers, so
+            # on Ctrl-C or a failed re-run no queued re-run starts (an executor runs them all first).
+            with numerics.child_environment(mode), multiprocessing.get_context("spawn").Pool(workers) as pool:
+                jobs = [(references[i], scratch, until_kimg, show_progress) for i in group]
+                for i, metrics in zip(group, pool.starmap(rerun_metrics, jobs)):
                     reruns[i] = metrics
     reruns = [reruns[i] for i in range(len(references))]
     ok = True

@@ -89,6 +89,38 @@ def test_verify_passes_an_untouched_reference_and_fails_a_tampered_one(reference
         assert any(line.startswith(f"{run_id}: ") and " images, " in line for line in said), (run_id, said)
 
 
+def test_ctrl_c_mid_verify_exits_130_and_starts_no_queued_rerun(reference_run, tmp_path):
+    """Two long references that re-run one at a time (each takes every core): Ctrl-C during the first
+    ends `bench verify` with 130 at once, and the second never starts (a concurrent.futures pool ran
+    every queued re-run to its end first)."""
+    import os
+
+    results, ids = tmp_path / "results", []
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    for name in ("a", "b"):
+        folder = shutil.copytree(reference_run.parent, results / f"{reference_run.parent.name}-{name}")
+        record = json.loads((folder / "record.json").read_text())
+        record["run_id"] = folder.name
+        record["config"]["train"]["budget_kimg"] = 3.0  # seconds: stopped after its first tenth
+        record["environment"]["hardware"]["cpu_threads"] = cores  # so one re-run at a time
+        (folder / "record.json").write_text(json.dumps(record))
+        ids.append(folder.name)
+    proc = subprocess.Popen([bench_executable(), "verify", "--results", str(results)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=sigint_at_default)
+    said = []
+    for line in proc.stderr:  # the first re-run's first progress line: it is under way
+        said.append(line)
+        if any(line.startswith(f"{run_id}: ") for run_id in ids):
+            break
+    os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole foreground group
+    start = time.monotonic()
+    _, rest = proc.communicate(timeout=120)
+    said = "".join(said) + rest
+    assert proc.returncode == 130 and "aborted" in said and "Traceback" not in said, said[-2000:]
+    assert time.monotonic() - start < 30, "exits at once, not after the re-runs"
+    assert sum(any(line.startswith(f"{run_id}: ") for line in said.splitlines()) for run_id in ids) == 1, said[-2000:]
+
+
 def test_verify_until_kimg_reruns_to_a_curve_point_and_refuses_one_that_is_not_there(tmp_path):
     """`bench verify --until-kimg K` re-runs a reference only to its curve point at K and compares that
     point (a tampered point fails); a K without a point, or not positive, is a usage error (exit 2)."""
