@@ -149,6 +149,8 @@ def load_image_folder(folder: Path, num: int | None = None) -> tuple[torch.Tenso
     [-1, 1] NCHW; the first ``num`` when given. All must share one size and mode (L or RGB)."""
     from PIL import Image
 
+    from harness.progress import phase_progress
+
     folder = Path(folder)
     if not folder.is_dir():
         raise BenchError(f"--samples {folder}: not a directory")
@@ -161,19 +163,22 @@ def load_image_folder(folder: Path, num: int | None = None) -> tuple[torch.Tenso
             raise BenchError(f"--samples {folder}: {len(files)} images, fewer than --num-samples {num}")
         files = files[:num]
     arrays, digest = [], hashlib.sha256()
-    for path in files:
-        try:
-            with Image.open(path) as image:
-                mode = "L" if image.mode in ("L", "1", "I;16", "I") else "RGB"
-                array = np.asarray(image.convert(mode))
-        except OSError as exc:
-            raise BenchError(f"{path}: not a readable image ({exc})") from None
-        array = array[:, :, None] if array.ndim == 2 else array
-        if arrays and array.shape != arrays[0].shape:
-            raise BenchError(f"{path}: {array.shape[1]}x{array.shape[0]}x{array.shape[2]} differs from the first "
-                             f"image's {arrays[0].shape[1]}x{arrays[0].shape[0]}x{arrays[0].shape[2]}")
-        arrays.append(array)
-        digest.update(array.tobytes())
+    # 50,000 PNGs take tens of seconds to decode: shown once it lasts (harness/progress.py).
+    with phase_progress(f"reading {len(files):,} images from {folder}", len(files), "files") as advance:
+        for path in files:
+            try:
+                with Image.open(path) as image:
+                    mode = "L" if image.mode in ("L", "1", "I;16", "I") else "RGB"
+                    array = np.asarray(image.convert(mode))
+            except OSError as exc:
+                raise BenchError(f"{path}: not a readable image ({exc})") from None
+            array = array[:, :, None] if array.ndim == 2 else array
+            if arrays and array.shape != arrays[0].shape:
+                raise BenchError(f"{path}: {array.shape[1]}x{array.shape[0]}x{array.shape[2]} differs from the "
+                                 f"first image's {arrays[0].shape[1]}x{arrays[0].shape[0]}x{arrays[0].shape[2]}")
+            arrays.append(array)
+            digest.update(array.tobytes())
+            advance(1)
     images = nchw(np.stack(arrays))
     info = {"kind": "samples", "path": str(folder), "num_files": len(files), "pixels_sha256": digest.hexdigest(),
             "selection": "first by sorted relative path" if num is not None else "all"}

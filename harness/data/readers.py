@@ -162,13 +162,18 @@ def _stack_images(names: list[str], read: Callable[[str], bytes], where: str) ->
     first = _decode_image(read(names[0]), f"{where}:{names[0]}")
     if first.shape[1] != first.shape[2]:
         raise BenchError(f"{where}:{names[0]}: image is {first.shape[2]}x{first.shape[1]}, expected square")
+    from harness.progress import phase_progress
+
     out = np.empty((len(names), *first.shape), dtype=np.uint8)
     out[0] = first
-    for i, name in enumerate(names[1:], start=1):
-        image = _decode_image(read(name), f"{where}:{name}")
-        if image.shape != first.shape:
-            raise BenchError(f"{where}:{name}: image is {image.shape}, others are {first.shape} (CHW)")
-        out[i] = image
+    # CIFAR-10's 50,000 PNGs take tens of seconds to decode: shown once it lasts (harness/progress.py).
+    with phase_progress(f"decoding {len(names):,} images of {where}", len(names) - 1, "images") as advance:
+        for i, name in enumerate(names[1:], start=1):
+            image = _decode_image(read(name), f"{where}:{name}")
+            if image.shape != first.shape:
+                raise BenchError(f"{where}:{name}: image is {image.shape}, others are {first.shape} (CHW)")
+            out[i] = image
+            advance(1)
     return out
 
 

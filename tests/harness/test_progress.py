@@ -98,3 +98,26 @@ def test_labelled_lines_name_their_process_even_on_a_terminal(monkeypatch, capsy
     with progress.image_progress("training", 100) as advance:  # outside the block: a bar again
         advance(100)
     assert "run-a" not in capsys.readouterr().err
+
+
+def test_decoding_an_image_folder_is_a_phase(monkeypatch, capsys, tmp_path) -> None:
+    """`bench eval --samples DIR` and EDM's image folders (CIFAR-10: 50,000 PNGs) decode for tens of seconds:
+    both readers report once it lasts, and stay silent without progress asked for."""
+    import numpy as np
+    from PIL import Image
+
+    from harness.data.readers import read_edm_folder
+    from harness.sample_files import load_image_folder
+
+    for i in range(20):
+        Image.fromarray(np.full((4, 4), i * 10, dtype=np.uint8)).save(tmp_path / f"{i:03d}.png")
+    monkeypatch.setattr(progress, "PHASE_DELAY", 0.0)
+    for read, what, done in ((read_edm_folder, "decoding 20 images of", "19/19 images"),  # the first sets the shape
+                             (load_image_folder, "reading 20 images from", "20/20 files")):
+        with progress.phases_shown(True):
+            read(tmp_path)
+        lines = capsys.readouterr().err.splitlines()
+        assert lines and all(line.startswith(what) for line in lines) and f": {done}, " in lines[-1], lines
+        with progress.phases_shown(False):
+            read(tmp_path)
+        assert capsys.readouterr().err == ""
