@@ -19,7 +19,7 @@ def offline_requested() -> bool:
 
 
 def download(url: str, dest: Path, what: str, sha256: str | None = None, timeout: float = 10.0) -> Path:
-    """Fetch ``url`` to ``dest`` atomically with a progress bar, verifying ``sha256`` when known."""
+    """Fetch ``url`` to ``dest`` atomically with progress on stderr, verifying ``sha256`` when known."""
     hint = f"{what}: {dest.name} is not in {dest.parent}. Download {url} and put it at {dest} (or pass its path)."
     if offline_requested():
         raise MissingArtefactError(hint + " (offline mode is set, so it was not downloaded)")
@@ -29,16 +29,13 @@ def download(url: str, dest: Path, what: str, sha256: str | None = None, timeout
         with urllib.request.urlopen(url, timeout=timeout) as response:
             total = int(response.headers.get("Content-Length") or 0)
             digest = hashlib.sha256()
-            from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+            from harness.progress import transfer_progress
 
-            with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                          TransferSpeedColumn(), transient=True) as progress:
-                task = progress.add_task(f"downloading {dest.name}", total=total or None)
-                with open(tmp, "wb") as f:
-                    for chunk in iter(lambda: response.read(1 << 20), b""):
-                        f.write(chunk)
-                        digest.update(chunk)
-                        progress.advance(task, len(chunk))
+            with transfer_progress(f"downloading {dest.name}", total) as advance, open(tmp, "wb") as f:
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    f.write(chunk)
+                    digest.update(chunk)
+                    advance(len(chunk))
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         tmp.unlink(missing_ok=True)
         raise MissingArtefactError(f"{hint} (download failed: {getattr(exc, 'reason', exc)})") from None

@@ -73,6 +73,39 @@ def plain_progress(description: str, total: int, console: Console) -> Callable[[
     return advance
 
 
+@contextlib.contextmanager
+def transfer_progress(description: str, total_bytes: int) -> Iterator[Callable[[int], None]]:
+    """Yields ``advance(n_bytes)`` for a download, on stderr (stdout holds a command's results): a bar on a
+    terminal, else a line per 10% (per 16 MB when the server gives no size), so a log is never silent
+    for the minutes a large checkpoint takes."""
+    import time
+
+    from rich.progress import DownloadColumn, TransferSpeedColumn
+
+    console = Console(stderr=True)
+    if console.is_terminal and _LINE_LABEL[0] is None:
+        with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                      console=console, transient=True) as progress:
+            task = progress.add_task(description, total=total_bytes or None)
+            yield lambda n: progress.advance(task, n)
+        return
+    step = total_bytes / 10 if total_bytes > 0 else 16e6
+    state = {"done": 0, "next": step, "start": time.perf_counter()}
+
+    def advance(n: int) -> None:
+        state["done"] += n
+        if state["done"] >= state["next"]:
+            seconds = time.perf_counter() - state["start"]
+            size = f" of {total_bytes / 1e6:,.1f}" if total_bytes > 0 else ""
+            rate = state["done"] / 1e6 / seconds if seconds > 0 else 0.0
+            console.print(f"{_labelled(description)}: {state['done'] / 1e6:,.1f}{size} MB, {rate:,.1f} MB/s",
+                          highlight=False, markup=False, soft_wrap=True)
+            while state["next"] <= state["done"]:
+                state["next"] += step
+
+    yield advance
+
+
 # Phases inside a measurement (real-feature extraction, k-NN radii, coverage) report only when a
 # command asked for progress (``phases_shown``) and only once they have run for ``PHASE_DELAY``
 # seconds: a phase that ends sooner stays silent, one that runs longer is never silent for more.
