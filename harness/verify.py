@@ -38,6 +38,13 @@ def compare(old: list[dict], new: list[dict], tolerance_rel: float) -> list[str]
     return problems
 
 
+def ignore_ctrl_c() -> None:
+    """A re-run worker's start: SIGINT ignored (the parent stops the pool; harness/verify.py)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def rerun_metrics(record: dict, scratch: str, until_kimg: float | None = None, show_progress: bool = False) -> list[dict]:
     """Re-run one reference as it was made (CPU when it ran on CPU, its CPU thread count: see
     `seeding.cpu_threads`), to its end or only to the curve point at ``until_kimg``, and return the
@@ -206,8 +213,10 @@ def verify_references(results_dir: Path, until_kimg: float | None = None, show_p
             if echo is not None:
                 echo(plan_line([references[i] for i in group], mode, workers, until_kimg))
             # A multiprocessing pool, not concurrent.futures: leaving the block terminates its workers, so
-            # on Ctrl-C or a failed re-run no queued re-run starts (an executor runs them all first).
-            with numerics.child_environment(mode), multiprocessing.get_context("spawn").Pool(workers) as pool:
+            # on Ctrl-C or a failed re-run no queued re-run starts (an executor runs them all first). The
+            # workers ignore Ctrl-C: this process answers it, and a worker would print a traceback.
+            with numerics.child_environment(mode), multiprocessing.get_context("spawn").Pool(
+                    workers, initializer=ignore_ctrl_c) as pool:
                 jobs = [(references[i], scratch, until_kimg, show_progress) for i in group]
                 for i, metrics in zip(group, pool.starmap(rerun_metrics, jobs)):
                     reruns[i] = metrics
