@@ -112,6 +112,7 @@ def test_ctrl_c_mid_verify_exits_130_and_starts_no_queued_rerun(reference_run, t
         said.append(line)
         if any(line.startswith(f"{run_id}: ") for run_id in ids):
             break
+    assert proc.poll() is None, "".join(said)[-2000:] + proc.communicate()[1][-2000:]  # still re-running
     os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole foreground group
     start = time.monotonic()
     _, rest = proc.communicate(timeout=120)
