@@ -298,7 +298,9 @@ def main() -> None:
     _forget_earlier_work()  # the Ctrl-C line names what this command writes, not an earlier one's
     try:
         numerics.apply_request()  # BENCH_NUMERICS=portable: before anything imports torch
-        status = app(standalone_mode=False)
+        # One program name however it was started (the `bench` script, `python -m harness.cli`, a test
+        # runner's process): usage lines and shell completion (_BENCH_COMPLETE) name the command users type.
+        status = app(prog_name="bench", standalone_mode=False)
     except BenchError as exc:
         echo_err(f"error: {exc}")
         sys.exit(exc.exit_code)
