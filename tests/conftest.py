@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import write_tiny_backbone
+from helpers import one_cpu_thread, write_tiny_backbone
 
 # Tests never touch the network: hub libraries and the harness's own downloads stay offline.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -17,12 +17,10 @@ os.environ.setdefault("BENCH_OFFLINE", "1")
 # (tests/metrics/test_feature_cache.py turns it on in a temporary directory).
 os.environ["BENCH_FEATURE_CACHE"] = "off"
 # The suite runs in parallel workers (pytest-xdist, `-n 2` in pyproject.toml), one per core: each
-# worker and every process it starts uses one CPU thread, so workers do not oversubscribe the cores.
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    os.environ["OMP_NUM_THREADS"] = "1"
-    import torch
-
-    torch.set_num_threads(1)
+# worker and every process it starts uses one CPU thread, so workers do not oversubscribe the cores,
+# and tests see what a one-thread run prints and records. `-n 0` (one process, e.g. to debug a test)
+# gets the same; benchmarks take the user's threads back (tests/benchmarks/conftest.py).
+one_cpu_thread()
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO_ROOT / "tests" / "data"

@@ -28,6 +28,23 @@ def write_tiny_backbone(path: Path, seed: int = 0, **overrides) -> Path:
     return path
 
 
+# The CPU threads pytest was started with, before ``one_cpu_thread``: (OMP_NUM_THREADS or None, torch's count).
+USER_CPU_THREADS: list[tuple[str | None, int]] = []
+
+
+def one_cpu_thread() -> None:
+    """This test process, and every process it starts, on one CPU thread (tests/conftest.py); what the user
+    had is kept in ``USER_CPU_THREADS`` for the benchmarks."""
+    import os
+
+    import torch
+
+    if not USER_CPU_THREADS:
+        USER_CPU_THREADS.append((os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads()))
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+
 def invoke_bench(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     """Run the console entry point ``harness.cli.main`` in-process, as the ``bench`` script does."""
     import sys
