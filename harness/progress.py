@@ -37,6 +37,16 @@ def _labelled(description: str) -> str:
     return description if _LINE_LABEL[0] is None else f"{_LINE_LABEL[0]}: {description}"
 
 
+def _bars(console: Console) -> bool:
+    """Whether to draw redrawn bars: on a terminal, unless lines were asked for (``labelled_lines``)."""
+    return console.is_terminal and _LINE_LABEL[0] is None
+
+
+def _line(console: Console, text: str) -> None:
+    """One plain progress line: no markup or highlighting, and never wrapped (one line in a log)."""
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
 @contextlib.contextmanager
 def image_progress(description: str, total: int, enabled: bool = True) -> Iterator[Callable[[int], None]]:
     """Yields ``advance(n_images)``; draws nothing when disabled, and prints a line per 10% when stderr
@@ -45,7 +55,7 @@ def image_progress(description: str, total: int, enabled: bool = True) -> Iterat
     if not enabled:
         yield lambda n: None
         return
-    if not console.is_terminal or _LINE_LABEL[0] is not None:  # logs: one plain line per 10%, not a redrawn bar
+    if not _bars(console):  # logs: one plain line per 10%, not a redrawn bar
         yield plain_progress(_labelled(description), total, console)
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), ImagesPerSecond(),
@@ -66,8 +76,7 @@ def plain_progress(description: str, total: int, console: Console) -> Callable[[
             seconds = time.perf_counter() - state["start"]
             rate = state["done"] / seconds if seconds > 0 else 0.0
             eta = max(0.0, total - state["done"]) / rate if rate > 0 else float("nan")  # budgets end past a batch
-            console.print(f"{description}: {state['done']:,}/{total:,} images, {rate:,.0f} img/s, ETA {eta:,.0f} s",
-                          highlight=False, markup=False, soft_wrap=True)  # one line in a log, however long
+            _line(console, f"{description}: {state['done']:,}/{total:,} images, {rate:,.0f} img/s, ETA {eta:,.0f} s")
             state["next"] += total / 10
 
     return advance
@@ -83,7 +92,7 @@ def transfer_progress(description: str, total_bytes: int) -> Iterator[Callable[[
     from rich.progress import DownloadColumn, TransferSpeedColumn
 
     console = Console(stderr=True)
-    if console.is_terminal and _LINE_LABEL[0] is None:
+    if _bars(console):
         with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                       console=console, transient=True) as progress:
             task = progress.add_task(description, total=total_bytes or None)
@@ -98,8 +107,7 @@ def transfer_progress(description: str, total_bytes: int) -> Iterator[Callable[[
             seconds = time.perf_counter() - state["start"]
             size = f" of {total_bytes / 1e6:,.1f}" if total_bytes > 0 else ""
             rate = state["done"] / 1e6 / seconds if seconds > 0 else 0.0
-            console.print(f"{_labelled(description)}: {state['done'] / 1e6:,.1f}{size} MB, {rate:,.1f} MB/s",
-                          highlight=False, markup=False, soft_wrap=True)
+            _line(console, f"{_labelled(description)}: {state['done'] / 1e6:,.1f}{size} MB, {rate:,.1f} MB/s")
             while state["next"] <= state["done"]:
                 state["next"] += step
 
@@ -151,7 +159,7 @@ def phase_progress(description: str, total: int, unit: str = "images") -> Iterat
         if state["shown"] is None:
             if seconds < PHASE_DELAY or state["done"] >= total:
                 return
-            if console.is_terminal and _PHASES_SHOWN[0] != "plain" and _LINE_LABEL[0] is None:
+            if _bars(console) and _PHASES_SHOWN[0] != "plain":
                 progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                     TextColumn(unit), TextColumn("ETA"), TimeRemainingColumn(), console=console)
                 progress.start()
@@ -162,9 +170,8 @@ def phase_progress(description: str, total: int, unit: str = "images") -> Iterat
             if state["done"] >= state["next"] or state["done"] >= total:
                 rate = state["done"] / seconds if seconds > 0 else 0.0
                 eta = (total - state["done"]) / rate if rate > 0 else float("nan")
-                console.print(f"{_labelled(description)}: {state['done']:,}/{total:,} {unit}, {seconds:,.0f} s, "
-                              f"ETA {eta:,.0f} s",
-                              highlight=False, markup=False, soft_wrap=True)  # one line in a log, however long
+                _line(console, f"{_labelled(description)}: {state['done']:,}/{total:,} {unit}, {seconds:,.0f} s, "
+                               f"ETA {eta:,.0f} s")
                 state["next"] = state["done"] + total / 10
         else:
             progress.update(state["shown"], completed=state["done"])

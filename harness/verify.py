@@ -209,15 +209,16 @@ def verify_references(results_dir: Path, until_kimg: float | None = None, show_p
             group = [i for i, r in enumerate(references) if made_with(r) == mode]
             if not group:
                 continue
-            workers = parallel_workers([references[i] for i in group])
+            members = [references[i] for i in group]
+            workers = parallel_workers(members)
             if echo is not None:
-                echo(plan_line([references[i] for i in group], mode, workers, until_kimg))
+                echo(plan_line(members, mode, workers, until_kimg))
             # A multiprocessing pool, not concurrent.futures: leaving the block terminates its workers, so
             # on Ctrl-C or a failed re-run no queued re-run starts (an executor runs them all first). The
             # workers ignore Ctrl-C: this process answers it, and a worker would print a traceback.
             with numerics.child_environment(mode), multiprocessing.get_context("spawn").Pool(
                     workers, initializer=ignore_ctrl_c) as pool:
-                jobs = [(references[i], scratch, until_kimg, show_progress) for i in group]
+                jobs = [(record, scratch, until_kimg, show_progress) for record in members]
                 for i, metrics in zip(group, pool.starmap(rerun_metrics, jobs)):
                     reruns[i] = metrics
     reruns = [reruns[i] for i in range(len(references))]

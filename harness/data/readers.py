@@ -157,13 +157,13 @@ def _parse_edm_labels(raw: bytes | None, names: list[str], where: str) -> np.nda
 
 def _stack_images(names: list[str], read: Callable[[str], bytes], where: str) -> np.ndarray:
     """Decode every image into one preallocated array (no per-image copies kept), checking shapes."""
+    from harness.progress import phase_progress
+
     if not names:
         raise BenchError(f"{where}: no images inside")
     first = _decode_image(read(names[0]), f"{where}:{names[0]}")
     if first.shape[1] != first.shape[2]:
         raise BenchError(f"{where}:{names[0]}: image is {first.shape[2]}x{first.shape[1]}, expected square")
-    from harness.progress import phase_progress
-
     out = np.empty((len(names), *first.shape), dtype=np.uint8)
     out[0] = first
     # CIFAR-10's 50,000 PNGs take tens of seconds to decode: shown once it lasts (harness/progress.py).

@@ -124,11 +124,10 @@ def draw_panel(ax, panel: Panel, styles: dict[str, LineStyle]) -> None:
     for line in panel.lines:
         xs = [p.images for p in line.points]
         style = styles[line.label]
-        c = style.color
         ax.plot(xs, [p.mean for p in line.points], marker=style.marker, ls="-" if not line.snapshots else "--",
-                color=c, ms=3.5,
+                color=style.color, ms=3.5,
                 label=line.label + (" (points before the end: snapshots of its schedule)" if line.snapshots else ""))
-        ax.fill_between(xs, [min(p.values) for p in line.points], [max(p.values) for p in line.points], color=c,
+        ax.fill_between(xs, [min(p.values) for p in line.points], [max(p.values) for p in line.points], color=style.color,
                         alpha=0.2, lw=0)
     draw_references(ax, panel.references)
     log_axes(ax, log_y=not panel.reported)

@@ -179,7 +179,7 @@ def caption_lines(panels: list) -> list[str]:
 
 
 def drawer(panels: list[Panel]):
-    """The draw function and figure size; one legend for all panels (colours are per method label)."""
+    """The draw function and figure size; one legend for all panels (a style per method label)."""
     return panels_drawer(panels, {p.label for panel in panels for p in panel.points}, 1, draw_panel,
                          caption_lines(panels), REPRODUCED_MARKERS)
 
