@@ -116,6 +116,10 @@ def choose(requested: int | None = None, environ: dict | None = None,
 
 
 COMPUTE_COMMANDS = {"run", "eval", "sweep", "tune", "pretrain", "sample", "analyze", "verify", "refstats"}
+# Commands that may re-run or continue a stored run with the thread count its record states, whatever
+# --threads or OMP_NUM_THREADS say (bit for bit needs that count): verify's re-runs, a generator re-made
+# for eval / sample / analyze, a tune trial resumed, `run --resume`. Their one thread is no promise.
+RECORD_COUNT_COMMANDS = {"verify", "eval", "sample", "analyze", "tune"}
 _LOOK: list[float] = []  # busy cores seen before torch loaded (the wait policy's look), reused by ``choose``
 
 
@@ -132,14 +136,21 @@ def prefer_passive_wait(environ: dict | None = None, argv: list[str] | None = No
     if environ.get(WAIT_POLICY, "").strip():
         return
     computes = argv is None or any(arg in COMPUTE_COMMANDS for arg in argv[1:3])
-    if not computes or _one_thread(environ, argv or []):  # one thread has no waiting threads
-        return
+    if not computes or (_one_thread(environ, argv or []) and not _may_take_a_records_count(argv or [])):
+        return  # one thread has no waiting threads
     busy = measure(usable_cores())
     _LOOK[:] = [busy]
     if busy >= 0.5:  # as free_core_count counts a core busy
         environ[WAIT_POLICY] = "PASSIVE"
     else:
         environ.pop(WAIT_POLICY, None)  # unset or blank: OpenMP's own default, spinning
+
+
+def _may_take_a_records_count(argv: list[str]) -> bool:
+    """Whether the command may run at a stored record's thread count (``RECORD_COUNT_COMMANDS``): with
+    OMP_NUM_THREADS=1 and a two-thread reference, `bench verify` on a busy machine spun 8x slower."""
+    return any(arg in RECORD_COUNT_COMMANDS for arg in argv[1:3]) or any(
+        arg == "--resume" or arg.startswith("--resume=") for arg in argv)
 
 
 def _one_thread(environ: dict, argv: list[str]) -> bool:

@@ -66,11 +66,23 @@ def test_passive_wait_when_a_core_is_busy_spinning_when_quiet_and_the_users_choi
     environ = {}
     threads.prefer_passive_wait(environ, ["bench", "list"], measure=never)
     assert environ == {}
-    for one in (["bench", "run", "--threads", "1"], ["bench", "eval", "--threads=1"]):
+    for one in (["bench", "run", "--threads", "1"], ["bench", "pretrain", "--threads=1"]):
         threads.prefer_passive_wait(environ, one, measure=never)  # one thread: nothing waits
     environ = {"OMP_NUM_THREADS": "1"}
     threads.prefer_passive_wait(environ, ["bench", "run"], measure=never)
     assert environ == {"OMP_NUM_THREADS": "1"}
+
+
+@pytest.mark.parametrize("argv", [["bench", "verify"], ["bench", "run", "--resume", "RUN"],
+                                  ["bench", "run", "--resume=RUN"], ["bench", "eval", "--threads", "1"],
+                                  ["bench", "sample", "RUN"], ["bench", "analyze", "x"], ["bench", "tune"]])
+def test_one_thread_is_no_promise_where_a_records_count_may_rule(argv) -> None:
+    """verify's re-runs, a resumed run and a re-made generator take the thread count their record states,
+    whatever OMP_NUM_THREADS says: on a busy machine they still get sleeping waits (a two-thread
+    reference re-run under `OMP_NUM_THREADS=1 bench verify` with a competing process spun 8x slower)."""
+    environ = {"OMP_NUM_THREADS": "1"}
+    threads.prefer_passive_wait(environ, argv, measure=lambda cpus: 1.0)
+    assert environ == {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def test_the_thread_count_reuses_the_wait_policys_look(monkeypatch) -> None:
