@@ -18,6 +18,7 @@ import platform
 import re
 import secrets
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +58,15 @@ def create_run_dir(results_dir: Path, run_id: str) -> Path:
 def check_writable(results_dir: Path) -> None:
     """Fail before hours of training, not after, when the results cannot be stored.
 
-    Probes by writing (os.access says yes to root even on a read-only file system).
+    Probes by writing (os.access says yes to root even on a read-only file system): a folder made and
+    removed in ``results_dir``, or in its nearest existing parent when it does not exist yet, so a
+    command that fails later leaves no empty results folder behind (the run's folder is made with its
+    parents when it is stored) and two processes probing one new folder never remove each other's.
     """
     results_dir = Path(results_dir)
+    existing = next(p for p in (results_dir, *results_dir.absolute().parents) if p.exists())
     try:
-        results_dir.mkdir(parents=True, exist_ok=True)
-        probe = results_dir / f".write-probe-{os.getpid()}-{secrets.token_hex(3)}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        os.rmdir(tempfile.mkdtemp(prefix=f".write-probe-{os.getpid()}-", dir=existing))
     except OSError as exc:
         raise BenchError(f"results directory {results_dir} is not writable ({exc.strerror or exc})") from None
 

@@ -202,3 +202,16 @@ def test_bad_input_fails_first_with_one_line(name, world) -> None:
 
 def test_the_matrix_is_at_least_forty_cases() -> None:
     assert len(CASES) >= 40 and THROUGH_THE_EXECUTABLE <= set(CASES)
+
+
+def test_a_command_failing_after_its_checks_leaves_no_new_results_folder(tmp_path) -> None:
+    """The writability probe makes no --results folder: `bench eval` of an unreadable image, refused
+    after the probe, leaves the new folder and its new parent absent (it left an empty one)."""
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for i in range(4):
+        (samples / f"{i}.png").write_bytes(b"not a png")
+    results = tmp_path / "new" / "results"
+    done = run_main_in_process("eval", "--samples", str(samples), "--dataset", "digits", "--results", str(results))
+    assert done.returncode == 1 and "not a readable image" in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and not (tmp_path / "new").exists()
