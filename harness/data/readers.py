@@ -127,7 +127,8 @@ def _decode_image(data: bytes, where: str) -> np.ndarray:
     except BenchError:
         raise
     except (*_READ_ERRORS, PIL.UnidentifiedImageError, SyntaxError) as exc:
-        raise BenchError(f"{where}: truncated or corrupt image ({exc})") from None
+        why = "in no format PIL recognises" if isinstance(exc, PIL.UnidentifiedImageError) else exc  # not its buffer's repr
+        raise BenchError(f"{where}: truncated or corrupt image ({why})") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 

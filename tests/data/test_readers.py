@@ -306,6 +306,16 @@ def test_edm_zip_corrupt_png(tmp_path: Path) -> None:
     assert_names(exc, f"{archive}:{edm_name(1)}", "truncated or corrupt image")
 
 
+def test_edm_zip_member_that_is_no_image_is_named_without_a_buffer_repr(tmp_path: Path) -> None:
+    archive = tmp_path / "toy.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(edm_name(0), b"plain text, not an image")
+    with pytest.raises(BenchError) as exc:
+        readers.read_edm_zip(archive)
+    assert_names(exc, f"{archive}:{edm_name(0)}", "truncated or corrupt image (in no format PIL recognises)")
+    assert " object at 0x" not in str(exc.value)
+
+
 def test_edm_zip_mixed_sizes_and_modes(tmp_path: Path) -> None:
     archive = write_edm_zip(tmp_path / "toy.zip", [edm_images(1, res=8)[0], edm_images(1, res=16)[0]])
     with pytest.raises(BenchError) as exc:
