@@ -110,6 +110,9 @@ def discriminator_for(config: DiscriminatorSettings, net: nn.Module, run_seed: i
     else:
         features, features_reason = default_feature_networks(resolution)
     kind, reason = resolve_kind(config.discriminator, resolution, features)
+    if config.d_features and kind != "projected":  # asked-for feature networks are never silently dropped
+        raise UsageError(f"d_features={','.join(config.d_features)} is for the projected discriminator, but this "
+                         f"run's is scratch ({reason}); add --set discriminator=projected, or drop d_features")
     seed = int(run_seed if config.d_seed is None else config.d_seed)
     D = build_discriminator(kind, resolution, channels, int(net.label_dim), config.d_width, seed=seed,
                             feature_networks=features, input_size=config.d_input_size,

@@ -10,11 +10,28 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from pathlib import Path
 
 WEIGHTS_DIR_ENV = "BENCH_WEIGHTS_DIR"
 
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
+# What ``np.load`` of a damaged or foreign .npz raises (zipfile's BadZipFile is none of the others).
+NPZ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
+
+
+def npz_trouble(path: Path | str, exc: BaseException) -> str:
+    """Why ``np.load`` could not read ``path``, in a few words. A file that is no zip archive (every .npz
+    is one) is said to be so: numpy takes it for a pickle and suggests loading it unsafely."""
+    try:
+        with open(path, "rb") as f:
+            is_zip = f.read(4) in (b"PK\x03\x04", b"PK\x05\x06")  # a member, or an empty archive's end record
+    except OSError:
+        is_zip = True
+    if not is_zip:
+        return "not a zip archive, as every .npz is"
+    first = str(exc).splitlines()[0][:100] if str(exc) else "truncated or damaged"
+    return f"{type(exc).__name__}: {first}"
 
 
 def sha256_file(path: Path | str) -> str:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from harness.errors import BenchError, UsageError
+from harness.files import NPZ_ERRORS, npz_trouble
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 MANIFEST = "bench-sample.json"  # beside the PNGs: which generator and seeds made them
@@ -107,8 +108,8 @@ def read_npz(path: Path, flag: str = "--samples") -> tuple[np.ndarray, np.ndarra
             labels = data["arr_1"] if "arr_1" in data.files else None
     except UsageError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise UsageError(f"{flag} {path}: not a readable .npz file ({exc})") from None
+    except NPZ_ERRORS as exc:
+        raise UsageError(f"{flag} {path}: not a readable .npz file ({npz_trouble(path, exc)})") from None
     if images.dtype != np.uint8:
         raise UsageError(f"{flag} {path}: arr_0 is {images.dtype}, expected uint8 pixels (ADM's sample format)")
     if images.ndim != 4 or images.shape[3] not in (1, 3) or images.shape[1] != images.shape[2] or not len(images):

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from harness.errors import MissingArtefactError
+from harness.errors import BenchError, MissingArtefactError
 from harness.files import WEIGHTS_DIR_ENV, sha256_file, weights_search_dirs
 from harness.registry import Registry
 
@@ -81,6 +81,26 @@ def load_state_file(path: Path) -> dict[str, torch.Tensor]:
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):
             state = state[key]
     return state
+
+
+def load_weights_into(module: nn.Module, path: Path, what: str) -> None:
+    """``path``'s state dict into ``module`` (strict). A file that does not load or does not fit (a damaged
+    download, another network's weights, a pickle of more than tensors) is a one-line BenchError naming it,
+    never a traceback, and never an invitation to unpickle it unsafely."""
+    import pickle
+    import warnings
+
+    try:
+        with warnings.catch_warnings():  # torch.load's notes on pickle protocols: the error says enough
+            warnings.simplefilter("ignore")
+            module.load_state_dict(load_state_file(path), strict=True)
+    except pickle.UnpicklingError:
+        raise BenchError(f"{path}: not {what} weights (torch.load with weights_only=True refuses it: it holds "
+                         f"more than tensors, or is no torch file)") from None
+    except Exception as exc:  # noqa: BLE001 - whatever safetensors, torch.load or load_state_dict raise
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]  # load_state_dict's 2nd says what
+        why = " ".join(lines[:2])[:160] or "truncated or damaged"
+        raise BenchError(f"{path}: not {what} weights ({type(exc).__name__}: {why})") from None
 
 
 def describe(name: str, path: Path, input_size: int, mean, std, channels: list[int], source: str,
@@ -153,7 +173,7 @@ def vgg16_bn() -> tuple[nn.Module, dict[str, Any]]:
             f"never downloaded here; put the file in ${WEIGHTS_DIR_ENV} or {weights_search_dirs()[-1]} "
             f"(or use --set d_features=efficientnet-lite0)")
     net = torchvision.models.vgg16_bn(weights=None)
-    net.load_state_dict(load_state_file(path), strict=True)
+    load_weights_into(net, path, "torchvision vgg16_bn")
     features = VGGFeatures(net.features)
     return features, describe("vgg16-bn", path, 224, IMAGENET_MEAN, IMAGENET_STD, features.channels,
                               "torchvision vgg16_bn, ImageNet-1k weights from disk")
@@ -226,7 +246,7 @@ def deit_b_distilled() -> tuple[nn.Module, dict[str, Any]]:
     import timm
 
     model = timm.create_model(DEIT_MODEL, pretrained=False)
-    model.load_state_dict(load_state_file(path), strict=True)
+    load_weights_into(model, path, f"timm {DEIT_MODEL}")
     features = ViTFeatures(model)
     return features, describe("deit-b-distilled", path, 224, IMAGENET_MEAN, IMAGENET_STD, features.channels,
                               f"timm {DEIT_MODEL}, ImageNet-1k weights from disk", fixed_input_size=True)

@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from harness.errors import BenchError, MissingArtefactError
+from harness.files import NPZ_ERRORS, npz_trouble
 from harness.metrics.features import file_sha256
 
 CACHE_DIR_ENV = "BENCH_CACHE_DIR"
@@ -81,8 +82,8 @@ def load_npz(path: Path | str, mode: str | None = None) -> ReferenceStatistics:
             if "mu" not in data.files or "sigma" not in data.files:
                 raise BenchError(f"{path}: reference statistics need arrays 'mu' and 'sigma', found {', '.join(data.files) or 'none'}")
             mu, sigma = check_statistics(data["mu"], data["sigma"], str(path))
-    except (OSError, ValueError, EOFError) as exc:
-        raise BenchError(f"{path}: not a readable .npz ({exc.__class__.__name__}: {str(exc)[:100]})") from None
+    except NPZ_ERRORS as exc:
+        raise BenchError(f"{path}: not a readable .npz ({npz_trouble(path, exc)})") from None
     provenance: dict[str, Any] = {}
     if sidecar(path).is_file():
         try:
@@ -148,7 +149,7 @@ def cached_statistics(parts: dict[str, Any], compute: Callable[[], tuple[np.ndar
                 rebuilt = "the network no longer gives the stored features of its probe images"
             else:
                 return ReferenceStatistics(mu, sigma, mode, {**record, "cached": True})
-        except (OSError, ValueError, KeyError, BenchError):
+        except (*NPZ_ERRORS, BenchError):
             rebuilt = "unreadable"  # a damaged cache entry is recomputed and replaced
     mu, sigma = compute()
     mu, sigma = check_statistics(mu, sigma, "computed statistics")

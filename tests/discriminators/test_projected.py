@@ -176,6 +176,51 @@ def test_missing_weights_name_what_to_put_where(empty_caches, name, needle):
     assert kind == "scratch" and name in reason
 
 
+def test_weight_files_that_do_not_load_or_fit_are_one_line_errors(empty_caches):
+    """A damaged download, a pickle of more than tensors, another network's state dict, a truncated
+    safetensors: each a BenchError naming the file (they raised tracebacks through `bench run`)."""
+    import pickle
+
+    from harness.errors import BenchError
+    from harness.features import load_weights_into
+
+    folder = empty_caches / "weights"
+    folder.mkdir()
+    cases = {"garbage.pth": (b"garbage\n", "weights_only=True refuses it"),
+             "code.pth": (pickle.dumps(print), "weights_only=True refuses it"),
+             "cut.safetensors": (b"short", "SafetensorError")}
+    for name, (content, needle) in cases.items():
+        (folder / name).write_bytes(content)
+    torch.save({"other.weight": torch.zeros(2)}, folder / "other.pth")
+    cases["other.pth"] = (None, 'Missing key(s) in state_dict: "weight"')
+    for name, (_, needle) in cases.items():
+        with pytest.raises(BenchError) as err:
+            load_weights_into(torch.nn.Linear(2, 2), folder / name, "a test network's")
+        message = str(err.value)
+        assert message.startswith(f"{folder / name}: not a test network's weights (") and needle in message, message
+        assert "\n" not in message and "weights_only` set to `False`" not in message
+    (folder / "vgg16_bn.pth").write_bytes(b"garbage\n")  # found where torchvision's file is looked for
+    with pytest.raises(BenchError, match="not torchvision vgg16_bn weights"):
+        FEATURE_NETWORKS.get("vgg16-bn")()
+
+
+def test_asked_for_feature_networks_are_never_silently_dropped(tiny_backbone):
+    """`--set d_features=...` with a discriminator that resolves to scratch (auto below 32 pixels, or
+    scratch asked for) is refused with the fix; it used to train a scratch discriminator silently."""
+    from baselines.discriminator_choice import discriminator_for
+    from baselines.gan_only import GanOnlyConfig
+    from harness.backbones import load_backbone
+
+    net = load_backbone(str(tiny_backbone)).net
+    for kind, why in (("auto", "auto: resolution 8 < 32"), ("scratch", "asked for")):
+        config = GanOnlyConfig(discriminator=kind, d_features=("efficientnet-lite0",), d_width=8)
+        with pytest.raises(UsageError) as err:
+            discriminator_for(config, net, 0)
+        assert f"this run's is scratch ({why}); add --set discriminator=projected" in str(err.value)
+    config = GanOnlyConfig(discriminator="projected", d_features=("efficientnet-lite0",), d_width=8)
+    assert discriminator_for(config, net, 0)[1]["feature_networks_reason"] == "asked for (d_features)"
+
+
 def test_the_vgg_file_name_is_torchvisions():
     """The name bench looks for without importing torchvision is the one torchvision downloads."""
     import torchvision

@@ -250,6 +250,25 @@ def test_entry_point_refuses_an_npz_of_the_wrong_dtype(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
 
 
+def test_eval_refuses_npz_files_that_are_no_zip_or_cut_short_in_one_line(tmp_path: Path) -> None:
+    """A text file named .npz and a zip cut short, as --samples (exit 2) and as --ref statistics (exit 1):
+    one line each, no traceback (a cut --ref raised zipfile's BadZipFile out of the command)."""
+    from helpers import run_main_in_process
+
+    np.savez(tmp_path / "whole.npz", arr_0=np.zeros((4, 8, 8, 1), np.uint8))
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "whole.npz").read_bytes()[:200])
+    (tmp_path / "text.npz").write_bytes(b"garbage\n")
+    for name, why in (("cut", "BadZipFile: File is not a zip file"), ("text", "not a zip archive, as every .npz is")):
+        npz = str(tmp_path / f"{name}.npz")
+        as_samples = run_main_in_process("eval", "--samples", npz, "--dataset", "digits", "--results", str(tmp_path / "r"))
+        as_ref = run_main_in_process("eval", "--samples", str(tmp_path / "whole.npz"), "--dataset", "digits",
+                                     "--ref", npz, "--results", str(tmp_path / "r"), "--quiet")
+        for done, code in ((as_samples, 2), (as_ref, 1)):
+            assert done.returncode == code and f"{npz}: not a readable .npz" in done.stderr, done.stderr
+            assert why in done.stderr and "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "r").exists()
+
+
 def test_conditional_models_store_their_labels(tmp_path: Path, monkeypatch, capsys) -> None:
     from harness.evaluate import seed_latents
     from harness.sample_files import read_npz

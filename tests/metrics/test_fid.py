@@ -112,6 +112,13 @@ def test_npz_problems_are_clear_errors(tmp_path: Path) -> None:
         load_npz(tmp_path / "shape.npz")
     with pytest.raises(BenchError, match="do not exist"):
         load_npz(tmp_path / "absent.npz")
+    good = (tmp_path / "shape.npz").read_bytes()
+    for name, content, why in (("cut.npz", good[: len(good) // 2], "BadZipFile: File is not a zip file"),
+                               ("text.npz", b"garbage\n", "not a zip archive, as every .npz is")):
+        (tmp_path / name).write_bytes(content)  # numpy took the text for a pickle and suggested loading it unsafely
+        with pytest.raises(BenchError) as caught:
+            load_npz(tmp_path / name)
+        assert str(caught.value) == f"{tmp_path / name}: not a readable .npz ({why})"
 
 
 def test_every_implementation_matches_the_closed_form_for_gaussians() -> None:

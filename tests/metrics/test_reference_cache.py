@@ -51,6 +51,10 @@ def test_cached_statistics_check_themselves(tmp_path: Path) -> None:
     assert "probe images" in get().record["rebuilt"] and len(calls) == 3
     assert get().record["cached"] is True
     assert json.loads(Path(str(entry) + ".json").read_text())["statistics_sha256"]
+    for damage in (entry.read_bytes()[: entry.stat().st_size // 2], b"not an npz"):  # cut short (full disk), foreign
+        entry.write_bytes(damage)
+        assert get().record["rebuilt"] == "unreadable" and np.array_equal(get().mu, mu)
+    assert len(calls) == 5
 
 
 def test_refstats_rejects_an_unknown_subset_before_work(tmp_path: Path) -> None:
