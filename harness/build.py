@@ -20,7 +20,7 @@ from harness import records
 from harness.backbones import LoadedBackbone, load_backbone
 from harness.config import EvalConfig, RunConfig, TrainConfig, apply_overrides
 from harness.data import DATASETS, ImageDataset, load_dataset
-from harness.errors import BenchError, UsageError
+from harness.errors import BenchError, UsageError, in_brief
 
 
 def resolve_device(name: str) -> torch.device:
@@ -229,7 +229,7 @@ def load_run(run_dir: Path, device: str = "cpu", weights: Path | None = None) ->
         try:
             generator.load_state_dict(state, strict=True)
         except RuntimeError as exc:
-            raise BenchError(f"{weights}: does not fit the {config.method} generator ({str(exc).splitlines()[0]})") from None
+            raise BenchError(f"{weights}: does not fit the {config.method} generator ({in_brief(exc)})") from None
     return LoadedRun(record_dir, record, config, generator.eval().requires_grad_(False), backbone, dataset, dev)
 
 

@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from harness.errors import BenchError
+from harness.errors import BenchError, in_brief
 
 STATE_FILE = "state.safetensors"
 
@@ -143,7 +143,7 @@ def restore_state(method, ema, tensors: dict, meta: dict, rngs: dict[str, torch.
         if missing or "loop/order" not in tensors:
             raise KeyError(missing[0] if missing else "loop/order")
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-        detail = f"lacks '{exc.args[0]}'" if isinstance(exc, KeyError) else f"does not fit ({str(exc).splitlines()[0]})"
+        detail = f"lacks '{exc.args[0]}'" if isinstance(exc, KeyError) else f"does not fit ({in_brief(exc)})"
         raise BenchError(f"the checkpoint {detail}; it does not belong to this run") from None
     return {"order": tensors["loop/order"], **{k: meta[k] for k in ("cursor", "step", "images_seen", "history",
                                                                       "train_seconds")},

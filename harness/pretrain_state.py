@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from harness.checkpoint import flatten_optimizer, load_state, module_state, prefixed_state, save_state, unflatten_optimizer
-from harness.errors import BenchError, UsageError
+from harness.errors import BenchError, UsageError, in_brief
 
 ACTIVE: list[Path] = []  # the state file of the pre-training in progress (for the CLI's Ctrl-C hint)
 # Config fields that may change between sittings: the length, and how the card is measured.
@@ -87,7 +87,7 @@ def restore_pretrain_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any
         for name, generator in rngs.items():
             generator.set_state(tensors[f"rng/{name}"])
     except (RuntimeError, KeyError, ValueError) as exc:
-        raise UsageError(f"--resume: the pre-training state does not fit this network ({str(exc).splitlines()[0][:200]})") from None
+        raise UsageError(f"--resume: the pre-training state does not fit this network ({in_brief(exc, 200)})") from None
     torch.set_rng_state(tensors["rng/torch"])
     if "rng/cuda" in tensors and device.type == "cuda":
         torch.cuda.set_rng_state(tensors["rng/cuda"])

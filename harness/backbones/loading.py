@@ -11,7 +11,7 @@ import torch
 from harness.backbones.catalog import BACKBONES, BackboneSpec
 from harness.backbones.files import load_weights, sha256_file
 from harness.backbones.network import build_network
-from harness.errors import BenchError, MissingArtefactError
+from harness.errors import BenchError, MissingArtefactError, in_brief
 
 CACHE_ENV = "BENCH_BACKBONE_DIR"
 
@@ -106,8 +106,7 @@ def load_backbone(name_or_path: str, cache_dir: Path | None = None) -> LoadedBac
         try:
             net.load_state_dict(state, strict=True)
         except RuntimeError as exc:
-            first = str(exc).splitlines()[0] if str(exc) else "mismatch"
-            raise BenchError(f"{path}: weights do not fit {card['class_name']} ({first})") from None
+            raise BenchError(f"{path}: weights do not fit {card['class_name']} ({in_brief(exc)})") from None
     net.eval().requires_grad_(False)
     if spec is not None:
         check_matches_spec(net, spec, path)

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from harness.errors import BenchError, MissingArtefactError
+from harness.errors import BenchError, MissingArtefactError, in_brief
 from harness.files import WEIGHTS_DIR_ENV, sha256_file, weights_search_dirs
 from harness.registry import Registry
 
@@ -98,9 +98,7 @@ def load_weights_into(module: nn.Module, path: Path, what: str) -> None:
         raise BenchError(f"{path}: not {what} weights (torch.load with weights_only=True refuses it: it holds "
                          f"more than tensors, or is no torch file)") from None
     except Exception as exc:  # noqa: BLE001 - whatever safetensors, torch.load or load_state_dict raise
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]  # load_state_dict's 2nd says what
-        why = " ".join(lines[:2])[:160] or "truncated or damaged"
-        raise BenchError(f"{path}: not {what} weights ({type(exc).__name__}: {why})") from None
+        raise BenchError(f"{path}: not {what} weights ({type(exc).__name__}: {in_brief(exc)})") from None
 
 
 def describe(name: str, path: Path, input_size: int, mean, std, channels: list[int], source: str,

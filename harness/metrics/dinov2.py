@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from harness.metrics.features import uint8_rgb
-from harness.errors import BenchError, MissingArtefactError
+from harness.errors import BenchError, MissingArtefactError, in_brief
 from harness.metrics.artefacts import WEIGHTS_DIR_ENV, torch_hub_checkpoints, weights_dir
 from harness.metrics.base import METRICS, Metric, MetricInputs
 from harness.metrics.features import FEATURE_EXTRACTORS, FeatureExtractor, file_sha256
@@ -101,7 +101,7 @@ def load_dinov2(weights_path: Path | None = None, device: str | torch.device = "
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         model.load_state_dict(state, strict=True)
     except Exception as exc:  # a file that is not this network's weights: one line, no traceback
-        raise BenchError(f"{checkpoint}: not {HUB_ENTRY} weights ({exc.__class__.__name__}: {str(exc).splitlines()[0][:120]})") from None
+        raise BenchError(f"{checkpoint}: not {HUB_ENTRY} weights ({exc.__class__.__name__}: {in_brief(exc)})") from None
     dim = int(getattr(model, "embed_dim", 0) or DIM)
     return DinoV2Extractor(NAME, DinoV2Net(model), dim, file_sha256(checkpoint), resolution=0, channels=3,
                            device=device, batch_size=batch_size, weights_path=checkpoint)

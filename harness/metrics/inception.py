@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness.metrics.features import uint8_rgb
-from harness.errors import BenchError, MissingArtefactError
+from harness.errors import BenchError, MissingArtefactError, in_brief
 from harness.files import torch_hub_checkpoints, weights_dir as bench_weights_dir
 from harness.metrics.artefacts import ResolvedWeights, WeightsFile, resolve_weights
 from harness.metrics.features import FEATURE_EXTRACTORS, FeatureExtractor
@@ -71,7 +71,7 @@ def build_torch_fidelity_network(weights_path: Path, features_list: list[str]) -
         return FeatureExtractorInceptionV3(TORCH_FIDELITY_NAME, list(features_list),
                                            feature_extractor_weights_path=str(weights_path))
     except RuntimeError as exc:  # state dict keys or shapes do not fit
-        raise BenchError(f"{weights_path}: does not fit torch-fidelity's Inception-v3 ({str(exc).splitlines()[0]})") from None
+        raise BenchError(f"{weights_path}: does not fit torch-fidelity's Inception-v3 ({in_brief(exc)})") from None
 
 
 def require_classifier(provenance: dict | None, path: Path | None) -> None:
