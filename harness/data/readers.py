@@ -26,7 +26,7 @@ import numpy as np
 
 from harness.data.array_pickle import RefusedGlobal, load_array_pickle  # noqa: F401  (re-exported)
 from harness.download import offline_requested
-from harness.errors import BenchError, MissingArtefactError
+from harness.errors import BenchError, MissingArtefactError, in_brief
 
 # Everything that reading a damaged file can raise; converted to BenchError at the boundary.
 _READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, zipfile.BadZipFile, tarfile.TarError, KeyError, IndexError)
@@ -101,7 +101,7 @@ def read_cifar10_tar(archive: Path, batches: Iterable[str] = CIFAR10_TRAIN_BATCH
                 if member.isfile() and base in wanted and base not in found:
                     found[base] = tar.extractfile(member).read()  # type: ignore[union-attr]
     except _READ_ERRORS as exc:
-        raise BenchError(f"{archive}: truncated or corrupt tar archive ({type(exc).__name__}: {exc})") from None
+        raise BenchError(f"{archive}: truncated or corrupt tar archive ({type(exc).__name__}: {in_brief(exc)})") from None
     missing = [name for name in wanted if name not in found]
     if missing:
         raise BenchError(f"{archive}: not the CIFAR-10 python archive (no {', '.join(missing)} inside)")
@@ -189,7 +189,7 @@ def read_edm_zip(archive: Path) -> tuple[np.ndarray, np.ndarray | None]:
     except BenchError:
         raise
     except _READ_ERRORS as exc:
-        raise BenchError(f"{archive}: truncated or corrupt zip archive ({type(exc).__name__}: {exc})") from None
+        raise BenchError(f"{archive}: truncated or corrupt zip archive ({type(exc).__name__}: {in_brief(exc)})") from None
     return images, labels
 
 

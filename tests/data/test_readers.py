@@ -157,6 +157,15 @@ def test_cifar_truncated_tar(tmp_path: Path) -> None:
     assert_names(exc, archive, "truncated")
 
 
+def test_a_file_that_is_no_tar_archive_is_one_line(tmp_path: Path) -> None:
+    """tarfile lists every compression it tried, one per line; the error stays one line."""
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    archive.write_bytes(b"x")
+    with pytest.raises(BenchError) as exc:
+        readers.read_cifar10_tar(archive)
+    assert_names(exc, archive, "truncated or corrupt tar archive (ReadError: file could not be opened")
+
+
 def test_cifar_tar_without_batches(tmp_path: Path) -> None:
     other = tmp_path / "other"
     other.mkdir()
