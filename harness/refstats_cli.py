@@ -26,6 +26,7 @@ def refstats(
     subset: Optional[str] = typer.Option(None, help="a fixed part of the dataset: START:STOP, or a name "
                                          "(fashion-mnist: train, test, train-10k)"),
     quiet: bool = typer.Option(False, help="no progress"),
+    force: bool = typer.Option(False, help="replace --out (and its .json) if it exists"),
 ) -> None:
     """Compute FID reference statistics of a dataset in EDM's .npz format (cached by content hash)."""
     from harness.progress import phases_shown
@@ -33,6 +34,6 @@ def refstats(
 
     with phases_shown(not quiet):  # the features of every image: ~27 min for 10,000 on one CPU thread
         path, info = refstats_command(dataset, out, fid_impl, inception_weights, weights_dir, data, device, batch_size,
-                                      use_cache=not no_cache, subset=subset)
+                                      use_cache=not no_cache, subset=subset, force=force)
     typer.echo(f"{path}  (id {info['file']}, sha256 {info['sha256']}, {info['num_images']} images, mode {info['mode']}"
                f"{', from cache' if info['cached'] else ''})")

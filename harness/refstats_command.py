@@ -12,13 +12,14 @@ from harness.errors import UsageError
 
 def refstats_command(dataset_name: str, out: Path, implementation: str = "own", inception_weights: Path | None = None,
                      weights_dir: Path | None = None, data_path: Path | None = None, device: str = "auto",
-                     batch_size: int = 128, use_cache: bool = True, subset: str | None = None) -> tuple[Path, dict[str, Any]]:
+                     batch_size: int = 128, use_cache: bool = True, subset: str | None = None,
+                     force: bool = False) -> tuple[Path, dict[str, Any]]:
     """Compute (or take from the cache) a dataset's FID statistics and write them as EDM's ``.npz``;
     ``subset`` names a fixed part of it (``harness.data.subsets``: e.g. Fashion-MNIST's ``test``)."""
     from harness.data import DATASETS, load_dataset
     from harness.metrics.fid import fid_mode
     from harness.metrics.inception import InceptionExtractor, resolve_inception_weights
-    from harness.metrics.reference import save_npz
+    from harness.metrics.reference import save_npz, sidecar
 
     DATASETS.get(dataset_name)
     fid_mode(implementation)
@@ -28,6 +29,8 @@ def refstats_command(dataset_name: str, out: Path, implementation: str = "own", 
         subset_range(dataset_name, subset, 1 << 40)  # its form, before any work; its bounds once the data is loaded
     if Path(out).suffix != ".npz":
         raise UsageError(f"--out must name a .npz file, got {out}")
+    if (Path(out).exists() or sidecar(Path(out)).exists()) and not force:  # e.g. EDM's own statistics file
+        raise UsageError(f"--out {out} exists already; pass --force to replace it (and its .json)")
     weights = resolve_inception_weights(inception_weights, weights_dir)  # fails fast when missing
     from harness.build import resolve_device
 

@@ -139,6 +139,12 @@ def test_refstats_writes_edm_npz_and_caches_by_content(pool64_everywhere, incept
     assert code == 0 and "from cache" in out, err
     with np.load(tmp_path / "digits.npz") as a, np.load(tmp_path / "again.npz") as b:
         assert sorted(a.files) == ["mu", "sigma"] and np.array_equal(a["sigma"], b["sigma"])
+    before = (tmp_path / "digits.npz").read_bytes()  # e.g. EDM's own file: never replaced unasked
+    code, out, err = bench(monkeypatch, capsys, *args, "--out", str(tmp_path / "digits.npz"), "--quiet")
+    assert code == 2 and err.count("\n") == 1 and "exists already; pass --force" in err, err
+    assert (tmp_path / "digits.npz").read_bytes() == before
+    code, out, err = bench(monkeypatch, capsys, *args, "--out", str(tmp_path / "digits.npz"), "--quiet", "--force")
+    assert code == 0 and "from cache" in out, err
     provenance = json.loads((tmp_path / "digits.npz.json").read_text())
     assert provenance["mode"] == "legacy_tensorflow" and provenance["num_images"] == 1797
     assert provenance["extractor_weights_sha256"] == json.loads((tmp_path / "again.npz.json").read_text())["extractor_weights_sha256"]
