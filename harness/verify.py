@@ -187,8 +187,9 @@ def verify_references(results_dir: Path, until_kimg: float | None = None, show_p
     only up to that curve point (a quick check of the same numerics on a fraction of the cost).
     ``echo`` (e.g. the terminal's) hears the plan before each group re-runs; ``show_progress``:
     each re-run reports its training and evaluation in lines that begin with its run id."""
-    from harness.validate import check_number
+    from harness.validate import check_number, check_results_dir
 
+    check_results_dir(Path(results_dir), must_exist=True)
     if until_kimg is not None:
         check_number("--until-kimg", until_kimg, above=0)
     records, problems = load_records(results_dir)

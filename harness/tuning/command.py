@@ -53,7 +53,9 @@ def check_options(o: TuneOptions) -> None:
     if o.heartbeat_s < 1:
         raise UsageError(f"--heartbeat-s must be at least 1, got {o.heartbeat_s}")
     from harness.tuning.study import check_study_name
-    from harness.validate import check_number, check_seed
+    from harness.validate import check_number, check_results_dir, check_seed
+
+    check_results_dir(Path(o.results))
 
     for seed in o.rerun_seeds:  # the re-runs' flags now, not after hours of trials
         check_seed("--rerun-seeds", seed)

@@ -51,6 +51,13 @@ def test_verify_on_an_empty_results_folder_fails(tmp_path):
     result = run_bench("verify", "--results", str(empty))
     assert result.returncode != 0
     assert "no reference records" in result.stdout + result.stderr
+    a_file, absent = tmp_path / "a-file", tmp_path / "absent"
+    a_file.touch()
+    tune = ["tune", "--method", "gan_only", "--budget-kimg", "0.1", "--trials", "1"]
+    for command, where, message in ((["verify"], absent, "no such folder"), (["verify"], a_file, "a plain file"),
+                                    (tune, a_file, "a plain file")):  # a typo'd folder is a usage error
+        refused = run_main_in_process(*command, "--results", str(where))
+        assert refused.returncode == 2 and f"--results {where}: {message}" in refused.stderr, refused.stderr
 
 
 @pytest.fixture
