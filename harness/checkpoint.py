@@ -72,8 +72,10 @@ def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads((f.metadata() or {})["meta"])
             tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, KeyError, ValueError) as exc:
-        raise BenchError(f"{path}: unreadable training state ({exc.__class__.__name__})") from None
+    except KeyError as exc:  # e.g. a generator.safetensors put in the checkpoint's place
+        raise BenchError(f"{path}: not a training state of `bench run` (its metadata lacks {exc})") from None
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise BenchError(f"{path}: unreadable training state ({exc.__class__.__name__}: {in_brief(exc)})") from None
     return tensors, meta
 
 
