@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import numerics
-from harness.errors import BenchError
+from harness.errors import BenchError, in_brief
 
 SCHEMA_VERSION = 1
 RECORD_NAME = "record.json"
@@ -138,7 +138,7 @@ def read_json(path: Path) -> dict:
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise BenchError(f"{path}: not readable JSON ({exc.__class__.__name__})") from None
+        raise BenchError(f"{path}: not readable JSON ({exc.__class__.__name__}: {in_brief(exc)})") from None
     if not isinstance(data, dict):
         raise BenchError(f"{path}: not a JSON object")
     return data

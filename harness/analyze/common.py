@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from harness import records
-from harness.errors import BenchError, UsageError
+from harness.errors import BenchError, UsageError, in_brief
 
 
 @dataclass
@@ -41,7 +41,7 @@ def read_run_record(run_dir: Path) -> dict:
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise BenchError(f"{path}: not a readable run record ({exc.__class__.__name__})") from None
+        raise BenchError(f"{path}: not a readable run record ({exc.__class__.__name__}: {in_brief(exc)})") from None
     if record.get("kind", "run") != "run":
         raise UsageError(f"{path} is an analysis record ({record.get('kind')}), not a run")
     if record.get("status") != "completed":

@@ -15,7 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from safetensors import safe_open
 
-from harness.errors import BenchError
+from harness.errors import BenchError, in_brief
 from harness.files import sha256_file  # noqa: F401  (re-exported: backbones hash their files with it)
 
 
@@ -62,7 +62,7 @@ def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
         else:
             raise BenchError(f"{path}: no card in the file's metadata and no {card_path(path).name} beside it")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BenchError(f"{path}: the card in {where} is not valid JSON ({exc.__class__.__name__})") from None
+        raise BenchError(f"{path}: the card in {where} is not valid JSON ({exc.__class__.__name__}: {in_brief(exc)})") from None
     if not isinstance(card, dict):
         raise BenchError(f"{path}: the card in {where} is not a JSON object")
     return state, card
@@ -77,7 +77,7 @@ def identify_weights(path: Path) -> str:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        return f"not a readable safetensors file ({exc.__class__.__name__})"
+        return f"not a readable safetensors file ({exc.__class__.__name__}: {in_brief(exc)})"
     if "meta" in metadata and "card" not in metadata:
         return "a training checkpoint of `bench run` (resume it with --resume RUN_DIR)"
     text = metadata.get("card")

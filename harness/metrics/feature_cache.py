@@ -30,6 +30,7 @@ from typing import Callable
 import torch
 
 from harness.data.readers import data_cache_dir
+from harness.errors import in_brief
 
 ENV = "BENCH_FEATURE_CACHE"
 FORMAT = "2"  # files of format 1 carried no provenance; they are rebuilt
@@ -126,7 +127,7 @@ def load_or_compute(path: Path | None, key: str, what: str, rebuilt: dict[str, s
                 meta, value = f.metadata() or {}, f.get_tensor(key)
             reason = check(value, meta)
         except (SafetensorError, KeyError, OSError, ValueError, RuntimeError) as exc:
-            reason = f"it does not load ({exc.__class__.__name__})"
+            reason = f"it does not load ({exc.__class__.__name__}: {in_brief(exc)})"
         if reason is None:
             return value
         if str(path) not in rebuilt:

