@@ -25,10 +25,11 @@ class MissingArtefactError(BenchError):
     """A file (weights, data) that is not on disk and cannot be downloaded here."""
 
 
-def in_brief(exc: BaseException, limit: int = 160) -> str:
+def in_brief(exc: BaseException, limit: int = 160, otherwise: str | None = None) -> str:
     """An exception's message on one line, for an error that names a file: its first line, and the next
     too when the first only announces it (``load_state_dict``'s "Error(s) in loading state_dict for X:"
-    says nothing of what is missing or mismatched)."""
+    says nothing of what is missing or mismatched). An empty message gives ``otherwise`` (default: the
+    exception's type)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     text = " ".join(lines[:2]) if lines and lines[0].endswith(":") else (lines[0] if lines else "")
-    return text[:limit] or type(exc).__name__
+    return text[:limit] or (type(exc).__name__ if otherwise is None else otherwise)

@@ -13,6 +13,8 @@ import os
 import zipfile
 from pathlib import Path
 
+from harness.errors import in_brief
+
 WEIGHTS_DIR_ENV = "BENCH_WEIGHTS_DIR"
 
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
@@ -30,8 +32,7 @@ def npz_trouble(path: Path | str, exc: BaseException) -> str:
         is_zip = True
     if not is_zip:
         return "not a zip archive, as every .npz is"
-    first = str(exc).splitlines()[0][:100] if str(exc) else "truncated or damaged"
-    return f"{type(exc).__name__}: {first}"
+    return f"{type(exc).__name__}: {in_brief(exc, 100, otherwise='truncated or damaged')}"
 
 
 def sha256_file(path: Path | str) -> str:

@@ -164,13 +164,13 @@ def random_inception(device: torch.device, batch_size: int = 250):
 
 def inception_for_timing(device: torch.device, batch_size: int = 250):
     """The real FID Inception when its weights are on disk, else the random-weight one; and which."""
-    from harness.errors import BenchError
+    from harness.errors import BenchError, in_brief
     from harness.metrics.inception import load_inception
 
     try:
         return load_inception(device=device, batch_size=batch_size), "torch-fidelity weights"
     except BenchError as exc:
-        return random_inception(device, batch_size), f"random weights ({str(exc).splitlines()[0][:120]})"
+        return random_inception(device, batch_size), f"random weights ({in_brief(exc, 120)})"
 
 
 def fid_end_to_end(generator: torch.nn.Module, shape: tuple[int, ...], num_samples: int, device: torch.device,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.errors import BenchError
+from harness.errors import BenchError, in_brief
 
 
 def build_network(class_name: str, init_kwargs: dict) -> torch.nn.Module:
@@ -34,4 +34,4 @@ def build_network(class_name: str, init_kwargs: dict) -> torch.nn.Module:
         return NETWORK_CLASSES[class_name](**init_kwargs)
     except (TypeError, ValueError, KeyError, ZeroDivisionError, AttributeError, RuntimeError) as exc:
         raise BenchError(f"cannot build {class_name} from the recorded keywords: {exc.__class__.__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+                         f"{in_brief(exc, otherwise='')}") from None

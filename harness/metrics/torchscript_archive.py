@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from harness.errors import BenchError
+from harness.errors import BenchError, in_brief
 from harness.safe_unpickling import SafeCall
 
 # torch.<Name>Storage -> dtype: the storage names TorchScript archives use.
@@ -191,7 +191,7 @@ def read_tensors(path: Path | str) -> ArchiveTensors:
         raise
     except _CORRUPT as exc:
         raise BenchError(f"{path}: not a readable TorchScript archive ({exc.__class__.__name__}: "
-                         f"{str(exc).splitlines()[0][:120] if str(exc) else 'truncated or damaged'})") from None
+                         f"{in_brief(exc, 120, otherwise='truncated or damaged')})") from None
     out = ArchiveTensors()
     _flatten(tree, "", out, path)
     return out
