@@ -18,6 +18,7 @@ import torch
 
 from harness.backbones import LoadedBackbone
 from harness.errors import UsageError
+from harness.optimizers import Optimizer
 
 
 @dataclass
@@ -78,7 +79,7 @@ class Method(ABC):
         """Everything with state to checkpoint (generator, discriminator, auxiliary networks)."""
         return {"generator": self.generator}
 
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+    def optimizers(self) -> dict[str, Optimizer]:
         return {}
 
     def record_info(self) -> dict[str, Any]:
@@ -123,7 +124,7 @@ class StudentDistillation(Method):
     def generator(self) -> torch.nn.Module:
         return self._generator
 
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+    def optimizers(self) -> dict[str, Optimizer]:
         return {"student": self.opt}
 
 

@@ -53,10 +53,11 @@ from baselines.d2o import BackboneConditioning, ConsistencyFunction, D2OGenerato
 from baselines.losses import pseudo_huber
 from baselines.tunable import choice, int_range, log_uniform, uniform
 from harness.errors import MissingArtefactError, UsageError
+from harness.optimizers import Adam, RAdam
 from harness.samplers import heun_step, karras_sigmas, supported_sigma_range
 
 LOSSES = ("pseudo_huber", "l2", "lpips")
-OPTIMIZERS = {"radam": torch.optim.RAdam, "adam": torch.optim.Adam}
+OPTIMIZERS = {"radam": RAdam, "adam": Adam}
 WEIGHTINGS = ("uniform", "inverse_step")
 
 

@@ -66,6 +66,7 @@ from baselines.discriminator_choice import DiscriminatorSettings, discriminator_
 from baselines.losses import discriminator_loss, edm_loss_weight, generator_loss
 from baselines.tunable import int_range, log_uniform
 from harness.errors import UsageError
+from harness.optimizers import AdamW, Optimizer
 from harness.samplers import append_dims, karras_sigma, supported_sigma_range
 
 
@@ -212,9 +213,9 @@ class DMD(Method):
             self.classifier = BottleneckClassifier(int(middle.out_channels)).to(ctx.device)
             fake_params += list(self.classifier.parameters())
 
-        self.opt_g = torch.optim.AdamW(self.G.parameters(), lr=config.g_lr, betas=(config.beta1, config.beta2),
+        self.opt_g = AdamW(self.G.parameters(), lr=config.g_lr, betas=(config.beta1, config.beta2),
                                        eps=1e-8, weight_decay=config.weight_decay)
-        self.opt_fake = torch.optim.AdamW(fake_params, lr=config.fake_lr, betas=(config.beta1, config.beta2),
+        self.opt_fake = AdamW(fake_params, lr=config.fake_lr, betas=(config.beta1, config.beta2),
                                           eps=1e-8, weight_decay=config.weight_decay)
 
     @property
@@ -233,7 +234,7 @@ class DMD(Method):
             out["discriminator"] = self.D
         return out
 
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+    def optimizers(self) -> dict[str, Optimizer]:
         return {"generator": self.opt_g, "fake_score": self.opt_fake}
 
     def record_info(self) -> dict[str, Any]:

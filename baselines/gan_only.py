@@ -36,6 +36,7 @@ from baselines.discriminator_choice import DiscriminatorSettings, discriminator_
 from baselines.losses import discriminator_loss, generator_loss, r1_penalty
 from baselines.random_init import check_init, generator_source
 from baselines.tunable import log_uniform
+from harness.optimizers import Adam, Optimizer
 
 
 GRAD_LIMIT = 1e5  # the authors' replacement for an infinite gradient entry
@@ -96,9 +97,9 @@ class GanOnly(Method):
         D, self.discriminator_info = discriminator_for(config, net, ctx.seed)
         self.D = D.to(ctx.device)
         c = config.r1_interval / (config.r1_interval + 1) if config.r1_interval > 0 else 1.0
-        self.opt_g = torch.optim.Adam([p for p in self.G.parameters() if p.requires_grad], lr=config.g_lr,
+        self.opt_g = Adam([p for p in self.G.parameters() if p.requires_grad], lr=config.g_lr,
                                       betas=(config.beta1, config.beta2), eps=1e-8)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.d_lr * c,
+        self.opt_d = Adam(self.D.parameters(), lr=config.d_lr * c,
                                       betas=(config.beta1**c, config.beta2**c), eps=1e-8)
 
     def prepare_generator(self) -> None:
@@ -111,7 +112,7 @@ class GanOnly(Method):
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"generator": self.G, "discriminator": self.D}
 
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+    def optimizers(self) -> dict[str, Optimizer]:
         return {"generator": self.opt_g, "discriminator": self.opt_d}
 
     def record_info(self) -> dict[str, Any]:

@@ -55,6 +55,7 @@ from baselines import METHODS
 from baselines.base import MethodContext, StudentDistillation, draw_latents
 from baselines.tunable import choice, log_uniform
 from harness.errors import UsageError
+from harness.optimizers import Adam, Optimizer
 from harness.samplers import OneStepGenerator, ddim_step, karras_sigmas, supported_sigma_range
 
 WEIGHTINGS = ("snr_plus_one", "truncated_snr")
@@ -183,9 +184,9 @@ class ProgressiveDistillation(StudentDistillation):
         self.round = 0
         self.opt = self._new_optimizer()
 
-    def _new_optimizer(self) -> torch.optim.Optimizer:
+    def _new_optimizer(self) -> Optimizer:
         c = self.config
-        return torch.optim.Adam(self.student.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), eps=1e-8)
+        return Adam(self.student.parameters(), lr=c.lr, betas=(c.beta1, c.beta2), eps=1e-8)
 
     def student_steps(self, round_index: int) -> int:
         """Student sampling steps in round r: start_steps / 2^(r+1)."""

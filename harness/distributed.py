@@ -21,6 +21,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from harness.errors import UsageError
+from harness.optimizers import Optimizer
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def unreplicate(method, names: list[str]) -> None:
         setattr(method, name, getattr(method, name).module)
 
 
-def _params(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+def _params(optimizer: Optimizer) -> list[torch.Tensor]:
     return [p for group in optimizer.param_groups for p in group["params"]]
 
 

@@ -26,6 +26,7 @@ from harness.backbones.files import save_weights
 from harness.data import ImageDataset
 from harness.data.base import to_float
 from harness.errors import UsageError
+from harness.optimizers import Adam
 from harness.ema import EMA
 from harness.progress import image_progress
 from harness.seeding import make_generator
@@ -115,7 +116,7 @@ def pretrain(dataset: ImageDataset, cfg: PretrainConfig, seed: int, device: torc
     precision = resolve_precision(cfg.precision, device)
     net = build_network(cfg.network["class_name"], cfg.network["init_kwargs"]).to(device).train()
     fused = {"fused": True} if device.type == "cuda" else {}  # the fused kernel exists for CUDA only
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8, **fused)
+    opt = Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8, **fused)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     images_on_device = dataset.images.to(device)  # once: 70k Fashion-MNIST images are 72 MB as uint8
     labels_on_device = dataset.labels.to(device)

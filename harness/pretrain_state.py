@@ -18,6 +18,7 @@ import torch
 
 from harness.checkpoint import flatten_optimizer, load_state, module_state, prefixed_state, save_state, unflatten_optimizer
 from harness.errors import BenchError, UsageError, in_brief
+from harness.optimizers import Optimizer
 
 ACTIVE: list[Path] = []  # the state file of the pre-training in progress (for the CLI's Ctrl-C hint)
 # Config fields that may change between sittings: the length, and how the card is measured.
@@ -37,7 +38,7 @@ def comparable(cfg) -> dict[str, Any]:
 
 
 def save_pretrain_state(path: Path, cfg, seed: int, data_sha256: str, net: torch.nn.Module, ema_net: torch.nn.Module,
-                        opt: torch.optim.Optimizer, rngs: dict[str, torch.Generator], progress: dict[str, Any]) -> None:
+                        opt: Optimizer, rngs: dict[str, torch.Generator], progress: dict[str, Any]) -> None:
     """``progress``: seen, step, cursor, seconds (numbers), commands (every command that trained it, oldest
     first) and order, losses (tensors)."""
     tensors: dict[str, torch.Tensor] = {"order": progress["order"], "losses": progress["losses"],
@@ -77,7 +78,7 @@ def load_pretrain_state(path: Path, cfg, seed: int, data_sha256: str) -> tuple[d
 
 
 def restore_pretrain_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any], net: torch.nn.Module,
-                           ema_net: torch.nn.Module, opt: torch.optim.Optimizer, rngs: dict[str, torch.Generator],
+                           ema_net: torch.nn.Module, opt: Optimizer, rngs: dict[str, torch.Generator],
                            device: torch.device) -> dict[str, Any]:
     """Load a checked state into freshly built objects; returns the loop's progress."""
     try:

@@ -10,6 +10,7 @@ from baselines import METHODS
 from baselines.consistency_distillation import cd_sigmas, consistency_distillation_target
 from baselines.d2o import ConsistencyFunction, D2OGenerator
 from harness.errors import MissingArtefactError, UsageError
+from harness.optimizers import Adam, RAdam
 from harness.samplers import heun_step
 from tiny_methods import context, one_hot, tiny_backbone, tiny_net
 
@@ -73,7 +74,7 @@ def test_cd_uses_radam_with_cms_linear_warm_up():
     cls = METHODS.get("consistency_distillation")
     assert (cls.Config().optimizer, cls.Config().lr_warmup_kimg) == ("radam", 10_000.0)
     method = cls(context(tiny_backbone()), cls.Config(lr_warmup_kimg=0.016))  # 16 images: 4 steps of 4
-    assert isinstance(method.opt, torch.optim.RAdam)
+    assert isinstance(method.opt, RAdam)
     rng, real = torch.Generator().manual_seed(0), torch.rand((4, 1, 8, 8)) * 2 - 1
     lrs = []
     for step in range(5):
@@ -81,7 +82,7 @@ def test_cd_uses_radam_with_cms_linear_warm_up():
         lrs.append(method.opt.param_groups[0]["lr"])
     assert lrs == pytest.approx([1e-4, 2e-4, 3e-4, 4e-4, 4e-4])
     adam = cls(context(tiny_backbone()), cls.Config(optimizer="adam"))
-    assert type(adam.opt) is torch.optim.Adam
+    assert type(adam.opt) is Adam
     with pytest.raises(UsageError, match="optimizer"):
         cls(context(tiny_backbone()), cls.Config(optimizer="sgd"))
 
