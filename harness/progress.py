@@ -47,6 +47,27 @@ def _line(console: Console, text: str) -> None:
     console.print(text, highlight=False, markup=False, soft_wrap=True)
 
 
+class LineSchedule:
+    """When a log gets its next progress line: at each tenth of ``total`` passed (each ``every`` when the
+    total is unknown), and at every advance from the total on. ``first_now``: the first advance prints."""
+
+    def __init__(self, total: float, every: float = 16e6, first_now: bool = False):
+        self.total, self.every = total, total / 10 if total > 0 else every
+        self.next = 0.0 if first_now else self.every
+
+    def due(self, done: float) -> bool:
+        if done < self.next and not 0 < self.total <= done:
+            return False
+        while self.next <= done:
+            self.next += self.every
+        return True
+
+
+def _rate_and_eta(done: float, total: float, seconds: float) -> tuple[float, float]:
+    rate = done / seconds if seconds > 0 else 0.0
+    return rate, (max(0.0, total - done) / rate if rate > 0 else float("nan"))  # budgets end past a batch
+
+
 @contextlib.contextmanager
 def image_progress(description: str, total: int, enabled: bool = True) -> Iterator[Callable[[int], None]]:
     """Yields ``advance(n_images)``; draws nothing when disabled, and prints a line per 10% when stderr
@@ -68,16 +89,13 @@ def image_progress(description: str, total: int, enabled: bool = True) -> Iterat
 def plain_progress(description: str, total: int, console: Console) -> Callable[[int], None]:
     import time
 
-    state = {"done": 0, "next": total / 10, "start": time.perf_counter()}
+    schedule, state = LineSchedule(total), {"done": 0, "start": time.perf_counter()}
 
     def advance(n: int) -> None:
         state["done"] += n
-        if state["done"] >= state["next"] or state["done"] >= total:
-            seconds = time.perf_counter() - state["start"]
-            rate = state["done"] / seconds if seconds > 0 else 0.0
-            eta = max(0.0, total - state["done"]) / rate if rate > 0 else float("nan")  # budgets end past a batch
+        if schedule.due(state["done"]):
+            rate, eta = _rate_and_eta(state["done"], total, time.perf_counter() - state["start"])
             _line(console, f"{description}: {state['done']:,}/{total:,} images, {rate:,.0f} img/s, ETA {eta:,.0f} s")
-            state["next"] += total / 10
 
     return advance
 
@@ -98,18 +116,14 @@ def transfer_progress(description: str, total_bytes: int) -> Iterator[Callable[[
             task = progress.add_task(description, total=total_bytes or None)
             yield lambda n: progress.advance(task, n)
         return
-    step = total_bytes / 10 if total_bytes > 0 else 16e6
-    state = {"done": 0, "next": step, "start": time.perf_counter()}
+    schedule, state = LineSchedule(total_bytes, every=16e6), {"done": 0, "start": time.perf_counter()}
 
     def advance(n: int) -> None:
         state["done"] += n
-        if state["done"] >= state["next"]:
-            seconds = time.perf_counter() - state["start"]
+        if schedule.due(state["done"]):
+            rate, _ = _rate_and_eta(state["done"] / 1e6, 0.0, time.perf_counter() - state["start"])
             size = f" of {total_bytes / 1e6:,.1f}" if total_bytes > 0 else ""
-            rate = state["done"] / 1e6 / seconds if seconds > 0 else 0.0
             _line(console, f"{_labelled(description)}: {state['done'] / 1e6:,.1f}{size} MB, {rate:,.1f} MB/s")
-            while state["next"] <= state["done"]:
-                state["next"] += step
 
     yield advance
 
@@ -149,7 +163,8 @@ def phase_progress(description: str, total: int, unit: str = "images") -> Iterat
         return
     console = Console(stderr=True)
     start = time.perf_counter()
-    state: dict = {"done": 0, "shown": None, "next": 0.0}
+    state: dict = {"done": 0, "shown": None}
+    schedule = LineSchedule(total, first_now=True)
     progress = None
 
     def advance(n: int) -> None:
@@ -167,12 +182,10 @@ def phase_progress(description: str, total: int, unit: str = "images") -> Iterat
                 return
             state["shown"] = "plain"
         if state["shown"] == "plain":
-            if state["done"] >= state["next"] or state["done"] >= total:
-                rate = state["done"] / seconds if seconds > 0 else 0.0
-                eta = (total - state["done"]) / rate if rate > 0 else float("nan")
+            if schedule.due(state["done"]):
+                _, eta = _rate_and_eta(state["done"], total, seconds)
                 _line(console, f"{_labelled(description)}: {state['done']:,}/{total:,} {unit}, {seconds:,.0f} s, "
                                f"ETA {eta:,.0f} s")
-                state["next"] = state["done"] + total / 10
         else:
             progress.update(state["shown"], completed=state["done"])
 

@@ -32,9 +32,7 @@ from harness.errors import BenchError, MissingArtefactError, in_brief
 _READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, zipfile.BadZipFile, tarfile.TarError, KeyError, IndexError)
 
 
-# ---------------------------------------------------------------------------------------------
-# CIFAR-10 python batches
-# ---------------------------------------------------------------------------------------------
+# --- CIFAR-10 python batches -----------------------------------------------------------------
 
 CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR10_TEST_BATCHES = ("test_batch",)
@@ -100,17 +98,17 @@ def read_cifar10_tar(archive: Path, batches: Iterable[str] = CIFAR10_TRAIN_BATCH
                 base = member.name.rsplit("/", 1)[-1]
                 if member.isfile() and base in wanted and base not in found:
                     found[base] = tar.extractfile(member).read()  # type: ignore[union-attr]
-    except _READ_ERRORS as exc:
-        raise BenchError(f"{archive}: truncated or corrupt tar archive ({type(exc).__name__}: {in_brief(exc)})") from None
+    except _READ_ERRORS as exc:  # tarfile's "could not be opened" lists each compression it tried, one per line
+        unopened = isinstance(exc, tarfile.ReadError) and str(exc).startswith("file could not be opened")
+        raise BenchError(f"{archive}: " + ("not a tar archive (plain, gzip, bzip2 or xz)" if unopened else
+                         f"truncated or corrupt tar archive ({type(exc).__name__}: {in_brief(exc)})")) from None
     missing = [name for name in wanted if name not in found]
     if missing:
         raise BenchError(f"{archive}: not the CIFAR-10 python archive (no {', '.join(missing)} inside)")
     return _concat([parse_cifar10_batch(found[name], f"{archive}:{name}") for name in wanted])
 
 
-# ---------------------------------------------------------------------------------------------
-# EDM dataset_tool archives
-# ---------------------------------------------------------------------------------------------
+# --- EDM dataset_tool archives ---------------------------------------------------------------
 
 _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 
@@ -224,9 +222,7 @@ def read_edm_checked(path: Path, resolution: int, channels: int, num_classes: in
         raise BenchError(f"{path}: has no class labels (dataset.json missing or null); {num_classes} classes expected")
     return images, checked_labels(labels, num_classes, f"{path}: dataset.json")
 
-# ---------------------------------------------------------------------------------------------
-# idx files (MNIST, Fashion-MNIST)
-# ---------------------------------------------------------------------------------------------
+# --- idx files (MNIST, Fashion-MNIST) --------------------------------------------------------
 
 _IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
                0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
@@ -293,9 +289,7 @@ def read_idx_pair(images_path: Path, labels_path: Path, num_classes: int,
     return images, labels
 
 
-# ---------------------------------------------------------------------------------------------
-# Where data files live, and fetching them when online
-# ---------------------------------------------------------------------------------------------
+# --- Where data files live, and fetching them when online ------------------------------------
 
 DATA_DIR_ENV = "BENCH_DATA_DIR"
 

@@ -121,3 +121,13 @@ def test_decoding_an_image_folder_is_a_phase(monkeypatch, capsys, tmp_path) -> N
         with progress.phases_shown(False):
             read(tmp_path)
         assert capsys.readouterr().err == ""
+
+
+def test_a_log_gets_a_line_per_tenth_passed_and_one_at_the_end() -> None:
+    """The schedule all three plain reporters (images, downloads, phases) share."""
+    tenths = progress.LineSchedule(100)
+    assert [done for done in (5, 10, 15, 45, 46, 99, 100, 104) if tenths.due(done)] == [10, 45, 99, 100, 104]
+    unknown = progress.LineSchedule(0, every=16e6)  # a download whose size the server did not give
+    assert [mb for mb in (10, 16, 20, 50, 64) if unknown.due(mb * 1e6)] == [16, 50, 64]
+    first = progress.LineSchedule(100, first_now=True)
+    assert [done for done in (3, 8, 13, 20) if first.due(done)] == [3, 13, 20]
