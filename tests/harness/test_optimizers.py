@@ -15,6 +15,10 @@ PAIRS = [
     (AdamW, torch.optim.AdamW, {"lr": 1e-3, "betas": (0.9, 0.999), "weight_decay": 0.01}),
     (RAdam, torch.optim.RAdam, {"lr": 4e-4, "betas": (0.9, 0.999), "eps": 1e-8}),
     (RAdam, torch.optim.RAdam, {"lr": 1e-3, "weight_decay": 0.05, "decoupled_weight_decay": True}),
+    # The paths CUDA takes (bench pretrain asks for fused; foreach is torch's default there), run on the CPU.
+    (Adam, torch.optim.Adam, {"lr": 1e-3, "fused": True}),
+    (AdamW, torch.optim.AdamW, {"lr": 1e-3, "foreach": True}),
+    (RAdam, torch.optim.RAdam, {"lr": 1e-3, "foreach": True}),
 ]
 
 
