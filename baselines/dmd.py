@@ -214,9 +214,9 @@ class DMD(Method):
             fake_params += list(self.classifier.parameters())
 
         self.opt_g = AdamW(self.G.parameters(), lr=config.g_lr, betas=(config.beta1, config.beta2),
-                                       eps=1e-8, weight_decay=config.weight_decay)
+                           eps=1e-8, weight_decay=config.weight_decay)
         self.opt_fake = AdamW(fake_params, lr=config.fake_lr, betas=(config.beta1, config.beta2),
-                                          eps=1e-8, weight_decay=config.weight_decay)
+                              eps=1e-8, weight_decay=config.weight_decay)
 
     @property
     def generator(self) -> torch.nn.Module:

@@ -98,9 +98,8 @@ class GanOnly(Method):
         self.D = D.to(ctx.device)
         c = config.r1_interval / (config.r1_interval + 1) if config.r1_interval > 0 else 1.0
         self.opt_g = Adam([p for p in self.G.parameters() if p.requires_grad], lr=config.g_lr,
-                                      betas=(config.beta1, config.beta2), eps=1e-8)
-        self.opt_d = Adam(self.D.parameters(), lr=config.d_lr * c,
-                                      betas=(config.beta1**c, config.beta2**c), eps=1e-8)
+                          betas=(config.beta1, config.beta2), eps=1e-8)
+        self.opt_d = Adam(self.D.parameters(), lr=config.d_lr * c, betas=(config.beta1**c, config.beta2**c), eps=1e-8)
 
     def prepare_generator(self) -> None:
         """Hook for variants that change which generator weights train (D2O-F freezes most)."""
