@@ -51,25 +51,37 @@ def fmt_count(value: float | None) -> str:
 
 
 # Groupings of report.inputs' Run objects (kept here so that inputs.py stays one concept: reading records).
+def per_seed(pairs: Iterable[tuple[int, float]]) -> list[float]:
+    """One value per seed, in seed order: the mean of a seed's values. The seed is the unit a ± spreads
+    over; a seed measured twice at one budget (its run at that budget and a longer run's curve point,
+    which for D2O are the same numbers) would otherwise count twice and shrink the std."""
+    by_seed = group_by(sorted(pairs, key=lambda pair: pair[0]), key=lambda pair: pair[0])
+    return [statistics.fmean(v for _, v in values) for values in by_seed.values()]
+
+
+def seed_values(runs: list["Run"], m: "Measurement", attribute: str = "values") -> list[float]:
+    """``m``'s values (``run.values`` or ``run.best``) of ``runs``, one per seed (``per_seed``)."""
+    return per_seed((r.seed, v) for r in runs for mm, v in getattr(r, attribute) if mm == m)
+
+
 def fd_values(runs: list["Run"]) -> dict["Measurement", list[float]]:
-    """FD values of runs grouped by measurement, in sorted measurement order."""
-    out: dict = {}
-    for run in runs:
-        for m, v in run.values:
-            if m.is_fd():
-                out.setdefault(m, []).append(v)
-    return {m: out[m] for m in sorted(out)}
+    """FD values of runs by measurement, one per seed (``per_seed``), in sorted measurement order."""
+    found = sorted({m for run in runs for m, _ in run.values if m.is_fd()})
+    return {m: seed_values(runs, m) for m in found}
 
 
 def kid_values(runs: list["Run"]) -> dict["Measurement", list[tuple[float, float | None]]]:
-    """KID values of runs (each with its std over subsets, when recorded) by measurement, sorted."""
-    out: dict = {}
-    for run in runs:
-        spreads = dict(run.spreads)
-        for m, v in run.values:
-            if m.name == "kid":
-                out.setdefault(m, []).append((v, spreads.get(m)))
-    return {m: out[m] for m in sorted(out)}
+    """KID values by measurement, sorted, one per seed (its mean, with the mean std over subsets where
+    its runs recorded one)."""
+    found = sorted({m for run in runs for m, _ in run.values if m.name == "kid"})
+    out = {}
+    for m in found:
+        values = per_seed((r.seed, v) for r in runs for mm, v in r.values if mm == m)
+        spreads = group_by(((r.seed, dict(r.spreads).get(m)) for r in runs if any(mm == m for mm, _ in r.values)),
+                           key=lambda pair: pair[0])
+        stds = [[s for _, s in spreads[seed] if s is not None] for seed in sorted(spreads)]
+        out[m] = [(v, statistics.fmean(s) if s else None) for v, s in zip(values, stds)]
+    return out
 
 
 def kid_cell(pairs: list[tuple[float, float | None]]) -> str:
@@ -95,9 +107,19 @@ def runs_with(runs: list["Run"], m: "Measurement") -> list["Run"]:
 
 
 def seeds_shown(runs: list) -> str:
-    """Seed count, plus the run count when a seed was run more than once."""
+    """Seed count, plus the run count when a seed was measured more than once (its values are averaged
+    first: ``per_seed``)."""
     seeds = len({r.seed for r in runs})
     return str(seeds) if seeds == len(runs) else f"{seeds} ({len(runs)} runs)"
+
+
+REPEATED_SEEDS_NOTE = ("seeds \"3 (6 runs)\": a seed measured by two runs at this budget (its own run and a longer "
+                       "run's curve point); a seed's values are averaged first, so ± is the std over seeds")
+
+
+def seeds_note(rows: list[list[str]]) -> list[str]:
+    """``REPEATED_SEEDS_NOTE`` where a shown seeds cell counts runs too (``seeds_shown``)."""
+    return [REPEATED_SEEDS_NOTE] if any(cell.endswith(" runs)") for row in rows for cell in row) else []
 
 
 def provenance(runs: list) -> str:

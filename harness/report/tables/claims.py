@@ -17,6 +17,7 @@ from harness.report.claims_rules import (LOSES_LITTLE, MIN_SEEDS, NOT_MEASURED, 
                                          lower_outcome, passes_per_image, verdict)
 from harness.report.inputs import (Analysis, Measurement, Run, dataset_title, fd_entry, fd_values,
                                    group_by, method_label)
+from harness.report.formatting import seed_values
 from harness.report.names import dataset_key
 from harness.report.render import Document, Section
 from harness.report.scales import early_stopped, scale_title, scales
@@ -73,7 +74,7 @@ def groups_in(runs: list[Run], m: Measurement) -> dict[tuple, tuple[Group, list[
     out = {}
     chosen = [r for r in runs if not r.snapshot_of_schedule]
     for key, group in group_by(chosen, lambda r: (r.method, level(r), r.variant, r.init, r.budget_kimg)).items():
-        values = tuple(v for r in group for mm, v in r.values if mm == m)
+        values = tuple(seed_values(group, m))
         if values:
             out[key] = (Group(group[0].label, key[4], values), group)
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from harness.report.inputs import (METHOD_ORDER, Run, dataset_order, dataset_title, fd_values, fmt, fmt_count,
                                    group_by, kid_values, run_command, runs_with, seeds_shown, summarize)
-from harness.report.formatting import KID_HEADER, KID_NOTE, kid_cell, provenance
+from harness.report.formatting import KID_HEADER, KID_NOTE, kid_cell, provenance, seeds_note
 from harness.report.render import Document, Section
 from harness.report.spec import Context, TableSpec
 
@@ -81,7 +81,7 @@ def dataset_section(key: str, runs: list[Run]) -> tuple[Section, list[dict]]:
             csv_rows.append(base)
         rows.append(row)
         sources.append(provenance(group))
-    notes = [f"measurement {m.legend()}" for m in measurements + kid_measurements]
+    notes = [f"measurement {m.legend()}" for m in measurements + kid_measurements] + seeds_note(rows)
     notes += [KID_NOTE] if kid_measurements else []
     return Section(dataset_title(key), header, rows, notes, short, sources), csv_rows
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from harness.report.inputs import (Measurement, Run, Summary, dataset_order, dataset_title, fmt_count, group_by,
                                    method_label, run_command, seeds_shown, summarize)
-from harness.report.formatting import provenance
+from harness.report.formatting import provenance, seed_values, seeds_note
 from harness.report.plots import LineStyle, empty_panel, log_x_axis, log_y_if_wide, panels_drawer, place_labels
 from harness.report.render import Citations, Document, Section
 from harness.report.spec import Context, TableSpec
@@ -64,7 +64,7 @@ def points_of(runs: list[Run], m: Measurement) -> list[Point]:
     chosen = [r for r in runs if any(mm == m for mm, _ in r.values)]
     points = []
     for key, group in sorted(group_by(chosen, lambda r: (r.label, r.method, r.budget_kimg, r.backbone)).items()):
-        stats = summarize([v for r in group for mm, v in r.values if mm == m])
+        stats = summarize(seed_values(group, m))
         images = sum(r.images for r in group) / len(group)
         points.append(Point(key[0], key[1], key[2], images, stats.mean, stats.std, group))
     return points
@@ -214,7 +214,7 @@ def reproduced_section(index: int, panel: Panel) -> tuple[Section, list[dict]]:
         csv_rows.append({"panel": index, "kind": "reference", "dataset": panel.key, "method": label,
                          "bench_method": method, "fd": value, "seeds": n,
                          **(panel.measurement.csv_fields() if panel.measurement else {})})
-    notes = [f"measurement {panel.measurement.legend()}"] if panel.measurement else []
+    notes = ([f"measurement {panel.measurement.legend()}"] if panel.measurement else []) + seeds_note(rows)
     if panel.empty_note:
         notes.insert(0, f"{panel.empty_note}: run {run_command('gan_only', panel.key)}")
     header = ["method", "budget (kimg)", "training images", (panel.measurement.header() if panel.measurement

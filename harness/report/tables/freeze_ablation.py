@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from harness.report.inputs import (DATASETS, DEFAULT_BACKBONES, Run, dataset_order, dataset_title, fd_values,
                                    group_by, run_command, runs_with, seeds_shown, summarize)
-from harness.report.formatting import KID_HEADER, KID_NOTE, kid_cell, kid_values, provenance
+from harness.report.formatting import KID_HEADER, KID_NOTE, kid_cell, kid_values, provenance, seeds_note
 from harness.report.render import Citations, Document, Section
 from harness.report.spec import Context, TableSpec
 
@@ -105,7 +105,8 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
         sources.append(provenance(group))
     rows_reported, csv_reported = reported_only_rows(key, ctx, cites, done, len(measurements) + len(kid_measurements))
     sources += ["reported only: baselines/published.json (see the sources below)"] * len(rows_reported)
-    notes = section_notes(key, runs, measurements + kid_measurements, ctx, cites) + ([KID_NOTE] if kid_measurements else [])
+    notes = (section_notes(key, runs, measurements + kid_measurements, ctx, cites) + seeds_note(rows)
+             + ([KID_NOTE] if kid_measurements else []))
     return Section(dataset_title(key), header, rows + rows_reported, notes, short, sources), csv_rows + csv_reported
 
 

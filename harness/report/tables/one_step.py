@@ -12,7 +12,7 @@ from __future__ import annotations
 from harness.report.inputs import (DATASETS, METHOD_LABELS, METHOD_ORDER, Measurement, Run, dataset_order,
                                    dataset_title, fd_values, fmt_count, group_by, kid_values, run_command, runs_with,
                                    seeds_shown, summarize)
-from harness.report.formatting import KID_HEADER, KID_NOTE, kid_cell, provenance
+from harness.report.formatting import KID_HEADER, KID_NOTE, kid_cell, provenance, seed_values, seeds_note
 from harness.report.render import Citations, Document, Section
 from harness.report.spec import Context, TableSpec
 
@@ -141,7 +141,7 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
                                  "budget_kimg": first.budget_kimg, "backbone": first.backbone, **m.csv_fields(),
                                  "kid_mean": value, "kid_subset_std": std, "runs": 1})
         for m in best_measurements:
-            best = summarize([v for r in group for mm, v in r.best if mm == m])
+            best = summarize(seed_values(group, m, "best"))
             row.append(best.shown() if best else "—")
             if best:
                 csv_rows.append({"dataset": key, "method": first.label, "bench_method": first.method, "nfe": first.nfe,
@@ -161,7 +161,7 @@ def dataset_section(key: str, runs: list[Run], ctx: Context, cites: Citations) -
         sources.append(f"reported only: baselines/published.json entry {entry.id}")
         csv_rows.append({"dataset": key, "method": entry.method, "bench_method": entry.harness_method,
                          "nfe": entry.nfe, **reported_csv(entry, alternates)})
-    notes = (section_notes(key, runs, entries, measurements + kid_measurements, any_nc)
+    notes = (section_notes(key, runs, entries, measurements + kid_measurements, any_nc) + seeds_note(rows)
              + ([KID_NOTE] if kid_measurements else []) + ([BEST_NOTE] if best_measurements else []))
     return Section(dataset_title(key), header, rows, notes, short, sources), csv_rows
 
