@@ -32,7 +32,7 @@ def convert(src: Path | str, dst: Path | str, force: bool = False) -> dict:
     if dst.suffix != ".safetensors":
         raise UsageError(f"convert writes a .safetensors file, got {dst}")
     if not src.is_file():
-        raise BenchError(f"EDM pickle not found: {src}")
+        raise UsageError(f"EDM pickle not found: {src}")
     from harness.backbones.files import card_path
     from harness.validate import describe_path
 

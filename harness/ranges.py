@@ -29,9 +29,9 @@ class Range:
     why: str = ""
 
     def describe(self) -> str:
-        low = f">= {self.minimum:g}" if self.minimum is not None else (f"> {self.above:g}" if self.above is not None
+        low = f">= {self.minimum:.12g}" if self.minimum is not None else (f"> {self.above:.12g}" if self.above is not None
                                                                          else "")
-        high = f"< {self.below:g}" if self.below is not None else (f"<= {self.maximum:g}" if self.maximum is not None
+        high = f"< {self.below:.12g}" if self.below is not None else (f"<= {self.maximum:.12g}" if self.maximum is not None
                                                                      else "")
         return " and ".join(p for p in (low, high) if p)
 
@@ -103,8 +103,8 @@ def check_ranges(values: dict[str, Any], label: str = "--set ") -> None:
             raise UsageError(f"{label}{name} is empty; it needs at least one level ({rule.why})")
         for number in _numbers(value):
             if not math.isfinite(float(number)) or not rule.holds(number):
-                raise UsageError(f"{label}{name} must be {rule.describe()}, got {number:g} ({rule.why})")
+                raise UsageError(f"{label}{name} must be {rule.describe()}, got {number:.12g} ({rule.why})")
     for low, high in ORDERED:
         a, b = values.get(low), values.get(high)
         if isinstance(a, numbers.Real) and isinstance(b, numbers.Real) and not a < b:
-            raise UsageError(f"{label}{low}={a:g} must be below {high}={b:g}")
+            raise UsageError(f"{label}{low}={a:.12g} must be below {high}={b:.12g}")

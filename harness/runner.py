@@ -307,9 +307,9 @@ def resume(run_ref: str, results_dir: Path, show_progress: bool = True, device: 
 
     run_dir = Path(run_ref) if Path(run_ref).is_dir() else Path(results_dir) / run_ref
     if not run_dir.is_dir():
-        raise BenchError(f"no run '{run_ref}' in {results_dir} (pass a run id or a run directory)")
+        raise UsageError(f"no run '{run_ref}' in {results_dir} (pass a run id or a run directory)")
     if (run_dir / records.RECORD_NAME).exists():
-        raise BenchError(f"run {run_dir.name} has finished already (its record exists); nothing to resume")
+        raise UsageError(f"run {run_dir.name} has finished already (its record exists); nothing to resume")
     with run_lock(run_dir):  # a second resume of this run (or the run itself, still training) is refused
         return _resume(run_dir, show_progress, device, echo)
 

@@ -8,6 +8,7 @@ command that continues them.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import typer
@@ -30,7 +31,8 @@ def _unfinished(results: Path, finished: set[str]) -> list[dict]:
             config = json.loads(start.read_text()).get("config") or {}
         except (OSError, ValueError):
             config = {}
-        rows.append({"run_id": run_dir.name, "kind": "run", "status": f"unfinished (bench run --resume {run_dir.name})",
+        where = "" if results == DEFAULT_RESULTS else f" --results {shlex.quote(str(results))}"  # works as printed
+        rows.append({"run_id": run_dir.name, "kind": "run", "status": f"unfinished (bench run --resume {run_dir.name}{where})",
                      "method": config.get("method"), "dataset": config.get("dataset"), "seed": config.get("seed"),
                      "budget_kimg": (config.get("train") or {}).get("budget_kimg"), "metrics": [],
                      "path": str(run_dir)})

@@ -36,12 +36,12 @@ def check_number(name: str, value: Any, *, integral: bool = False, minimum: floa
     if integral and (not isinstance(value, numbers.Integral) and float(value) != int(value)):
         raise UsageError(f"{name} must be a whole number, got {value}")
     if minimum is not None and value < minimum:
-        raise UsageError(f"{name} must be at least {minimum:g}, got {value:g}")
+        raise UsageError(f"{name} must be at least {minimum:.12g}, got {value:.12g}")
     if above is not None and value <= above:
-        raise UsageError(f"{name} must be positive, got {value:g}" if above == 0 else
-                         f"{name} must be greater than {above:g}, got {value:g}")
+        raise UsageError(f"{name} must be positive, got {value:.12g}" if above == 0 else
+                         f"{name} must be greater than {above:.12g}, got {value:.12g}")
     if maximum is not None and value > maximum:
-        raise UsageError(f"{name} must be at most {maximum:g}, got {value:g}")
+        raise UsageError(f"{name} must be at most {maximum:.12g}, got {value:.12g}")
 
 
 def check_seed(name: str, value: Any) -> None:

@@ -140,6 +140,7 @@ def tune_command(o: TuneOptions, echo=print) -> dict[str, Any]:
     study = open_study(Path(o.results), name, settings, space, configured_defaults(config, space),
                        o.heartbeat_s, pruner, note)
     folder = study_dir(Path(o.results), name)
+    echo(f"study {name}: pruning {note}")
     objective = make_objective(config, space, name, folder, o.holdout_first_seed, o.show_progress, pruning, echo,
                                claim=lambda number: claim(study, Path(o.results), name, number, o.trials))
     try:

@@ -135,7 +135,11 @@ CASES = {
     # --resume takes the settings the run started with
     "resume with other flags": (["run", "--resume", RUN, "--method", "dmd", "--seed", "7", "--results", R], 2,
                                 "it takes only --results, --device and --quiet, not --method, --seed"),
-    "resume of a finished run": (["run", "--resume", RUN, "--results", R], 1, "has finished already"),
+    "resume of a finished run": (["run", "--resume", RUN, "--results", R], 2, "has finished already"),
+    "resume of no run": (["run", "--resume", "digits-gan_only-s9-nowhere", "--results", R], 2,
+                         "no run 'digits-gan_only-s9-nowhere' in"),
+    "convert a missing pickle": (["backbones", "convert", f"{F}/missing.pkl", f"{R}/out.safetensors"], 2,
+                                 "EDM pickle not found"),
     "resume without config": (["run", "--resume", "digits-gan_only-s1-noconfig", "--results", R], 2,
                               "holds no run config"),
     "resume with a foreign key": (["run", "--resume", "digits-gan_only-s2-foreign", "--results", R], 2,

@@ -120,8 +120,9 @@ CASES = {
     "eval 10^12 FID sets": (["eval", "--checkpoint", "{run}", "--fid-repeats", "1000000000000", "--results", R], 2,
                             "--fid-repeats must be at most 100"),
     "eval 10^8 samples": (["eval", "--checkpoint", "{run}", "--num-samples", "100000000", "--results", R], 2,
-                          "--num-samples must be at most 1e+06"),
-    "run 10^8 samples": (GAN + ["--num-samples", "100000000"], 2, "--num-samples must be at most 1e+06"),
+                          "--num-samples must be at most 1000000, got 100000000"),
+    "run 10^8 samples": (GAN + ["--num-samples", "100000000"], 2, "--num-samples must be at most 1000000"),
+    "run one sample over": (GAN + ["--num-samples", "1000001"], 2, "must be at most 1000000, got 1000001"),
     # weak spots
     "budget set twice": (GAN + ["--set", "budget_kimg=1", "--budget-kimg", "2"], 2,
                          "--set budget_kimg=1 and --budget-kimg 2 both set train.budget_kimg"),

@@ -76,7 +76,8 @@ def test_runs_lists_finished_and_unfinished_runs(made: dict, tmp_path: Path, mon
     assert "gan_only" in finished and f"fd {fd:.4g}" in finished and finished.endswith("completed")
     unfinished = by_id["digits-dmd-s3-20260101-000000-deadbeef"]
     assert unfinished.split()[2:6] == ["dmd", "digits", "2", "3"]
-    assert unfinished.endswith("unfinished (bench run --resume digits-dmd-s3-20260101-000000-deadbeef)")
+    assert unfinished.endswith(f"unfinished (bench run --resume digits-dmd-s3-20260101-000000-deadbeef --results "
+                               f"{results})")  # the command works as printed
 
     code, out, _ = invoke_bench(monkeypatch, capsys, "runs", "--results", str(results), "--json")
     assert code == 0 and {r["run_id"] for r in json.loads(out)} == set(by_id)

@@ -57,6 +57,8 @@ def test_three_trial_study_end_to_end_then_best_rerun_and_report(tiny_backbone, 
     assert trials[0].params == {"d_lr": 5e-4, "g_lr": 5e-4, "r1_gamma": 0.01}, "trial 0 is the dataset preset"
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 3
     assert "no per-run curve points" in study.user_attrs["pruning"] or "median" in study.user_attrs["pruning"]
+    said = first.stdout + first.stderr  # and the command says it, before its trials
+    assert f"study {name}: pruning {study.user_attrs['pruning']}" in said
 
     folder = results / "tuning" / name
     trial_records = records_in(folder)
