@@ -225,7 +225,9 @@ def load_run(run_dir: Path, device: str = "cpu", weights: Path | None = None) ->
     generator = method.generator
     if method.trains:
         weights = Path(weights) if weights is not None else record_dir / "generator.safetensors"
-        state, _ = load_weights(weights)
+        state, card = load_weights(weights)
+        if card.get("run_id") not in (None, record.get("run_id")):  # e.g. another run's file copied in
+            raise BenchError(f"{weights}: holds run {card['run_id']}'s generator, not run {record.get('run_id')}'s")
         try:
             generator.load_state_dict(state, strict=True)
         except RuntimeError as exc:

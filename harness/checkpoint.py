@@ -18,6 +18,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from harness.errors import BenchError, in_brief
+from harness.threads import MAX_THREADS
 
 STATE_FILE = "state.safetensors"
 
@@ -130,6 +131,37 @@ def collect_state(method, ema, loop: dict[str, Any], rngs: dict[str, torch.Gener
     return tensors, meta
 
 
+def check_belongs(meta: dict, run_dir: Path, started: dict | None) -> None:
+    """A training state resumes only the run that wrote it: the folder's run id, the settings the run
+    started with (``started``: checkpoint/run.json; only the device may change) and counters a loop
+    can reach. A state copied in from another run, or edited, never trains on under this run's name."""
+    name, owner = Path(run_dir).name, meta.get("run_id")
+    if owner is not None and owner != name:
+        raise BenchError(f"{run_dir}: its training state belongs to run {owner}; it cannot resume run {name}")
+    began = {k: v for k, v in ((started or meta).get("config") or {}).items() if k != "device"}
+    if not _agrees(began, meta.get("config") or {}):
+        raise BenchError(f"{run_dir}: its training state holds other settings than the run started with "
+                         f"(checkpoint/run.json); it does not belong to this run")
+    train = (meta.get("config") or {}).get("train") or {}
+    budget, batch, threads = train.get("budget_kimg"), train.get("batch_size"), meta.get("cpu_threads")
+    cursor, step, seen = (meta.get(k) for k in ("cursor", "step", "images_seen"))
+    reachable = all(_count(c) for c in (cursor, step, seen, batch)) and isinstance(budget, (int, float)) \
+        and seen <= budget * 1000 + batch
+    if not reachable or not (threads is None or (_count(threads) and 1 <= threads <= MAX_THREADS)):
+        raise BenchError(f"{run_dir}: its training state's counters are out of range; it does not belong to this run")
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _agrees(began: Any, now: Any) -> bool:
+    """Every setting the run began with holds now (a later version may have added settings)."""
+    if isinstance(began, dict):
+        return isinstance(now, dict) and all(k in now and _agrees(v, now[k]) for k, v in began.items())
+    return began == now
+
+
 def restore_state(method, ema, tensors: dict, meta: dict, rngs: dict[str, torch.Generator]) -> dict[str, Any]:
     try:  # a tensor or entry that does not fit is one line, never load_state_dict's traceback
         method.load_extra_state(meta["extra"])
@@ -144,6 +176,8 @@ def restore_state(method, ema, tensors: dict, meta: dict, rngs: dict[str, torch.
         missing = [k for k in ("cursor", "step", "images_seen", "history", "train_seconds") if k not in meta]
         if missing or "loop/order" not in tensors:
             raise KeyError(missing[0] if missing else "loop/order")
+        if not 0 <= meta["cursor"] <= len(tensors["loop/order"]):
+            raise ValueError(f"data cursor {meta['cursor']} outside its order of {len(tensors['loop/order'])}")
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         detail = f"lacks '{exc.args[0]}'" if isinstance(exc, KeyError) else f"does not fit ({in_brief(exc)})"
         raise BenchError(f"the checkpoint {detail}; it does not belong to this run") from None

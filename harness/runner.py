@@ -315,7 +315,7 @@ def resume(run_ref: str, results_dir: Path, show_progress: bool = True, device: 
 
 
 def _resume(run_dir: Path, show_progress: bool, device: str | None, echo) -> Path:
-    from harness.checkpoint import load_state
+    from harness.checkpoint import check_belongs, load_state
     from harness.storage import remove_stale_temporaries
 
     state, start = run_dir / "checkpoint" / STATE_FILE, run_dir / "checkpoint" / START_FILE
@@ -323,6 +323,7 @@ def _resume(run_dir: Path, show_progress: bool, device: str | None, echo) -> Pat
         raise BenchError(f"run {run_dir.name} has finished already (its record exists); nothing to resume")
     if state.is_file():
         _, meta = load_state(state)
+        check_belongs(meta, run_dir, records.read_json(start) if start.is_file() else None)
     elif start.is_file():
         meta = records.read_json(start)
         remove_stale_temporaries(state.parent, state.name)

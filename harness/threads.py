@@ -89,6 +89,10 @@ def busy_cores(cpus: list[int], seconds: float = SAMPLE_SECONDS) -> float:
         return 0.0
 
 
+# No CPU bench runs on has more; beyond it OpenMP allocates per thread until it crashes (100,000 did).
+MAX_THREADS = 1024
+
+
 def free_core_count(cores: int, busy: float) -> int:
     """Idle cores, at least one; a core counts as busy once more than half of it is used."""
     return max(1, min(cores, cores - int(busy + 0.5)))
@@ -103,13 +107,13 @@ def choose(requested: int | None = None, environ: dict | None = None,
     cpus = usable_cores()
     wait = environ.get(WAIT_POLICY) or None
     if requested is not None:
-        if requested < 1:
-            raise UsageError(f"--threads {requested}: give a whole number of at least 1")
+        if not 1 <= requested <= MAX_THREADS:
+            raise UsageError(f"--threads {requested}: give a whole number from 1 to {MAX_THREADS}")
         return ThreadChoice(int(requested), "--threads", len(cpus), None, wait)
     omp = environ.get("OMP_NUM_THREADS", "").strip()
     if omp:
-        if not omp.isdigit() or int(omp) < 1:
-            raise UsageError(f"OMP_NUM_THREADS={omp!r}: give a whole number of at least 1 (or unset it)")
+        if not omp.isdigit() or not 1 <= int(omp) <= MAX_THREADS:
+            raise UsageError(f"OMP_NUM_THREADS={omp!r}: give a whole number from 1 to {MAX_THREADS} (or unset it)")
         return ThreadChoice(int(omp), "OMP_NUM_THREADS", len(cpus), None, wait)
     busy = _LOOK.pop() if _LOOK and measure is busy_cores else measure(cpus)  # one look per command
     return ThreadChoice(free_core_count(len(cpus), busy), "free cores", len(cpus), round(busy, 2), wait)

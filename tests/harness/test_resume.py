@@ -17,3 +17,77 @@ def test_resume_of_a_finished_run_is_refused(tiny_backbone, tmp_path):
     with pytest.raises(UsageError, match="has finished already"):
         resume(path.parent.name, tmp_path, show_progress=False)
     assert path.read_bytes() == before
+
+
+def two_finished_runs(tiny_backbone, tmp_path):
+    """Two tiny runs (seeds 0 and 1); the first loses its record, as if killed after its last checkpoint."""
+    paths = []
+    for seed in (0, 1):
+        config = configure("gan_only", "digits", backbone=str(tiny_backbone), budget_kimg=0.1, seed=seed,
+                           device="cpu", overrides=["train.batch_size=32", "d_width=16"], num_samples=100)
+        paths.append(run(config, tmp_path, show_progress=False).parent)
+    (paths[0] / "record.json").unlink()
+    return paths
+
+
+def edit_state(path, **changes):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta, tensors = json.loads(f.metadata()["meta"]), {k: f.get_tensor(k) for k in f.keys()}
+    for key, value in changes.items():
+        if key == "budget_kimg":
+            meta["config"]["train"]["budget_kimg"] = value
+        else:
+            meta[key] = value
+    save_file(tensors, str(path), metadata={"meta": json.dumps(meta)})
+
+
+def test_a_training_state_resumes_only_the_run_that_wrote_it(tiny_backbone, tmp_path):
+    """Found by trying: another run's state copied in resumed under this run's name (its method, seed and
+    numbers in this run's record), and an edited budget or counter trained on."""
+    import shutil
+
+    import pytest
+
+    from harness.errors import BenchError
+    from harness.runner import resume
+
+    mine, other = two_finished_runs(tiny_backbone, tmp_path)
+    state = mine / "checkpoint" / "state.safetensors"
+    own = state.read_bytes()
+    shutil.copy(other / "checkpoint" / "state.safetensors", state)
+    with pytest.raises(BenchError, match=f"belongs to run {other.name}; it cannot resume run {mine.name}"):
+        resume(str(mine), tmp_path, show_progress=False)
+    for changes, message in (({"budget_kimg": 1e9}, "other settings than the run started with"),
+                             ({"images_seen": -1000}, "counters are out of range"),
+                             ({"step": "x"}, "counters are out of range"),
+                             ({"cpu_threads": 100000}, "counters are out of range")):
+        state.write_bytes(own)
+        edit_state(state, **changes)
+        with pytest.raises(BenchError, match=message):
+            resume(str(mine), tmp_path, show_progress=False)
+    assert not (mine / "record.json").exists()
+    state.write_bytes(own)  # its own state still finishes the run
+    assert resume(str(mine), tmp_path, show_progress=False) == mine / "record.json"
+
+
+def test_a_generator_copied_in_from_another_run_is_refused(tiny_backbone, tmp_path):
+    """`bench eval --checkpoint` and `bench sample` measured another run's generator under this run's id."""
+    import shutil
+
+    import pytest
+
+    from harness.build import load_run
+    from harness.errors import BenchError
+    from harness.runner import resume
+
+    mine, other = two_finished_runs(tiny_backbone, tmp_path)
+    resume(str(mine), tmp_path, show_progress=False)
+    for name in ("generator.safetensors", "generator.json"):
+        shutil.copy(other / name, mine / name)
+    with pytest.raises(BenchError, match=f"holds run {other.name}'s generator, not run {mine.name}'s"):
+        load_run(mine)

@@ -34,8 +34,10 @@ def test_threads_flag_then_omp_num_threads_then_the_free_cores(monkeypatch) -> N
     assert free.describe() == "threads: 1 (2.7 of 4 cores busy with other work; override with --threads N)"
 
 
-@pytest.mark.parametrize("requested, environ, message", [(0, {}, "--threads 0"),
-                                                          (None, {"OMP_NUM_THREADS": "two"}, "OMP_NUM_THREADS='two'")])
+@pytest.mark.parametrize("requested, environ, message", [
+    (0, {}, "--threads 0"), (None, {"OMP_NUM_THREADS": "two"}, "OMP_NUM_THREADS='two'"),
+    (100000, {}, "--threads 100000: give a whole number from 1 to 1024"),  # OpenMP crashed (rc 139) on it
+    (None, {"OMP_NUM_THREADS": "5000"}, "OMP_NUM_THREADS='5000'")])
 def test_bad_counts_are_usage_errors(requested, environ, message) -> None:
     with pytest.raises(UsageError, match=message):
         threads.choose(requested, environ, measure=never_measured)
