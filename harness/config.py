@@ -110,6 +110,9 @@ def split_overrides(pairs: list[str], sections: dict[str, Any]) -> dict[str, dic
         if len(candidates) > 1:  # never guess which one was meant
             both = " and ".join(f"{name}.{key}" for name in candidates)
             raise UsageError(f"--set {key} is ambiguous: it is {both}; write one of them")
+        if key in routed[candidates[0]]:  # never let the later one win silently
+            raise UsageError(f"--set {candidates[0]}.{key} is given twice ({routed[candidates[0]][key]} and "
+                             f"{value}); give it once")
         routed[candidates[0]][key] = value
     return routed
 

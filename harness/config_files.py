@@ -75,6 +75,8 @@ def _line_numbers(text: str) -> dict[tuple[str, str], int]:
 
 def read_config_file(path: Path) -> tuple[dict[str, Any], dict[tuple[str, str], int]]:
     path = Path(path)
+    if path.exists() and not path.is_file():  # a folder errs; a FIFO would block the read for ever
+        raise UsageError(f"--config {path}: not a regular file")
     try:
         text = path.read_text()
         return tomllib.loads(text), _line_numbers(text)

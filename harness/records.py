@@ -249,14 +249,21 @@ def load_records(results_dir: Path) -> tuple[list[dict], list[str]]:
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         return records, [f"{results_dir}: no such results directory"]
+    where: dict[str, Path] = {}
     for path in sorted(results_dir.glob(f"*/{RECORD_NAME}")):
         try:
+            if not path.is_file():  # a FIFO would block the read for ever
+                raise ValueError("not a regular file")
             record = json.loads(path.read_text())
             if not isinstance(record, dict) or "schema_version" not in record or "run_id" not in record:
                 raise ValueError("not a run record")
         except (OSError, ValueError) as exc:
             problems.append(f"{path}: unreadable record ({exc.__class__.__name__}: {str(exc)[:80]})")
             continue
+        if str(record["run_id"]) in where:  # a run folder copied under another name: count the run once
+            problems.append(f"{path}: run {record['run_id']} again (also {where[str(record['run_id'])]}); counted once")
+            continue
+        where[str(record["run_id"])] = path
         record["_path"] = str(path)
         records.append(record)
     return records, problems

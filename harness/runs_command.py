@@ -27,9 +27,9 @@ def _unfinished(results: Path, finished: set[str]) -> list[dict]:
         run_dir = start.parent.parent
         if run_dir.name in finished or (run_dir / records.RECORD_NAME).exists():
             continue
-        try:
-            config = json.loads(start.read_text()).get("config") or {}
-        except (OSError, ValueError):
+        try:  # a FIFO would block the read for ever
+            config = (json.loads(start.read_text()).get("config") or {}) if start.is_file() else {}
+        except (OSError, ValueError, AttributeError):
             config = {}
         where = "" if results == DEFAULT_RESULTS else f" --results {shlex.quote(str(results))}"  # works as printed
         rows.append({"run_id": run_dir.name, "kind": "run", "status": f"unfinished (bench run --resume {run_dir.name}{where})",

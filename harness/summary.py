@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from harness.errors import BenchError
+from harness.errors import UsageError
 
 
 def _number(value: Any) -> float | None:
@@ -111,13 +111,20 @@ def summary_text(summary: dict) -> str:
     return "\n".join(lines)
 
 
+RECORD_KEYS = ("run_id", "status", "method", "dataset")  # every run, evaluation and analysis record has them
+
+
 def read_record(path: Path) -> dict:
+    """The record a user points at (`bench show`); a file that is none is a usage error (exit 2)."""
     try:
         record = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
-        raise BenchError(f"{path}: unreadable record ({exc.__class__.__name__}: {str(exc)[:80]})") from None
-    if not isinstance(record, dict) or "run_id" not in record:
-        raise BenchError(f"{path}: not a bench record (no run_id)")
+        raise UsageError(f"{path}: unreadable record ({exc.__class__.__name__}: {str(exc)[:80]})") from None
+    if not isinstance(record, dict):
+        raise UsageError(f"{path}: not a bench record (not a JSON object)")
+    lacking = [key for key in RECORD_KEYS if not isinstance(record.get(key), str)]
+    if lacking:  # e.g. a generator's card or checkpoint/run.json: JSON with a run_id, but no record
+        raise UsageError(f"{path}: not a bench record (its {lacking[0]} is missing or not text)")
     return record
 
 
