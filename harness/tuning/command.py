@@ -45,6 +45,11 @@ def default_study_name(o: TuneOptions) -> str:
     return f"{o.dataset}-{o.method}-{o.budget_kimg:g}kimg"
 
 
+def study_name(o: TuneOptions) -> str:
+    """``--study``, or the default when none was given (an empty name is checked, not replaced)."""
+    return default_study_name(o) if o.study is None else o.study
+
+
 def check_options(o: TuneOptions) -> None:
     if o.trials < 1:
         raise UsageError(f"--trials must be at least 1, got {o.trials}")
@@ -52,6 +57,8 @@ def check_options(o: TuneOptions) -> None:
         raise UsageError(f"--grid-points must be at least 1, got {o.grid_points}")
     if o.heartbeat_s < 1:
         raise UsageError(f"--heartbeat-s must be at least 1, got {o.heartbeat_s}")
+    if o.startup_trials < 0:
+        raise UsageError(f"--startup-trials must be at least 0, got {o.startup_trials}")
     from harness.tuning.study import check_study_name
     from harness.validate import check_number, check_results_dir, check_seed
 
@@ -66,7 +73,7 @@ def check_options(o: TuneOptions) -> None:
     if o.seed in o.rerun_seeds:
         raise UsageError(f"--rerun-seeds {','.join(map(str, o.rerun_seeds))} includes the trials' run seed {o.seed}; "
                          "re-runs train on fresh seeds (pass another --seed)")
-    check_study_name(o.study or default_study_name(o), Path(o.results))
+    check_study_name(study_name(o), Path(o.results))
 
 
 def base_config(o: TuneOptions):
@@ -116,7 +123,7 @@ def tune_command(o: TuneOptions, echo=print) -> dict[str, Any]:
         raise UsageError('bench tune needs Optuna: pip install -e ".[tune]"') from None
     from harness.curves import CurveSchedule
     from harness.tuning.objective import make_objective
-    from harness.tuning.space import resolve_space
+    from harness.tuning.space import check_produced, resolve_space
     from harness.tuning.study import claim, open_study, study_dir, write_summary
 
     check_options(o)
@@ -128,7 +135,8 @@ def tune_command(o: TuneOptions, echo=print) -> dict[str, Any]:
         if o.trials > size:
             raise UsageError(f"--trials {o.trials} is more than the grid's {size} points")
     config = base_config(o)
-    name = o.study or default_study_name(o)
+    check_produced(config, space, o.space, o.grid_points if o.grid else None)
+    name = study_name(o)
     settings = settings_of(o, config, space)
     pruning = CurveSchedule.from_config(config.eval, config.train.budget_kimg).active  # points before the end
     pruner = optuna.pruners.MedianPruner(n_startup_trials=o.startup_trials) if pruning else optuna.pruners.NopPruner()

@@ -69,15 +69,22 @@ def parse_range(pair: str, annotation: Any, declared: Tunable | None) -> Tunable
         if log and low <= 0:
             raise UsageError(f"--space {pair}: a log range needs LOW > 0")
         return Tunable("int" if base is int else "float", low, high, log=log, why="--space")
+    parts = [part.strip() for part in text.split(",")]
+    if "" in parts:  # `1,,2` or `1,`: a typo, not two choices
+        raise UsageError(f"--space {pair}: an empty choice; list choices as A,B,C")
     try:
-        values = tuple(parse_value(part.strip(), base, key) for part in text.split(",") if part.strip())
+        values = tuple(parse_value(part, base, key) for part in parts)
     except UsageError:
         raise UsageError(f"--space {pair}: every choice must be a {base.__name__}") from None
-    if not values:
-        raise UsageError(f"--space {pair}: no choices given")
     if len(set(values)) != len(values):
         raise UsageError(f"--space {pair}: a choice is listed twice")
     return Tunable("choice", choices=values, why="--space")
+
+
+def flag_of(pair: str) -> tuple[str, str]:
+    """A ``--space`` flag's key and the flag as messages quote it (KEY without spaces)."""
+    key, text = pair.split("=", 1)
+    return key.strip(), f"{key.strip()}={text}"
 
 
 def resolve_space(method: str, pairs: list[str]) -> dict[str, Tunable]:
@@ -89,14 +96,54 @@ def resolve_space(method: str, pairs: list[str]) -> dict[str, Tunable]:
     for pair in pairs:
         if "=" not in pair:
             raise UsageError(f"--space expects KEY=RANGE, got '{pair}'")
-        key = pair.split("=", 1)[0].strip()
+        key, pair = flag_of(pair)
         if key not in types:
             raise UsageError(f"--space: unknown key '{key}' for method {method}; "
                              f"valid keys: {', '.join(sorted(types))}")
-        space[key] = parse_range(f"{key}={pair.split('=', 1)[1]}", types[key], space.get(key))
+        space[key] = parse_range(pair, types[key], space.get(key))
     if not space:
         raise UsageError(f"method {method} declares no tunable settings; pass --space KEY=RANGE")
     return dict(sorted(space.items()))
+
+
+def produced(tunable: Tunable, grid_points: int | None) -> list[Any]:
+    """The values trials can set: every grid point; else each choice, or a range's two ends (the
+    config's rules are intervals, so the ends stand for the values between)."""
+    if grid_points is not None:
+        return grid_values(tunable, grid_points)
+    if tunable.kind == "choice":
+        return list(tunable.choices)
+    cast = int if tunable.kind == "int" else float
+    return [cast(tunable.low), cast(tunable.high)]
+
+
+def check_produced(config, space: dict[str, Tunable], pairs: list[str], grid_points: int | None = None) -> None:
+    """Every value a ``--space`` flag lets a trial set passes the checks its run will make, now:
+    a bad one would stop the study at that trial, with the study stored and its settings fixed."""
+    from harness.ranges import ORDERED
+
+    flags = dict(flag_of(pair) for pair in pairs)  # the last flag for a key wins, as in resolve_space
+    for key, pair in flags.items():
+        for value in produced(space[key], grid_points):
+            _check_trial(config, {key: value}, f"--space {pair}")
+    for low, high in ORDERED:  # both ends of an ordered pair searched: the largest low, the smallest high
+        if {low, high} <= set(space) and {low, high} & set(flags):
+            corner = {low: max(produced(space[low], grid_points)), high: min(produced(space[high], grid_points))}
+            _check_trial(config, corner, " ".join(f"--space {flags[k]}" for k in (low, high) if k in flags))
+
+
+def _check_trial(config, values: dict[str, Any], flag: str) -> None:
+    """``check_run_config`` on the run a trial with ``values`` makes; its error names the flag."""
+    import copy
+
+    from harness.validate import check_run_config
+
+    trial = copy.copy(config)
+    trial.method_config = {**config.method_config, **values}
+    try:
+        check_run_config(trial)
+    except UsageError as exc:  # its text names `--set KEY`: the user typed --space
+        raise UsageError(f"{flag}: {str(exc).removeprefix('--set ')}") from None
 
 
 def space_settings(space: dict[str, Tunable]) -> dict[str, dict]:

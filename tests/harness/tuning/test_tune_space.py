@@ -61,6 +61,8 @@ def test_space_flags_replace_declared_ranges_and_add_fields():
     ("d_features=a,b", "cannot be searched"),
     ("g_lr=1:2:cubic", "LOW:HIGH:log"),
     ("g_lr", "KEY=RANGE"),
+    ("g_lr=1e-4,,5e-4", "an empty choice"),
+    ("g_lr=1e-4,", "an empty choice"),
 ])
 def test_bad_space_flags_are_usage_errors(pair, message):
     with pytest.raises(UsageError, match=message):

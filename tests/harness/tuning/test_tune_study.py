@@ -178,11 +178,35 @@ def test_two_processes_split_one_study(tiny_backbone, tmp_path):
     (["--set", "eval.first_seed=999950"], "overlap the final evaluation's seeds"),
     (["--trials", "3", "--grid", "--space", "g_lr=1e-4,5e-4", "--space", "d_lr=5e-4", "--space", "r1_gamma=0.01"],
      "more than the grid's 2 points"),
+    # values a --space lets a trial set are checked like --set's, before the study exists, naming --space
+    (["--space", "g_lr=-1"], "error: --space g_lr=-1: g_lr must be positive, got -1\n"),
+    (["--space", "r1_interval=0"], "--space r1_interval=0: r1_interval must be >= 1, got 0"),
+    (["--space", "r1_interval=0,1"], "--space r1_interval=0,1: r1_interval must be >= 1, got 0"),
+    (["--space", "r1_interval=0:4"], "--space r1_interval=0:4: r1_interval must be >= 1, got 0"),
+    (["--space", "beta2=0.5:0.9999999", "--grid", "--grid-points", "2"],  # its grid rounds the top to 1
+     "--space beta2=0.5:0.9999999: beta2 must be >= 0 and < 1, got 1"),
+    (["--space", "g_lr=1e-4,,5e-4"], "--space g_lr=1e-4,,5e-4: an empty choice"),
+    (["--startup-trials", "-1"], "--startup-trials must be at least 0, got -1"),
+    (["--study", ""], "--study '': a study name is 1-128"),
 ])
 def test_bad_input_is_a_one_line_usage_error(extra, message, tiny_backbone, tmp_path):
     result = run_main_in_process(*tune_args(tiny_backbone, tmp_path / "results", 1), *extra)
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: ") and message in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "results" / "tuning").exists(), "nothing is stored for a refused study"
+
+
+@pytest.mark.parametrize("space, message", [
+    (["sigma_min=0.5:100"], "--space sigma_min=0.5:100: sigma_min=100 must be below sigma_max=80"),
+    (["sigma_min=0.002:1", "sigma_max=0.5:80"],  # each end alone is fine; the largest low and smallest high are not
+     "--space sigma_min=0.002:1 --space sigma_max=0.5:80: sigma_min=1 must be below sigma_max=0.5"),
+])
+def test_space_values_of_an_ordered_pair_are_checked_together(space, message, tiny_backbone, tmp_path):
+    args = ["tune", "--method", "consistency_distillation", "--backbone", str(tiny_backbone), "--device", "cpu",
+            "--budget-kimg", "0.1", "--trials", "1", "--num-samples", "100", "--results", str(tmp_path / "results"),
+            "--quiet", *(f for pair in space for f in ("--space", pair))]
+    result = run_main_in_process(*args)
+    assert result.returncode == 2 and result.stderr == f"error: {message}\n", result.stderr
     assert not (tmp_path / "results" / "tuning").exists(), "nothing is stored for a refused study"
 
 
