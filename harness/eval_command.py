@@ -223,6 +223,12 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
         from harness.data.subsets import subset
 
         dataset = subset(dataset, options.real_subset)  # its own name and content hash: records keep parts apart
+        from harness.metrics.precision_recall import DEFAULT_K
+
+        least = DEFAULT_K + 1 if {"precision", "recall"} & set(metrics) else 2  # k-NN radii; a covariance
+        if len(dataset) < least:
+            raise UsageError(f"--real-subset {options.real_subset}: {len(dataset)} real image(s); "
+                             f"{', '.join(metrics)} need at least {least}")
     if dataset is not None and "fid" in metrics and reference_stats is None and options.fid_impl != "torch-fidelity":
         # Computed once per dataset, network and pipeline, then read from the cache. torch-fidelity
         # is given the images instead, so that its path stays independent end to end.

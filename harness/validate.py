@@ -274,6 +274,9 @@ def check_pretrain(cfg, out: Path, force: bool) -> None:
         raise UsageError(f"--out {out}: exists already ({describe_path(out)}); pass --force to overwrite it")
     if not out.parent.is_dir():
         raise UsageError(f"--out {out}: folder {out.parent} does not exist")
+    if (out.parent / "record.json").exists() or (out.parent / "checkpoint").is_dir():  # even with --force
+        raise UsageError(f"--out {out}: {out.parent} is a stored run's folder (its generator and card would be "
+                         f"replaced); write the backbone elsewhere")
     check_writable_folder(out.parent, f"--out {out}")
 
 

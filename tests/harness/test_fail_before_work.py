@@ -158,6 +158,8 @@ CASES = {
                           "--kimg must be a finite number"),
     "pretrain out exists": (["pretrain", "--dataset", "digits", "--out", f"{R}/existing.safetensors", "--kimg", "1"], 2,
                             "exists already"),
+    "pretrain out in a run folder": (["pretrain", "--dataset", "digits", "--out", f"{RUN}/generator.safetensors",
+                                      "--force"], 2, "is a stored run's folder"),
     "pretrain out not safetensors": (["pretrain", "--dataset", "digits", "--out", f"{R}/net.txt"], 2,
                                      "expected a .safetensors file name"),
     "pretrain lr nan": (["pretrain", "--dataset", "digits", "--out", f"{R}/new.safetensors", "--set", "lr=nan"], 2,

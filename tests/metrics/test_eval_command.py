@@ -212,3 +212,6 @@ def test_eval_builds_only_the_networks_its_metrics_read(digits, tmp_path: Path, 
     assert record["evaluation"]["real_subset"] == "0:100" and record["metrics"][0]["reference"]["id"] == "digits:0:100"
     code, _, err = bench(monkeypatch, capsys, "eval", *common, "--metric", "fd", "--real-subset", "first-half")
     assert code == 2 and "not a subset of digits" in err and "Traceback" not in err, err
+    for metric, part, least in (("fd", "0:1", 2), ("pr", "0:3", 4)):  # refused before measuring, naming the flag
+        code, _, err = bench(monkeypatch, capsys, "eval", *common, "--metric", metric, "--real-subset", part)
+        assert code == 2 and f"--real-subset {part}: " in err and f"need at least {least}" in err, err
