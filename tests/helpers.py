@@ -146,3 +146,15 @@ def sigint_at_default() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def tiny_fd_run(root: Path, budget_kimg: float, num_samples: int) -> Path:
+    """One tiny completed gan_only run on digits measuring FD only, in ``root/results``: what the
+    analyses and their input checks read."""
+    from harness.runner import configure, run
+
+    backbone = write_tiny_backbone(Path(root) / "tiny.safetensors")
+    config = configure("gan_only", "digits", backbone=str(backbone), budget_kimg=budget_kimg, seed=0, device="cpu",
+                       overrides=["train.batch_size=32", "eval.batch_size=100", "d_width=16", "eval.metrics=fd"],
+                       num_samples=num_samples)
+    return run(config, Path(root) / "results", show_progress=False).parent

@@ -18,6 +18,8 @@ import torch
 from harness import records
 from harness.errors import BenchError, UsageError, in_brief
 
+MAX_STEPS = 256  # EDM's longest sampler (ImageNet-64: 256 stochastic steps); the analyses use 2..10 and 18
+
 
 @dataclass
 class Subject:
@@ -34,6 +36,42 @@ class Subject:
     @property
     def shape(self) -> tuple[int, int, int]:
         return (self.backbone.channels, self.backbone.resolution, self.backbone.resolution)
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """One answer for both analyses: a folder without record.json (a results folder, an unfinished run)
+    is the user's mix-up (exit 2), not an unreadable record."""
+    from harness.validate import describe_path
+
+    run_dir = Path(run_dir)
+    if not (run_dir / records.RECORD_NAME).is_file():
+        raise UsageError(f"--run {run_dir}: {describe_path(run_dir)}, not a run directory (expected "
+                         f"<results>/<run id>/ holding {records.RECORD_NAME})")
+
+
+def check_steps(flag: str, steps: list[int]) -> None:
+    """Teacher step counts in 1..MAX_STEPS: 10**5 steps is a typo that samples for hours."""
+    from harness.validate import check_number
+
+    for n in steps:
+        check_number(flag, n, integral=True, minimum=1, maximum=MAX_STEPS)
+
+
+def check_request(run_dir: Path, num_samples: int, first_seed: int, results_dir: Path | None, device: str) -> None:
+    """Every option before the run is loaded, by `bench eval`'s rules (a teacher samples for minutes on a
+    CPU; a typo must not cost them): seeds first..first+n-1 stay below 2^63."""
+    from harness.validate import MAX_NUM_SAMPLES, MAX_SEED, check_device, check_number, check_results_dir, check_seed
+
+    check_run_dir(run_dir)
+    check_number("--num-samples", num_samples, integral=True, minimum=2, maximum=MAX_NUM_SAMPLES)
+    check_seed("--first-seed", first_seed)
+    if first_seed + num_samples - 1 > MAX_SEED:
+        raise UsageError(f"--first-seed {first_seed} with --num-samples {num_samples} uses seeds beyond 2^63 - 1 "
+                         f"({MAX_SEED})")
+    check_device(device)
+    results_dir = Path(results_dir) if results_dir is not None else Path(run_dir).parent
+    check_results_dir(results_dir)
+    records.check_writable(results_dir)
 
 
 def read_run_record(run_dir: Path) -> dict:
@@ -54,8 +92,7 @@ def load_subject(run_dir: Path, device: str = "auto") -> Subject:
     from harness.build import build_extractor, load_run, resolve_device
 
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UsageError(f"--run {run_dir}: not a run directory (expected <results>/<run id>/)")
+    check_run_dir(run_dir)
     read_run_record(run_dir)
     dev = resolve_device(device)
     from harness import remake
@@ -91,12 +128,6 @@ def measurement(subject: Subject, num_samples: int) -> dict:
             "num_samples": int(num_samples), "reference": reference_record(subject.dataset)}
 
 
-def check_sample_count(num_samples: int) -> None:
-    """FD needs a covariance, so at least two samples (fewer than the feature size inflates FD)."""
-    if num_samples < 2:
-        raise UsageError(f"--num-samples must be at least 2, got {num_samples}")
-
-
 def analysis_record(kind: str, subject: Subject, body: dict, started: float) -> dict:
     r = subject.record
     return records.envelope({
@@ -119,15 +150,17 @@ def write_analysis(results_dir: Path | None, kind: str, subject: Subject, body: 
 
 
 def parse_steps(text: str) -> list[int]:
-    """'2..10' (inclusive), '2,4,8' or '5' into sorted distinct step counts >= 1."""
+    """'2..10' (inclusive), '2,4,8' or '5' into sorted distinct step counts in 1..MAX_STEPS; a range's
+    ends are checked before it is expanded (2..10**15 must not build a list first)."""
     try:
         if ".." in text:
             lo, hi = (int(p) for p in text.split("..", 1))
-            steps = list(range(lo, hi + 1))
+            ends = [lo, hi] if lo <= hi else []
         else:
-            steps = [int(p) for p in text.split(",") if p.strip()]
+            ends = [int(p) for p in text.split(",") if p.strip()]
     except ValueError:
         raise UsageError(f"--steps '{text}': expected A..B, a comma list or one integer") from None
-    if not steps or min(steps) < 1:
-        raise UsageError(f"--steps '{text}': step counts must be integers >= 1")
-    return sorted(set(steps))
+    if not ends:
+        raise UsageError(f"--steps '{text}': no step counts (A..B needs A <= B)")
+    check_steps("--steps", ends)
+    return sorted(set(range(lo, hi + 1) if ".." in text else ends))

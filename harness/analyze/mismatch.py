@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from harness.analyze import MISMATCH_KIND
-from harness.analyze.common import check_sample_count, fd, load_subject, measurement, sample, write_analysis
+from harness.analyze.common import check_request, check_steps, fd, load_subject, measurement, sample, write_analysis
 from harness.metrics.feature_cache import dataset_features
 
 
@@ -32,8 +32,9 @@ def analyse_mismatch(run_dir: Path, num_samples: int = 1000, steps: list[int] = 
                      first_seed: int = 0, results_dir: Path | None = None, device: str = "auto") -> Path:
     """Measure, store the 'analysis-mismatch' record, return its path."""
     started = time.perf_counter()
+    check_request(run_dir, num_samples, first_seed, results_dir, device)
+    check_steps("--steps", list(steps))
     subject = load_subject(run_dir, device)
-    check_sample_count(num_samples)
     seeds = range(first_seed, first_seed + num_samples)
     real_features = dataset_features(subject.dataset, subject.extractor)
     student_features = subject.extractor(sample(subject, subject.student, seeds, "student, one step"))

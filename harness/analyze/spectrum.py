@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from harness.analyze import SPECTRUM_KIND
-from harness.analyze.common import check_sample_count, fd, load_subject, measurement, sample, write_analysis
+from harness.analyze.common import check_request, check_steps, fd, load_subject, measurement, sample, write_analysis
 from harness.metrics.feature_cache import dataset_features
 
 BAND_NAMES = ("low", "mid", "high")
@@ -84,8 +84,9 @@ def analyse_spectrum(run_dir: Path, num_samples: int = 1000, teacher_steps: int 
     from harness.samplers import HeunGenerator
 
     started = time.perf_counter()
+    check_request(run_dir, num_samples, first_seed, results_dir, device)
+    check_steps("--teacher-steps", [teacher_steps])
     subject = load_subject(run_dir, device)
-    check_sample_count(num_samples)
     seeds = range(first_seed, first_seed + num_samples)
     sets = {"real": real_subset(subject, num_samples, first_seed),
             "teacher": sample(subject, HeunGenerator(subject.backbone.net, teacher_steps), seeds,

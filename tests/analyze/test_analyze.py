@@ -20,15 +20,10 @@ cli = CliRunner()
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory) -> dict:
     """One tiny D2O run on digits, both analyses through the CLI, then the report."""
-    from helpers import write_tiny_backbone
-    from harness.runner import configure, run
+    from helpers import tiny_fd_run
 
     root = tmp_path_factory.mktemp("analyze")
-    backbone = write_tiny_backbone(root / "tiny.safetensors")
-    config = configure("gan_only", "digits", backbone=str(backbone), budget_kimg=0.064, seed=0, device="cpu",
-                       overrides=["train.batch_size=32", "eval.batch_size=100", "d_width=16", "eval.metrics=fd"],
-                       num_samples=64)
-    run_dir = run(config, root / "results", show_progress=False).parent
+    run_dir = tiny_fd_run(root, 0.064, 64)
     mismatch = cli.invoke(app, ["analyze", "mismatch", "--run", str(run_dir), "--num-samples", "48",
                                 "--steps", "2..3", "--device", "cpu"])
     spectrum = cli.invoke(app, ["analyze", "spectrum", "--run", str(run_dir), "--num-samples", "48",
