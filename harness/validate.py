@@ -31,23 +31,32 @@ def check_number(name: str, value: Any, *, integral: bool = False, minimum: floa
     """``value`` is a real number (an integer if ``integral``), finite, and within the bounds."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise UsageError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(float(value)):
+    whole = isinstance(value, numbers.Integral)  # exact at any size: a 400-digit one has no float
+    if not whole and not math.isfinite(float(value)):
         raise UsageError(f"{name} must be a finite number, got {value}")
-    if integral and (not isinstance(value, numbers.Integral) and float(value) != int(value)):
+    if integral and not whole and float(value) != int(value):
         raise UsageError(f"{name} must be a whole number, got {value}")
+    got = shown(value)
     if minimum is not None and value < minimum:
-        raise UsageError(f"{name} must be at least {minimum:.12g}, got {value:.12g}")
+        raise UsageError(f"{name} must be at least {shown(minimum)}, got {got}")
     if above is not None and value <= above:
-        raise UsageError(f"{name} must be positive, got {value:.12g}" if above == 0 else
-                         f"{name} must be greater than {above:.12g}, got {value:.12g}")
+        raise UsageError(f"{name} must be positive, got {got}" if above == 0 else
+                         f"{name} must be greater than {shown(above)}, got {got}")
     if maximum is not None and value > maximum:
-        raise UsageError(f"{name} must be at most {maximum:.12g}, got {value:.12g}")
+        raise UsageError(f"{name} must be at most {shown(maximum)}, got {got}")
+
+
+def shown(value: float) -> str:
+    """A bound or a number as a message gives it: 1000000 (not 1e+06), and a huge integer shortened."""
+    if isinstance(value, numbers.Integral) and len(str(value)) > 24:
+        return f"{str(value)[:6]}...({len(str(value))} digits)"
+    return f"{value:.12g}"
 
 
 def check_seed(name: str, value: Any) -> None:
     check_number(name, value, integral=True, minimum=0)
     if int(value) > MAX_SEED:
-        raise UsageError(f"{name} must be below 2^63 ({MAX_SEED}), got {value}")
+        raise UsageError(f"{name} must be below 2^63 ({MAX_SEED}), got {shown(value)}")
 
 
 def check_fields(section: str, config: Any) -> None:

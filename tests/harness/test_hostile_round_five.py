@@ -62,3 +62,12 @@ def test_one_set_key_given_twice_is_refused_before_work(tmp_path):
                               "eval.num_samples=200", "--set", "num_samples=300")
     assert out.returncode == 2 and "--set eval.num_samples is given twice (200 and 300)" in out.stderr
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("flag", ["--seed", "--num-samples", "--budget-kimg"])
+def test_an_integer_too_large_for_a_float_is_one_line(flag, tmp_path):
+    """`check_number` turned it into a float: OverflowError, a traceback."""
+    huge = "1" + "0" * 400
+    out = run_main_in_process("run", "--method", "gan_only", flag, huge, "--results", str(tmp_path / "r"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr and len(out.stderr.splitlines()) == 1
+    assert "(401 digits)" in out.stderr or "finite" in out.stderr
