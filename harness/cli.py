@@ -303,7 +303,7 @@ def main() -> None:
         # runner's process): usage lines and shell completion (_BENCH_COMPLETE) name the command users type.
         status = app(prog_name="bench", standalone_mode=False)
     except BenchError as exc:
-        echo_err(f"error: {exc}")
+        echo_err(f"error: {exc}".replace("\n", "\\n"))  # one line, even when a typed name holds a newline
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         word, code = termination.stopped(INTERRUPTED)

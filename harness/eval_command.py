@@ -222,7 +222,7 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     if dataset is not None and options.real_subset is not None:
         from harness.data.subsets import subset
 
-        dataset = subset(dataset, options.real_subset)  # its own name and content hash: records keep parts apart
+        dataset = subset(dataset, options.real_subset, "--real-subset")  # its own name and hash: records keep parts apart
         from harness.metrics.precision_recall import DEFAULT_K
 
         least = DEFAULT_K + 1 if {"precision", "recall"} & set(metrics) else 2  # k-NN radii; a covariance

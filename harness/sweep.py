@@ -80,7 +80,7 @@ def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: lis
     for name in dict.fromkeys(methods):  # every name first, so a typo in the last one costs no run
         METHODS.get(name)
     for budget in budgets:  # each one, also those a curve grid only measures on the way
-        check_number("--budget-kimg", budget, above=0)
+        check_number("--budgets", budget, above=0)
     points = grid(methods, budgets, seeds) if separate_runs else curve_grid(methods, budgets, seeds)
     configs = {point: configure(point.method, dataset, backbone=backbone,
                                 budget_kimg=point.budget_kimg if METHODS.get(point.method).trains else None,

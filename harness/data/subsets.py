@@ -19,7 +19,7 @@ NAMED_SUBSETS: dict[str, dict[str, tuple[int, int]]] = {
 }
 
 
-def subset_range(dataset_name: str, spec: str, size: int) -> tuple[int, int]:
+def subset_range(dataset_name: str, spec: str, size: int, flag: str = "--subset") -> tuple[int, int]:
     named = NAMED_SUBSETS.get(dataset_name, {})
     if spec in named:
         start, stop = named[spec]
@@ -28,14 +28,14 @@ def subset_range(dataset_name: str, spec: str, size: int) -> tuple[int, int]:
             start, stop = (int(part) for part in spec.split(":"))
         except ValueError:
             valid = ", ".join([*named, "START:STOP"])
-            raise UsageError(f"--subset '{spec}' is not a subset of {dataset_name}; valid: {valid}") from None
+            raise UsageError(f"{flag} '{spec}' is not a subset of {dataset_name}; valid: {valid}") from None
     if not 0 <= start < stop <= size:
-        raise UsageError(f"--subset {spec} is images {start}:{stop}, outside {dataset_name}'s 0:{size}")
+        raise UsageError(f"{flag} {spec} is images {start}:{stop}, outside {dataset_name}'s 0:{size}")
     return start, stop
 
 
-def subset(dataset: ImageDataset, spec: str) -> ImageDataset:
+def subset(dataset: ImageDataset, spec: str, flag: str = "--subset") -> ImageDataset:
     """The images ``spec`` names (module doc), as a dataset named ``<dataset>:<spec>``."""
-    start, stop = subset_range(dataset.name, spec, len(dataset))
+    start, stop = subset_range(dataset.name, spec, len(dataset), flag)
     return make_dataset(f"{dataset.name}:{spec}", dataset.images[start:stop], dataset.labels[start:stop],
                         dataset.num_classes, f"{dataset.source}, images {start}:{stop}")

@@ -71,3 +71,21 @@ def test_an_integer_too_large_for_a_float_is_one_line(flag, tmp_path):
     out = run_main_in_process("run", "--method", "gan_only", flag, huge, "--results", str(tmp_path / "r"))
     assert out.returncode == 2 and "Traceback" not in out.stderr and len(out.stderr.splitlines()) == 1
     assert "(401 digits)" in out.stderr or "finite" in out.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["show", "a\nb"], "no run 'a\\nb'"),  # a typed newline stays in the one error line
+    (["sweep", "--methods", "gan_only", "--budgets", "nan", "--seeds", "0"], "--budgets must be a finite number"),
+])
+def test_messages_name_what_was_typed_on_one_line(args, message, tmp_path):
+    out = run_main_in_process(*args, "--results", str(tmp_path / "r"))
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1 and message in out.stderr, out.stderr
+
+
+def test_real_subset_beyond_the_data_names_the_flag():
+    from harness.data import load_dataset
+    from harness.data.subsets import subset
+    from harness.errors import UsageError
+
+    with pytest.raises(UsageError, match="^--real-subset 0:999999 is images 0:999999, outside digits's 0:1797$"):
+        subset(load_dataset("digits"), "0:999999", "--real-subset")
