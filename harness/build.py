@@ -84,17 +84,19 @@ def default_config(method: str, dataset: str, **fields: Any) -> RunConfig:
 
 def configure(method: str, dataset: str, backbone: str | None = None, budget_kimg: float | None = None,
               seed: int = 0, device: str = "auto", data_path: Path | None = None, overrides: list[str] = (),
+              base_overrides: list[str] = (),
               num_samples: int | None = None, precision: str | None = None,
               compile_generator: bool | None = None, eval_every_kimg: float | None = None,
               eval_curve_samples: int | None = None) -> RunConfig:
-    """Map command-line choices onto a RunConfig: paper defaults, then dataset presets, then flags;
+    """Map command-line choices onto a RunConfig: paper defaults, then dataset presets, then
+    ``base_overrides`` (a config file's), then flags;
     then check the whole of it (``harness.validate``) before anything is loaded or created."""
     from baselines.random_init import check_init_override
     from harness.config import split_overrides
     from harness.validate import check_run_config
 
     config = default_config(method, dataset)
-    check_init_override(method, overrides)  # init=random where a method's premise is the pre-trained backbone
+    check_init_override(method, [*base_overrides, *overrides])  # init=random where the backbone is the premise
     if backbone:
         config.backbone = backbone
     if not config.backbone:
@@ -103,7 +105,8 @@ def configure(method: str, dataset: str, backbone: str | None = None, budget_kim
     config.data_path = str(data_path) if data_path else None
     method_defaults = METHODS.get(method).Config()
     method_now = apply_overrides(method_defaults, config.method_config)
-    routed = split_overrides(list(overrides), {"method": method_now, "train": config.train, "eval": config.eval})
+    routed = split_overrides(list(overrides), {"method": method_now, "train": config.train, "eval": config.eval},
+                             list(base_overrides))  # a config file's or record's settings, which flags may replace
     flags = {("train", "budget_kimg"): ("--budget-kimg", budget_kimg), ("eval", "num_samples"): ("--num-samples", num_samples),
              ("train", "precision"): ("--precision", precision), ("eval", "every_kimg"): ("--eval-every-kimg", eval_every_kimg),
              ("eval", "curve_num_samples"): ("--eval-curve-samples", eval_curve_samples)}
@@ -226,7 +229,10 @@ def load_run(run_dir: Path, device: str = "cpu", weights: Path | None = None) ->
     if method.trains:
         weights = Path(weights) if weights is not None else record_dir / "generator.safetensors"
         state, card = load_weights(weights)
-        if card.get("run_id") not in (None, record.get("run_id")):  # e.g. another run's file copied in
+        remade = record_dir / "remade.json"  # a re-made generator: its re-run's id (harness/remake.py)
+        owners = {None, record.get("run_id"), json.loads(remade.read_text()).get("rerun_run_id") if remade.is_file()
+                  else None}
+        if card.get("run_id") not in owners:  # e.g. another run's file copied in
             raise BenchError(f"{weights}: holds run {card['run_id']}'s generator, not run {record.get('run_id')}'s")
         try:
             generator.load_state_dict(state, strict=True)

@@ -138,6 +138,8 @@ def check_belongs(meta: dict, run_dir: Path, started: dict | None) -> None:
     name, owner = Path(run_dir).name, meta.get("run_id")
     if owner is not None and owner != name:
         raise BenchError(f"{run_dir}: its training state belongs to run {owner}; it cannot resume run {name}")
+    if not isinstance(meta.get("config"), dict):
+        return  # nothing to rebuild the run from: config_from_record says so, naming the file
     began = {k: v for k, v in ((started or meta).get("config") or {}).items() if k != "device"}
     if not _agrees(began, meta.get("config") or {}):
         raise BenchError(f"{run_dir}: its training state holds other settings than the run started with "

@@ -89,32 +89,41 @@ def apply_overrides(config: Any, overrides: dict[str, Any]) -> Any:
     return dataclasses.replace(config, **changes)
 
 
-def split_overrides(pairs: list[str], sections: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """Route ``KEY=VALUE`` pairs to the config section that has KEY (``section.KEY`` forces one)."""
+def split_overrides(pairs: list[str], sections: dict[str, Any], base: list[str] = ()) -> dict[str, dict[str, str]]:
+    """Route ``KEY=VALUE`` pairs to the config section that has KEY (``section.KEY`` forces one);
+    ``base`` (a config file's or record's settings) is routed first, and ``pairs`` may replace it."""
     routed: dict[str, dict[str, str]] = {name: {} for name in sections}
-    for pair in pairs:
-        if "=" not in pair:
-            raise UsageError(f"--set expects KEY=VALUE, got '{pair}'")
-        key, value = pair.split("=", 1)
-        key = key.strip()
-        if "." in key:
-            section, key = key.split(".", 1)
-            if section not in sections:
-                raise UsageError(f"--set {section}.{key}: unknown section '{section}'; valid: {', '.join(sections)}")
-            candidates = [section]
-        else:
-            candidates = [name for name, cfg in sections.items() if key in field_types(type(cfg))]
-        if not candidates:
-            valid = sorted({f"{k}" for cfg in sections.values() for k in field_types(type(cfg))})
-            raise UsageError(f"--set: unknown key '{key}'; valid keys: {', '.join(valid)}")
-        if len(candidates) > 1:  # never guess which one was meant
-            both = " and ".join(f"{name}.{key}" for name in candidates)
-            raise UsageError(f"--set {key} is ambiguous: it is {both}; write one of them")
-        if key in routed[candidates[0]]:  # never let the later one win silently
-            raise UsageError(f"--set {candidates[0]}.{key} is given twice ({routed[candidates[0]][key]} and "
-                             f"{value}); give it once")
-        routed[candidates[0]][key] = value
+    for section, key, value in (route(pair, sections) for pair in base):
+        routed[section][key] = value
+    flagged: set[tuple[str, str]] = set()
+    for section, key, value in (route(pair, sections) for pair in pairs):
+        if (section, key) in flagged:  # never let the later of two flags win silently
+            raise UsageError(f"--set {section}.{key} is given twice ({routed[section][key]} and {value}); give it once")
+        flagged.add((section, key))
+        routed[section][key] = value
     return routed
+
+
+def route(pair: str, sections: dict[str, Any]) -> tuple[str, str, str]:
+    """``KEY=VALUE`` -> (the section that has KEY, KEY, VALUE); unknown and ambiguous keys are errors."""
+    if "=" not in pair:
+        raise UsageError(f"--set expects KEY=VALUE, got '{pair}'")
+    key, value = pair.split("=", 1)
+    key = key.strip()
+    if "." in key:
+        section, key = key.split(".", 1)
+        if section not in sections:
+            raise UsageError(f"--set {section}.{key}: unknown section '{section}'; valid: {', '.join(sections)}")
+        candidates = [section]
+    else:
+        candidates = [name for name, cfg in sections.items() if key in field_types(type(cfg))]
+    if not candidates:
+        valid = sorted({f"{k}" for cfg in sections.values() for k in field_types(type(cfg))})
+        raise UsageError(f"--set: unknown key '{key}'; valid keys: {', '.join(valid)}")
+    if len(candidates) > 1:  # never guess which one was meant
+        both = " and ".join(f"{name}.{key}" for name in candidates)
+        raise UsageError(f"--set {key} is ambiguous: it is {both}; write one of them")
+    return candidates[0], key, value
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -160,7 +160,7 @@ def configure_from_file(config_file: Path | None, from_record: str | None, resul
                         "seed": seed if seed is not None else top.get("seed", 0),
                         "device": flags.get("device") or top.get("device") or "auto",
                         "data_path": flags.get("data_path") or top.get("data_path"),
-                        "overrides": [*overrides, *flags.get("overrides", [])]})
+                        "base_overrides": overrides, "overrides": flags.get("overrides", [])})
 
 
 def configure_run(method: str | None, dataset: str | None, config_file: Path | None, from_record: str | None,

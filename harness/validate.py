@@ -136,6 +136,8 @@ def check_eval(ev, spec=None) -> None:
         raise UsageError(f"seeds {ev.first_seed}..{ev.first_seed + ev.num_samples - 1} go beyond 2^63")
     check_number("--set eval.batch_size", ev.batch_size, integral=True, minimum=1)
     check_number("--set eval.grid_size", ev.grid_size, integral=True, minimum=1, maximum=MAX_GRID)
+    if isinstance(ev.metrics, str) or not isinstance(ev.metrics, (list, tuple)):  # "fd" read letter by letter
+        raise UsageError(f"eval.metrics must be a list of metric names, got {ev.metrics!r}")
     if not ev.metrics:
         raise UsageError("--set eval.metrics: name at least one metric")
     fd_kinds = [METRICS.get(n) for n in ev.metrics if n in ("fd", "fid")] or [METRICS.get("fd")]

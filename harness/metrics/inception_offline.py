@@ -151,7 +151,8 @@ def converted_weights(model: Path | str, folder: Path | str | None = None,
 
     model = Path(model).expanduser()
     if not model.is_file():
-        raise MissingArtefactError(f"{model} does not exist; the offline FID network is {MODEL_IN_WHEEL} of "
+        what = "is a folder" if model.is_dir() else "does not exist"
+        raise MissingArtefactError(f"{model} {what}; the offline FID network is {MODEL_IN_WHEEL} of "
                                    f"{WHEEL} {WHEEL_VERSION}: {INSTALL_HINT}")
     sha1, sha256 = file_hashes(model)
     expected_sha1 = expected_sha1 or PINNED_SHA1

@@ -148,7 +148,7 @@ CASES = {
     "sweep misspelt method": (["sweep", "--methods", "gan_only,gan_onyl", "--budgets", "1", "--seeds", "0",
                                "--results", R, *TINY], 2, "unknown method 'gan_onyl'"),
     "sweep budget nan": (["sweep", "--methods", "gan_only", "--budgets", "1,nan", "--seeds", "0", "--results", R,
-                          *TINY], 2, "--budget-kimg must be a finite number"),
+                          *TINY], 2, "--budgets must be a finite number"),
     "sweep seed not whole": (["sweep", "--methods", "gan_only", "--budgets", "1", "--seeds", "1.5", "--results", R],
                              2, "comma-separated numbers"),
     "sweep unknown metric": (["sweep", "--methods", "teacher,gan_only", "--budgets", "1", "--seeds", "0",

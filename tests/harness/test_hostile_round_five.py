@@ -89,3 +89,17 @@ def test_real_subset_beyond_the_data_names_the_flag():
 
     with pytest.raises(UsageError, match="^--real-subset 0:999999 is images 0:999999, outside digits's 0:1797$"):
         subset(load_dataset("digits"), "0:999999", "--real-subset")
+
+
+def test_metrics_edited_to_one_string_are_named_not_read_letter_by_letter():
+    from harness.config import EvalConfig
+    from harness.errors import UsageError
+    from harness.validate import check_eval
+
+    with pytest.raises(UsageError, match="eval.metrics must be a list of metric names, got 'fd'"):
+        check_eval(EvalConfig(metrics="fd"))  # a hand-edited record's config: was "unknown metric 'f'"
+
+
+def test_a_folder_given_as_the_fid_network_file_is_named_a_folder(tmp_path):
+    out = run_main_in_process("weights", "--model", str(tmp_path))
+    assert out.returncode == 2 and f"--model {tmp_path} is a folder" in out.stderr
