@@ -52,6 +52,7 @@ from baselines.base import MethodContext, StudentDistillation, draw_latents
 from baselines.d2o import BackboneConditioning, ConsistencyFunction, D2OGenerator
 from baselines.losses import pseudo_huber
 from baselines.tunable import choice, int_range, log_uniform, uniform
+from harness.config import one_of
 from harness.errors import MissingArtefactError, UsageError
 from harness.optimizers import Adam, RAdam
 from harness.samplers import heun_step, karras_sigmas, supported_sigma_range
@@ -70,14 +71,14 @@ class ConsistencyDistillationConfig:
 
     num_scales: int = 18  # N
     lr: float = 4e-4
-    optimizer: str = "radam"  # "radam" (CM's code) | "adam"
+    optimizer: str = one_of("radam", OPTIMIZERS)  # "radam" (CM's code) | "adam"
     lr_warmup_kimg: float = 10_000.0  # linear lr warm-up over this many thousand images; 0 = none
     beta1: float = 0.9
     beta2: float = 0.999
     target_ema: float = 0.0  # mu of eq. 8
-    loss: str = "pseudo_huber"  # "pseudo_huber" | "l2" | "lpips"
+    loss: str = one_of("pseudo_huber", LOSSES)
     huber_c: float = 0.00054  # c = huber_c * sqrt(image dimension)
-    weighting: str = "uniform"  # "uniform" | "inverse_step"
+    weighting: str = one_of("uniform", WEIGHTINGS)
     sigma_min: float = 0.002  # eps, the boundary
     sigma_max: float = 80.0  # T
     rho: float = 7.0

@@ -33,6 +33,7 @@ import torch
 from baselines import METHODS
 from baselines.gan_only import GanOnly, GanOnlyConfig
 from baselines.gan_only import SEARCH_SPACE as GAN_ONLY_SEARCH_SPACE
+from harness.config import one_of
 from harness.errors import UsageError
 
 # A UNet block's module name inside `enc`/`dec`: resolution prefix, then block/up/down/in<i>.
@@ -71,7 +72,7 @@ def frozen_parameter_names(named_parameters: Iterable[tuple[str, torch.nn.Parame
 class GanOnlyFrozenConfig(GanOnlyConfig):
     """D2O's settings (gan_only.py) plus the freeze level; the paper's D2O-F freezes level 1 (§2)."""
 
-    freeze_level: int = 1
+    freeze_level: int = one_of(1, tuple(FROZEN_LAYERS_BY_LEVEL))
 
 
 # `bench tune`: D2O's space; the freeze level is what makes the method D2O-F, so it is not searched.

@@ -54,6 +54,7 @@ import torch
 from baselines import METHODS
 from baselines.base import MethodContext, StudentDistillation, draw_latents
 from baselines.tunable import choice, log_uniform
+from harness.config import one_of
 from harness.errors import UsageError
 from harness.optimizers import Adam, Optimizer
 from harness.samplers import OneStepGenerator, ddim_step, karras_sigmas, supported_sigma_range
@@ -74,7 +75,7 @@ class ProgressiveDistillationConfig:
     beta2: float = 0.999
     anneal_lr: bool = True  # linear decay to 0 within each round (paper)
     max_grad_norm: float = 1.0  # clip the student's gradient norm; 0 = off (reference: grad_clip=1.0)
-    loss_weighting: str = "truncated_snr"  # or "snr_plus_one" (paper §4; references: snr_trunc)
+    loss_weighting: str = one_of("truncated_snr", WEIGHTINGS)  # or "snr_plus_one" (paper §4; references: snr_trunc)
     round_fractions: tuple[float, ...] = ()  # share of the image budget per round; () = equal split
     sigma_min: float = 0.002  # EDM (arXiv 2206.00364) eq. 5
     sigma_max: float = 80.0

@@ -73,6 +73,12 @@ def parse_value(text: str, annotation: Any, key: str) -> Any:
     raise UsageError(f"--set {key}: cannot parse values of type {annotation}")
 
 
+def one_of(default: Any, choices: tuple) -> Any:
+    """A config field that takes one of ``choices``: checked with every other setting before any work
+    (``harness.validate.check_fields``), so a `bench tune --space` of a bad one never opens a study."""
+    return field(default=default, metadata={"choices": tuple(choices)})
+
+
 def field_types(cls: type) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}

@@ -68,6 +68,9 @@ def check_fields(section: str, config: Any) -> None:
     defaults = type(config)()
     for f in dataclasses.fields(config):
         value, default, key = getattr(config, f.name), getattr(defaults, f.name), f"--set {section}{f.name}"
+        choices = f.metadata.get("choices")
+        if choices is not None and (value not in choices or isinstance(value, bool)):
+            raise UsageError(f"{key} must be one of {', '.join(map(str, choices))}, got {value!r}")
         if value is None or isinstance(value, (bool, str, dict)):
             continue
         if f.name.endswith("seed"):

@@ -200,6 +200,8 @@ def test_bad_input_is_a_one_line_usage_error(extra, message, tiny_backbone, tmp_
     (["sigma_min=0.5:100"], "--space sigma_min=0.5:100: sigma_min=100 must be below sigma_max=80"),
     (["sigma_min=0.002:1", "sigma_max=0.5:80"],  # each end alone is fine; the largest low and smallest high are not
      "--space sigma_min=0.002:1 --space sigma_max=0.5:80: sigma_min=1 must be below sigma_max=0.5"),
+    (["loss=foo"],  # a text setting with its choices declared on the Config (harness.config.one_of)
+     "--space loss=foo: loss must be one of pseudo_huber, l2, lpips, got 'foo'"),
 ])
 def test_space_values_of_an_ordered_pair_are_checked_together(space, message, tiny_backbone, tmp_path):
     args = ["tune", "--method", "consistency_distillation", "--backbone", str(tiny_backbone), "--device", "cpu",
