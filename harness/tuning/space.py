@@ -93,6 +93,7 @@ def resolve_space(method: str, pairs: list[str]) -> dict[str, Tunable]:
 
     space = declared_space(method)
     types = field_types(METHODS.get(method).Config)
+    given: set[str] = set()
     for pair in pairs:
         if "=" not in pair:
             raise UsageError(f"--space expects KEY=RANGE, got '{pair}'")
@@ -100,6 +101,9 @@ def resolve_space(method: str, pairs: list[str]) -> dict[str, Tunable]:
         if key not in types:
             raise UsageError(f"--space: unknown key '{key}' for method {method}; "
                              f"valid keys: {', '.join(sorted(types))}")
+        if key in given:  # never let the later one win silently (as for --set)
+            raise UsageError(f"--space {key} is given twice; give it once")
+        given.add(key)
         space[key] = parse_range(pair, types[key], space.get(key))
     if not space:
         raise UsageError(f"method {method} declares no tunable settings; pass --space KEY=RANGE")
@@ -122,7 +126,7 @@ def check_produced(config, space: dict[str, Tunable], pairs: list[str], grid_poi
     a bad one would stop the study at that trial, with the study stored and its settings fixed."""
     from harness.ranges import ORDERED
 
-    flags = dict(flag_of(pair) for pair in pairs)  # the last flag for a key wins, as in resolve_space
+    flags = dict(flag_of(pair) for pair in pairs)  # one flag per key (resolve_space)
     for key, pair in flags.items():
         for value in produced(space[key], grid_points):
             _check_trial(config, {key: value}, f"--space {pair}")

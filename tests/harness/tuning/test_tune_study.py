@@ -186,6 +186,7 @@ def test_two_processes_split_one_study(tiny_backbone, tmp_path):
     (["--space", "beta2=0.5:0.9999999", "--grid", "--grid-points", "2"],  # its grid rounds the top to 1
      "--space beta2=0.5:0.9999999: beta2 must be >= 0 and < 1, got 1"),
     (["--space", "g_lr=1e-4,,5e-4"], "--space g_lr=1e-4,,5e-4: an empty choice"),
+    (["--space", "g_lr=1e-4:1e-3", "--space", "g_lr=1e-5"], "--space g_lr is given twice"),
     (["--startup-trials", "-1"], "--startup-trials must be at least 0, got -1"),
     (["--study", ""], "--study '': a study name is 1-128"),
 ])
