@@ -19,11 +19,13 @@ handed to it instead of run here: on a Slurm cluster every grid point becomes on
 from __future__ import annotations
 
 import itertools
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from harness import records
 from harness.errors import BenchError, UsageError
 from harness.records import load_records
 from harness.run_lock import RunBusy
@@ -58,7 +60,28 @@ def curve_kimgs(record: dict) -> set[float]:
 def done_key(record: dict) -> tuple:
     c = record["config"]
     return (record["method"], record["dataset"], c["backbone"], float(record["budget_kimg"]), int(record["seed"]),
-            tuple(sorted(c.get("sweep_overrides", []))))
+            tuple(sorted(c.get("sweep_overrides", []))), settings_of(c))
+
+
+def settings_of(config: dict) -> str:
+    """A run's whole config as a sweep compares it: all but where it ran, its tags and which curve
+    points it measured (the method's settings with their defaults filled in). A run with another
+    learning rate or sample count is never taken for a grid point's."""
+    from baselines import METHODS
+    from harness.config import apply_overrides
+
+    c = json.loads(json.dumps(records.sanitize(config)))
+    if "method" not in c:
+        return "unknown"
+    for key in ("device", "tags", "sweep_overrides"):
+        c.pop(key, None)
+    (c.get("eval") or {}).pop("at_kimg", None)
+    try:
+        c["method_config"] = records.sanitize(asdict(apply_overrides(METHODS.get(c["method"]).Config(),
+                                                                     c.get("method_config") or {})))
+    except BenchError:  # a method or setting this version does not know: never a match
+        return "unknown"
+    return json.dumps(c, sort_keys=True)
 
 
 def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: list[int], results: Path,
@@ -92,7 +115,8 @@ def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: lis
         trains = METHODS.get(point.method).trains
         at = point.at_kimg if trains else ()
         budget = point.budget_kimg if trains else 0.0
-        key = (point.method, dataset, config.backbone, float(budget), point.seed, tuple(sorted(overrides)))
+        key = (point.method, dataset, config.backbone, float(budget), point.seed, tuple(sorted(overrides)),
+               settings_of(asdict(config)))
         if key in seen:  # a method that does not train runs once per seed, whatever the budgets
             continue
         seen.add(key)
@@ -146,7 +170,6 @@ LOCKS_DIR = ".locks"
 def point_lock(results: Path, key: tuple):
     """The lock of one grid point (its done key), held while it runs here (harness/run_lock.py)."""
     import hashlib
-    import json
 
     from harness.run_lock import hold
 

@@ -23,10 +23,24 @@ def test_submits_only_points_without_a_completed_record(tmp_path, tiny_backbone)
     results = tmp_path / "results"
     done = results / "done-run"
     done.mkdir(parents=True)
+    from dataclasses import asdict
+
+    from baselines.gan_only import GanOnlyConfig
+    from harness.build import configure
+    from harness.config import apply_overrides
+
+    made = configure("gan_only", "digits", backbone=str(tiny_backbone), budget_kimg=5.0, seed=0, device="cpu",
+                     overrides=["d_width=16"])  # the whole config a run stores; its device is not compared
+    config = {**asdict(made), "method_config": asdict(apply_overrides(GanOnlyConfig(), made.method_config)),
+              "sweep_overrides": ["d_width=16"]}
     record = {"schema_version": 1, "run_id": "done-run", "method": "gan_only", "dataset": "digits",
-              "budget_kimg": 5.0, "seed": 0, "status": "completed",
-              "config": {"backbone": str(tiny_backbone), "sweep_overrides": ["d_width=16"]}}
+              "budget_kimg": 5.0, "seed": 0, "status": "completed", "config": config}
     (done / "record.json").write_text(json.dumps(record))
+    other = results / "other-lr"  # the same method, seed and budget, another learning rate: not this grid's point
+    other.mkdir()
+    (other / "record.json").write_text(json.dumps({**record, "run_id": "other-lr", "seed": 1, "config": {
+        **config, "seed": 1, "sweep_overrides": ["d_width=16"], "method_config": {**config["method_config"],
+                                                                                 "g_lr": 0.5}}}))
     executors = []
     submit = slurm_submitter("gpu", 30, 2, tmp_path / "logs",
                              executor_factory=lambda folder: executors.append(FakeExecutor(folder)) or executors[-1])
