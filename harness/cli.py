@@ -183,10 +183,9 @@ def report(
             typer.echo(str(path))
         return
     from harness.report import build_report
-    from harness.validate import check_results_dir, describe_path
+    from harness.validate import check_report_out, check_results_dir
 
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: {describe_path(out)}; expected a folder for the tables")
+    check_report_out(out, results)
     check_results_dir(results, must_exist=True)  # a typo must not replace the tables with published-only ones
 
     _, problems = build_report(results, out, on_written=lambda path: typer.echo(str(path)))  # each as it is written

@@ -137,6 +137,9 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     if (checkpoint is None) == (samples is None):
         raise UsageError("pass exactly one of --checkpoint RUN_DIR and --samples DIR")
     metrics = expand_metrics(options.metrics)
+    if options.reference is not None and "fid" not in metrics:
+        raise UsageError(f"--ref {options.reference}: only fid reads reference statistics, and --metric asks for "
+                         f"{', '.join(metrics)}")
     if options.fid_impl not in FID_IMPLEMENTATIONS:
         raise UsageError(f"unknown --fid-impl '{options.fid_impl}'; valid: {', '.join(FID_IMPLEMENTATIONS)}")
     if options.is_impl not in IS_IMPLEMENTATIONS:
@@ -184,6 +187,9 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     space_net = (inception if space == INCEPTION_NAME else load_extractor(space, None, device)) if wants_space else None
     extractors = [net for net in dict.fromkeys([inception, space_net]) if net is not None]
     reference_stats = load_npz(options.reference) if options.reference is not None else None
+    if reference_stats is not None and inception is not None and reference_stats.dim != inception.dim:
+        raise UsageError(f"--ref {options.reference}: {reference_stats.dim}-d statistics, but FID's Inception "
+                         f"features are {inception.dim}-d (EDM's reference .npz files hold 2048-d ones)")
 
     # 2. The images to measure.
     generator, source_record, seed_sets = None, None, []

@@ -169,7 +169,10 @@ def load_image_folder(folder: Path, num: int | None = None) -> tuple[torch.Tenso
         for path in files:
             try:
                 with Image.open(path) as image:
-                    mode = "L" if image.mode in ("L", "1", "I;16", "I") else "RGB"
+                    if image.mode.startswith("I") or image.mode == "F":  # "L" would clip them to 255
+                        raise BenchError(f"{path}: a {image.mode} image (16- or 32-bit); bench reads 8-bit images "
+                                         "as FID tools do: save them as 8-bit PNG")
+                    mode = "L" if image.mode in ("L", "1") else "RGB"
                     array = np.asarray(image.convert(mode))
             except OSError as exc:
                 raise BenchError(f"{path}: not a readable image ({exc})") from None

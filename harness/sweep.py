@@ -63,6 +63,12 @@ def done_key(record: dict) -> tuple:
             tuple(sorted(c.get("sweep_overrides", []))), settings_of(c))
 
 
+def point_key(config, budget: float, overrides: list[str]) -> tuple:
+    """A grid point's key, as done_key reads it from a stored record."""
+    return (config.method, config.dataset, config.backbone, float(budget), config.seed, tuple(sorted(overrides)),
+            settings_of(asdict(config)))
+
+
 def settings_of(config: dict) -> str:
     """A run's whole config as a sweep compares it: all but where it ran, its tags and which curve
     points it measured (the method's settings with their defaults filled in). A run with another
@@ -115,8 +121,7 @@ def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: lis
         trains = METHODS.get(point.method).trains
         at = point.at_kimg if trains else ()
         budget = point.budget_kimg if trains else 0.0
-        key = (point.method, dataset, config.backbone, float(budget), point.seed, tuple(sorted(overrides)),
-               settings_of(asdict(config)))
+        key = point_key(config, budget, overrides)
         if key in seen:  # a method that does not train runs once per seed, whatever the budgets
             continue
         seen.add(key)

@@ -330,6 +330,14 @@ def check_eval_options(options) -> None:
             raise UsageError(f"--real-subset {real_subset}: expected START:STOP with 0 <= START < STOP, or a named subset")
 
 
+def check_report_out(out: Path, results: Path) -> None:
+    """`bench report --out`: a folder of its own (its README.md and index.html would sit among the runs)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: {describe_path(out)}; expected a folder for the tables")
+    if out.resolve() == Path(results).resolve():
+        raise UsageError(f"--out {out} is the results folder; write the tables to a folder of their own (default tables/)")
+
+
 def check_results_dir(results: Path, must_exist: bool = False) -> None:
     """--results must be a folder (or, unless ``must_exist``, not exist yet), not a file."""
     results = Path(results)

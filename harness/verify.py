@@ -149,6 +149,28 @@ def tolerance_of(record: dict) -> float:
     return float(value)
 
 
+def check_reference_entries(record: dict) -> None:
+    """The record's parts a re-run reads, of the types a run writes (a hand-edited one is one line,
+    before any re-run): its reference entry, hardware and thread count, metric names, curve points."""
+    from harness.threads import MAX_THREADS
+
+    run_id, hardware = record.get("run_id"), (record.get("environment") or {}).get("hardware")
+    threads = hardware.get("cpu_threads") if isinstance(hardware, dict) else None
+    problems = [(not isinstance(record.get("reference"), dict), "its reference entry is not an object"),
+                (not isinstance(hardware, dict) or not isinstance(hardware.get("device"), str),
+                 "it lacks environment.hardware.device"),
+                (threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                          or not 1 <= threads <= MAX_THREADS),
+                 f"its cpu_threads {threads!r} is not a whole number from 1 to {MAX_THREADS}"),
+                (any(not isinstance(m, dict) or not isinstance(m.get("name"), str) for m in record.get("metrics") or []),
+                 "a stored metric has no name"),
+                (any(not isinstance(p, dict) or isinstance(p.get("kimg"), bool) or not finite(p.get("kimg"))
+                     for p in (record.get("curve") or {}).get("points") or []), "a curve point's kimg is not a number")]
+    for bad, what in problems:
+        if bad:
+            raise BenchError(f"reference {run_id}: {what}; it cannot be verified")
+
+
 def check_stored_metrics(record: dict, config) -> None:
     """A reference vouches for every metric its own config measured, each a finite number: a record
     with no metrics, fewer than its config names, or a NaN is refused before anything re-runs."""
@@ -198,6 +220,7 @@ def verify_references(results_dir: Path, until_kimg: float | None = None, show_p
     if not references:
         return False, lines + [f"no reference records in {results_dir}"]
     for record in references:  # every reference's config first: a foreign one fails before any re-run
+        check_reference_entries(record)
         check_stored_metrics(record, reference_config(record))
         tolerance_of(record)
         if until_kimg is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,11 +212,29 @@ def _images(record: dict) -> float:
 
 
 def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """A stored number, or None (absent, not a number, or not finite: a time of 'Infinity' is not recorded)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+LARGEST_METRIC = 1e15  # beyond any value a metric here takes (an FD of 8-bit images' features is < 1e6)
+
+
+def metric_value(metric: dict) -> float | None:
+    """A stored metric's value; a hand-edited impossible one (infinite, 1e308, a negative FD) makes the
+    whole record unusable (ValueError: one problem line), rather than a mean of infinity in a figure."""
+    value = metric.get("value")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) <= LARGEST_METRIC:
+        raise ValueError(f"metric {metric.get('name')!r} has value {value!r}, which no metric takes")
+    if metric.get("name") in FD_NAMES and value < 0:
+        raise ValueError(f"metric {metric.get('name')!r} has value {value!r}: a Fréchet distance is never negative")
+    return float(value)
 
 
 def metric_pairs(metrics: list | None) -> tuple[tuple[Measurement, float], ...]:
-    return tuple((measurement_of(m), float(m["value"])) for m in metrics or [] if _float(m.get("value")) is not None)
+    return tuple((measurement_of(m), value) for m in metrics or [] if (value := metric_value(m)) is not None)
 
 
 def metric_spreads(metrics: list | None) -> tuple[tuple[Measurement, float], ...]:

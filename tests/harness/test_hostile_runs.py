@@ -164,12 +164,12 @@ def test_a_second_process_on_one_run_folder_is_refused(unfinished_run) -> None:
 
 def test_a_grid_point_another_sweep_runs_is_skipped(tmp_path) -> None:
     from harness.build import configure
-    from harness.sweep import point_lock
+    from harness.sweep import point_key, point_lock
 
     backbone = write_tiny_backbone(tmp_path / "tiny.safetensors")
     results = tmp_path / "results"
     config = configure("gan_only", "digits", backbone=str(backbone), budget_kimg=0.05, seed=0, device="cpu")
-    key = ("gan_only", "digits", config.backbone, 0.05, 0, ())
+    key = point_key(config, 0.05, [])
     with point_lock(results, key):
         proc = run_bench("sweep", "--methods", "gan_only", "--budgets", "0.05", "--seeds", "0", "--results",
                          str(results), "--backbone", str(backbone), "--device", "cpu", "--quiet")

@@ -215,3 +215,16 @@ def test_eval_builds_only_the_networks_its_metrics_read(digits, tmp_path: Path, 
     for metric, part, least in (("fd", "0:1", 2), ("pr", "0:3", 4)):  # refused before measuring, naming the flag
         code, _, err = bench(monkeypatch, capsys, "eval", *common, "--metric", metric, "--real-subset", part)
         assert code == 2 and f"--real-subset {part}: " in err and f"need at least {least}" in err, err
+
+
+def test_a_ref_of_another_dimension_is_refused_before_any_sample(stored_run: Path, pool64_everywhere,
+                                                                 inception_weights: Path, tmp_path: Path,
+                                                                 monkeypatch, capsys) -> None:
+    """A --ref whose dimension is not the Inception features' failed (exit 1) only after every sample
+    was generated; it is a usage error found before any work (exit 2)."""
+    np.savez(tmp_path / "ref32.npz", mu=np.zeros(32), sigma=np.eye(32))
+    code, out, err = bench(monkeypatch, capsys, "eval", "--checkpoint", str(stored_run), "--metric", "fid",
+                           "--ref", str(tmp_path / "ref32.npz"), "--num-samples", "70", "--device", "cpu",
+                           "--inception-weights", str(inception_weights), "--results", str(tmp_path / "r"))
+    assert code == 2 and "32-d statistics, but FID's Inception features are 64-d" in err, err
+    assert "generating" not in err and not (tmp_path / "r").exists()
