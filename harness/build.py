@@ -188,6 +188,18 @@ class LoadedRun:
     device: torch.device
 
 
+def check_names(record: dict, path: Path) -> None:
+    """A record's method and dataset are its config's (eval, sample and report read the former, a
+    rebuild the latter): an edited record that disagrees is one line, not an 'unknown dataset None'."""
+    config = record.get("config")
+    if not isinstance(config, dict):
+        raise UsageError(f"{path}: not a run record (no config in it)")
+    for key in ("method", "dataset"):
+        if not isinstance(record.get(key), str) or record.get(key) != config.get(key):
+            raise UsageError(f"{path}: its {key} {record.get(key)!r} is not its config's {config.get(key)!r} "
+                             "(an edited record?)")
+
+
 def read_record(path: Path) -> dict:
     """A run folder's record.json, or a one-line error saying what the path is instead."""
     from harness.validate import describe_path
@@ -218,6 +230,7 @@ def load_run(run_dir: Path, device: str = "cpu", weights: Path | None = None) ->
     record_dir = run_dir if run_dir.is_dir() else run_dir.parent
     config = config_from_record(record, str(record_dir / records.RECORD_NAME))
     config.device = device
+    check_names(record, record_dir / records.RECORD_NAME)
     dev = resolve_device(device)
     dataset = load_dataset(config.dataset, Path(config.data_path) if config.data_path else None)
     backbone = load_backbone(config.backbone)

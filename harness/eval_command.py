@@ -160,8 +160,10 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
                          f"`bench run` (holding {records.RECORD_NAME} and generator.safetensors)")
     if checkpoint is not None:
         from harness import remake
+        from harness.build import check_names
 
         stored = records.read_json(Path(checkpoint) / records.RECORD_NAME)
+        check_names(stored, Path(checkpoint) / records.RECORD_NAME)
         if remake.needs_remake(Path(checkpoint), stored):
             remake.check_remakeable(stored)  # e.g. a GPU run on a CPU machine: refused before any work
     if samples is not None and Path(samples).suffix.lower() == ".npz":

@@ -103,3 +103,17 @@ def test_eval_refuses_16_bit_images_and_a_ref_no_metric_reads(tmp_path):
                                "--ref", str(tmp_path / "ref.npz"), "--results", str(tmp_path / "r"))
     assert done.returncode == 2 and "only fid reads reference statistics" in done.stderr, done.stderr
     assert done.stderr.count("\n") == 1 and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("edit, said", [(lambda r: r.pop("dataset"), "its dataset None is not its config's 'digits'"),
+                                        (lambda r: r.update(method="dmd"), "its method 'dmd' is not its config's"),
+                                        (lambda r: r.pop("config"), "not a run record (no config in it)")])
+def test_eval_of_a_record_whose_names_are_not_its_configs(edit, said, tmp_path):
+    """A record without its dataset said "unknown dataset 'None'"; one whose method or dataset is not
+    its config's would be measured as the one and rebuilt as the other."""
+    from helpers import run_main_in_process
+
+    run = edited_reference(tmp_path, edit) / "digits-gan_only-s0-ref"
+    done = run_main_in_process("eval", "--checkpoint", str(run), "--metric", "fd", "--results", str(tmp_path / "r"))
+    assert done.returncode == 2 and said in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "r").exists()
