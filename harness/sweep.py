@@ -10,7 +10,8 @@ earlier points are snapshots of the longer schedule, and the tables label them s
 
 A grid point is done when the results folder holds a completed record with the same method,
 dataset, backbone, budget, seed and overrides (and, for a curve, points at its smaller budgets);
-such points are skipped, so an interrupted sweep is continued by running the same command again.
+such points are skipped, so an interrupted sweep is continued by running the same command again; the
+run it was in the middle of is resumed from its checkpoint (``stopped_runs``), not started over.
 
 With a ``submit`` callable (``slurm_submitter`` makes one from submitit) each point still to do is
 handed to it instead of run here: on a Slurm cluster every grid point becomes one job.
@@ -101,7 +102,7 @@ def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: lis
     """
     from baselines import METHODS
     from harness.build import configure
-    from harness.runner import run
+    from harness.runner import resume, run
     from harness.validate import check_number
 
     if not budgets or not seeds or not methods:
@@ -146,7 +147,13 @@ def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: lis
                 if any({round(a, 6) for a in at} <= kimgs for kimgs in finished(results).get(key, [])):
                     echo(f"skip (done): {point.method} budget={budget:g} kimg{curve} seed={point.seed}")
                     continue
-                path = run(config, results, show_progress=show_progress)
+                stopped = [d for d, kimgs in stopped_runs(results).get(key, []) if {round(a, 6) for a in at} <= kimgs]
+                if stopped:  # the run an interrupted sweep left: continued, not started over beside it
+                    echo(f"resume (stopped before): {point.method} budget={budget:g} kimg{curve} seed={point.seed}: "
+                         f"{stopped[0].name}")
+                    path = resume(str(stopped[0]), results, show_progress=show_progress, device=config.device, echo=echo)
+                else:
+                    path = run(config, results, show_progress=show_progress)
         except RunBusy:
             echo(f"skip (running in another process): {point.method} budget={budget:g} kimg{curve} seed={point.seed}")
             continue
@@ -192,6 +199,26 @@ def finished(results: Path) -> dict[tuple, list[set[float]]]:
         if r.get("status") == "completed" and isinstance(r.get("config"), dict):  # analyses have no run config
             done.setdefault(done_key(r), []).append(curve_kimgs(r))
     return done
+
+
+def stopped_runs(results: Path) -> dict[tuple, list[tuple[Path, set[float]]]]:
+    """Runs stopped before their record (Ctrl-C, a killed job), by the done key of the settings they
+    started with (``checkpoint/run.json``), each with its curve budgets: running the sweep again
+    continues them from their checkpoint instead of leaving them and starting each point over."""
+    found: dict[tuple, list[tuple[Path, set[float]]]] = {}
+    for start in sorted(Path(results).glob("*/checkpoint/run.json")):
+        run_dir = start.parent.parent
+        if (run_dir / records.RECORD_NAME).exists() or not start.is_file():  # finished; a FIFO would block
+            continue
+        try:
+            config = records.read_json(start).get("config")
+            if isinstance(config, dict):
+                train, at = config.get("train") or {}, (config.get("eval") or {}).get("at_kimg") or ()
+                found.setdefault(done_key({**config, "config": config, "budget_kimg": train.get("budget_kimg")}),
+                                 []).append((run_dir, {round(float(a), 6) for a in at}))
+        except (BenchError, KeyError, TypeError, ValueError, AttributeError):  # not ours to continue: left alone
+            continue
+    return found
 
 
 def run_point(config, results: Path):

@@ -29,3 +29,26 @@ def test_sweep_runs_one_curve_per_method_and_seed_and_skips_it_after(tiny_backbo
     lines.clear()
     assert sweep(results, tiny_backbone, lines) == [] and sweep(results, tiny_backbone, lines, separate_runs=True) == []
     assert lines[0] == "skip (done): gan_only budget=0.5 kimg (curve points at 0.25 kimg) seed=0"
+
+
+def test_a_run_an_interrupted_sweep_left_is_continued_not_started_over(tiny_backbone, tmp_path):
+    """A sweep stopped mid-run left that run unfinished beside the new one the next sweep started;
+    now the next sweep resumes it from its checkpoint in the same folder, to the same record."""
+    results, lines = tmp_path / "results", []
+    (path,) = sweep(results, tiny_backbone, lines)
+    whole = json.loads(path.read_text())
+    path.unlink()  # as if stopped after its last checkpoint, before its record
+    lines.clear()
+    (again,) = sweep(results, tiny_backbone, lines)
+    said = [line for line in lines if line.startswith("resume (stopped before): gan_only budget=0.5 kimg")]
+    assert again == path and len(said) == 1 and said[0].endswith(path.parent.name)
+    assert [p.name for p in results.iterdir() if not p.name.startswith(".")] == [path.parent.name]
+    resumed = json.loads(again.read_text())
+    assert resumed["metrics"] == whole["metrics"]
+    assert [p["metrics"] for p in resumed["curve"]["points"]] == [p["metrics"] for p in whole["curve"]["points"]]
+
+    lines.clear()  # a stopped run with other settings is not this grid point's: left alone, a new run made
+    path.unlink()
+    other = run_sweep(["gan_only"], "digits", [0.25, 0.5], [0], results, [*OVERRIDES, "g_lr=1e-3"], "cpu",
+                      str(tiny_backbone), show_progress=False, echo=lines.append)
+    assert other[0] != path and not any(line.startswith("resume") for line in lines)
