@@ -144,7 +144,7 @@ def sweep(
 
 from harness.tuning.cli import tune  # noqa: E402  (the command's flags live beside its driver)
 app.command()(tune)
-from harness.sample_command import ACTIVE_EXPORT, sample  # noqa: E402
+from harness.sample_command import sample  # noqa: E402
 app.command()(sample)
 
 @app.command()
@@ -295,7 +295,7 @@ def main() -> None:
     prefer_passive_wait(argv=sys.argv)  # before any command imports torch (harness/threads.py)
     usage_error = _typer_usage_error_base()
     previous = termination.install()  # SIGTERM (Slurm, timeout) stops like Ctrl-C
-    _forget_earlier_work()  # the Ctrl-C line names what this command writes, not an earlier one's
+    termination.forget_earlier_work()  # the Ctrl-C line names what this command writes, not an earlier one's
     try:
         numerics.apply_request()  # BENCH_NUMERICS=portable: before anything imports torch
         # One program name however it was started (the `bench` script, `python -m harness.cli`, a test
@@ -306,7 +306,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         word, code = termination.stopped(INTERRUPTED)
-        echo_err(word + _resume_hint())
+        echo_err(word + termination.resume_hint())
         sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -320,29 +320,8 @@ def main() -> None:
         termination.restore(previous)
     if status == INTERRUPTED:  # typer turns Ctrl-C into a returned 130, with nothing printed
         word, status = termination.stopped(INTERRUPTED)
-        echo_err(word + _resume_hint())
+        echo_err(word + termination.resume_hint())
     sys.exit(status if isinstance(status, int) else 0)
-
-
-def _forget_earlier_work() -> None:
-    ACTIVE_EXPORT.clear()
-    for module, name in (("harness.pretrain_state", "ACTIVE"), ("harness.runner", "ACTIVE_RUN_DIR")):
-        if module in sys.modules:
-            getattr(sys.modules[module], name).clear()
-
-
-def _resume_hint() -> str:
-    """Where to continue an interrupted `bench run` (its run folder keeps the last checkpoint) or pretrain."""
-    pretraining = sys.modules.get("harness.pretrain_state")
-    if pretraining is not None and pretraining.ACTIVE and pretraining.ACTIVE[0].is_file():
-        return f"; the pre-training state {pretraining.ACTIVE[0]} is kept: repeat the command with --resume"
-    if ACTIVE_EXPORT:
-        return f"; the images of {ACTIVE_EXPORT[0]} made so far are kept: the same command continues"
-    runner = sys.modules.get("harness.runner")
-    run_dir = runner.ACTIVE_RUN_DIR[0] if runner is not None and runner.ACTIVE_RUN_DIR else None
-    if run_dir is None or not (run_dir / "checkpoint").is_dir():
-        return ""
-    return f"; continue with: bench run --resume {run_dir}"
 
 
 if __name__ == "__main__":

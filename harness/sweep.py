@@ -32,6 +32,9 @@ from harness.records import load_records
 from harness.run_lock import RunBusy
 
 
+SWEEPING: list[Path] = []  # the results folder of the sweep running here, for the CLI's line on Ctrl-C
+
+
 @dataclass(frozen=True)
 class GridPoint:
     method: str
@@ -136,6 +139,7 @@ def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: lis
         todo.append((point, config, key, at, budget, curve))
     if submit is None and todo:
         say_estimate(todo, load_records(results)[0], device, echo)
+    SWEEPING[:] = [Path(results)]
     for point, config, key, at, budget, curve in todo:
         if submit is not None:
             job = submit(config, results)
@@ -160,6 +164,7 @@ def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: lis
         done.setdefault(key, []).append({round(a, 6) for a in at})
         written.append(path)
         echo(str(path))
+    SWEEPING.clear()
     return written
 
 

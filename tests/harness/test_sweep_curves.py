@@ -52,3 +52,25 @@ def test_a_run_an_interrupted_sweep_left_is_continued_not_started_over(tiny_back
     other = run_sweep(["gan_only"], "digits", [0.25, 0.5], [0], results, [*OVERRIDES, "g_lr=1e-3"], "cpu",
                       str(tiny_backbone), show_progress=False, echo=lines.append)
     assert other[0] != path and not any(line.startswith("resume") for line in lines)
+
+
+def test_ctrl_c_in_a_sweep_says_the_same_sweep_continues_and_it_does(tiny_backbone, tmp_path, monkeypatch, capsys):
+    import harness.runner
+    from helpers import invoke_bench
+
+    results = tmp_path / "results"
+    args = ["sweep", "--methods", "gan_only", "--budgets", "0.25", "--seeds", "0", "--results", str(results),
+            "--backbone", str(tiny_backbone), "--device", "cpu", "--quiet",
+            *[part for o in OVERRIDES for part in ("--set", o)]]
+
+    def stopped(*a, **k):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(harness.runner, "train", stopped)
+        code, _, err = invoke_bench(monkeypatch, capsys, *args)
+    (left,) = [p for p in results.iterdir() if not p.name.startswith(".")]
+    assert code == 130 and f"the same bench sweep command continues, resuming {left.name}" in err, err
+    code, out, err = invoke_bench(monkeypatch, capsys, *args)
+    assert code == 0 and f"resume (stopped before): gan_only budget=0.25 kimg seed=0: {left.name}" in out, err
+    assert (left / "record.json").is_file() and [p for p in results.iterdir() if not p.name.startswith(".")] == [left]
