@@ -188,12 +188,29 @@ class LoadedRun:
     device: torch.device
 
 
+def generator_settings_sha256(config: RunConfig) -> str:
+    """A hash of what a stored generator is rebuilt from besides its weights: the method, the seed and the
+    method's whole config (defaults filled). Its card keeps it, so a record edited afterwards (another
+    sigma, another width) is refused instead of measuring a generator its weights were not trained as."""
+    import hashlib
+    from dataclasses import asdict
+
+    method_config = apply_overrides(METHODS.get(config.method).Config(), config.method_config)
+    settings = {"method": config.method, "seed": config.seed, "method_config": records.sanitize(asdict(method_config))}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
 def check_names(record: dict, path: Path) -> None:
     """A record's method and dataset are its config's (eval, sample and report read the former, a
     rebuild the latter): an edited record that disagrees is one line, not an 'unknown dataset None'."""
+    from harness.record_shape import shape_problem
+
     config = record.get("config")
     if not isinstance(config, dict):
         raise UsageError(f"{path}: not a run record (no config in it)")
+    problem = shape_problem(record) or ("" if isinstance(config.get("backbone"), str) else "its config names no backbone")
+    if problem:
+        raise UsageError(f"{path}: malformed record ({problem})")
     for key in ("method", "dataset"):
         if not isinstance(record.get(key), str) or record.get(key) != config.get(key):
             raise UsageError(f"{path}: its {key} {record.get(key)!r} is not its config's {config.get(key)!r} "
@@ -209,10 +226,10 @@ def read_record(path: Path) -> dict:
     try:
         record = json.loads(record_path.read_text())
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise BenchError(f"{path}: expected a run folder of `bench run` (with {records.RECORD_NAME}), "
+        raise UsageError(f"{path}: expected a run folder of `bench run` (with {records.RECORD_NAME}), "
                          f"got {describe_path(path)} ({exc.__class__.__name__})") from None
     if not isinstance(record, dict) or "config" not in record:
-        raise BenchError(f"{record_path}: not a run record (no config in it)")
+        raise UsageError(f"{record_path}: not a run record (no config in it)")
     return record
 
 
@@ -228,9 +245,12 @@ def load_run(run_dir: Path, device: str = "cpu", weights: Path | None = None) ->
     run_dir = Path(run_dir)
     record = read_record(run_dir)
     record_dir = run_dir if run_dir.is_dir() else run_dir.parent
+    check_names(record, record_dir / records.RECORD_NAME)
     config = config_from_record(record, str(record_dir / records.RECORD_NAME))
     config.device = device
-    check_names(record, record_dir / records.RECORD_NAME)
+    from harness.validate import check_run_config
+
+    check_run_config(config)  # a hand-edited setting (d_width -1, sigma -1) is one line, as `bench run` says it
     dev = resolve_device(device)
     dataset = load_dataset(config.dataset, Path(config.data_path) if config.data_path else None)
     backbone = load_backbone(config.backbone)
@@ -247,6 +267,9 @@ def load_run(run_dir: Path, device: str = "cpu", weights: Path | None = None) ->
                   else None}
         if card.get("run_id") not in owners:  # e.g. another run's file copied in
             raise BenchError(f"{weights}: holds run {card['run_id']}'s generator, not run {record.get('run_id')}'s")
+        if card.get("settings_sha256") not in (None, generator_settings_sha256(config)):  # older cards lack it
+            raise UsageError(f"{record_dir / records.RECORD_NAME}: its method, seed or method settings are not those "
+                             f"{weights.name} was trained with (an edited record?)")
         try:
             generator.load_state_dict(state, strict=True)
         except RuntimeError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -52,7 +53,8 @@ def run(
     keep: Optional[str] = typer.Option(None, help="generators kept at curve points: final | best | all | N "
                                        "(default: final and best; bench sample --snapshot)"),
     config_file: Optional[Path] = typer.Option(None, "--config", help="a run's config.toml (flags given too override it)"),
-    from_record: Optional[str] = typer.Option(None, help="re-run a stored run (folder or id) with its config; "
+    from_record: Optional[str] = typer.Option(None, help="re-run a stored run (record.json, run folder, or run id or its "
+                                              "unique beginning in --results) with its config; "
                                               "flags given too (--seed, --set) override it"),
     threads: Optional[int] = typer.Option(None, help="CPU threads (default: the cores free now; OMP_NUM_THREADS also sets it)"),
     json_: bool = typer.Option(False, "--json", help="print the record's summary as JSON instead of the table"),
@@ -298,6 +300,9 @@ def main() -> None:
     termination.forget_earlier_work()  # the Ctrl-C line names what this command writes, not an earlier one's
     try:
         numerics.apply_request()  # BENCH_NUMERICS=portable: before anything imports torch
+        if "BENCH_FEATURE_CACHE" in os.environ:  # a misspelt switch, before any work (not after training)
+            from harness.metrics.feature_cache import cache_on
+            cache_on()
         # One program name however it was started (the `bench` script, `python -m harness.cli`, a test
         # runner's process): usage lines and shell completion (_BENCH_COMPLETE) name the command users type.
         status = app(prog_name="bench", standalone_mode=False)

@@ -18,8 +18,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from harness import records
 from harness.config import EvalConfig, RunConfig, TrainConfig, field_types, parse_value
-from harness.errors import UsageError
+from harness.errors import BenchError, UsageError
 
 FILE_NAME = "config.toml"
 TOP_KEYS = ("method", "dataset", "backbone", "seed", "device", "data_path")
@@ -128,6 +129,63 @@ def to_overrides(data: dict[str, Any], where: str, lines: dict[tuple[str, str], 
     return top, overrides
 
 
+def _kind(path: Path) -> str:
+    """'file', 'folder' or '' for a typed path: a name too long, or a folder we may not enter, is nothing
+    there for us rather than an OSError traceback."""
+    try:
+        return "file" if path.is_file() else "folder" if path.is_dir() else ""
+    except (OSError, ValueError):
+        return ""
+
+
+def _is_run_folder(folder: Path) -> bool:
+    """A folder `bench run` made (a record, or an unfinished run's checkpoint), so that a stray folder
+    beside the runs (``tensorboard``) is not counted as a run a prefix matches."""
+    return _kind(folder / records.RECORD_NAME) == "file" or _kind(folder / "checkpoint") == "folder"
+
+
+def _runs_named(run: str, results: Path) -> list[Path]:
+    """The run folder called ``run`` in ``results``, else those whose name begins with it. Typed text
+    is compared as text, never as a glob: ``*`` matched every folder, ``**`` and ``/abs`` crashed."""
+    if _is_run_folder(results / run):
+        return [results / run]
+    if _kind(results) != "folder":
+        return []
+    try:
+        entries = sorted(results.iterdir())
+    except OSError as exc:
+        raise UsageError(f"--results {results}: cannot list it ({exc.strerror or exc})") from None
+    return [p for p in entries if p.name.startswith(run) and _kind(p) == "folder" and _is_run_folder(p)]
+
+
+def find_record(run: str, results: Path) -> Path:
+    """RUN as a record file, a run folder, or a run id (or its unique beginning) in ``results``: what both
+    `bench show` and `bench run --from-record` accept, found in one place so they agree. It lives here,
+    not in the CLI module, because ``configure_from_file`` needs it below the CLI layer."""
+    results, given = Path(results), Path(run)
+    if run and _kind(given) == "file":
+        return given
+    is_id = bool(run) and given.name == run and run not in (".", "..")  # no separator: a name, not a path
+    folders = [given] if run and _kind(given) == "folder" and (_is_run_folder(given) or not is_id) else []
+    if not folders and not is_id:
+        raise UsageError(f"no run '{run}': not a record file or a run folder (give a run id, a run folder "
+                         f"or a record.json; `bench runs` lists them)")
+    if not folders:
+        folders = _runs_named(run, results)
+    if len(folders) > 1:
+        names = ", ".join(f.name for f in folders[:5])
+        raise UsageError(f"'{run}' matches {len(folders)} runs in {results} ({names}{', ...' if len(folders) > 5 else ''}); "
+                         f"give more of the run id")
+    if folders:
+        folder = folders[0]
+        if _kind(folder / records.RECORD_NAME) == "file":
+            return folder / records.RECORD_NAME
+        if _kind(folder / "checkpoint") == "folder":
+            raise UsageError(f"run {folder.name} has no record yet (unfinished); continue it with: "
+                             f"bench run --resume {folder}")
+    raise UsageError(f"no run '{run}' in {results} (give a run id, a run folder or a record.json; `bench runs` lists them)")
+
+
 def configure_from_file(config_file: Path | None, from_record: str | None, results: Path, method: str | None,
                         dataset: str | None, **flags: Any) -> RunConfig:
     """A RunConfig from a config file or a stored run, then the flags given with it (the usual checks)."""
@@ -140,13 +198,18 @@ def configure_from_file(config_file: Path | None, from_record: str | None, resul
         data, lines = read_config_file(config_file)
         where = str(config_file)
     else:
-        run_dir = Path(from_record) if Path(from_record).is_dir() else Path(results) / from_record
-        record = read_record(run_dir)
-        stored = config_from_record(record, str(run_dir / "record.json"))
+        record_path = find_record(from_record, results)  # what `bench show` accepts, found the same way
+        try:
+            record = read_record(record_path)
+        except UsageError:
+            raise
+        except BenchError as exc:  # a file the user named that holds no record: their input, exit 2
+            raise UsageError(str(exc)) from None
+        stored = config_from_record(record, str(record_path))
         data = {**{k: getattr(stored, k) for k in TOP_KEYS}, "train": asdict(stored.train),
                 "eval": asdict(stored.eval), "method_config": dict(stored.method_config)}
         data = {k: v for k, v in data.items() if v is not None}
-        lines, where = {}, str(run_dir / "record.json")
+        lines, where = {}, str(record_path)
     for flag, given, key in (("--method", method, "method"), ("--dataset", dataset, "dataset")):
         if given is not None and data.get(key) not in (None, given):
             raise UsageError(f"{flag} {given} differs from {where}'s {key} '{data[key]}'; drop the flag or edit the file")

@@ -243,8 +243,12 @@ def evaluated_run(record: dict) -> str | None:
     return str(evaluation["evaluation_of"]) if isinstance(evaluation, dict) and evaluation.get("evaluation_of") else None
 
 
-def load_records(results_dir: Path) -> tuple[list[dict], list[str]]:
-    """All readable records, plus one line per unreadable file naming it (the rest still load)."""
+def load_records(results_dir: Path, check_shape: bool = True) -> tuple[list[dict], list[str]]:
+    """All readable records, plus one line per unreadable file naming it (the rest still load). A record
+    with a part of another type than runs write is one of those lines (harness/record_shape.py), unless
+    ``check_shape`` is off (`bench verify` refuses such a reference instead of leaving it out)."""
+    from harness.record_shape import shape_problem
+
     records, problems = [], []
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
@@ -259,6 +263,10 @@ def load_records(results_dir: Path) -> tuple[list[dict], list[str]]:
                 raise ValueError("not a run record")
         except (OSError, ValueError) as exc:
             problems.append(f"{path}: unreadable record ({exc.__class__.__name__}: {str(exc)[:80]})")
+            continue
+        problem = shape_problem(record) if check_shape else None
+        if problem:
+            problems.append(f"{path}: malformed record ({problem}), not used")
             continue
         if str(record["run_id"]) in where:  # a run folder copied under another name: count the run once
             problems.append(f"{path}: run {record['run_id']} again (also {where[str(record['run_id'])]}); counted once")

@@ -18,7 +18,7 @@ import torch
 from harness import distributed, records
 from harness.backbones import load_backbone
 from harness.build import (build_extractor, build_method, check_compatible, config_from_record,  # noqa: F401
-                           configure, default_config, load_generator, resolve_device)
+                           configure, default_config, generator_settings_sha256, load_generator, resolve_device)
 from harness.checkpoint import collect_state, restore_state  # noqa: F401  (the state a run resumes from)
 from harness.config import RunConfig
 from harness.config_files import write_config_file
@@ -273,7 +273,8 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
 
         try:
             save_weights(generator.state_dict(), run_dir / "generator.safetensors",
-                         {"run_id": run_id, "method": config.method, "kind": "generator-ema"})
+                         {"run_id": run_id, "method": config.method, "kind": "generator-ema",
+                          "settings_sha256": generator_settings_sha256(config)})
         except DiskError as exc:
             raise DiskError(f"{exc}{hint}") from None
     record.update({

@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 
 from harness import records
+from harness.config_files import find_record  # shared with `bench run --from-record`
 from harness.errors import UsageError
 from harness.summary import method_shown, read_record, render_summary, summarize
 
@@ -80,29 +81,6 @@ def runs(results: Path = typer.Option(DEFAULT_RESULTS, help="results directory")
         typer.echo(f"no runs in {results}")
     else:
         typer.echo(table(rows))
-
-
-def find_record(run: str, results: Path) -> Path:
-    """RUN as a record file, a run folder, or a run id (or its unique prefix) in ``results``."""
-    given = Path(run)
-    if given.is_file():
-        return given
-    folders = [given] if given.is_dir() else []
-    if not folders and Path(results).is_dir():  # a run id, or the unique beginning of one
-        exact = Path(results) / run
-        folders = [exact] if exact.is_dir() else sorted(p for p in Path(results).glob(f"{run}*") if p.is_dir())
-    if len(folders) > 1:
-        names = ", ".join(f.name for f in folders[:5])
-        raise UsageError(f"'{run}' matches {len(folders)} runs in {results} ({names}{', ...' if len(folders) > 5 else ''}); "
-                         f"give more of the run id")
-    if folders:
-        folder = folders[0]
-        if (folder / records.RECORD_NAME).is_file():
-            return folder / records.RECORD_NAME
-        if (folder / "checkpoint").is_dir():
-            raise UsageError(f"run {folder.name} has no record yet (unfinished); continue it with: "
-                             f"bench run --resume {folder}")
-    raise UsageError(f"no run '{run}' in {results} (give a run id, a run folder or a record.json; `bench runs` lists them)")
 
 
 def show(run: str = typer.Argument(..., help="a run id (or its unique beginning), run folder or record.json"),

@@ -6,14 +6,16 @@ Seeds follow the harness's protocol (``harness.evaluate``: one generator per see
 from it), so seed i here is the image `bench run` and `bench eval` measured for seed i, and
 `bench eval --samples DIR` on the export reproduces the record's number. Everything is checked
 before a network is loaded (the class labels against the model right after, before any sampling);
-nothing in the run folder is changed. Both outputs resume: PNGs that exist are kept, an npz is
-assembled from per-batch shards that survive a stop (``harness.sample_shards``). Several class
-labels are assigned by position in the seed list (``harness.class_labels``).
+nothing in the run folder is changed. Both outputs resume: PNGs that exist are kept when the folder's
+``bench-sample.json`` vouches for them (names this generator and lists their seeds; files no manifest
+vouches for need --force), an npz is assembled from per-batch shards that survive a stop
+(``harness.sample_shards``). Several class labels are assigned by position in the seed list
+(``harness.class_labels``).
 """
 
 from __future__ import annotations
 
-import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +35,7 @@ ACTIVE_EXPORT: list[Path] = []  # the --out being written, for the CLI's line on
 @dataclass
 class SampleOptions:
     seeds: str = "0-49999"
-    out: Path = Path("samples")
+    out: Path | str = Path("samples")  # a str keeps a trailing slash, which check_out reads
     run: Path | None = None  # a run folder (or run id in ``results``) of `bench run`
     snapshot: str = "final"  # final | best | a kept curve point's kimg (harness/snapshots.py)
     method: str | None = None  # instead of a run: a method that trains nothing (teacher, backbone_one_step)
@@ -75,10 +77,14 @@ def resolve_run_dir(run: Path, results: Path) -> Path:
     return path
 
 
-def check_out(out: Path, results_dirs: list[Path], force: bool, subdirs: bool) -> str:
+def check_out(out: Path | str, results_dirs: list[Path], force: bool, subdirs: bool) -> str:
     """``npz`` or ``png``; refuses an --out inside a results folder, an existing npz without --force,
-    and a file where a folder is meant."""
-    out = Path(out)
+    a file where a folder is meant, and an .npz name ending in a slash (a Path drops the slash, so
+    ``x.npz/`` would silently become the file ``x.npz``)."""
+    text, out = str(out), Path(out)
+    if out.suffix.lower() == ".npz" and text.endswith(("/", os.sep, os.altsep or "/")):
+        raise UsageError(f"--out {text}: a trailing slash names a folder, but a name ending in .npz is one ADM "
+                         f"file; drop the slash for an .npz, or name a folder of PNGs without .npz")
     for results in results_dirs:
         if results.exists() and (out.resolve() == results.resolve() or results.resolve() in out.resolve().parents):
             raise UsageError(f"--out {out} is inside the results folder {results}; bench sample changes nothing stored, "
@@ -95,6 +101,12 @@ def check_out(out: Path, results_dirs: list[Path], force: bool, subdirs: bool) -
             raise UsageError(f"--out {out} is a folder; an .npz name must be a file")
         if out.exists() and not force:
             raise UsageError(f"--out {out} exists; pass --force to replace it")
+        from harness.sample_shards import parts_folder
+
+        parts = parts_folder(out)
+        if os.path.lexists(parts) and not parts.is_dir():
+            raise UsageError(f"--out {out}: {parts} is a file where the export's parts folder goes; "
+                             f"remove it or choose another --out")
         return "npz"
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder for PNGs or a name ending in .npz")
@@ -176,29 +188,35 @@ def _source(options: SampleOptions, run_dir: Path | None, device: torch.device):
 
 def _png_todo(options: SampleOptions, seeds: list[int], labels: list[int] | None, manifest: dict) -> list[int]:
     """The seeds whose PNG is missing (all with --force), after refusing a folder of another
-    generator's samples or kept files whose recorded class differs from the one now assigned."""
-    from harness.sample_files import MANIFEST, png_path, write_manifest
+    generator's samples, kept files no manifest vouches for (another tool's, or copied in), or kept
+    files whose recorded class differs from the one now assigned. The manifest written vouches for
+    this export and every earlier one of the same generator whose files are still there."""
+    from harness.sample_files import MANIFEST, png_path, read_manifest, source_text, vouched_by, write_manifest
+    from harness.seed_ranges import format_seeds
 
     out = Path(options.out)
     names = [png_path(out, s, options.subdirs).relative_to(out).as_posix() for s in seeds]
-    recorded: dict[str, int] = {}
     previous = out / MANIFEST
-    if previous.is_file() and not options.force:
-        try:
-            old = json.loads(previous.read_text())
-        except (OSError, ValueError):
-            old = {"source": {"kind": "unreadable", "method": MANIFEST}}
-        old = old if isinstance(old, dict) else {"source": {"kind": "unreadable", "method": MANIFEST}}
+    old = None if options.force else read_manifest(previous)
+    vouched: set[str] = set()
+    earlier: list[int] = []
+    recorded: dict[str, int] = {}
+    if old is not None:
         if old.get("source") != manifest["source"]:
-            raise UsageError(f"--out {out} holds samples of another generator ({old.get('source', {}).get('kind')} "
-                             f"{old.get('source', {}).get('run_id') or old.get('source', {}).get('method')}); "
+            raise UsageError(f"--out {out} holds samples of another generator ({source_text(old)}); "
                              f"pass --force to replace them, or choose another folder")
-        entries = old.get("labels") if isinstance(old.get("labels"), list) else []
-        recorded = {e[0]: e[1] for e in entries if isinstance(e, list) and len(e) == 2 and isinstance(e[0], str)
-                    and (out / e[0]).is_file()}
+        vouched, earlier, recorded = vouched_by(out, old)
+        if bool(old.get("subdirs")) != options.subdirs or old.get("format", "png") != "png":
+            earlier = []  # one layout per manifest: files of the other one stay, no longer vouched for
     todo = list(seeds) if options.force else [s for s, n in zip(seeds, names) if not (out / n).is_file()]
+    missing = set(todo)
+    stray = [n for s, n in zip(seeds, names) if s not in missing and n not in vouched]
+    if stray:
+        why = f"no {MANIFEST} vouches for them" if old is None else f"its {MANIFEST} does not list them"
+        raise UsageError(f"--out {out} already holds {len(stray)} of this export's files ({stray[0]}"
+                         f"{', ...' if len(stray) > 1 else ''}) but {why}, so they may be another generator's; "
+                         f"pass --force to replace them, or choose another folder")
     if labels is not None:
-        missing = set(todo)
         for seed, name, label in zip(seeds, names, labels):
             if seed not in missing and recorded.get(name) != label:
                 was = "no recorded class" if name not in recorded else f"class {recorded[name]}"
@@ -206,6 +224,13 @@ def _png_todo(options: SampleOptions, seeds: list[int], labels: list[int] | None
                                  f"seed {seed} class {label}; pass --force to replace the files, or choose another folder")
         recorded.update(zip(names, labels))
         manifest["labels"] = sorted([name, label] for name, label in recorded.items())  # EDM dataset.json's layout
+    if not set(earlier) <= set(seeds):  # seeds and count cover the earlier exports too
+        union = sorted(set(earlier) | set(seeds))
+        manifest.update(seeds=format_seeds(union), num_images=len(union))
+        if labels is not None and (options.class_labels is not None or old.get("label_rule") != manifest["label_rule"]):
+            manifest["label_rule"] = "per file: the labels list (several exports)"  # positions no longer tell
+            if old.get("class_labels") != manifest["class_labels"]:
+                manifest["class_labels"] = "several: see labels"
     out.mkdir(parents=True, exist_ok=True)
     write_manifest(previous, manifest)
     return todo
@@ -270,8 +295,8 @@ def summary(done: Exported) -> str:
 def sample(
     run: Optional[Path] = typer.Argument(None, help="a run folder of `bench run` (or its run id in --results)"),
     seeds: str = typer.Option("0-49999", help="seeds as EDM's generate.py takes them: 0-49999, 1,5,10-19"),
-    out: Path = typer.Option(..., help="a folder (one PNG per seed) or a FILE.npz (ADM's format; a stopped "
-                                          "export resumes from the batches kept in .FILE.npz.parts/)"),
+    out: str = typer.Option(..., metavar="PATH", help="a folder (one PNG per seed) or a FILE.npz (ADM's format; a "
+                            "stopped export resumes from the batches kept in .FILE.npz.parts/)"),
     snapshot: str = typer.Option("final", help="final | best | a kept curve point's kimg (bench run --keep)"),
     subdirs: bool = typer.Option(False, help="PNGs in sub-folders of 1000 (EDM's --subdirs)"),
     batch: int = typer.Option(64, help="images per generator call (an .npz resumes with the same --batch)"),

@@ -59,6 +59,50 @@ def write_manifest(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def read_manifest(path: Path) -> dict | None:
+    """A folder's ``bench-sample.json``; None when there is none. One that does not parse as a JSON
+    object reads as ``{"unreadable": True}``: it names no generator, so it vouches for nothing."""
+    import json
+
+    path = Path(path)
+    if not os.path.lexists(path):
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        data = None
+    return data if isinstance(data, dict) else {"unreadable": True}
+
+
+def source_text(manifest: dict) -> str:
+    """The generator a manifest names, for a message: ``run ID``, ``method NAME`` or why there is none."""
+    source = manifest.get("source")
+    if manifest.get("unreadable") is True:
+        return f"an unreadable {MANIFEST}"
+    if not isinstance(source, dict) or not source.get("kind"):
+        return "a manifest without its source"
+    name = source.get("run_id") or source.get("method")
+    return f"{source['kind']} {name}" if name else str(source["kind"])
+
+
+def vouched_by(out: Path, manifest: dict) -> tuple[set[str], list[int], dict[str, int]]:
+    """What a PNG folder's manifest vouches for: the file names of its seeds and labels, its seeds
+    whose file is there (in its own layout), and the recorded class of each file there."""
+    from harness.seed_ranges import parse_seeds
+
+    out = Path(out)
+    try:  # an EDM seed text in every manifest so far; anything else vouches for no seed
+        listed = parse_seeds(str(manifest["seeds"])) if isinstance(manifest.get("seeds"), (str, int)) else []
+    except UsageError:
+        listed = []
+    names = [png_path(out, s, bool(manifest.get("subdirs"))).relative_to(out).as_posix() for s in listed]
+    entries = manifest.get("labels") if isinstance(manifest.get("labels"), list) else []
+    recorded = {e[0]: e[1] for e in entries if isinstance(e, list) and len(e) == 2 and isinstance(e[0], str)
+                and (out / e[0]).is_file()}
+    there = [s for s, name in zip(listed, names) if (out / name).is_file()]
+    return set(names) | set(recorded), there, recorded
+
+
 def to_hwc_uint8(images: torch.Tensor) -> np.ndarray:
     """[-1, 1] float NCHW (or uint8 NCHW) -> uint8 NHWC, rounded as image files store them."""
     from harness.data.base import to_uint8

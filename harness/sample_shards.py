@@ -7,12 +7,12 @@ its zip CRC and holds exactly the seeds, labels and shape that batch needs (any 
 redone, never trusted), and the npz appears only once every shard is there: written under a
 temporary name inside the parts folder, renamed, then the folder removed. A killed run therefore
 leaves the parts folder and no npz. The folder's ``bench-sample.json`` names the generator; parts
-of another generator are refused unless ``--force``, which starts over.
+of another generator, or shards no manifest vouches for, are refused unless ``--force``, which
+starts over.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import zipfile
 from dataclasses import dataclass
@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness.errors import UsageError
-from harness.sample_files import MANIFEST, write_arrays, write_manifest, write_npz
+from harness.sample_files import MANIFEST, read_manifest, source_text, write_arrays, write_manifest, write_npz
 
 
 def parts_folder(out: Path) -> Path:
@@ -58,14 +58,13 @@ class NpzShards:
         previous = self.folder / MANIFEST
         if self.folder.exists() and force:
             shutil.rmtree(self.folder)
-        elif previous.is_file():
-            try:
-                old = json.loads(previous.read_text())
-            except (OSError, ValueError):
-                old = None
-            if not isinstance(old, dict) or old.get("source") != self.manifest["source"]:
-                raise UsageError(f"{self.folder} holds the unfinished export of another generator; pass --force to "
-                                 f"start over, or choose another --out")
+        elif (old := read_manifest(previous)) is not None:
+            if old.get("source") != self.manifest["source"]:
+                raise UsageError(f"{self.folder} holds the unfinished export of another generator "
+                                 f"({source_text(old)}); pass --force to start over, or choose another --out")
+        elif self.folder.is_dir() and any(self.folder.glob("part-*.npz")):  # whose shards, nothing says
+            raise UsageError(f"{self.folder} holds shards but no {MANIFEST} saying which generator made them; "
+                             f"pass --force to start over, or choose another --out")
         self.folder.mkdir(parents=True, exist_ok=True)
         write_manifest(previous, self.manifest)
         return [batch for batch in self.batches if self.read(batch) is None]

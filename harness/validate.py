@@ -48,8 +48,8 @@ def check_number(name: str, value: Any, *, integral: bool = False, minimum: floa
 
 def shown(value: float) -> str:
     """A bound or a number as a message gives it: 1000000 (not 1e+06), and a huge integer shortened."""
-    if isinstance(value, numbers.Integral) and len(str(value)) > 24:
-        return f"{str(value)[:6]}...({len(str(value))} digits)"
+    if isinstance(value, numbers.Integral):  # as typed (1e+23 is not the number a user gave)
+        return str(value) if len(str(value)) <= 24 else f"{str(value)[:6]}...({len(str(value))} digits)"
     return f"{value:.12g}"
 
 
@@ -143,6 +143,9 @@ def check_eval(ev, spec=None) -> None:
         raise UsageError(f"eval.metrics must be a list of metric names, got {ev.metrics!r}")
     if not ev.metrics:
         raise UsageError("--set eval.metrics: name at least one metric")
+    twice = [n for i, n in enumerate(ev.metrics) if n in ev.metrics[:i]]
+    if twice:  # it was measured and stored twice (bench eval's --metric drops a repeat)
+        raise UsageError(f"--set eval.metrics: {twice[0]!r} is named twice; each metric is measured once")
     fd_kinds = [METRICS.get(n) for n in ev.metrics if n in ("fd", "fid")] or [METRICS.get("fd")]
     for metric in fd_kinds:  # the choice is checked even when no Fréchet distance is measured
         if ev.fd_impl not in metric.implementations:

@@ -152,11 +152,13 @@ def tolerance_of(record: dict) -> float:
 def check_reference_entries(record: dict) -> None:
     """The record's parts a re-run reads, of the types a run writes (a hand-edited one is one line,
     before any re-run): its reference entry, hardware and thread count, metric names, curve points."""
+    from harness.record_shape import shape_problem
     from harness.threads import MAX_THREADS
 
     run_id, hardware = record.get("run_id"), (record.get("environment") or {}).get("hardware")
     threads = hardware.get("cpu_threads") if isinstance(hardware, dict) else None
-    problems = [(not isinstance(record.get("reference"), dict), "its reference entry is not an object"),
+    problems = [(shape_problem(record) is not None, f"malformed record ({shape_problem(record)})"),
+                (not isinstance(record.get("reference"), dict), "its reference entry is not an object"),
                 (not isinstance(hardware, dict) or not isinstance(hardware.get("device"), str),
                  "it lacks environment.hardware.device"),
                 (threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
@@ -214,7 +216,7 @@ def verify_references(results_dir: Path, until_kimg: float | None = None, show_p
     check_results_dir(Path(results_dir), must_exist=True)
     if until_kimg is not None:
         check_number("--until-kimg", until_kimg, above=0)
-    records, problems = load_records(results_dir)
+    records, problems = load_records(results_dir, check_shape=False)  # a malformed reference: refused below
     lines = [f"warning: {p}" for p in problems]
     references = [r for r in records if r.get("reference") and r.get("status") == "completed"]
     if not references:

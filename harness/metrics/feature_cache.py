@@ -38,11 +38,24 @@ CHECK_IMAGES = 16  # real images re-extracted on each load to compare with the c
 REBUILT: dict[str, str] = {}  # cache file -> why it was rebuilt in this process (read by metrics.evaluate)
 
 
+SWITCH = {"": True, "on": True, "1": True, "true": True, "yes": True, "off": False, "0": False, "false": False, "no": False}
+
+
+def cache_on() -> bool:
+    """``$BENCH_FEATURE_CACHE``: off/0/false/no turn the caches off; a value that is neither was ignored."""
+    from harness.errors import UsageError
+
+    value = os.environ.get(ENV, "").strip().lower()
+    if value not in SWITCH:
+        raise UsageError(f"{ENV}={os.environ[ENV]!r}: expected off (0, false, no) or on (1, true, yes)")
+    return SWITCH[value]
+
+
 def cache_path(dataset, extractor) -> Path | None:
     """Where this dataset's features in this network live; None when they cannot be keyed safely."""
     weights = getattr(extractor, "weights_sha256", None)
     sha = getattr(dataset, "sha256", None)
-    if os.environ.get(ENV, "").lower() in ("off", "0", "false") or not weights or not sha:
+    if not cache_on() or not weights or not sha:
         return None
     device = torch.device(getattr(extractor, "device", "cpu")).type
     if device == "cpu":

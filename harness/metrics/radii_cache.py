@@ -24,14 +24,14 @@ from typing import Callable
 import torch
 
 from harness.data.readers import data_cache_dir
-from harness.metrics.feature_cache import ENV, check_indices, load_or_compute, tensor_sha256
+from harness.metrics.feature_cache import cache_on, check_indices, load_or_compute, tensor_sha256
 
 FORMAT = "1"
 REBUILT: dict[str, str] = {}  # cache file -> why it was rebuilt in this process
 
 
 def radii_path(features: torch.Tensor, k: int) -> Path | None:
-    if os.environ.get(ENV, "").lower() in ("off", "0", "false"):
+    if not cache_on():
         return None
     device = features.device.type
     if device == "cpu":
