@@ -141,13 +141,14 @@ def method_stage(args, method: str, budget: float | None, extra: list[str], back
     from baselines import METHODS
     from harness.build import configure
     from harness.runner import run
+    from harness.sweep import point_key
 
     overrides = base + extra
     trains = METHODS.get(method).trains
     config = configure(method, DATASET, backbone=backbone, budget_kimg=budget if trains else None, seed=args.seed,
                        device=device, data_path=args.data, overrides=overrides,
                        num_samples=args.num_samples or None)
-    key = (method, DATASET, config.backbone, float(budget if trains else 0.0), args.seed, tuple(sorted(overrides)))
+    key = point_key(config, budget if trains else 0.0, overrides)  # as `bench sweep` keys a grid point
     where = dict(stage=method, budget_kimg=budget if trains else 0.0, overrides=extra)
     if key in done_keys(args.results):
         log.add(**where, status="skipped (stored)")
