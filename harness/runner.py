@@ -237,6 +237,8 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
             gen, dataset, backbone, with_num_samples(config, n).eval, extractor, device, False, show_progress),
             [on_curve_point] if on_curve_point else [], resume_from[1]["images_seen"] if resume_from else None,
             getattr(method, "schedule_depends_on_budget", False), method.generator)
+        if monitor.snapshots is not None:  # a kept snapshot is refused for an edited record, as the generator is
+            monitor.snapshots.card = {"settings_sha256": generator_settings_sha256(config)}
     if method.trains:
         try:
             stats = train(method, dataset, config, device, show_progress,

@@ -75,6 +75,7 @@ class SnapshotKeeper:
 
     def __init__(self, run_dir: Path, keep: str | int, generator_bytes: int):
         self.run_dir, self.keep, self.generator_bytes = Path(run_dir), keep, generator_bytes
+        self.card: dict[str, Any] = {}  # what every snapshot's card also says (the runner's settings hash)
 
     @classmethod
     def for_run(cls, run_dir: Path, keep: Any, generator: torch.nn.Module, num_points: int) -> "SnapshotKeeper":
@@ -98,7 +99,7 @@ class SnapshotKeeper:
         if index >= 0 and not points[index].get("final") and index in kept_indices(points, self.keep):
             save_weights(ema.state_dict(), snapshot_file(self.run_dir, points[index]["kimg"]),
                          {"kind": "generator-ema-snapshot", "kimg": points[index]["kimg"],
-                          "images_seen": points[index]["images_seen"], "run_id": self.run_dir.name})
+                          "images_seen": points[index]["images_seen"], "run_id": self.run_dir.name, **self.card})
         self.prune(points)
 
     def prune(self, points: list[dict]) -> None:

@@ -113,3 +113,21 @@ def test_run_refuses_before_any_work(args, env, said, tmp_path):
                                env={**os.environ, **env})
     assert done.returncode == 2 and said in done.stderr and done.stderr.count("\n") == 1, done.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_a_kept_snapshot_is_refused_for_an_edited_record_too(tmp_path):
+    from harness.runner import configure, run
+    from helpers import write_tiny_backbone
+
+    backbone = write_tiny_backbone(tmp_path / "tiny.safetensors")
+    config = configure("gan_only", "digits", backbone=str(backbone), budget_kimg=0.064, device="cpu", num_samples=32,
+                       overrides=["train.batch_size=32", "d_width=8", "eval.batch_size=64", "eval.every_kimg=0.032",
+                                  "train.keep_snapshots=all", "eval.metrics=fd"])
+    run_dir = run(config, tmp_path / "runs", show_progress=False).parent
+    args = ["sample", str(run_dir), "--seeds", "0-1", "--snapshot", "0.032"]
+    assert run_main_in_process(*args, "--out", str(tmp_path / "ok")).returncode == 0
+    record = json.loads((run_dir / "record.json").read_text())
+    record["config"]["method_config"]["sigma"] = 40.0
+    (run_dir / "record.json").write_text(json.dumps(record))
+    done = run_main_in_process(*args, "--out", str(tmp_path / "s"))
+    assert done.returncode == 2 and "are not those" in done.stderr and "was trained with" in done.stderr, done.stderr
