@@ -218,7 +218,8 @@ def check_names(record: dict, path: Path) -> None:
 
 
 def read_record(path: Path) -> dict:
-    """A run folder's record.json, or a one-line error saying what the path is instead."""
+    """A run folder's record.json, or a one-line error saying what the path is instead (or what in the
+    record is malformed: ``check_names``)."""
     from harness.validate import describe_path
 
     path = Path(path)
@@ -228,8 +229,9 @@ def read_record(path: Path) -> dict:
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: expected a run folder of `bench run` (with {records.RECORD_NAME}), "
                          f"got {describe_path(path)} ({exc.__class__.__name__})") from None
-    if not isinstance(record, dict) or "config" not in record:
+    if not isinstance(record, dict):
         raise UsageError(f"{record_path}: not a run record (no config in it)")
+    check_names(record, record_path)
     return record
 
 
@@ -245,7 +247,6 @@ def load_run(run_dir: Path, device: str = "cpu", weights: Path | None = None) ->
     run_dir = Path(run_dir)
     record = read_record(run_dir)
     record_dir = run_dir if run_dir.is_dir() else run_dir.parent
-    check_names(record, record_dir / records.RECORD_NAME)
     config = config_from_record(record, str(record_dir / records.RECORD_NAME))
     config.device = device
     from harness.validate import check_run_config

@@ -20,7 +20,7 @@ from typing import Any
 
 from harness import records
 from harness.config import EvalConfig, RunConfig, TrainConfig, field_types, parse_value
-from harness.errors import BenchError, UsageError
+from harness.errors import UsageError
 
 FILE_NAME = "config.toml"
 TOP_KEYS = ("method", "dataset", "backbone", "seed", "device", "data_path")
@@ -199,12 +199,7 @@ def configure_from_file(config_file: Path | None, from_record: str | None, resul
         where = str(config_file)
     else:
         record_path = find_record(from_record, results)  # what `bench show` accepts, found the same way
-        try:
-            record = read_record(record_path)
-        except UsageError:
-            raise
-        except BenchError as exc:  # a file the user named that holds no record: their input, exit 2
-            raise UsageError(str(exc)) from None
+        record = read_record(record_path)  # a file that holds no run record: a usage error (exit 2)
         stored = config_from_record(record, str(record_path))
         data = {**{k: getattr(stored, k) for k in TOP_KEYS}, "train": asdict(stored.train),
                 "eval": asdict(stored.eval), "method_config": dict(stored.method_config)}

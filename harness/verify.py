@@ -150,27 +150,26 @@ def tolerance_of(record: dict) -> float:
 
 
 def check_reference_entries(record: dict) -> None:
-    """The record's parts a re-run reads, of the types a run writes (a hand-edited one is one line,
-    before any re-run): its reference entry, hardware and thread count, metric names, curve points."""
+    """The record's parts a re-run reads, of the types a run writes (harness/record_shape.py), and those
+    a re-run cannot do without: a hand-edited one is one line, before any re-run."""
     from harness.record_shape import shape_problem
     from harness.threads import MAX_THREADS
 
-    run_id, hardware = record.get("run_id"), (record.get("environment") or {}).get("hardware")
-    threads = hardware.get("cpu_threads") if isinstance(hardware, dict) else None
-    problems = [(shape_problem(record) is not None, f"malformed record ({shape_problem(record)})"),
-                (not isinstance(record.get("reference"), dict), "its reference entry is not an object"),
-                (not isinstance(hardware, dict) or not isinstance(hardware.get("device"), str),
-                 "it lacks environment.hardware.device"),
-                (threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                          or not 1 <= threads <= MAX_THREADS),
-                 f"its cpu_threads {threads!r} is not a whole number from 1 to {MAX_THREADS}"),
-                (any(not isinstance(m, dict) or not isinstance(m.get("name"), str) for m in record.get("metrics") or []),
-                 "a stored metric has no name"),
-                (any(not isinstance(p, dict) or isinstance(p.get("kimg"), bool) or not finite(p.get("kimg"))
-                     for p in (record.get("curve") or {}).get("points") or []), "a curve point's kimg is not a number")]
-    for bad, what in problems:
-        if bad:
-            raise BenchError(f"reference {run_id}: {what}; it cannot be verified")
+    problem = shape_problem(record)
+    if problem is None:  # the types are a run's: what is left is presence and range
+        hardware = (record.get("environment") or {}).get("hardware") or {}
+        threads = hardware.get("cpu_threads")
+        problem = next((what for bad, what in [
+            (not isinstance(hardware.get("device"), str), "it lacks environment.hardware.device"),
+            (threads is not None and not 1 <= threads <= MAX_THREADS,
+             f"its cpu_threads {threads!r} is not a whole number from 1 to {MAX_THREADS}"),
+            (any(m.get("name") is None for m in record.get("metrics") or []), "a stored metric has no name"),
+            (any(not finite(p.get("kimg")) for p in (record.get("curve") or {}).get("points") or []),
+             "a curve point's kimg is not a number")] if bad), None)
+    else:
+        problem = f"malformed record ({problem})"
+    if problem:
+        raise BenchError(f"reference {record.get('run_id')}: {problem}; it cannot be verified")
 
 
 def check_stored_metrics(record: dict, config) -> None:
