@@ -128,16 +128,17 @@ _LOOK: list[float] = []  # busy cores seen before torch loaded (the wait policy'
 
 
 def prefer_passive_wait(environ: dict | None = None, argv: list[str] | None = None,
-                        measure: Callable[[list[int]], float] = busy_cores) -> None:
+                        measure: Callable[[list[int]], float] = busy_cores, torch_loaded: bool = False) -> None:
     """Sleeping, not spinning, OpenMP waits when other work keeps a core busy; only before torch is
     imported (its runtime reads this once). Spinning threads fight that work (the 10-minute quick
     start), but on a quiet machine they are what makes two threads pay: the quick start's 5 kimg trained
     in 7.4 s with two spinning threads and in 16.5 s with two sleeping ones
     (tests/benchmarks/test_thread_policy.py, 2026-12-05). So a command that computes (``argv``) looks
-    at the cores first; the user's own OMP_WAIT_POLICY always stands."""
+    at the cores first; the user's own OMP_WAIT_POLICY always stands. With torch already loaded (a
+    second command in one process, as the tests run many) the runtime has read it: no look then."""
     environ = os.environ if environ is None else environ
     _LOOK.clear()  # an earlier command's look is not this one's
-    if environ.get(WAIT_POLICY, "").strip():
+    if torch_loaded or environ.get(WAIT_POLICY, "").strip():
         return
     computes = argv is None or any(arg in COMPUTE_COMMANDS for arg in argv[1:3])
     if not computes or (_one_thread(environ, argv or []) and not _may_take_a_records_count(argv or [])):

@@ -87,6 +87,29 @@ def test_one_thread_is_no_promise_where_a_records_count_may_rule(argv) -> None:
     assert environ == {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
 
 
+def test_no_look_once_torch_has_loaded_and_no_earlier_look_is_reused(monkeypatch) -> None:
+    """A second command in one process (the tests run many through the entry point's function): torch's
+    OpenMP runtime read the wait policy when it loaded, so a look (0.25 s each) would change nothing."""
+    def never(cpus):
+        raise AssertionError("no look at the cores once torch is loaded")
+
+    monkeypatch.setattr(threads, "_LOOK", [1.4])  # an earlier command's
+    environ = {}
+    threads.prefer_passive_wait(environ, ["bench", "verify"], measure=never, torch_loaded=True)
+    assert environ == {} and threads._LOOK == []
+
+
+def test_the_entry_point_tells_whether_torch_is_loaded(monkeypatch) -> None:
+    import sys
+
+    from helpers import run_main_in_process
+
+    seen = []
+    monkeypatch.setattr(threads, "prefer_passive_wait", lambda **kw: seen.append(kw["torch_loaded"]))
+    assert run_main_in_process("list", "methods").returncode == 0
+    assert seen == ["torch" in sys.modules] == [True]
+
+
 def test_the_thread_count_reuses_the_wait_policys_look(monkeypatch) -> None:
     monkeypatch.setattr(threads, "_LOOK", [])
     monkeypatch.setattr(threads, "usable_cores", lambda: [0, 1])
