@@ -176,6 +176,8 @@ def report(
     out: Path = typer.Option(Path("tables"), help="where the tables are written"),
     run: Optional[str] = typer.Option(None, "--run", help="instead: plot one run's training (losses, gradient "
                                       "norms, learning rates, images/s, its curve) as run-<id>.png/.pdf in --out"),
+    no_figures: bool = typer.Option(False, "--no-figures", help="tables and index only, without the PNG/PDF "
+                                    "figures (most of the time); figures already in --out are left as they are"),
 ) -> None:
     """Rebuild the tables from the stored records (or, with --run, plot one run's training)."""
     if run is not None:
@@ -190,7 +192,8 @@ def report(
     check_report_out(out, results)
     check_results_dir(results, must_exist=True)  # a typo must not replace the tables with published-only ones
 
-    _, problems = build_report(results, out, on_written=lambda path: typer.echo(str(path)))  # each as it is written
+    _, problems = build_report(results, out, on_written=lambda path: typer.echo(str(path)),  # each as it is written
+                               figures=not no_figures)
     for line in problems:
         echo_err(f"warning: {line}")
 

@@ -28,7 +28,7 @@ def test_kid_columns_and_eval_records_join_their_run(tmp_path: Path) -> None:
               "evaluation": {"evaluation_of": "a-run-not-stored-here"},
               "metrics": [kid_metric(0.5, 0.01)]}
     write_records(tmp_path / "results", [run, other_seed, evaluation, orphan])
-    build_report(tmp_path / "results", tmp_path / "out")
+    build_report(tmp_path / "results", tmp_path / "out", figures=False)  # tables only
 
     one_step = (tmp_path / "out" / "one_step.md").read_text()
     cost = (tmp_path / "out" / "cost.md").read_text()
@@ -42,7 +42,7 @@ def test_kid_columns_and_eval_records_join_their_run(tmp_path: Path) -> None:
     frozen = run_record(3, method="gan_only_frozen", case=6, seed=0, budget_kimg=50.0, freeze_level=1, gpu=False)
     frozen["metrics"].append(kid_metric(0.25, 0.02, n=5000))
     write_records(tmp_path / "frozen", [frozen])
-    build_report(tmp_path / "frozen", tmp_path / "frozen-out")
+    build_report(tmp_path / "frozen", tmp_path / "frozen-out", figures=False)  # tables only
     ablation = (tmp_path / "frozen-out" / "freeze_ablation.md").read_text()
     assert "KID · inception-v3-compat · own · n=5000" in ablation and "0.2500 ± 0.0200" in ablation
     cost_row = next(line for line in cost.splitlines() if "| D2O |" in line)

@@ -219,7 +219,7 @@ def test_corrupt_and_failed_records_are_named_and_the_rest_used(tmp_path):
     no_dataset = results / "odd-run"
     no_dataset.mkdir()
     (no_dataset / "record.json").write_text(json.dumps({"schema_version": 1, "run_id": "odd", "status": "completed"}))
-    _, problems = build_report(results, tmp_path / "out")
+    _, problems = build_report(results, tmp_path / "out", figures=False)  # tables only
     text = "\n".join(problems)
     assert "broken-run/record.json: unreadable record" in text
     assert f"{failed['run_id']}/record.json: failed run (loss_g is nan)" in text
@@ -231,3 +231,22 @@ def test_corrupt_and_failed_records_are_named_and_the_rest_used(tmp_path):
     assert rows and rows[0]["runs"] == "3"
     runs_csv = read_csv(tmp_path / "out" / "runs.csv")
     assert {r["status"] for r in runs_csv} == {"completed", "failed"} and len(runs_csv) == 6
+
+
+def test_no_figures_writes_the_same_tables_and_links_no_figure(built, tmp_path):
+    """`bench report --no-figures`: every table and the index, byte for byte the tables a full report
+    writes, without PNG or PDF (most of the time), and no page that links one."""
+    from helpers import run_main_in_process
+
+    full = built[0]
+    done = run_main_in_process("report", "--results", str(full.parent / "results"), "--out", str(tmp_path / "t"),
+                               "--no-figures")
+    assert done.returncode == 0, done.stderr
+    files = snapshot(tmp_path / "t")
+    assert set(files) == {f"{t}.{ext}" for t in TABLES for ext in ("md", "tex", "csv")} | {"README.md", "index.html"}
+    with_figures = snapshot(full)
+    assert all(files[name] == with_figures[name] for name in files if name.endswith((".csv", ".tex")))
+    links = re.compile(r'(?:src|href)="[^"]*\.(?:png|pdf)"|\]\([^)]*\.(?:png|pdf)\)|`[\w-]+\.(?:png|pdf)`')
+    for name in ("index.html", "README.md", "figure_1a.md", "samples.md"):
+        assert links.search(with_figures[name].decode()), f"{name} links its figure in a full report"
+        assert not links.search(files[name].decode()), name

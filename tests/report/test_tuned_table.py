@@ -56,7 +56,7 @@ def test_default_vs_tuned_row(tmp_path):
         "defaults": {"g_lr": 5e-4}, "spent": 5, "trials": trials, "pruning": "off", "objective": "held-out FD",
         "best": {"number": 0, "value": 3.0, "params": {"g_lr": 1e-3}}}))
 
-    build_report(results, tmp_path / "tables")
+    build_report(results, tmp_path / "tables", figures=False)  # tables only
     rows = list(csv.DictReader((tmp_path / "tables" / "tuned.csv").open()))
     assert len(rows) == 1
     row = rows[0]
@@ -72,7 +72,7 @@ def test_default_vs_tuned_row(tmp_path):
 
 def test_without_studies_the_table_says_how_to_make_them(tmp_path):
     (tmp_path / "results").mkdir()
-    build_report(tmp_path / "results", tmp_path / "tables")
+    build_report(tmp_path / "results", tmp_path / "tables", figures=False)  # tables only
     assert "scripts/tune_digits.sh" in (tmp_path / "tables" / "tuned.md").read_text()
 
 
@@ -101,7 +101,7 @@ def test_evaluations_of_reruns_and_default_runs_get_columns_of_their_own(tmp_pat
                      "budget_kimg": 5.0, "space": {"g_lr": {"kind": "float"}}},
         "defaults": {"g_lr": 5e-4}, "spent": 1, "trials": [], "best": {"number": 0, "params": {"g_lr": 1e-3}}}))
 
-    build_report(results, tmp_path / "tables")
+    build_report(results, tmp_path / "tables", figures=False)  # tables only
     (row,) = csv.DictReader((tmp_path / "tables" / "tuned.csv").open())
     assert row["default_seeds"] == "3" and row["tuned_seeds"] == "3", "eval records are neither defaults nor re-runs"
     (again,) = json.loads(row["other_measurements"])
