@@ -60,9 +60,10 @@ def test_verify_on_an_empty_results_folder_fails(tmp_path):
         assert refused.returncode == 2 and f"--results {where}: {message}" in refused.stderr, refused.stderr
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def reference_run(tmp_path_factory) -> Path:
-    """A tiny reference record made through the entry point (0.1 kimg on the 8x8 test backbone)."""
+    """A tiny reference record made through the entry point (0.1 kimg on the 8x8 test backbone), once for
+    the tests that copy it."""
     root = tmp_path_factory.mktemp("reference")
     backbone = write_tiny_backbone(root / "tiny.safetensors")
     results = root / "results"
@@ -131,26 +132,29 @@ def test_ctrl_c_mid_verify_exits_130_and_starts_no_queued_rerun(reference_run, t
 
 def test_verify_until_kimg_reruns_to_a_curve_point_and_refuses_one_that_is_not_there(tmp_path):
     """`bench verify --until-kimg K` re-runs a reference only to its curve point at K and compares that
-    point (a tampered point fails); a K without a point, or not positive, is a usage error (exit 2)."""
+    point (a copy with that point tampered fails, in the same call); a K without a point, or not positive,
+    is a usage error (exit 2)."""
     backbone = write_tiny_backbone(tmp_path / "tiny.safetensors")
     results = tmp_path / "results"
     made = run_main_in_process("run", *TINY_RUN, "--backbone", str(backbone), "--budget-kimg", "0.1",
                                "--eval-every-kimg", "0.05", "--reference", "--results", str(results))
     assert made.returncode == 0, made.stderr
     record_path = Path(made.stdout.strip().splitlines()[-1])
-    quick = run_bench("verify", "--results", str(results), "--until-kimg", "0.05", "--quiet")
-    assert quick.returncode == 0, quick.stdout + quick.stderr
-    assert quick.stdout.strip().endswith(f"{record_path.parent.name}: ok (identical) at 0.05 kimg")
-    assert quick.stderr == "", "--quiet: neither the plan nor the re-run's progress"
     for value, message in (("0.07", "no curve point at 0.07 kimg (its points: 0.05, 0.1)"),
                            ("-1", "--until-kimg must be positive")):
         refused = run_main_in_process("verify", "--results", str(results), "--until-kimg", value)
         assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+    tampered_dir = shutil.copytree(record_path.parent, results / f"{record_path.parent.name}-tampered")
     record = json.loads(record_path.read_text())
+    record["run_id"] = tampered_dir.name
     record["curve"]["points"][0]["metrics"][0]["value"] *= 3.0
-    record_path.write_text(json.dumps(record))
-    tampered = run_main_in_process("verify", "--results", str(results), "--until-kimg", "0.05")
-    assert tampered.returncode == 1 and f"{record_path.parent.name}: FAIL at 0.05 kimg" in tampered.stdout
+    (tampered_dir / "record.json").write_text(json.dumps(record))
+    quick = run_bench("verify", "--results", str(results), "--until-kimg", "0.05", "--quiet")
+    assert quick.returncode == 1, quick.stdout + quick.stderr
+    said = quick.stdout.strip().splitlines()
+    assert f"{record_path.parent.name}: ok (identical) at 0.05 kimg" in said, said
+    assert f"{tampered_dir.name}: FAIL at 0.05 kimg" in quick.stdout, said
+    assert quick.stderr == "", "--quiet: neither the plan nor the re-run's progress"
 
 
 def test_ctrl_c_mid_run_exits_130_and_says_how_to_resume(tmp_path):

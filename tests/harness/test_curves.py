@@ -54,17 +54,17 @@ def test_best_point_is_the_lowest_fd_of_one_measurement():
 
 
 def test_curve_points_do_not_change_the_run(tiny_backbone, tmp_path):
-    """Four points at 0.25..1 kimg; the final point is what a run without points gives, and the
-    0.5 kimg point is what a 0.5 kimg run ends with (gan_only's schedule does not depend on the budget)."""
+    """Four points at 0.125..0.5 kimg; the final point is what a run without points gives, and the
+    0.25 kimg point is what a 0.25 kimg run ends with (gan_only's schedule does not depend on the budget)."""
     seen = []
     with cpu_threads(1):
-        curved = read(run(tiny(tiny_backbone, 1.0, 0.25), tmp_path / "a", show_progress=False,
+        curved = read(run(tiny(tiny_backbone, 0.5, 0.125), tmp_path / "a", show_progress=False,
                           on_curve_point=seen.append))
-        plain = read(run(tiny(tiny_backbone, 1.0, 0), tmp_path / "b", show_progress=False))
-        half = read(run(tiny(tiny_backbone, 0.5, 0), tmp_path / "c", show_progress=False))
+        plain = read(run(tiny(tiny_backbone, 0.5, 0), tmp_path / "b", show_progress=False))
+        half = read(run(tiny(tiny_backbone, 0.25, 0), tmp_path / "c", show_progress=False))
     points = curved["curve"]["points"]
-    assert [p["kimg"] for p in points] == [0.25, 0.5, 0.75, 1.0]
-    assert [p["images_seen"] for p in points] == [256, 512, 768, 1024] and [p["final"] for p in points] == [False] * 3 + [True]
+    assert [p["kimg"] for p in points] == [0.125, 0.25, 0.375, 0.5]
+    assert [p["images_seen"] for p in points] == [128, 256, 384, 512] and [p["final"] for p in points] == [False] * 3 + [True]
     assert points[-1]["metrics"] == curved["metrics"]
     assert values(curved["metrics"]) == values(plain["metrics"]), "measuring curve points perturbed training"
     assert values(points[1]["metrics"]) == values(half["metrics"])
@@ -82,9 +82,10 @@ def test_curve_points_do_not_change_the_run(tiny_backbone, tmp_path):
 
 
 def test_stats_jsonl_and_tensorboard_are_written(tiny_backbone, tmp_path):
-    path = run(tiny(tiny_backbone, 1.0, 0.5, extra=["log_every_kimg=0.25"]), tmp_path, show_progress=False)
+    path = run(tiny(tiny_backbone, 0.5, 0.25, extra=["log_every_kimg=0.125", "r1_interval=4"]), tmp_path,
+               show_progress=False)
     lines = [json.loads(line) for line in (path.parent / "stats.jsonl").read_text().splitlines()]
-    assert [line["progress/images_seen"] for line in lines] == [256, 512, 768, 1024]
+    assert [line["progress/images_seen"] for line in lines] == [128, 256, 384, 512]
     for line in lines:
         assert {"loss/loss_g", "loss/loss_d", "grad_norm/generator", "grad_norm/discriminator", "lr/generator",
                 "lr/discriminator", "perf/images_per_second"} <= set(line)
@@ -99,7 +100,7 @@ def test_stats_jsonl_and_tensorboard_are_written(tiny_backbone, tmp_path):
     tags = acc.Tags()
     assert {"loss/loss_g", "curve/fd", "final/fd"} <= set(tags["scalars"])
     assert {"samples/curve", "samples/final"} <= set(tags["images"])
-    assert [e.step for e in acc.Scalars("curve/fd")] == [512]
+    assert [e.step for e in acc.Scalars("curve/fd")] == [256]
 
 
 def test_without_tensorboard_the_jsonl_still_appears_and_the_run_says_so_once(tiny_backbone, tmp_path, monkeypatch,
@@ -157,7 +158,7 @@ def test_bad_curve_flags_are_usage_errors(flag, value, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-RESUME_ARGS = ["--method", "gan_only", "--dataset", "digits", "--budget-kimg", "1.5", "--seed", "5", "--device", "cpu",
+RESUME_ARGS = ["--method", "gan_only", "--dataset", "digits", "--budget-kimg", "0.75", "--seed", "5", "--device", "cpu",
                "--num-samples", "100", "--eval-every-kimg", "0.25", "--set", "train.batch_size=32", "--set",
                "checkpoint_kimg=0.25", "--set", "d_width=16", "--set", "eval.batch_size=100", "--quiet"]
 
@@ -190,20 +191,20 @@ def test_sigkill_then_resume_gives_the_same_curve(tiny_backbone, tmp_path):
     from harness.runner import resume
 
     resumed = read(resume(run_dir.name, results, show_progress=False))
-    config = configure("gan_only", "digits", backbone=str(tiny_backbone), budget_kimg=1.5, seed=5, device="cpu",
+    config = configure("gan_only", "digits", backbone=str(tiny_backbone), budget_kimg=0.75, seed=5, device="cpu",
                        overrides=["train.batch_size=32", "checkpoint_kimg=0.25", "d_width=16", "eval.batch_size=100"],
                        num_samples=100, eval_every_kimg=0.25)
     with cpu_threads(1):
         straight = read(run(config, tmp_path / "straight", show_progress=False))
     shape = lambda r: [(p["kimg"], p["images_seen"], p["final"], values(p["metrics"]))  # noqa: E731
                        for p in r["curve"]["points"]]
-    assert shape(resumed) == shape(straight) and len(shape(resumed)) == 6
+    assert shape(resumed) == shape(straight) and len(shape(resumed)) == 3
     assert resumed["best_snapshot"] == straight["best_snapshot"]
     assert values(resumed["metrics"]) == values(straight["metrics"]), "the record an uninterrupted run gets"
-    assert resumed["status"] == "completed" and resumed["training"]["images_seen"] == 1504
+    assert resumed["status"] == "completed" and resumed["training"]["images_seen"] == 768
     assert resumed["environment"]["hardware"]["cpu_threads"] == 1, "resume runs with the killed run's threads"
     logged = [json.loads(line)["progress/images_seen"] for line in (run_dir / "stats.jsonl").read_text().splitlines()]
-    assert logged == sorted(set(logged)) and logged[-1] == 1504, "no stats line is lost or written twice"
+    assert logged == sorted(set(logged)) and logged[-1] == 768, "no stats line is lost or written twice"
 
 
 def test_a_failed_run_keeps_the_points_measured_before_it_diverged(tiny_backbone, tmp_path, monkeypatch):

@@ -173,7 +173,7 @@ CASES = {
                                           "expected a run folder of `bench run`"),
     "eval one sample": (["eval", "--checkpoint", RUN, "--num-samples", "1", "--results", R], 2,
                         "--num-samples must be at least 2"),
-    "eval batch zero": (["eval", "--samples", f"{F}/images", "--dataset", "digits", "--batch-size", "0",
+    "eval --batch-size zero": (["eval", "--samples", f"{F}/images", "--dataset", "digits", "--batch-size", "0",
                          "--results", R], 2, "--batch-size must be at least 1"),
     "eval repeats zero": (["eval", "--checkpoint", RUN, "--fid-repeats", "0", "--results", R], 2,
                           "--fid-repeats must be at least 1"),

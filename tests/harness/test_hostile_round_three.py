@@ -133,9 +133,10 @@ CASES = {
 }
 
 
-# These also start the real executable; the others call its function in this process (same code,
-# without the ~1.5 s a fresh `import torch` costs each).
-REAL_EXECUTABLE = {"report --results typo", "verify a NaN reference", "corrupt study database"}
+# This one also starts the real executable (`tune`'s one refusal through it); the others call its function
+# in this process (same code, without the ~1.5 s a fresh `import torch` costs each). `report` and `verify`
+# refuse through the executable in test_fail_before_work and test_cli_contract.
+REAL_EXECUTABLE = {"corrupt study database"}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -157,7 +158,7 @@ def test_hostile_case_is_one_line_and_changes_nothing(name, world) -> None:
 
 
 def test_report_in_a_folder_without_results_writes_nothing(tmp_path) -> None:
-    proc = run_bench("report", cwd=tmp_path)
+    proc = run_main_in_process("report", cwd=tmp_path)
     assert proc.returncode == 2 and "--results results: no such folder" in proc.stderr, proc.stderr
     assert list(tmp_path.iterdir()) == []  # no tables/ of published numbers only
 

@@ -96,9 +96,11 @@ def test_from_record_of_what_is_no_record_is_one_line(typed: str, message: str, 
 
 
 def test_the_installed_bench_says_no_run_with_exit_2(results: Path) -> None:
-    """The crash the tester met, through the real executable."""
-    for args in (["show", "/nonexistent"], ["run", "--from-record", "/nonexistent"]):
-        out = run_bench(*args, "--results", str(results), timeout=120)
+    """The crash the tester met, through the real executable (`show`; `run`, whose refusals start the
+    executable in test_cli_contract, through its function in this process)."""
+    for args, runner in ((["show", "/nonexistent"], run_bench), (["run", "--from-record", "/nonexistent"],
+                                                                run_main_in_process)):
+        out = runner(*args, "--results", str(results))
         _one_line_usage_error(out)
         assert "no run '/nonexistent'" in out.stderr
 

@@ -82,12 +82,12 @@ def test_own_torch_fidelity_and_clean_fid_agree_on_the_real_network(real_incepti
     assert own.details["weights_provenance"]["status"] == offline.STATUS_UNVERIFIED
     assert own.extractor_weights_sha256 == real_inception.weights_sha256
 
-    generated = to_uint8(fake)
+    generated = to_uint8(fake[:4])  # four images of each kind show it per image
     ours = real_inception(generated).double()
     theirs = torch_fidelity_inception.features(generated, real_inception).double()
-    assert theirs.shape == ours.shape == (N, 2048) and torch.allclose(theirs, ours, rtol=1e-5, atol=1e-5)
-    # clean-fid reads PNG files with its own loader; four images of each kind show it per image.
-    for pixels, expected in ((generated[:4], ours[:4]), (real.all_images()[:4], None)):
+    assert theirs.shape == ours.shape == (4, 2048) and torch.allclose(theirs, ours, rtol=1e-5, atol=1e-5)
+    # clean-fid reads PNG files with its own loader.
+    for pixels, expected in ((generated, ours), (real.all_images()[:4], None)):
         expected = real_inception(pixels).double() if expected is None else expected
         cleanfid = torch.from_numpy(features(pixels, real_inception, LEGACY_TENSORFLOW)).double()
         assert torch.allclose(cleanfid, expected, rtol=1e-5, atol=1e-5)

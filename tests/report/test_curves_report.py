@@ -6,8 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -87,7 +85,7 @@ def test_best_snapshot_has_its_own_labelled_column_beside_the_final(built):
 
 def test_without_curves_there_is_no_best_snapshot_column(tmp_path):
     results = write_records(tmp_path / "results", [run_record(7000, "gan_only", case=5, seed=0, fd=3.0)])
-    build_report(results, tmp_path / "out")
+    build_report(results, tmp_path / "out", figures=False)  # tables only
     assert "best snapshot" not in (tmp_path / "out" / "one_step.md").read_text()
     assert "no stored runs with a training curve yet" in (tmp_path / "out" / "curves.md").read_text()
 
@@ -99,10 +97,12 @@ def test_report_run_plots_one_run(tmp_path):
               "grad_norm/generator": 0.1 * i, "lr/generator": 1e-4, "perf/images_per_second": 300.0}
              for i in (1, 2, 3)]
     (run_dir / "stats.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    command = [sys.executable, "-m", "harness.cli", "report", "--results", str(results), "--out", str(tmp_path / "o")]
-    done = subprocess.run([*command, "--run", run_dir.name], capture_output=True, text=True, timeout=300)
+    from helpers import run_main_in_process  # the entry point's function: no fresh `import torch` per call
+
+    command = ["report", "--results", str(results), "--out", str(tmp_path / "o")]
+    done = run_main_in_process(*command, "--run", run_dir.name)
     assert done.returncode == 0, done.stderr
     png, pdf = (tmp_path / "o" / f"run-{run_dir.name}.png"), (tmp_path / "o" / f"run-{run_dir.name}.pdf")
     assert png.read_bytes().startswith(b"\x89PNG") and pdf.read_bytes().startswith(b"%PDF")
-    missing = subprocess.run([*command, "--run", "no-such-run"], capture_output=True, text=True, timeout=300)
+    missing = run_main_in_process(*command, "--run", "no-such-run")
     assert missing.returncode == 2 and missing.stderr.startswith("error: no run 'no-such-run'")

@@ -81,7 +81,8 @@ def test_split_join_round_trip_and_damage(tmp_path: Path) -> None:
     assert [p.stat().st_size for p in parts] == [100_000, 100_000, 50_000]
     joined = kit_packing.join_parts(parts, tmp_path / "joined", kit.sha256(source))
     assert joined.read_bytes() == source.read_bytes()
-    parts[1].write_bytes(parts[1].read_bytes()[:-1] + b"\0")
+    damaged = parts[1].read_bytes()
+    parts[1].write_bytes(damaged[:-1] + bytes([damaged[-1] ^ 0xFF]))  # a changed byte (a 0 was 0 once in 256)
     with pytest.raises(kit.KitError, match="damaged"):
         kit_packing.join_parts(parts, tmp_path / "joined2", kit.sha256(source))
     assert not (tmp_path / "joined2").exists()
