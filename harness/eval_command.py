@@ -179,6 +179,10 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     weights = resolve_inception_weights(options.inception_weights, options.weights_dir) if needs_inception else None
     if weights is not None and "is" in metrics:
         require_classifier(weights.provenance, weights.path)  # repackaged weights lack it: refused before any work
+    if samples is not None and Path(samples).suffix.lower() != ".npz":
+        from harness.sample_files import image_files
+
+        image_files(Path(samples), options.num_samples)  # a missing or short folder: before any network loads
     records.check_writable(options.results)
     from harness.metrics import evaluate, load_extractor
     from harness.metrics.reference import load_npz

@@ -189,14 +189,9 @@ def npz_as_samples(path: Path, num: int | None = None) -> tuple[torch.Tensor, di
     return tensor.float() / 127.5 - 1.0, info
 
 
-def load_image_folder(folder: Path, num: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Every image file under ``folder`` (sub-folders included), sorted by relative path, as float
-    [-1, 1] NCHW; the first ``num`` when given. All must share one size and mode (L or RGB)."""
-    from PIL import Image
-
-    from harness.progress import phase_progress
-
-    folder = Path(folder)
+def image_files(folder: Path, num: int | None = None) -> list[Path]:
+    """The image files under ``folder`` (sub-folders included) in the order they are read, the first
+    ``num`` when given; a folder that is not there or holds too few images is refused (before any work)."""
     if not folder.is_dir():
         raise BenchError(f"--samples {folder}: not a directory")
     files = sorted((p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
@@ -207,6 +202,18 @@ def load_image_folder(folder: Path, num: int | None = None) -> tuple[torch.Tenso
         if num > len(files):
             raise BenchError(f"--samples {folder}: {len(files)} images, fewer than --num-samples {num}")
         files = files[:num]
+    return files
+
+
+def load_image_folder(folder: Path, num: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Every image file under ``folder`` (sub-folders included), sorted by relative path, as float
+    [-1, 1] NCHW; the first ``num`` when given. All must share one size and mode (L or RGB)."""
+    from PIL import Image
+
+    from harness.progress import phase_progress
+
+    folder = Path(folder)
+    files = image_files(folder, num)
     arrays, digest = [], hashlib.sha256()
     # 50,000 PNGs take tens of seconds to decode: shown once it lasts (harness/progress.py).
     with phase_progress(f"reading {len(files):,} images from {folder}", len(files), "files") as advance:

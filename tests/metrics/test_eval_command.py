@@ -228,3 +228,25 @@ def test_a_ref_of_another_dimension_is_refused_before_any_sample(stored_run: Pat
                            "--inception-weights", str(inception_weights), "--results", str(tmp_path / "r"))
     assert code == 2 and "32-d statistics, but FID's Inception features are 64-d" in err, err
     assert "generating" not in err and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda folder: None, "not a directory"),
+    (lambda folder: (folder.mkdir(), (folder / "notes.txt").write_text("x")), "no image files"),
+])
+def test_a_samples_folder_without_images_is_refused_before_any_network_loads(make, message, tmp_path, monkeypatch,
+                                                                             capsys) -> None:
+    """Inception alone took ~2 s to build (torch-fidelity's import) before a mistyped --samples was noticed."""
+    import harness.metrics as metrics
+    import harness.metrics.inception as inception
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a feature network was built before --samples was checked")
+
+    monkeypatch.setattr(inception, "InceptionExtractor", no_network)
+    monkeypatch.setattr(metrics, "load_extractor", no_network)
+    make(tmp_path / "samples")
+    code, _, err = bench(monkeypatch, capsys, "eval", "--samples", str(tmp_path / "samples"), "--dataset", "digits",
+                         "--metric", "fid", "--metric", "fd", "--results", str(tmp_path / "r"))
+    assert code == 1 and err.startswith("error: --samples ") and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "r").exists()
