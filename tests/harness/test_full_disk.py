@@ -24,12 +24,17 @@ def metrics(path: Path) -> list:
     return [(m["name"], m["value"]) for m in json.loads(path.read_text())["metrics"]]
 
 
-@pytest.fixture
-def straight(tiny_backbone, tmp_path, monkeypatch, capsys) -> Path:
-    code, out, err = invoke_bench(monkeypatch, capsys, "run", *ARGS, "--backbone", str(tiny_backbone),
-                                  "--results", str(tmp_path / "straight"))
-    assert code == 0, err
-    return Path(out.strip().splitlines()[-1])
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory) -> Path:
+    """The uninterrupted run each interrupted one must end equal to, once for the module (on the same
+    tiny backbone: ``write_tiny_backbone`` is seeded)."""
+    from helpers import run_main_in_process, write_tiny_backbone
+
+    root = tmp_path_factory.mktemp("straight")
+    done = run_main_in_process("run", *ARGS, "--backbone", str(write_tiny_backbone(root / "tiny.safetensors")),
+                               "--results", str(root / "results"))
+    assert done.returncode == 0, done.stderr
+    return Path(done.stdout.strip().splitlines()[-1])
 
 
 def test_full_disk_at_a_checkpoint_is_one_line_keeps_the_last_good_one_and_resumes(
