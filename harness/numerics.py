@@ -1,4 +1,4 @@
-"""Portable CPU numerics: the same floats from the same seed on any x86-64 CPU.
+"""Portable CPU numerics: the same code paths, and so nearly the same floats, on any x86-64 CPU.
 
 On a CPU, PyTorch picks its vectorised kernels (ATen's AVX2 / AVX-512 paths), MKL its BLAS code
 paths and oneDNN its convolution kernels by what the processor offers, so a run made on an AMD EPYC
@@ -6,7 +6,9 @@ paths and oneDNN its convolution kernels by what the processor offers, so a run 
 at another FD (here 20.70 vs 17.49, far outside `bench verify`'s 5%). ``BENCH_NUMERICS=portable``
 pins all three to code paths every x86-64 CPU runs the same way (ATen's default kernels, MKL's
 conditional-numerical-reproducibility COMPATIBLE branch, oneDNN's SSE4.1 kernels), at about twice
-the CPU time. The variables must be set before torch is imported: ``bench`` does it first thing
+the CPU time. Nearly, not always exactly: the Intel Xeon's portable references re-run on an AMD EPYC
+end 2.6e-6 apart in FD (precision and recall bit-identical; README, "Records, determinism and crash
+safety"). The variables must be set before torch is imported: ``bench`` does it first thing
 (harness/cli.py), and `bench verify` re-runs each reference in a fresh process with the numerics it
 was made with. Records say which numerics and which CPU made them.
 """
