@@ -191,16 +191,17 @@ def npz_as_samples(path: Path, num: int | None = None) -> tuple[torch.Tensor, di
 
 def image_files(folder: Path, num: int | None = None) -> list[Path]:
     """The image files under ``folder`` (sub-folders included) in the order they are read, the first
-    ``num`` when given; a folder that is not there or holds too few images is refused (before any work)."""
+    ``num`` when given; a folder that is not there or holds too few images is refused (before any work)
+    as a usage error (exit 2), like a mistyped --results."""
     if not folder.is_dir():
-        raise BenchError(f"--samples {folder}: not a directory")
+        raise UsageError(f"--samples {folder}: not a directory")
     files = sorted((p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
                    key=lambda p: p.relative_to(folder).as_posix())
     if not files:
-        raise BenchError(f"--samples {folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in it or below it")
+        raise UsageError(f"--samples {folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in it or below it")
     if num is not None:
         if num > len(files):
-            raise BenchError(f"--samples {folder}: {len(files)} images, fewer than --num-samples {num}")
+            raise UsageError(f"--samples {folder}: {len(files)} images, fewer than --num-samples {num}")
         files = files[:num]
     return files
 

@@ -236,7 +236,8 @@ def test_a_ref_of_another_dimension_is_refused_before_any_sample(stored_run: Pat
 ])
 def test_a_samples_folder_without_images_is_refused_before_any_network_loads(make, message, tmp_path, monkeypatch,
                                                                              capsys) -> None:
-    """Inception alone took ~2 s to build (torch-fidelity's import) before a mistyped --samples was noticed."""
+    """Inception alone took ~2 s to build (torch-fidelity's import) before a mistyped --samples was noticed;
+    a usage error (exit 2), as a mistyped --results is."""
     import harness.metrics as metrics
     import harness.metrics.inception as inception
 
@@ -248,5 +249,5 @@ def test_a_samples_folder_without_images_is_refused_before_any_network_loads(mak
     make(tmp_path / "samples")
     code, _, err = bench(monkeypatch, capsys, "eval", "--samples", str(tmp_path / "samples"), "--dataset", "digits",
                          "--metric", "fid", "--metric", "fd", "--results", str(tmp_path / "r"))
-    assert code == 1 and err.startswith("error: --samples ") and message in err and err.count("\n") == 1, err
+    assert code == 2 and err.startswith("error: --samples ") and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "r").exists()
