@@ -183,6 +183,9 @@ def report(
     if run is not None:
         from harness.report.run_plot import plot_run
 
+        if no_figures:
+            raise UsageError("--no-figures with --run: one run's plot is only figures")
+
         for path in plot_run(run, results, out, warn=lambda line: echo_err(f"warning: {line}")):
             typer.echo(str(path))
         return

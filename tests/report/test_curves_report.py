@@ -104,5 +104,7 @@ def test_report_run_plots_one_run(tmp_path):
     assert done.returncode == 0, done.stderr
     png, pdf = (tmp_path / "o" / f"run-{run_dir.name}.png"), (tmp_path / "o" / f"run-{run_dir.name}.pdf")
     assert png.read_bytes().startswith(b"\x89PNG") and pdf.read_bytes().startswith(b"%PDF")
+    both = run_main_in_process(*command, "--run", run_dir.name, "--no-figures")
+    assert both.returncode == 2 and both.stderr == "error: --no-figures with --run: one run's plot is only figures\n"
     missing = run_main_in_process(*command, "--run", "no-such-run")
     assert missing.returncode == 2 and missing.stderr.startswith("error: no run 'no-such-run'")
