@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import os
 import tempfile
 from pathlib import Path
 
 from harness import numerics
 from harness.errors import BenchError
+from harness.fresh_processes import run_in_fresh_processes
 from harness.records import load_records
 
 DEFAULT_TOLERANCE = 0.05
@@ -36,13 +36,6 @@ def compare(old: list[dict], new: list[dict], tolerance_rel: float) -> list[str]
         elif abs(a - b) > tolerance_rel * max(abs(a), 1e-12):
             problems.append(f"{m['name']}: stored {a:.6g}, re-run {b:.6g} (tolerance {tolerance_rel:.0%})")
     return problems
-
-
-def ignore_ctrl_c() -> None:
-    """A re-run worker's start: SIGINT ignored (the parent stops the pool; harness/verify.py)."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def rerun_metrics(record: dict, scratch: str, until_kimg: float | None = None, show_progress: bool = False) -> list[dict]:
@@ -238,14 +231,13 @@ def verify_references(results_dir: Path, until_kimg: float | None = None, show_p
             workers = parallel_workers(members)
             if echo is not None:
                 echo(plan_line(members, mode, workers, until_kimg))
-            # A multiprocessing pool, not concurrent.futures: leaving the block terminates its workers, so
-            # on Ctrl-C or a failed re-run no queued re-run starts (an executor runs them all first). The
-            # workers ignore Ctrl-C: this process answers it, and a worker would print a traceback.
-            with numerics.child_environment(mode), multiprocessing.get_context("spawn").Pool(
-                    workers, initializer=ignore_ctrl_c) as pool:
+            # Fresh processes that ignore Ctrl-C (this one answers it and ends them); on Ctrl-C, a failed
+            # re-run or one whose process died (out of memory) no queued re-run starts: fresh_processes.py.
+            with numerics.child_environment(mode):
                 jobs = [(record, scratch, until_kimg, show_progress) for record in members]
-                for i, metrics in zip(group, pool.starmap(rerun_metrics, jobs)):
-                    reruns[i] = metrics
+                outcomes = run_in_fresh_processes(rerun_metrics, jobs, workers, [r["run_id"] for r in members])
+            for i, metrics in zip(group, outcomes):
+                reruns[i] = metrics
     reruns = [reruns[i] for i in range(len(references))]
     ok = True
     lines += environment_notes(references)
