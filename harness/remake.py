@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
 import sys
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from harness import numerics, records
 from harness.errors import BenchError
+from harness.fresh_processes import run_in_fresh_processes
 
 GENERATOR_FILES = ("generator.safetensors", "generator.json")
 
@@ -91,9 +90,9 @@ def generator_dir(run_dir: Path, show_progress: bool = True) -> tuple[Path, dict
         if mode == numerics.current_mode():  # this process runs those numerics: no new interpreter
             new_path = Path(_rerun(record, scratch, show_progress))
         else:  # ATen/MKL/oneDNN fix their kernels when torch loads: another mode needs a fresh process
-            with numerics.child_environment(mode), ProcessPoolExecutor(
-                    1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                new_path = Path(pool.submit(_rerun, record, scratch, show_progress).result())
+            with numerics.child_environment(mode):  # a process that dies is one line, not a hang or traceback
+                new_path = Path(run_in_fresh_processes(_rerun, [(record, scratch, show_progress)], 1,
+                                                       [str(record.get("run_id"))])[0])
         new = json.loads(new_path.read_text())
         check_same_metrics(record, new)
         staging = Path(scratch) / "cached"

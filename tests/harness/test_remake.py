@@ -150,7 +150,7 @@ def test_the_refusal_comes_before_any_training(kept_run, amd_avx2, tmp_path, mon
     import harness.remake
 
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(harness.remake, "ProcessPoolExecutor", lambda *a, **k: pytest.fail("started training"))
+    monkeypatch.setattr(harness.remake, "run_in_fresh_processes", lambda *a, **k: pytest.fail("started training"))
     monkeypatch.setattr(harness.remake, "_rerun", lambda *a, **k: pytest.fail("started training"))
     clone = as_cloned(kept_run, tmp_path)
     record = made_on(json.loads((clone / "record.json").read_text()), "AMD EPYC", "AVX512")
@@ -171,21 +171,15 @@ def test_a_record_of_other_numerics_is_remade_in_a_fresh_process_with_them(kept_
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
     seen = []
 
-    class Spawned:
-        def __init__(self, *args, **kwargs):
-            seen.append(os.environ.get("BENCH_NUMERICS"))
+    def spawned(function, jobs, workers, names):
+        seen.append((os.environ.get("BENCH_NUMERICS"), function, workers))
+        raise BenchError("spawned")
 
-        def __enter__(self):
-            raise BenchError("spawned")
-
-        def __exit__(self, *exc):
-            return False
-
-    monkeypatch.setattr(harness.remake, "ProcessPoolExecutor", Spawned)
+    monkeypatch.setattr(harness.remake, "run_in_fresh_processes", spawned)
     monkeypatch.setattr(harness.remake, "_rerun", lambda *a, **k: pytest.fail("re-run in this process"))
     clone = as_cloned(kept_run, tmp_path)
     record = made_on(json.loads((clone / "record.json").read_text()), "any", "DEFAULT", "portable")
     (clone / "record.json").write_text(json.dumps(record))
     with pytest.raises(BenchError, match="spawned"):
         harness.remake.generator_dir(clone, show_progress=False)
-    assert seen == ["portable"]
+    assert seen == [("portable", harness.remake._rerun, 1)]
