@@ -68,6 +68,7 @@ def run_in_fresh_processes(function: Callable, jobs: Sequence[tuple], workers: i
                     raise BenchError(f"{names[i]}: its process ended without a result "
                                      f"({how_it_ended(process.exitcode)})") from None
                 process.join()
+                receive.close()
                 del running[i]
                 if status == "error":
                     raise value
