@@ -103,6 +103,16 @@ class Replica(DistributedDataParallel):
         return copy.deepcopy(self.module, memo)
 
 
+def no_buffer_sync_each_forward() -> dict:
+    """DDP's switch for not syncing buffers in every forward: ``forward_sync_buffers`` from torch 2.14,
+    which warns on every run that ``broadcast_buffers`` is deprecated; ``broadcast_buffers`` before (the
+    GPU machines' torch 2.11). The new one also syncs them once at wrapping: the ranks' copies are equal."""
+    import inspect
+
+    known = inspect.signature(DistributedDataParallel.__init__).parameters
+    return {"forward_sync_buffers": False} if "forward_sync_buffers" in known else {"broadcast_buffers": False}
+
+
 def replicate(method, rank: Rank, device: torch.device) -> list[str]:
     """Wrap each network of ``method.parallel`` that has trainable weights in DDP, in place; returns
     the wrapped attribute names (undo with ``unreplicate``). A single process wraps nothing."""
@@ -114,7 +124,7 @@ def replicate(method, rank: Rank, device: torch.device) -> list[str]:
         if module is None or not any(p.requires_grad for p in module.parameters()):
             continue
         setattr(method, name, Replica(module, device_ids=[device.index] if device.type == "cuda" else None,
-                                      broadcast_buffers=False))
+                                      **no_buffer_sync_each_forward()))
         wrapped.append(name)
     return wrapped
 

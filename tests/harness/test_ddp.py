@@ -37,6 +37,7 @@ def test_two_ranks_write_one_record_and_count_the_budget_over_both(tiny_backbone
     assert record["status"] == "completed"
     assert record["training"]["images_seen"] == 128 and record["training"]["steps"] == 4  # 4 x 32 over 2 ranks
     assert record["distributed"] == {"world_size": 2, "backend": "gloo", "batch_per_rank": 16}
+    assert "Warning" not in proc.stderr, proc.stderr[-2000:]  # e.g. torch 2.14's broadcast_buffers deprecation
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +76,18 @@ def test_every_trained_network_is_wrapped_in_ddp_and_the_replicas_stay_equal(two
     assert report["progressive_distillation"]["extra_state"]["round"] >= 1  # a round change happened
     for name, facts in report.items():
         assert facts["spread"] == 0.0, (name, facts["spread"])
+
+
+def test_buffers_are_left_unsynced_per_forward_with_the_name_this_torch_knows() -> None:
+    """torch 2.14 deprecates ``broadcast_buffers`` (a FutureWarning in every DDP run) for
+    ``forward_sync_buffers``; torch 2.11, on the GPU machines, has only the old name."""
+    import inspect
+
+    from torch.nn.parallel import DistributedDataParallel
+
+    from harness.distributed import no_buffer_sync_each_forward
+
+    known = inspect.signature(DistributedDataParallel.__init__).parameters
+    ((name, value),) = no_buffer_sync_each_forward().items()
+    assert value is False and name in known
+    assert name == ("forward_sync_buffers" if "forward_sync_buffers" in known else "broadcast_buffers")
