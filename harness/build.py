@@ -203,14 +203,12 @@ def generator_settings_sha256(config: RunConfig) -> str:
 def check_names(record: dict, path: Path) -> None:
     """A record's method and dataset are its config's (eval, sample and report read the former, a
     rebuild the latter): an edited record that disagrees is one line, not an 'unknown dataset None'."""
-    from harness.record_shape import shape_problem
+    from harness.record_shape import check_shape
 
     config = record.get("config")
     if not isinstance(config, dict):
         raise UsageError(f"{path}: not a run record (no config in it)")
-    problem = shape_problem(record) or ("" if isinstance(config.get("backbone"), str) else "its config names no backbone")
-    if problem:
-        raise UsageError(f"{path}: malformed record ({problem})")
+    check_shape(record, path, None if isinstance(config.get("backbone"), str) else "its config names no backbone")
     for key in ("method", "dataset"):
         if not isinstance(record.get(key), str) or record.get(key) != config.get(key):
             raise UsageError(f"{path}: its {key} {record.get(key)!r} is not its config's {config.get(key)!r} "

@@ -102,3 +102,13 @@ def shape_problem(record: Any) -> str | None:
             if (value is not None or path.endswith("[]")) and not fits(value, kind):  # a list item is never null
                 return f"its {where} is {shown(value)}, not {kind}"
     return None
+
+
+def check_shape(record: Any, path: Any, more: str | None = None) -> None:
+    """A usage error (exit 2) naming ``path`` when ``record`` is malformed (``shape_problem``, else the
+    caller's own ``more``): what `bench show`, eval, sample and `--from-record` say of such a file."""
+    problem = shape_problem(record) or more
+    if problem:
+        from harness.errors import UsageError
+
+        raise UsageError(f"{path}: malformed record ({problem})")

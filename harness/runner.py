@@ -228,6 +228,7 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
     run_meta["run_id"] = run_id
     status, failure, stats = "completed", None, {}
     generator = method.generator
+    settings = {"settings_sha256": generator_settings_sha256(config)}  # on every card of its weights (build.py)
     ACTIVE_RUN_DIR[:] = [run_dir] if run_dir is not None and method.trains else []
     monitor = None
     if method.trains and rank.is_writer:  # stats.jsonl, TensorBoard and the curve points (harness/monitor.py)
@@ -238,7 +239,7 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
             [on_curve_point] if on_curve_point else [], resume_from[1]["images_seen"] if resume_from else None,
             getattr(method, "schedule_depends_on_budget", False), method.generator)
         if monitor.snapshots is not None:  # a kept snapshot is refused for an edited record, as the generator is
-            monitor.snapshots.card = {"settings_sha256": generator_settings_sha256(config)}
+            monitor.snapshots.card = settings
     if method.trains:
         try:
             stats = train(method, dataset, config, device, show_progress,
@@ -275,8 +276,7 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
 
         try:
             save_weights(generator.state_dict(), run_dir / "generator.safetensors",
-                         {"run_id": run_id, "method": config.method, "kind": "generator-ema",
-                          "settings_sha256": generator_settings_sha256(config)})
+                         {"run_id": run_id, "method": config.method, "kind": "generator-ema", **settings})
         except DiskError as exc:
             raise DiskError(f"{exc}{hint}") from None
     record.update({

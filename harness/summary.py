@@ -125,11 +125,9 @@ def read_record(path: Path) -> dict:
     lacking = [key for key in RECORD_KEYS if not isinstance(record.get(key), str)]
     if lacking:  # e.g. a generator's card or checkpoint/run.json: JSON with a run_id, but no record
         raise UsageError(f"{path}: not a bench record (its {lacking[0]} is missing or not text)")
-    from harness.record_shape import shape_problem
+    from harness.record_shape import check_shape
 
-    problem = shape_problem(record)
-    if problem:
-        raise UsageError(f"{path}: malformed record ({problem})")
+    check_shape(record, path)
     return record
 
 
