@@ -83,7 +83,7 @@ def load_extractor(name: str, weights_path: Path | None = None, device: str | to
     return FEATURE_EXTRACTORS.get(name)(weights_path, device)
 
 
-from harness.files import sha256_file as file_sha256  # noqa: E402  (one hashing helper for all files)
+from harness.files import sha256_file as file_sha256  # noqa: E402,F401  (one hashing helper for all files; re-exported)
 
 
 def uint8_rgb(batch: torch.Tensor) -> torch.Tensor:

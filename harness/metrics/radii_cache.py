@@ -17,7 +17,6 @@ replaced, with one note. ``$BENCH_FEATURE_CACHE=off`` turns this cache off too.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable
 
