@@ -212,7 +212,8 @@ def verify_references(results_dir: Path, until_kimg: float | None = None, show_p
     lines = [f"warning: {p}" for p in problems]
     references = [r for r in records if r.get("reference") and r.get("status") == "completed"]
     if not references:
-        return False, lines + [f"no reference records in {results_dir}"]
+        return False, lines + [f"no reference records in {results_dir} (a reference is a completed run made with "
+                               "`bench run --reference`)"]
     for record in references:  # every reference's config first: a foreign one fails before any re-run
         check_reference_entries(record)
         check_stored_metrics(record, reference_config(record))
