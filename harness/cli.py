@@ -108,7 +108,7 @@ def sweep(
     methods: str = typer.Option(..., help="comma-separated methods"),
     dataset: str = typer.Option("digits"),
     budgets: str = typer.Option(..., help="comma-separated budgets in kimg"),
-    seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
+    seeds: str = typer.Option("0,1,2", help="run seeds, EDM's syntax: 0,1,2 or 0-2"),
     results: Path = typer.Option(DEFAULT_RESULTS),
     backbone: Optional[str] = typer.Option(None),
     device: str = typer.Option("auto"),
@@ -127,11 +127,13 @@ def sweep(
     from harness.sweep import run_sweep, slurm_submitter
     from harness.validate import check_results_dir
 
+    from harness.seed_ranges import parse_seeds
+
     try:
         budget_list = [float(b) for b in budgets.split(",") if b.strip()]
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:
-        raise UsageError("--budgets and --seeds take comma-separated numbers (seeds whole)") from None
+        raise UsageError(f"--budgets {budgets}: expected comma-separated numbers of kimg, e.g. 1,2,5") from None
+    seed_list = parse_seeds(seeds) if seeds.strip(", ") else []
     if not budget_list or not seed_list or not methods.strip(", "):
         raise UsageError("--methods, --budgets and --seeds each need at least one value")
     check_results_dir(results)

@@ -7,7 +7,6 @@ from typing import List, Optional
 
 import typer
 
-from harness.errors import UsageError
 
 DEFAULT_RESULTS = Path("results")
 
@@ -31,7 +30,7 @@ def tune(
     num_samples: Optional[int] = typer.Option(None, help="evaluation samples (default: the dataset's preset)"),
     holdout_first_seed: int = typer.Option(1_000_000, help="first sample seed of the held-out set scoring trials"),
     startup_trials: int = typer.Option(4, help="TPE's random trials before it models the results"),
-    rerun_seeds: str = typer.Option("", help="comma-separated run seeds to re-run the best trial on (e.g. 0,1,2)"),
+    rerun_seeds: str = typer.Option("", help="run seeds to re-run the best trial on, EDM's syntax (e.g. 0,1,2 or 0-2)"),
     rerun_budget_kimg: Optional[float] = typer.Option(None, help="budget of the re-runs (default: --budget-kimg)"),
     heartbeat_s: int = typer.Option(60, help="trial heartbeat; a trial silent for twice this is re-queued"),
     quiet: bool = typer.Option(False, help="no progress bars"),
@@ -40,10 +39,9 @@ def tune(
     """Tune a method's hyperparameters with Optuna (held-out sample seeds), then re-run the best on fresh seeds."""
     from harness.tuning.command import TuneOptions, tune_command
 
-    try:
-        seeds = [int(s) for s in rerun_seeds.split(",") if s.strip()]
-    except ValueError:
-        raise UsageError("--rerun-seeds takes comma-separated whole numbers") from None
+    from harness.seed_ranges import parse_seeds
+
+    seeds = parse_seeds(rerun_seeds, "--rerun-seeds") if rerun_seeds.strip(", ") else []
     from harness.threads import apply as apply_threads
 
     apply_threads(threads, lambda line: typer.echo(line, err=True))  # harness/threads.py

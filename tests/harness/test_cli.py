@@ -105,3 +105,21 @@ def test_a_command_forgets_what_an_earlier_one_in_the_same_process_was_writing(t
     code, _, _ = invoke_bench(monkeypatch, capsys, "list")
     assert code == 0
     assert pretrain_state.ACTIVE == [] and runner_module.ACTIVE_RUN_DIR == [] and ACTIVE_EXPORT == []
+
+
+def test_sweep_and_tune_take_seed_lists_in_edms_syntax(tmp_path, monkeypatch, capsys):
+    """`bench sample --seeds 0-49999` and `bench sweep --seeds 0-2` read seeds alike (harness/seed_ranges.py)."""
+    import harness.sweep
+    import harness.tuning.command
+
+    seen = {}
+    monkeypatch.setattr(harness.sweep, "run_sweep", lambda methods, dataset, budgets, seeds, *rest, **kw:
+                        seen.update(sweep=(budgets, seeds)))
+    monkeypatch.setattr(harness.tuning.command, "tune_command", lambda options, **kw: seen.update(tune=options.rerun_seeds))
+    code, _, err = invoke_bench(monkeypatch, capsys, "sweep", "--methods", "gan_only", "--budgets", "1,2.5",
+                                "--seeds", "0-2,7", "--results", str(tmp_path), "--threads", "1")
+    assert code == 0, err
+    code, _, err = invoke_bench(monkeypatch, capsys, "tune", "--method", "gan_only", "--budget-kimg", "1", "--trials", "1",
+                                "--rerun-seeds", "3-5", "--results", str(tmp_path), "--threads", "1")
+    assert code == 0, err
+    assert seen == {"sweep": ([1.0, 2.5], [0, 1, 2, 7]), "tune": [3, 4, 5]}

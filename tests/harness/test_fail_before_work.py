@@ -150,7 +150,11 @@ CASES = {
     "sweep budget nan": (["sweep", "--methods", "gan_only", "--budgets", "1,nan", "--seeds", "0", "--results", R,
                           *TINY], 2, "--budgets must be a finite number"),
     "sweep seed not whole": (["sweep", "--methods", "gan_only", "--budgets", "1", "--seeds", "1.5", "--results", R],
-                             2, "comma-separated numbers"),
+                             2, "--seeds 1.5: '1.5' is not a seed or a range like 0-49999"),
+    "sweep seed named twice": (["sweep", "--methods", "gan_only", "--budgets", "1", "--seeds", "0-2,1", "--results", R],
+                               2, "--seeds 0-2,1: seed 1 is named twice"),
+    "sweep budget word": (["sweep", "--methods", "gan_only", "--budgets", "1,two", "--seeds", "0", "--results", R],
+                          2, "--budgets 1,two: expected comma-separated numbers of kimg"),
     "sweep unknown metric": (["sweep", "--methods", "teacher,gan_only", "--budgets", "1", "--seeds", "0",
                               "--results", R, "--set", "eval.metrics=fdd", *TINY], 2, "unknown metric 'fdd'"),
     # pretrain

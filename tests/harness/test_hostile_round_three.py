@@ -114,7 +114,8 @@ CASES = {
     "card with an unknown model_type": (GAN[:-4] + ["--backbone", f"{F}/unknown-type.safetensors", "--device", "cpu"],
                                         1, "unknown model_type 'NoSuchUNet'"),
     # tune's re-run flags before the first trial
-    "tune rerun seed negative": (TUNE + ["--rerun-seeds", "-1"], 2, "--rerun-seeds must be at least 0"),
+    "tune rerun seed negative": (TUNE + ["--rerun-seeds", "-1"], 2, "--rerun-seeds -1: '-1' is not a seed"),
+    "tune rerun seed twice": (TUNE + ["--rerun-seeds", "0-2,2"], 2, "--rerun-seeds 0-2,2: seed 2 is named twice"),
     "tune rerun budget nan": (TUNE + ["--rerun-budget-kimg", "nan"], 2, "--rerun-budget-kimg must be a finite number"),
     # sizes nobody means
     "eval 10^12 FID sets": (["eval", "--checkpoint", "{run}", "--fid-repeats", "1000000000000", "--results", R], 2,
