@@ -1,4 +1,4 @@
-"""The one building block the restricted unpicklers share (harness/backbones/edm_pickle.py for EDM's
+"""The one building block the restricted unpicklers share (harness/backbones/edm_unpickler.py for EDM's
 network pickles, harness/metrics/torchscript_archive.py for a TorchScript archive's data.pkl): a
 function as the pickle sees it, callable but immune to BUILD, so a hostile pickle cannot set
 attributes on the stand-ins it is allowed to call."""

@@ -31,7 +31,8 @@ from torch import nn
 from harness.backbones import BACKBONES, load, load_backbone
 from harness.backbones_command import convert
 from harness.backbones.edm import NETWORK_CLASSES
-from harness.backbones.edm_pickle import SafeEDMUnpickler, load_edm_pickle
+from harness.backbones.edm_pickle import load_edm_pickle
+from harness.backbones.edm_unpickler import SafeEDMUnpickler
 from harness.backbones.files import card_path, save_weights
 from harness.errors import BenchError, MissingArtefactError
 
@@ -340,7 +341,7 @@ def test_hand_written_os_system_global_is_refused(tmp_path):
 
 def test_build_on_an_allowed_global_is_refused(tmp_path):
     """BUILD on a stand-in function (e.g. to change its __defaults__) fails and changes nothing."""
-    from harness.backbones.edm_pickle import ALLOWED_GLOBALS
+    from harness.backbones.edm_unpickler import ALLOWED_GLOBALS
 
     path = tmp_path / "build.pkl"
     name = b"__defaults__"
