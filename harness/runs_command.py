@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 
 from harness import records
-from harness.config_files import find_record  # shared with `bench run --from-record`
+from harness.run_references import find_record  # shared with `bench run --from-record`
 from harness.errors import UsageError
 from harness.summary import method_shown, read_record, render_summary, summarize
 

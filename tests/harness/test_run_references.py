@@ -1,4 +1,4 @@
-"""How `bench show RUN` and `bench run --from-record RUN` find a run (harness/config_files.py find_record):
+"""How `bench show RUN` and `bench run --from-record RUN` find a run (harness/run_references.py find_record):
 a record file, a run folder, a run id or its unique beginning in --results, the same way for both. Typed
 text is matched as text, never as a glob, and what is not there is one line with exit 2."""
 
@@ -106,6 +106,6 @@ def test_the_installed_bench_says_no_run_with_exit_2(results: Path) -> None:
 
 
 def test_show_and_from_record_share_one_resolver() -> None:
-    from harness import config_files, runs_command
+    from harness import config_files, run_references, runs_command
 
-    assert runs_command.find_record is config_files.find_record
+    assert runs_command.find_record is config_files.find_record is run_references.find_record
