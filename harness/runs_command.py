@@ -58,12 +58,18 @@ def metrics_cell(row: dict) -> str:
                      for m in row["metrics"]) or "-"
 
 
+def samples_cell(row: dict) -> str:
+    """The sample counts the metrics were measured on (FIDs of 20 and of 2,000 samples do not compare)."""
+    counts = sorted({m["num_samples"] for m in row["metrics"] if m.get("num_samples")})
+    return "/".join(f"{n:,}" for n in counts) or "-"
+
+
 def table(rows: list[dict]) -> str:
     """A plain aligned table (greppable, no box drawing)."""
-    header = ("run", "kind", "method", "dataset", "budget kimg", "seed", "metrics", "status")
+    header = ("run", "kind", "method", "dataset", "budget kimg", "seed", "metrics", "samples", "status")
     body = [(str(r["run_id"]), r["kind"], method_shown(r), str(r["dataset"]),
              "-" if r["budget_kimg"] is None else f"{r['budget_kimg']:g}", str(r["seed"]), metrics_cell(r),
-             str(r["status"])) for r in rows]
+             samples_cell(r), str(r["status"])) for r in rows]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     fmt = lambda line: "  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()  # noqa: E731
     return "\n".join([fmt(header), fmt(tuple("-" * w for w in widths)), *map(fmt, body)])
@@ -71,7 +77,7 @@ def table(rows: list[dict]) -> str:
 
 def runs(results: Path = typer.Option(DEFAULT_RESULTS, help="results directory"),
          json_: bool = typer.Option(False, "--json", help="one JSON list of the runs' summaries")) -> None:
-    """List the stored runs: method, dataset, budget, seed, metrics, status."""
+    """List the stored runs: method, dataset, budget, seed, metrics and their sample counts, status."""
     rows, problems = collect(results)
     for line in problems:
         typer.echo(f"warning: {line}", err=True)

@@ -69,11 +69,14 @@ def test_runs_lists_finished_and_unfinished_runs(made: dict, tmp_path: Path, mon
     code, out, err = invoke_bench(monkeypatch, capsys, "runs", "--results", str(results))
     assert code == 0 and "broken/record.json: unreadable record" in err
     header, rule, *rows = out.strip().splitlines()
-    assert header.split() == ["run", "kind", "method", "dataset", "budget", "kimg", "seed", "metrics", "status"]
+    assert header.split() == ["run", "kind", "method", "dataset", "budget", "kimg", "seed", "metrics", "samples",
+                              "status"]
     by_id = {row.split()[0]: row for row in rows}
     fd = next(m["value"] for m in made["record"]["metrics"] if m["name"] == "fd")
     finished = by_id[made["record"]["run_id"]]
+    counts = sorted({m["num_samples"] for m in made["record"]["metrics"]})
     assert "gan_only" in finished and f"fd {fd:.4g}" in finished and finished.endswith("completed")
+    assert f"  {'/'.join(f'{n:,}' for n in counts)}  " in finished  # what each metric was measured on
     unfinished = by_id["digits-dmd-s3-20260101-000000-deadbeef"]
     assert unfinished.split()[2:6] == ["dmd", "digits", "2", "3"]
     assert unfinished.endswith(f"unfinished (bench run --resume digits-dmd-s3-20260101-000000-deadbeef --results "
