@@ -9,6 +9,7 @@ covariances shift FD in the third significant digit for well-matched sets.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -103,8 +104,12 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
 
 
 def _sqrtm(matrix: np.ndarray) -> np.ndarray:
-    # scipy >= 1.12 dropped the `disp` argument and returns only the root.
-    result = scipy.linalg.sqrtm(matrix)
+    # A singular product (fewer samples than feature dimensions) is expected, and handled by the ridge
+    # retry and the records' "reduced" label; scipy's LinAlgWarning about it is silenced, as the TTUR
+    # reference code silences it (``sqrtm(..., disp=False)``; scipy >= 1.12 returns only the root).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        result = scipy.linalg.sqrtm(matrix)
     return result[0] if isinstance(result, tuple) else result
 
 

