@@ -101,3 +101,14 @@ def test_wide_features_use_the_eigh_trace(monkeypatch) -> None:
     assert frechet_distance_from_statistics(mu1, s1, mu2, s2) == pytest.approx(narrow, rel=1e-10) and not calls
     with pytest.raises(BenchError, match="not finite"):
         frechet_distance_from_statistics(mu1, np.full((64, 64), np.nan), mu2, s2)
+
+
+@pytest.mark.filterwarnings("error")
+def test_dead_feature_units_give_a_finite_fd_without_scipy_warnings() -> None:
+    """Features whose units are dead (constant) in few samples: a singular covariance product, which FD
+    handles, so scipy's LinAlgWarning about it is not shown on the user's console (TTUR silences it too)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(5, 64)), rng.normal(size=(5, 64))
+    a[:, 10:], b[:, 10:] = 0.0, 1.0
+    value = frechet_distance(a, b)
+    assert np.isfinite(value) and value > 0
