@@ -124,10 +124,9 @@ def sweep(
 ) -> None:
     """Run a grid of methods x budgets x seeds (budgets read off one curve per method and seed, unless
     --separate-runs) one after another or as Slurm jobs; finished points are skipped."""
+    from harness.seed_ranges import parse_seeds
     from harness.sweep import run_sweep, slurm_submitter
     from harness.validate import check_results_dir
-
-    from harness.seed_ranges import parse_seeds
 
     try:
         budget_list = [float(b) for b in budgets.split(",") if b.strip()]

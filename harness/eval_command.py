@@ -88,13 +88,15 @@ def protocol_label(num_samples: int, first_seed: int | None, repeats: int = 1) -
 # Sources of images
 # ---------------------------------------------------------------------------------------------
 
-def load_samples(path: Path, num: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
-    """A folder of images (searched recursively) or an ADM-format ``.npz`` as float [-1, 1] NCHW."""
+def load_samples(path: Path, num: int | None = None,
+                 files: list[Path] | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    """A folder of images (searched recursively; ``files``: its listing, when already made) or an
+    ADM-format ``.npz`` as float [-1, 1] NCHW."""
     from harness.sample_files import load_image_folder, npz_as_samples
 
     if Path(path).suffix.lower() == ".npz" and Path(path).is_file():
         return npz_as_samples(Path(path), num)
-    return load_image_folder(Path(path), num)
+    return load_image_folder(Path(path), num, files)
 
 
 def _feature_space(options: EvalOptions, checkpoint: Path | None) -> str:
@@ -179,10 +181,12 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     weights = resolve_inception_weights(options.inception_weights, options.weights_dir) if needs_inception else None
     if weights is not None and "is" in metrics:
         require_classifier(weights.provenance, weights.path)  # repackaged weights lack it: refused before any work
+    folder_files = None
     if samples is not None and Path(samples).suffix.lower() != ".npz":
         from harness.sample_files import image_files
 
-        image_files(Path(samples), options.num_samples)  # a missing or short folder: before any network loads
+        # A missing or short folder is refused before any network loads; the listing is kept for loading.
+        folder_files = image_files(Path(samples), options.num_samples)
     records.check_writable(options.results)
     from harness.metrics import evaluate, load_extractor
     from harness.metrics.reference import load_npz
@@ -222,7 +226,7 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     else:
         dataset_name = options.dataset
         spec = DATASETS.get(dataset_name)
-        fake, source = load_samples(Path(samples), options.num_samples)
+        fake, source = load_samples(Path(samples), options.num_samples, folder_files)
         n = fake.shape[0]
     if n < EDM_NUM_SAMPLES:
         options.notes.append(f"{n:,} samples: a reduced run, labelled as such; published FIDs use 50,000")

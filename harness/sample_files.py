@@ -206,15 +206,17 @@ def image_files(folder: Path, num: int | None = None) -> list[Path]:
     return files
 
 
-def load_image_folder(folder: Path, num: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+def load_image_folder(folder: Path, num: int | None = None,
+                      files: list[Path] | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
     """Every image file under ``folder`` (sub-folders included), sorted by relative path, as float
-    [-1, 1] NCHW; the first ``num`` when given. All must share one size and mode (L or RGB)."""
+    [-1, 1] NCHW; the first ``num`` when given (``files``: ``image_files(folder, num)`` when the caller
+    has it already: 50,000 files are listed once). All must share one size and mode (L or RGB)."""
     from PIL import Image
 
     from harness.progress import phase_progress
 
     folder = Path(folder)
-    files = image_files(folder, num)
+    files = image_files(folder, num) if files is None else files
     arrays, digest = [], hashlib.sha256()
     # 50,000 PNGs take tens of seconds to decode: shown once it lasts (harness/progress.py).
     with phase_progress(f"reading {len(files):,} images from {folder}", len(files), "files") as advance:

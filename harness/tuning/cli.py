@@ -7,7 +7,6 @@ from typing import List, Optional
 
 import typer
 
-
 DEFAULT_RESULTS = Path("results")
 
 
@@ -37,9 +36,8 @@ def tune(
     threads: Optional[int] = typer.Option(None, help="CPU threads (default: the cores free now; OMP_NUM_THREADS also sets it)"),
 ) -> None:
     """Tune a method's hyperparameters with Optuna (held-out sample seeds), then re-run the best on fresh seeds."""
-    from harness.tuning.command import TuneOptions, tune_command
-
     from harness.seed_ranges import parse_seeds
+    from harness.tuning.command import TuneOptions, tune_command
 
     seeds = parse_seeds(rerun_seeds, "--rerun-seeds") if rerun_seeds.strip(", ") else []
     from harness.threads import apply as apply_threads
