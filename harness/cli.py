@@ -301,7 +301,7 @@ def main() -> None:
     from harness.threads import prefer_passive_wait
 
     shutdown.skip_final_collection()  # the process ends ~0.7 s sooner (harness/shutdown.py)
-    prefer_passive_wait(argv=sys.argv, torch_loaded="torch" in sys.modules)  # before torch loads (harness/threads.py)
+    prefer_passive_wait(argv=sys.argv)  # before torch loads; none once it has (harness/threads.py)
     usage_error = _typer_usage_error_base()
     previous = termination.install()  # SIGTERM (Slurm, timeout) stops like Ctrl-C
     termination.forget_earlier_work()  # the Ctrl-C line names what this command writes, not an earlier one's

@@ -17,6 +17,7 @@ for the same seed *and* the same thread count (`bench verify` and `--resume` reu
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable
@@ -128,15 +129,17 @@ _LOOK: list[float] = []  # busy cores seen before torch loaded (the wait policy'
 
 
 def prefer_passive_wait(environ: dict | None = None, argv: list[str] | None = None,
-                        measure: Callable[[list[int]], float] = busy_cores, torch_loaded: bool = False) -> None:
+                        measure: Callable[[list[int]], float] = busy_cores, torch_loaded: bool | None = None) -> None:
     """Sleeping, not spinning, OpenMP waits when other work keeps a core busy; only before torch is
     imported (its runtime reads this once). Spinning threads fight that work (the 10-minute quick
     start), but on a quiet machine they are what makes two threads pay: the quick start's 5 kimg trained
     in 7.4 s with two spinning threads and in 16.5 s with two sleeping ones
     (tests/benchmarks/test_thread_policy.py, 2026-12-05). So a command that computes (``argv``) looks
     at the cores first; the user's own OMP_WAIT_POLICY always stands. With torch already loaded (a
-    second command in one process, as the tests run many) the runtime has read it: no look then."""
+    second command in one process, as the tests run many) the runtime has read it: no look then
+    (``torch_loaded`` None: whether this process has imported torch)."""
     environ = os.environ if environ is None else environ
+    torch_loaded = "torch" in sys.modules if torch_loaded is None else torch_loaded
     _LOOK.clear()  # an earlier command's look is not this one's
     if torch_loaded or environ.get(WAIT_POLICY, "").strip():
         return

@@ -53,25 +53,25 @@ def test_busy_cores_reads_the_cores_of_this_process(monkeypatch) -> None:
 def test_passive_wait_when_a_core_is_busy_spinning_when_quiet_and_the_users_choice_stands() -> None:
     busy, quiet = (lambda cpus: 1.2), (lambda cpus: 0.1)
     environ = {}
-    threads.prefer_passive_wait(environ, ["bench", "run"], measure=busy)
+    threads.prefer_passive_wait(environ, ["bench", "run"], measure=busy, torch_loaded=False)
     assert environ == {"OMP_WAIT_POLICY": "PASSIVE"}
     environ = {"OMP_WAIT_POLICY": " "}
-    threads.prefer_passive_wait(environ, ["bench", "eval"], measure=quiet)
+    threads.prefer_passive_wait(environ, ["bench", "eval"], measure=quiet, torch_loaded=False)
     assert environ == {}  # OpenMP's default: spinning threads, faster when nothing competes
     environ = {"OMP_WAIT_POLICY": "ACTIVE"}
-    threads.prefer_passive_wait(environ, ["bench", "run"], measure=busy)
+    threads.prefer_passive_wait(environ, ["bench", "run"], measure=busy, torch_loaded=False)
     assert environ == {"OMP_WAIT_POLICY": "ACTIVE"}
 
     def never(cpus):
         raise AssertionError("a command that does not compute takes no look at the cores")
 
     environ = {}
-    threads.prefer_passive_wait(environ, ["bench", "list"], measure=never)
+    threads.prefer_passive_wait(environ, ["bench", "list"], measure=never, torch_loaded=False)
     assert environ == {}
     for one in (["bench", "run", "--threads", "1"], ["bench", "pretrain", "--threads=1"]):
-        threads.prefer_passive_wait(environ, one, measure=never)  # one thread: nothing waits
+        threads.prefer_passive_wait(environ, one, measure=never, torch_loaded=False)  # one thread: nothing waits
     environ = {"OMP_NUM_THREADS": "1"}
-    threads.prefer_passive_wait(environ, ["bench", "run"], measure=never)
+    threads.prefer_passive_wait(environ, ["bench", "run"], measure=never, torch_loaded=False)
     assert environ == {"OMP_NUM_THREADS": "1"}
 
 
@@ -83,7 +83,7 @@ def test_one_thread_is_no_promise_where_a_records_count_may_rule(argv) -> None:
     whatever OMP_NUM_THREADS says: on a busy machine they still get sleeping waits (a two-thread
     reference re-run under `OMP_NUM_THREADS=1 bench verify` with a competing process spun 8x slower)."""
     environ = {"OMP_NUM_THREADS": "1"}
-    threads.prefer_passive_wait(environ, argv, measure=lambda cpus: 1.0)
+    threads.prefer_passive_wait(environ, argv, measure=lambda cpus: 1.0, torch_loaded=False)
     assert environ == {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
 
 
@@ -99,22 +99,26 @@ def test_no_look_once_torch_has_loaded_and_no_earlier_look_is_reused(monkeypatch
     assert environ == {} and threads._LOOK == []
 
 
-def test_the_entry_point_tells_whether_torch_is_loaded(monkeypatch) -> None:
+def test_the_entry_point_takes_no_look_in_a_process_that_has_loaded_torch(monkeypatch, tmp_path) -> None:
+    """`prefer_passive_wait` sees for itself that torch is loaded (as it is in this process), so an
+    in-process `bench eval`, a command that would look otherwise, takes no look."""
     import sys
 
     from helpers import run_main_in_process
 
-    seen = []
-    monkeypatch.setattr(threads, "prefer_passive_wait", lambda **kw: seen.append(kw["torch_loaded"]))
-    assert run_main_in_process("list", "methods").returncode == 0
-    assert seen == ["torch" in sys.modules] == [True]
+    reached = []  # the wait policy's checks after its torch test; the look follows them
+    monkeypatch.setattr(threads, "_one_thread", lambda *args: reached.append(args) or False)
+    assert "torch" in sys.modules
+    refused = run_main_in_process("eval", "--samples", str(tmp_path / "none"), "--dataset", "digits")
+    assert refused.returncode == 2 and "--samples" in refused.stderr, refused.stderr
+    assert reached == []
 
 
 def test_the_thread_count_reuses_the_wait_policys_look(monkeypatch) -> None:
     monkeypatch.setattr(threads, "_LOOK", [])
     monkeypatch.setattr(threads, "usable_cores", lambda: [0, 1])
     monkeypatch.setattr(threads, "busy_cores", lambda cpus, seconds=0.25: 1.4)
-    threads.prefer_passive_wait({}, ["bench", "run"], measure=threads.busy_cores)
+    threads.prefer_passive_wait({}, ["bench", "run"], measure=threads.busy_cores, torch_loaded=False)
     monkeypatch.setattr(threads, "busy_cores", lambda cpus, seconds=0.25: 0.0)  # a second look would differ
     choice = threads.choose(None, {}, measure=threads.busy_cores)
     assert (choice.count, choice.busy) == (1, 1.4)
