@@ -90,12 +90,12 @@ def run(method: str, dataset: str = "digits", *, backbone: str | None = None, bu
 
 def load(run_dir: str | Path, results: str | Path = "results") -> Run:
     """A stored run by folder or by run id in ``results``."""
-    from harness.build import read_record
+    from harness.build import read_run_record
 
     path = Path(run_dir)
     if not path.is_dir() and (Path(results) / str(run_dir)).is_dir():
         path = Path(results) / str(run_dir)
-    return Run(path, read_record(path))
+    return Run(path, read_run_record(path))
 
 
 def sample(source: Run | str | Path, seeds: str | Iterable[int] = "0-63", *, snapshot: str = "final",

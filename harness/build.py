@@ -215,9 +215,10 @@ def check_names(record: dict, path: Path) -> None:
                              "(an edited record?)")
 
 
-def read_record(path: Path) -> dict:
-    """A run folder's record.json, or a one-line error saying what the path is instead (or what in the
-    record is malformed: ``check_names``)."""
+def read_run_record(path: Path) -> dict:
+    """A run folder's record.json, with the config that rebuilds its generator, or a one-line error
+    saying what the path is instead (or what in the record is malformed: ``check_names``). Any kind of
+    record (runs, evaluations, analyses), for showing only: ``harness.summary.read_record``."""
     from harness.validate import describe_path
 
     path = Path(path)
@@ -243,7 +244,7 @@ def load_run(run_dir: Path, device: str = "cpu", weights: Path | None = None) ->
     from harness.backbones.files import load_weights
 
     run_dir = Path(run_dir)
-    record = read_record(run_dir)
+    record = read_run_record(run_dir)
     record_dir = run_dir if run_dir.is_dir() else run_dir.parent
     config = config_from_record(record, str(record_dir / records.RECORD_NAME))
     config.device = device

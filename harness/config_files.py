@@ -133,7 +133,7 @@ def configure_from_file(config_file: Path | None, from_record: str | None, resul
                         dataset: str | None, **flags: Any) -> RunConfig:
     """A RunConfig from a config file or a stored run, then the flags given with it (the usual checks)."""
     from baselines import METHODS
-    from harness.build import config_from_record, configure, read_record
+    from harness.build import config_from_record, configure, read_run_record
 
     if config_file is not None and from_record is not None:
         raise UsageError("pass one of --config FILE and --from-record RUN")
@@ -142,7 +142,7 @@ def configure_from_file(config_file: Path | None, from_record: str | None, resul
         where = str(config_file)
     else:
         record_path = find_record(from_record, results)  # what `bench show` accepts, found the same way
-        record = read_record(record_path)  # a file that holds no run record: a usage error (exit 2)
+        record = read_run_record(record_path)  # a file that holds no run record: a usage error (exit 2)
         stored = config_from_record(record, str(record_path))
         data = {**{k: getattr(stored, k) for k in TOP_KEYS}, "train": asdict(stored.train),
                 "eval": asdict(stored.eval), "method_config": dict(stored.method_config)}

@@ -149,14 +149,14 @@ def _checked(options: SampleOptions) -> tuple[list[int], str, Path | None, list[
 
 def _source(options: SampleOptions, run_dir: Path | None, device: torch.device):
     """(generator, (channels, resolution, label_dim), manifest source) of a run or a fixed method."""
-    from harness.build import load_run, read_record
+    from harness.build import load_run, read_run_record
 
     if run_dir is not None:
         from harness import snapshots
 
         from harness import remake
 
-        record = read_record(run_dir)
+        record = read_run_record(run_dir)
         weights, which = snapshots.resolve(run_dir, record, options.snapshot)  # before anything loads
         if weights.name == snapshots.FINAL_FILE and weights.parent == Path(run_dir):
             load_dir, remade = remake.generator_dir(Path(run_dir), options.show_progress)  # not kept: re-made, checked

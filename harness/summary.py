@@ -115,7 +115,8 @@ RECORD_KEYS = ("run_id", "status", "method", "dataset")  # every run, evaluation
 
 
 def read_record(path: Path) -> dict:
-    """The record a user points at (`bench show`); a file that is none is a usage error (exit 2)."""
+    """The record a user points at (`bench show`), of any kind; a file that is none is a usage error
+    (exit 2). A run record to rebuild a generator from: ``harness.build.read_run_record``."""
     try:
         record = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
