@@ -31,10 +31,11 @@ def test_two_ranks_write_one_record_and_count_the_budget_over_both(tiny_backbone
                     "--set", "train.batch_size=32", "--set", "d_width=16", "--set", "eval.batch_size=100",
                     "--set", "checkpoint_kimg=0.064", "--results", str(results), "--quiet")
     records = list(results.rglob("record.json"))
-    assert len(records) == 1 and proc.stdout.strip().splitlines()[-1] == str(records[0])
-    assert len(list(results.rglob("state.safetensors"))) == 1 and len(list(results.iterdir())) == 1
+    seen = f"stdout: {proc.stdout[-1500:]}\nstderr: {proc.stderr[-2500:]}\nfiles: {sorted(results.rglob('*'))}"
+    assert len(records) == 1 and proc.stdout.strip().splitlines()[-1] == str(records[0]), seen
+    assert len(list(results.rglob("state.safetensors"))) == 1 and len(list(results.iterdir())) == 1, seen
     record = json.loads(records[0].read_text())
-    assert record["status"] == "completed"
+    assert record["status"] == "completed", seen
     assert record["training"]["images_seen"] == 128 and record["training"]["steps"] == 4  # 4 x 32 over 2 ranks
     assert record["distributed"] == {"world_size": 2, "backend": "gloo", "batch_per_rank": 16}
     deprecated = [w for w in ("FutureWarning", "DeprecationWarning") if w in proc.stderr]  # e.g. broadcast_buffers'
