@@ -28,6 +28,11 @@ METHOD_LABELS = {
     "teacher": "EDM teacher",
 }
 METHOD_ORDER = tuple(METHOD_LABELS)
+# One colour per method in every figure (plots.line_styles): these labels own the palette's colours in
+# this order; a run of another length or schedule, or a variant ("D2O (2 kimg run)", "CD (L2)"), keeps
+# its method's colour with another marker. The teacher and the one-step backbone are reference lines.
+COLOUR_FAMILIES = ("D2O", "D2O-F", "D2O-F (level 2)", "D2O-F (level 3)", "PD", "CD", "DMD2-style",
+                   "D2O (random init, not pre-trained)")
 
 
 def dataset_title(key: str) -> str:

@@ -34,11 +34,33 @@ class LineStyle(NamedTuple):
     marker: str
 
 
-def line_styles(labels: set[str], markers: tuple[str, ...] = MARKERS) -> dict[str, LineStyle]:
-    """A colour per label, the palette's ten in turn; from the eleventh label on the marker changes too,
-    so no two labels of one figure look alike (the colours alone repeat)."""
-    return {label: LineStyle(color(i), markers[(i // len(PALETTE)) % len(markers)])
-            for i, label in enumerate(sorted(labels))}
+def family_of(label: str, families: tuple[str, ...]) -> str:
+    """The longest of ``families`` that ``label`` is or starts with before a parenthesis ("D2O-F (level 2)
+    (2 kimg run)" -> "D2O-F (level 2)"); a label of no family is its own."""
+    matches = [f for f in families if label == f or label.startswith(f + " (")]
+    return max(matches, key=len) if matches else label
+
+
+def line_styles(labels: set[str], markers: tuple[str, ...] = MARKERS,
+                families: tuple[str, ...] = ()) -> dict[str, LineStyle]:
+    """A colour per method, the same in every figure, and a marker per label within it.
+
+    ``families`` (the report's methods, ``names.COLOUR_FAMILIES``) own the palette's colours in their
+    order, whichever of them a figure shows; other labels take the colours after them, sorted. Labels of
+    one family (the same method's runs of other lengths, schedules or variants) share its colour and
+    differ by marker. From the eleventh family on the colours repeat and the marker moves on, so no two
+    labels of one figure look alike while markers last.
+    """
+    others = sorted({family_of(label, families) for label in labels} - set(families))
+    slot = {family: i for i, family in enumerate([*families, *others])}
+    styles, used = {}, set()
+    for label in sorted(labels, key=lambda label: (slot[family_of(label, families)], label)):
+        i = slot[family_of(label, families)]
+        candidates = [markers[(i // len(PALETTE) + k) % len(markers)] for k in range(len(markers))]
+        marker = next((m for m in candidates if (color(i), m) not in used), candidates[0])
+        used.add((color(i), marker))
+        styles[label] = LineStyle(color(i), marker)
+    return styles
 
 
 def save_png(draw: Callable, size: tuple[float, float], path: Path) -> None:
@@ -187,11 +209,12 @@ def log_y_if_wide(ax, values: list[float], ratio: float = 8.0) -> bool:
 
 
 def panels_drawer(panels: list, labels: set[str], other_legend_entries: int, draw_panel: Callable,
-                  caption: list[str] | None = None, markers: tuple[str, ...] = MARKERS):
+                  caption: list[str] | None = None, markers: tuple[str, ...] = MARKERS,
+                  families: tuple[str, ...] = ()):
     """The draw function and figure size of a grid of panels with one legend for all of them and an
     optional caption under it: styles are per label (``line_styles``), so a method looks the same in
     every panel and ``draw_panel(ax, panel, styles)`` draws it so."""
-    styles = line_styles(labels, markers)
+    styles = line_styles(labels, markers, families)
     columns = legend_columns(len(panels))
     rows = legend_rows(len(labels) + other_legend_entries, columns)
     caption = caption or []

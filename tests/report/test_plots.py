@@ -73,3 +73,33 @@ def test_past_ten_labels_no_two_lines_of_a_figure_look_alike():
     drawn = {line.get_label(): (line.get_color(), line.get_marker())
              for ax in figure.axes for line in ax.get_lines() if line.get_label() in labels}
     assert sorted(drawn) == labels and len(set(drawn.values())) == len(labels), drawn
+
+
+def drawn_styles(draw, size) -> dict[str, tuple[str, str]]:
+    figure = new_figure(size)
+    draw(figure)
+    return {line.get_label().removeprefix("reproduced: "): (line.get_color(), line.get_marker())
+            for ax in figure.axes for line in ax.get_lines() if not line.get_label().startswith("_")}
+
+
+def test_a_method_has_one_colour_in_every_figure_and_its_variants_another_marker():
+    """Colours followed the sorted labels of each figure, so D2O was red in the curves and orange in
+    Figure 1A; now a method owns its colour (names.COLOUR_FAMILIES) whatever else a figure shows."""
+    from harness.report.tables import curves, figure_1a
+
+    def line(label):
+        return curves.Line(label, "m", 1.0, False, [curves.LinePoint(k, 1000 * k, [10.0, 11.0]) for k in (1, 2)], 1)
+
+    curve_labels = ["D2O (2 kimg run)", "D2O (20 kimg run)", "CD (pseudo-Huber)", "CD (L2)", "zeta method"]
+    in_curves = drawn_styles(*curves.drawer([curves.Panel("p", "digits", None, [line(x) for x in curve_labels])]))
+    points = [figure_1a.Point(label, "m", 1.0, 1000.0 * (i + 1), 10.0 + i, None, [])
+              for i, label in enumerate(["PD", "D2O", "D2O-F (level 2)"])]
+    in_figure_1a = drawn_styles(*figure_1a.drawer([figure_1a.Panel("p", "digits", None, points=points)]))
+
+    assert in_curves["D2O (2 kimg run)"][0] == in_curves["D2O (20 kimg run)"][0] == in_figure_1a["D2O"][0]
+    assert in_curves["D2O (2 kimg run)"][1] != in_curves["D2O (20 kimg run)"][1]
+    assert in_curves["CD (pseudo-Huber)"][0] == in_curves["CD (L2)"][0]
+    colours = {"D2O": in_figure_1a["D2O"][0], "PD": in_figure_1a["PD"][0], "CD": in_curves["CD (L2)"][0],
+               "level 2": in_figure_1a["D2O-F (level 2)"][0], "other": in_curves["zeta method"][0]}
+    assert len(set(colours.values())) == len(colours), colours
+    assert len(set(in_curves.values())) == len(in_curves)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from harness.report.inputs import (Measurement, Run, dataset_order, dataset_title, fmt_count, group_by,
                                    run_command)
 from harness.report.formatting import provenance
+from harness.report.names import COLOUR_FAMILIES
 from harness.report.plots import LineStyle, empty_panel, log_x_axis, log_y_if_wide, panels_drawer, place_labels
 from harness.report.render import Citations, Document, Section
 from harness.report.spec import Context, TableSpec
@@ -156,7 +157,8 @@ def drawer(panels: list[Panel]):
     ids = {panel.measurement.id: panel.measurement for panel in panels if panel.measurement}
     caption = [f"Lines: mean over seeds; bands: {BAND}."] * bool(ids) + \
         [f"[{m.legend().replace(': ', '] ', 1)}" for _, m in sorted(ids.items())]
-    return panels_drawer(panels, {line.label for panel in panels for line in panel.lines}, 3, draw_panel, caption)
+    return panels_drawer(panels, {line.label for panel in panels for line in panel.lines}, 3, draw_panel, caption,
+                         families=COLOUR_FAMILIES)
 
 
 def panel_section(index: int, panel: Panel, cites: Citations) -> tuple[Section, list[dict]]:

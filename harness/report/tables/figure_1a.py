@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from harness.report.inputs import (Measurement, Run, Summary, dataset_order, dataset_title, fmt_count, group_by,
                                    method_label, run_command, seeds_shown, summarize)
 from harness.report.formatting import provenance, seed_values, seeds_note
+from harness.report.names import COLOUR_FAMILIES
 from harness.report.plots import LineStyle, empty_panel, log_x_axis, log_y_if_wide, panels_drawer, place_labels
 from harness.report.render import Citations, Document, Section
 from harness.report.spec import Context, TableSpec
@@ -21,8 +22,8 @@ from harness.report.spec import Context, TableSpec
 PAPER_KEY = "imagenet-64"
 # Horizontal references in the FD-vs-images panels (here and in curves.py): colour and line style.
 REFERENCE_METHODS = {"teacher": ("#000000", ":"), "backbone_one_step": ("#7f7f7f", "--")}
-MARKS = ("Triangles: reproduced, mean over seeds (bars: ± 1 std; past ten methods the colours repeat, the "
-         "triangle turned); grey circles: published (bars: published ranges).")
+MARKS = ("Triangles: reproduced, mean over seeds (bars: ± 1 std); a colour per method in every figure, its variants' "
+         "triangles turned; grey circles: published (bars: published ranges).")
 # Reproduced points: triangles, never the published points' circles (plots.line_styles).
 REPRODUCED_MARKERS = ("^", "v", "<", ">")
 CSV_HEADER = ["panel", "kind", "dataset", "method", "bench_method", "budget_kimg", "train_images",
@@ -181,7 +182,7 @@ def caption_lines(panels: list) -> list[str]:
 def drawer(panels: list[Panel]):
     """The draw function and figure size; one legend for all panels (a style per method label)."""
     return panels_drawer(panels, {p.label for panel in panels for p in panel.points}, 1, draw_panel,
-                         caption_lines(panels), REPRODUCED_MARKERS)
+                         caption_lines(panels), REPRODUCED_MARKERS, COLOUR_FAMILIES)
 
 
 def reported_section(panel: Panel, cites: Citations) -> tuple[Section, list[dict]]:
