@@ -161,12 +161,23 @@ def few_y_ticks(ax) -> None:
     ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
 
 
-def figure_legend(figure, axes, ncols: int = 4, caption_lines: int = 0) -> None:
-    """One legend for the whole figure above the caption, entries de-duplicated by label in first-seen order."""
+def figure_legend(figure, axes, ncols: int = 4, caption_lines: int = 0, order: tuple[str, ...] = ()) -> None:
+    """One legend for the whole figure above the caption, entries de-duplicated by label in first-seen
+    order; with ``order`` (the styled labels, ``line_styles``'s order), an entry takes the place of the
+    longest of them its text holds, so a method's runs and variants stand together, and entries holding
+    none (published points, reference lines) come first."""
     seen: dict[str, object] = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             seen.setdefault(label, handle)
+    if order:
+        rank = {label: i for i, label in enumerate(order)}
+
+        def place(text: str) -> int:
+            held = [label for label in order if label in text]
+            return rank[max(held, key=len)] if held else -1
+
+        seen = dict(sorted(seen.items(), key=lambda entry: place(entry[0])))  # stable: ties keep first-seen order
     if seen:
         y = (CAPTION_LINE * caption_lines + (0.1 if caption_lines else 0.0)) / figure.get_size_inches()[1]
         figure.legend(list(seen.values()), list(seen), loc="lower center", bbox_to_anchor=(0.5, y), ncols=ncols,
@@ -223,7 +234,7 @@ def panels_drawer(panels: list, labels: set[str], other_legend_entries: int, dra
         axes = panel_grid(figure, len(panels), rows, caption_lines=len(caption))
         for ax, panel in zip(axes, panels):
             draw_panel(ax, panel, styles)
-        figure_legend(figure, axes, columns, len(caption))
+        figure_legend(figure, axes, columns, len(caption), tuple(styles))
         figure_caption(figure, caption)
 
     return draw, grid_size(len(panels), rows, caption_lines=len(caption))

@@ -76,10 +76,14 @@ def test_past_ten_labels_no_two_lines_of_a_figure_look_alike():
 
 
 def drawn_styles(draw, size) -> dict[str, tuple[str, str]]:
+    """Each drawn label's (colour, marker), in the order of the figure's legend."""
     figure = new_figure(size)
     draw(figure)
-    return {line.get_label().removeprefix("reproduced: "): (line.get_color(), line.get_marker())
-            for ax in figure.axes for line in ax.get_lines() if not line.get_label().startswith("_")}
+    styles = {line.get_label().removeprefix("reproduced: "): (line.get_color(), line.get_marker())
+              for ax in figure.axes for line in ax.get_lines() if not line.get_label().startswith("_")}
+    legend = [text.get_text().removeprefix("reproduced: ") for text in figure.legends[0].get_texts()]
+    assert sorted(legend) == sorted(styles)
+    return {label: styles[label] for label in legend}
 
 
 def test_a_method_has_one_colour_in_every_figure_and_its_variants_another_marker():
@@ -103,3 +107,6 @@ def test_a_method_has_one_colour_in_every_figure_and_its_variants_another_marker
                "level 2": in_figure_1a["D2O-F (level 2)"][0], "other": in_curves["zeta method"][0]}
     assert len(set(colours.values())) == len(colours), colours
     assert len(set(in_curves.values())) == len(in_curves)
+    # The legend keeps a method's lines together, in names.COLOUR_FAMILIES order, others after them.
+    assert list(in_curves) == ["D2O (2 kimg run)", "D2O (20 kimg run)", "CD (L2)", "CD (pseudo-Huber)", "zeta method"]
+    assert list(in_figure_1a) == ["D2O", "D2O-F (level 2)", "PD"]
