@@ -308,7 +308,7 @@ def main() -> None:
     try:
         numerics.apply_request()  # BENCH_NUMERICS=portable: before anything imports torch
         if "BENCH_FEATURE_CACHE" in os.environ:  # a misspelt switch, before any work (not after training)
-            from harness.metrics.feature_cache import cache_on
+            from harness.cache_switch import cache_on
             cache_on()
         # One program name however it was started (the `bench` script, `python -m harness.cli`, a test
         # runner's process): usage lines and shell completion (_BENCH_COMPLETE) name the command users type.

@@ -29,26 +29,13 @@ from typing import Callable
 
 import torch
 
+from harness.cache_switch import cache_on
 from harness.data.readers import data_cache_dir
 from harness.errors import in_brief
 
-ENV = "BENCH_FEATURE_CACHE"
 FORMAT = "2"  # files of format 1 carried no provenance; they are rebuilt
 CHECK_IMAGES = 16  # real images re-extracted on each load to compare with the cached rows
 REBUILT: dict[str, str] = {}  # cache file -> why it was rebuilt in this process (read by metrics.evaluate)
-
-
-SWITCH = {"": True, "on": True, "1": True, "true": True, "yes": True, "off": False, "0": False, "false": False, "no": False}
-
-
-def cache_on() -> bool:
-    """``$BENCH_FEATURE_CACHE``: off/0/false/no turn the caches off; a value that is neither was ignored."""
-    from harness.errors import UsageError
-
-    value = os.environ.get(ENV, "").strip().lower()
-    if value not in SWITCH:
-        raise UsageError(f"{ENV}={os.environ[ENV]!r}: expected off (0, false, no) or on (1, true, yes)")
-    return SWITCH[value]
 
 
 def cache_path(dataset, extractor) -> Path | None:

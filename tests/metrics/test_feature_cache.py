@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from harness import cache_switch
 from harness.metrics import feature_cache
 from harness.metrics.feature_cache import cache_path, real_features, rebuilt_note
 
@@ -43,7 +44,7 @@ class Dataset:
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv(feature_cache.ENV, "on")
+    monkeypatch.setenv(cache_switch.ENV, "on")
     monkeypatch.setattr(feature_cache, "REBUILT", {})
     return tmp_path
 
@@ -65,7 +66,7 @@ def test_features_are_computed_once_then_read_back_bit_identical(cache, monkeypa
     # Other weights, other data, or caching off: computed again.
     real_features(data, Extractor("ef" * 32), counted(data, net, calls))
     real_features(Dataset("01" * 32), net, counted(data, net, calls))
-    monkeypatch.setenv(feature_cache.ENV, "off")
+    monkeypatch.setenv(cache_switch.ENV, "off")
     real_features(data, net, counted(data, net, calls))
     assert len(calls) == 4
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from harness import cache_switch
 from harness.metrics import feature_cache, radii_cache
 from harness.metrics.precision_recall import knn_radii, precision_recall
 from harness.metrics.radii_cache import cached_radii, radii_path
@@ -14,7 +15,7 @@ from harness.metrics.radii_cache import cached_radii, radii_path
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv(feature_cache.ENV, "on")
+    monkeypatch.setenv(cache_switch.ENV, "on")
     monkeypatch.setattr(radii_cache, "REBUILT", {})
     return tmp_path
 
@@ -75,7 +76,7 @@ def test_a_tampered_file_is_rebuilt_with_a_note(cache, capsys, tamper, why) -> N
 
 
 def test_cache_off_computes_every_time(cache, monkeypatch) -> None:
-    monkeypatch.setenv(feature_cache.ENV, "off")
+    monkeypatch.setenv(cache_switch.ENV, "off")
     real, calls = features(), []
     radii_of(real, calls)
     radii_of(real, calls)
