@@ -21,11 +21,6 @@ def convert(src: Path | str, dst: Path | str, force: bool = False) -> dict:
     """Convert the EDM pickle ``src`` to ``dst`` (safetensors, card inside and beside it); returns the card.
 
     An existing ``dst`` or card (a stored run's generator, another backbone) is kept unless ``force``."""
-    import torch
-
-    from harness.backbones.edm_pickle import load_edm_pickle
-    from harness.backbones.files import load_weights, save_weights
-
     src, dst = Path(src), Path(dst)
     if src.suffix != ".pkl":
         raise UsageError(f"convert reads an EDM .pkl file, got {src}")
@@ -33,7 +28,10 @@ def convert(src: Path | str, dst: Path | str, force: bool = False) -> dict:
         raise UsageError(f"convert writes a .safetensors file, got {dst}")
     if not src.is_file():
         raise UsageError(f"EDM pickle not found: {src}")
-    from harness.backbones.files import card_path
+    import torch  # after the checks a typo fails (~2 s sooner)
+
+    from harness.backbones.edm_pickle import load_edm_pickle
+    from harness.backbones.files import card_path, load_weights, save_weights
     from harness.validate import describe_path
 
     if dst.is_dir():
@@ -61,9 +59,9 @@ def convert_command(
     force: bool = typer.Option(False, help="overwrite DST (and its card) if it exists"),
 ) -> None:
     """Convert an EDM pickle to safetensors + card, without executing any code from the pickle."""
+    card = convert(src, dst, force=force)
     from harness.backbones.files import card_path
 
-    card = convert(src, dst, force=force)
     kwargs = card["init_kwargs"]
     typer.echo(f"{dst}  ({card['class_name']}+{kwargs.get('model_type', '?')}, {card['channels']}x"
                f"{card['resolution']}x{card['resolution']}, label_dim {card['label_dim']}; card {card_path(dst)})")

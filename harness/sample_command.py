@@ -238,6 +238,7 @@ def _png_todo(options: SampleOptions, seeds: list[int], labels: list[int] | None
 
 def sample_command(options: SampleOptions) -> Exported:
     """Check everything, load the generator, write the images that are missing; return what was done."""
+    seeds, kind, run_dir, wanted = _checked(options)  # before torch loads: a typo is answered at once
     from harness import class_labels
     from harness.build import resolve_device
     from harness.evaluate import generate_batch
@@ -246,7 +247,6 @@ def sample_command(options: SampleOptions) -> Exported:
     from harness.sample_shards import Batch, NpzShards
     from harness.seed_ranges import format_seeds
 
-    seeds, kind, run_dir, wanted = _checked(options)
     device = resolve_device(options.device)
     generator, (channels, resolution, label_dim), source = _source(options, run_dir, device)
     class_labels.check_against_model(wanted, label_dim, str(options.class_labels))
