@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -75,16 +76,65 @@ def table(rows: list[dict]) -> str:
     return "\n".join([fmt(header), fmt(tuple("-" * w for w in widths)), *map(fmt, body)])
 
 
+KINDS = ("run", "eval", "analysis")
+STATUSES = ("completed", "failed", "unfinished")
+
+
+def _listed(text: str | None) -> set[str]:
+    return {part.strip() for part in (text or "").split(",") if part.strip()}
+
+
+def _known(field: str) -> set[str]:
+    """The values of a filter field that bench knows, for a value no stored run has (an empty answer,
+    not a typo). The registries load torch, so they are read only then."""
+    if field in ("kind", "status"):
+        return set(KINDS if field == "kind" else STATUSES)
+    if field == "method":
+        from baselines import METHODS
+        return set(METHODS.names())
+    from harness.data import DATASETS
+    return set(DATASETS.names())
+
+
+def select(rows: list[dict], wanted: dict[str, set[str]], seeds: set[int] | None) -> list[dict]:
+    """The rows whose method, dataset, kind and status are among those asked for (each field: any of
+    its values; fields: all); a value neither stored nor known to bench is a usage error (a typo must
+    not read as "no such runs"); user data (`folder:`, `zip:`) is known by its stored runs alone."""
+    for field, values in wanted.items():
+        stored = {str(row[field]).split(" (")[0] for row in rows}  # "unfinished (bench run --resume ...)"
+        unknown = sorted(values - stored)
+        known = _known(field) if unknown else set()
+        for value in unknown:
+            if value not in known and not (field == "dataset" and value.startswith(("folder:", "zip:"))):
+                raise UsageError(f"--{field} {value}: no stored run has it, and it is not a {field} bench knows "
+                                 f"({', '.join(sorted(known))})")
+    return [row for row in rows
+            if all(str(row[field]).split(" (")[0] in values for field, values in wanted.items())
+            and (seeds is None or row["seed"] in seeds)]
+
+
 def runs(results: Path = typer.Option(DEFAULT_RESULTS, help="results directory"),
+         method: Optional[str] = typer.Option(None, help="only these methods (comma-separated, e.g. gan_only,dmd)"),
+         dataset: Optional[str] = typer.Option(None, help="only these datasets (comma-separated)"),
+         kind: Optional[str] = typer.Option(None, help="only these kinds: run, eval, analysis (comma-separated)"),
+         status: Optional[str] = typer.Option(None, help="only these statuses: completed, failed, unfinished"),
+         seeds: Optional[str] = typer.Option(None, help="only these seeds, as `bench sample` takes them: 0-2, 1,5"),
          json_: bool = typer.Option(False, "--json", help="one JSON list of the runs' summaries")) -> None:
     """List the stored runs: method, dataset, budget, seed, metrics and their sample counts, status."""
+    from harness.seed_ranges import parse_seeds
+
+    wanted = {field: _listed(text) for field, text in
+              (("method", method), ("dataset", dataset), ("kind", kind), ("status", status)) if _listed(text)}
+    seed_set = set(parse_seeds(seeds)) if seeds is not None else None
     rows, problems = collect(results)
     for line in problems:
         typer.echo(f"warning: {line}", err=True)
+    rows = select(rows, wanted, seed_set)
     if json_:
         typer.echo(json.dumps(rows, indent=2, allow_nan=False))
     elif not rows:
-        typer.echo(f"no runs in {results}")
+        asked = " ".join(f"--{f} {','.join(sorted(v))}" for f, v in wanted.items()) + (f" --seeds {seeds}" if seeds else "")
+        typer.echo(f"no runs in {results}" + (f" match {asked.strip()}" if asked.strip() else ""))
     else:
         typer.echo(table(rows))
 

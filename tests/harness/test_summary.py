@@ -86,6 +86,32 @@ def test_runs_lists_finished_and_unfinished_runs(made: dict, tmp_path: Path, mon
     assert code == 0 and {r["run_id"] for r in json.loads(out)} == set(by_id)
 
 
+def test_runs_filters_by_method_dataset_kind_status_and_seeds(made: dict, tmp_path: Path, monkeypatch, capsys) -> None:
+    results = tmp_path / "results"
+    shutil.copytree(made["results"], results)
+    stopped = results / "digits-dmd-s3-20260101-000000-deadbeef" / "checkpoint"
+    stopped.mkdir(parents=True)
+    (stopped / "run.json").write_text(json.dumps({"config": {"method": "dmd", "dataset": "digits", "seed": 3}}))
+    gan_only, dmd = made["record"]["run_id"], "digits-dmd-s3-20260101-000000-deadbeef"
+
+    def listed(*flags: str) -> set[str]:
+        code, out, err = invoke_bench(monkeypatch, capsys, "runs", "--results", str(results), "--json", *flags)
+        assert code == 0, err
+        return {row["run_id"] for row in json.loads(out)}
+
+    assert listed() == {gan_only, dmd}
+    assert listed("--method", "dmd") == {dmd} and listed("--method", "dmd,gan_only") == {gan_only, dmd}
+    assert listed("--status", "unfinished") == {dmd} and listed("--status", "completed", "--kind", "run") == {gan_only}
+    assert listed("--seeds", "0-2") == {gan_only} and listed("--dataset", "digits", "--seeds", "3") == {dmd}
+    assert listed("--method", "teacher") == set() and listed("--dataset", "cifar10") == set()  # known, none stored
+    code, out, _ = invoke_bench(monkeypatch, capsys, "runs", "--results", str(results), "--method", "teacher")
+    assert code == 0 and out.strip() == f"no runs in {results} match --method teacher"
+    for flag, typo in (("--method", "gan_onyl"), ("--dataset", "digit"), ("--kind", "evals"), ("--status", "done")):
+        code, out, err = invoke_bench(monkeypatch, capsys, "runs", "--results", str(results), flag, typo)
+        assert code == 2 and f"{flag} {typo}: no stored run has it, and it is not a" in err and out == "", (flag, err)
+        assert len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("args, message", [
     (["show", "no-such-run"], "no run 'no-such-run' in"),
     (["show", "digits-dmd-s3"], "has no record yet (unfinished); continue it with: bench run --resume"),
