@@ -67,6 +67,19 @@ def check_remakeable(record: dict) -> None:
                          f"or re-run it here as a new record (bench run --from-record)")
 
 
+def other_vendor_note(record: dict) -> str:
+    """A warning, before the wait, for a portable record made on the other vendor's CPU: portable numerics
+    have ended 2.6e-6 apart in FD between an Intel Xeon and an AMD EPYC (harness/numerics.py), and a
+    re-made generator must reproduce the record bit for bit. Not a refusal: the outcome is not known."""
+    hardware = (record.get("environment") or {}).get("hardware") or {}
+    made, here = str(hardware.get("cpu_model") or ""), numerics.cpu_model()
+    if hardware.get("numerics") != "portable" or not made or numerics.vendor(made) == numerics.vendor(here):
+        return ""
+    return (f" It was made on an {made} and this is an {here}: portable numerics have not always given the "
+            "same bits across CPU vendors, so the re-run may not reproduce the record, and then its generator "
+            "cannot be re-made here.")
+
+
 def generator_dir(run_dir: Path, show_progress: bool = True) -> tuple[Path, dict | None]:
     """The folder to load ``run_dir``'s generator from, and how it was obtained (None: it was kept)."""
     run_dir = Path(run_dir)
@@ -82,7 +95,7 @@ def generator_dir(run_dir: Path, show_progress: bool = True) -> tuple[Path, dict
     reference_config(record)  # a config this version cannot rebuild fails here, before training
     seconds = ((record.get("timing") or {}).get("train_seconds")) or 0.0
     print(f"note: {record.get('run_id')}: its generator was not kept (a clone holds records only); re-making it "
-          f"by re-running the record's config (its training took {seconds:.0f} s where it was made)",
+          f"by re-running the record's config (its training took {seconds:.0f} s where it was made).{other_vendor_note(record)}",
           file=sys.stderr, flush=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".remake-", dir=target.parent) as scratch:

@@ -146,6 +146,21 @@ def test_a_native_record_of_another_kind_of_cpu_is_refused(kept_run, amd_avx2, m
         check_remakeable(record)
 
 
+@pytest.mark.parametrize("model, mode, warned", [
+    ("Intel(R) Xeon(R) Processor", "portable", True),  # Intel's portable references re-ran 2.6e-6 apart here
+    ("AMD EPYC 9B14", "portable", False),  # the same vendor
+    ("Intel(R) Xeon(R) Processor", "native", False),  # refused outright by check_remakeable instead
+])
+def test_a_portable_record_of_the_other_vendor_is_warned_of_before_the_wait(kept_run, amd_avx2, model, mode, warned):
+    from harness.remake import other_vendor_note
+
+    record = made_on(json.loads((kept_run / "record.json").read_text()), model, "DEFAULT", mode)
+    note = other_vendor_note(record)
+    assert bool(note) == warned
+    if warned:
+        assert f"made on an {model} and this is an AMD EPYC 7B13" in note and "may not reproduce" in note
+
+
 def test_the_refusal_comes_before_any_training(kept_run, amd_avx2, tmp_path, monkeypatch, capsys) -> None:
     import harness.remake
 
