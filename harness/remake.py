@@ -80,6 +80,47 @@ def other_vendor_note(record: dict) -> str:
             "cannot be re-made here.")
 
 
+def this_setup() -> dict | None:
+    """What decides a re-run's floats besides the record: this CPU, the code and the installed packages;
+    None with uncommitted changes to the code (then a failed re-make says nothing of the next one)."""
+    git = records.git_state()
+    if not git.get("commit") or git.get("dirty") is not False:
+        return None
+    return {"cpu_model": numerics.cpu_model(), "commit": git["commit"],
+            "installed_sha256": records.package_state()["installed_sha256"]}
+
+
+def failure_memo(target: Path) -> Path:
+    return target.parent / f"{target.name}.failed.json"
+
+
+def refuse_known_failure(target: Path) -> None:
+    """A re-make that failed with this same setup fails again: say so at once instead of training again."""
+    memo, setup = failure_memo(target), this_setup()
+    try:
+        known = json.loads(memo.read_text()) if setup is not None and memo.is_file() else None
+    except (OSError, ValueError):
+        known = None  # a damaged memo only costs the wait
+    if isinstance(known, dict) and known.get("setup") == setup and isinstance(known.get("message"), str):
+        raise BenchError(f"{known['message']} [re-run here on {known.get('date', '?')} with this code and packages; "
+                         f"not repeated (delete {memo} to try again)]")
+
+
+def remember_failure(target: Path, message: str) -> None:
+    import datetime
+
+    setup, memo = this_setup(), failure_memo(target)
+    if setup is None:
+        return
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    scratch = memo.with_name(f".{memo.name}.{os.getpid()}.tmp")
+    try:  # replaces the memo of an earlier setup; a memo that cannot be written only costs the next wait
+        scratch.write_text(json.dumps({"setup": setup, "message": message, "date": date}, indent=1))
+        os.replace(scratch, memo)
+    except OSError:
+        scratch.unlink(missing_ok=True)
+
+
 def generator_dir(run_dir: Path, show_progress: bool = True) -> tuple[Path, dict | None]:
     """The folder to load ``run_dir``'s generator from, and how it was obtained (None: it was kept)."""
     run_dir = Path(run_dir)
@@ -90,6 +131,7 @@ def generator_dir(run_dir: Path, show_progress: bool = True) -> tuple[Path, dict
     if (target / GENERATOR_FILES[0]).is_file():
         return target, json.loads((target / "remade.json").read_text())
     check_remakeable(record)
+    refuse_known_failure(target)
     from harness.verify import made_with, reference_config
 
     reference_config(record)  # a config this version cannot rebuild fails here, before training
@@ -107,7 +149,11 @@ def generator_dir(run_dir: Path, show_progress: bool = True) -> tuple[Path, dict
                 new_path = Path(run_in_fresh_processes(_rerun, [(record, scratch, show_progress)], 1,
                                                        [str(record.get("run_id"))])[0])
         new = json.loads(new_path.read_text())
-        check_same_metrics(record, new)
+        try:
+            check_same_metrics(record, new)
+        except BenchError as exc:
+            remember_failure(target, str(exc))
+            raise
         staging = Path(scratch) / "cached"
         staging.mkdir()
         for name in GENERATOR_FILES:

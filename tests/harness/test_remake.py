@@ -87,6 +87,35 @@ def test_a_record_its_rerun_does_not_reproduce_is_refused(kept_run, tmp_path, mo
     assert not (tmp_path / "ev").exists() or not any((tmp_path / "ev").iterdir())
 
 
+def test_a_failed_remake_is_not_repeated_with_the_same_setup(kept_run, tmp_path, monkeypatch, capsys) -> None:
+    """`bench eval`, then `bench sample` of the same record each trained again (100 s for a digits reference)
+    to fail the same way; with the same CPU, commit and packages the second is refused at once."""
+    import harness.remake
+    from harness.errors import BenchError
+
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    setup = {"cpu_model": "this CPU", "commit": "c0ffee", "installed_sha256": "same packages"}
+    monkeypatch.setattr(harness.remake, "this_setup", lambda: dict(setup))
+    clone = as_cloned(kept_run, tmp_path)
+    record = json.loads((clone / "record.json").read_text())
+    record["metrics"][0]["value"] += 1e-9
+    (clone / "record.json").write_text(json.dumps(record))
+    code, first, _ = eval_fd(monkeypatch, capsys, clone, tmp_path / "ev")
+    assert code == 1 and "does not reproduce it" in first
+
+    def rerun(*args, **kwargs):
+        raise BenchError("trained again")
+
+    monkeypatch.setattr(harness.remake, "_rerun", rerun)
+    code, again, _ = eval_fd(monkeypatch, capsys, clone, tmp_path / "ev")
+    lines = [line for line in again.splitlines() if line.startswith("error:")]
+    assert code == 1 and len(lines) == 1 and "trained again" not in again and "not repeated (delete" in lines[0]
+    assert first.strip().splitlines()[-1] in lines[0]  # the first failure's own words
+    setup["commit"] = "other code"
+    code, other, _ = eval_fd(monkeypatch, capsys, clone, tmp_path / "ev")
+    assert code == 1 and "trained again" in other  # another setup may reproduce it: tried again
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU run is re-made where a GPU is present")
 def test_a_gpu_record_is_not_remade_on_a_cpu(kept_run, tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
