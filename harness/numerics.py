@@ -7,8 +7,8 @@ at another FD (here 20.70 vs 17.49, far outside `bench verify`'s 5%). ``BENCH_NU
 pins all three to code paths every x86-64 CPU runs the same way (ATen's default kernels, MKL's
 conditional-numerical-reproducibility COMPATIBLE branch, oneDNN's SSE4.1 kernels), at about twice
 the CPU time. Nearly, not always exactly: the Intel Xeon's portable references re-run on an AMD EPYC
-end 2.6e-6 apart in FD (precision and recall bit-identical; README, "Records, determinism and crash
-safety"). The variables must be set before torch is imported: ``bench`` does it first thing
+end 2.6e-6 apart in FD at their 1-kimg point (precision and recall bit-identical) and 1.2% apart after
+20 kimg, a GAN's training amplifying the difference (README, "Records, determinism and crash safety"). The variables must be set before torch is imported: ``bench`` does it first thing
 (harness/cli.py), and `bench verify` re-runs each reference in a fresh process with the numerics it
 was made with. Records say which numerics and which CPU made them.
 """

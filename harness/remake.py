@@ -9,7 +9,9 @@ A run made on a GPU is not re-made on a CPU (other numerics give another generat
 
 Re-made generators are cached under ``$BENCH_CACHE_DIR/generators/<run id>-<record sha256[:12]>/``
 (a copy of the stored record beside the weights), so the stored run folder is never written to and a
-second evaluation does not train again.
+second evaluation does not train again. A re-run that did not reproduce its record leaves a memo
+beside that folder (``.failed.json``: the CPU, commit and packages it ran with, and why it failed), so
+the same setup is refused at once the next time rather than trained again.
 """
 
 from __future__ import annotations
@@ -68,9 +70,10 @@ def check_remakeable(record: dict) -> None:
 
 
 def other_vendor_note(record: dict) -> str:
-    """A warning, before the wait, for a portable record made on the other vendor's CPU: portable numerics
-    have ended 2.6e-6 apart in FD between an Intel Xeon and an AMD EPYC (harness/numerics.py), and a
-    re-made generator must reproduce the record bit for bit. Not a refusal: the outcome is not known."""
+    """A warning, before the wait, for a portable record made on the other vendor's CPU: the Intel Xeon's
+    digits references re-run on an AMD EPYC 2.6e-6 apart in FD at 1 kimg and 1.2% apart at 20 kimg
+    (harness/numerics.py), and a re-made generator must reproduce its record bit for bit. Not a
+    refusal: the outcome is not known before the re-run."""
     hardware = (record.get("environment") or {}).get("hardware") or {}
     made, here = str(hardware.get("cpu_model") or ""), numerics.cpu_model()
     if hardware.get("numerics") != "portable" or not made or numerics.vendor(made) == numerics.vendor(here):
