@@ -99,12 +99,15 @@ def failure_memo(target: Path) -> Path:
 
 def refuse_known_failure(target: Path) -> None:
     """A re-make that failed with this same setup fails again: say so at once instead of training again."""
-    memo, setup = failure_memo(target), this_setup()
+    memo = failure_memo(target)
+    if not memo.is_file():  # the usual case: no git or package scan for it
+        return
     try:
-        known = json.loads(memo.read_text()) if setup is not None and memo.is_file() else None
+        known = json.loads(memo.read_text())
     except (OSError, ValueError):
-        known = None  # a damaged memo only costs the wait
-    if isinstance(known, dict) and known.get("setup") == setup and isinstance(known.get("message"), str):
+        return  # a damaged memo only costs the wait
+    if (isinstance(known, dict) and isinstance(known.get("message"), str) and known.get("setup") is not None
+            and known.get("setup") == this_setup()):
         raise BenchError(f"{known['message']} [re-run here on {known.get('date', '?')} with this code and packages; "
                          f"not repeated (delete {memo} to try again)]")
 

@@ -96,12 +96,17 @@ def _known(field: str) -> set[str]:
     return set(DATASETS.names())
 
 
+def _shown(row: dict, field: str) -> str:
+    """A row's value as the filters match it: "unfinished (bench run --resume ...)" is "unfinished"."""
+    return str(row[field]).split(" (")[0]
+
+
 def select(rows: list[dict], wanted: dict[str, set[str]], seeds: set[int] | None) -> list[dict]:
     """The rows whose method, dataset, kind and status are among those asked for (each field: any of
     its values; fields: all); a value neither stored nor known to bench is a usage error (a typo must
     not read as "no such runs"); user data (`folder:`, `zip:`) is known by its stored runs alone."""
     for field, values in wanted.items():
-        stored = {str(row[field]).split(" (")[0] for row in rows}  # "unfinished (bench run --resume ...)"
+        stored = {_shown(row, field) for row in rows}
         unknown = sorted(values - stored)
         known = _known(field) if unknown else set()
         for value in unknown:
@@ -109,7 +114,7 @@ def select(rows: list[dict], wanted: dict[str, set[str]], seeds: set[int] | None
                 raise UsageError(f"--{field} {value}: no stored run has it, and it is not a {field} bench knows "
                                  f"({', '.join(sorted(known))})")
     return [row for row in rows
-            if all(str(row[field]).split(" (")[0] in values for field, values in wanted.items())
+            if all(_shown(row, field) in values for field, values in wanted.items())
             and (seeds is None or row["seed"] in seeds)]
 
 

@@ -51,11 +51,12 @@ def line_styles(labels: set[str], markers: tuple[str, ...] = MARKERS,
     differ by marker. From the eleventh family on the colours repeat and the marker moves on, so no two
     labels of one figure look alike while markers last.
     """
-    others = sorted({family_of(label, families) for label in labels} - set(families))
-    slot = {family: i for i, family in enumerate([*families, *others])}
+    family = {label: family_of(label, families) for label in labels}
+    others = sorted(set(family.values()) - set(families))
+    slot = {name: i for i, name in enumerate([*families, *others])}
     styles, used = {}, set()
-    for label in sorted(labels, key=lambda label: (slot[family_of(label, families)], label)):
-        i = slot[family_of(label, families)]
+    for label in sorted(labels, key=lambda label: (slot[family[label]], label)):
+        i = slot[family[label]]
         candidates = [markers[(i // len(PALETTE) + k) % len(markers)] for k in range(len(markers))]
         marker = next((m for m in candidates if (color(i), m) not in used), candidates[0])
         used.add((color(i), marker))
