@@ -139,10 +139,10 @@ def sweep(
     submit = slurm_submitter(slurm_partition, slurm_time, slurm_gpus, slurm_log_dir) if slurm_partition else None
     from harness.threads import apply as apply_threads
 
-    apply_threads(threads, echo_err)
     method_list = [m.strip() for m in methods.split(",") if m.strip()]
     run_sweep(method_list, dataset, budget_list, seed_list, results, list(set_), device, backbone, not quiet,
-              echo=typer.echo, submit=submit, separate_runs=separate_runs)
+              echo=typer.echo, submit=submit, separate_runs=separate_runs,
+              checked=lambda: apply_threads(threads, echo_err))  # after every check, before any run
 
 
 from harness.tuning.cli import tune  # noqa: E402  (the command's flags live beside its driver)

@@ -97,10 +97,11 @@ def settings_of(config: dict) -> str:
 def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: list[int], results: Path,
               overrides: list[str], device: str = "auto", backbone: str | None = None,
               show_progress: bool = True, echo=print, submit: Callable[[Any, Path], Any] | None = None,
-              separate_runs: bool = False) -> list:
+              separate_runs: bool = False, checked: Callable[[], Any] | None = None) -> list:
     """Run (or, with ``submit``, submit) every grid point without a completed record.
 
-    Every name and every grid point's whole config is checked before the first run starts.
+    Every name and every grid point's whole config is checked before the first run starts; then
+    ``checked`` is called (the CLI chooses the thread count there, so a refused sweep says nothing else).
     Returns the record paths written here, or the submitted jobs.
     """
     from baselines import METHODS
@@ -137,6 +138,8 @@ def run_sweep(methods: list[str], dataset: str, budgets: list[float], seeds: lis
         if at:
             config.eval.at_kimg = tuple(at)
         todo.append((point, config, key, at, budget, curve))
+    if checked is not None:
+        checked()
     if submit is None and todo:
         say_estimate(todo, load_records(results)[0], device, echo)
     SWEEPING[:] = [Path(results)]

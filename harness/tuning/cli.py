@@ -42,10 +42,10 @@ def tune(
     seeds = parse_seeds(rerun_seeds, "--rerun-seeds") if rerun_seeds.strip(", ") else []
     from harness.threads import apply as apply_threads
 
-    apply_threads(threads, lambda line: typer.echo(line, err=True))  # harness/threads.py
     tune_command(TuneOptions(method=method, dataset=dataset, budget_kimg=budget_kimg, trials=trials, seed=seed,
                              space=list(space), grid=grid, grid_points=grid_points, study=study, backbone=backbone,
                              results=results, device=device, data_path=data, overrides=list(set_),
                              num_samples=num_samples, holdout_first_seed=holdout_first_seed,
                              startup_trials=startup_trials, rerun_seeds=seeds, rerun_budget_kimg=rerun_budget_kimg,
-                             heartbeat_s=heartbeat_s, show_progress=not quiet), echo=typer.echo)
+                             heartbeat_s=heartbeat_s, show_progress=not quiet), echo=typer.echo,
+                 checked=lambda: apply_threads(threads, lambda line: typer.echo(line, err=True)))  # harness/threads.py

@@ -8,7 +8,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from harness.errors import UsageError
 
@@ -112,8 +112,11 @@ def settings_of(o: TuneOptions, config, space: dict) -> dict[str, Any]:
     return settings
 
 
-def tune_command(o: TuneOptions, echo=print) -> dict[str, Any]:
+def tune_command(o: TuneOptions, echo=print, checked: Callable[[], Any] | None = None) -> dict[str, Any]:
     """Run (or join, or continue) the study until ``trials`` are spent; re-run the best if asked.
+
+    ``checked`` is called once every option has passed its checks, before the study is opened
+    (the CLI chooses the thread count there).
 
     Returns the summary written to ``<results>/tuning/<study>/study.json``.
     """
@@ -145,6 +148,8 @@ def tune_command(o: TuneOptions, echo=print) -> dict[str, Any]:
     from harness import records
 
     records.check_writable(Path(o.results))
+    if checked is not None:
+        checked()
     study = open_study(Path(o.results), name, settings, space, configured_defaults(config, space),
                        o.heartbeat_s, pruner, note)
     folder = study_dir(Path(o.results), name)

@@ -143,3 +143,19 @@ def test_run_without_a_count_says_its_choice_and_records_it(tmp_path) -> None:
     assert ("OpenMP wait passive" in said) == (policy["wait_policy"] == "PASSIVE") == (policy["busy"] >= 0.5)
     assert policy["source"] == "free cores" and policy["count"] == hardware["cpu_threads"]
     assert 1 <= policy["count"] <= policy["cores"]
+
+
+@pytest.mark.parametrize("args", [
+    ["sweep", "--methods", "gan_only,nope", "--budgets", "1"],
+    ["tune", "--method", "nope", "--budget-kimg", "1", "--trials", "1"],
+    ["tune", "--method", "gan_only", "--budget-kimg", "1", "--trials", "0"],
+], ids=["sweep-unknown-method", "tune-unknown-method", "tune-bad-trials"])
+def test_a_refused_sweep_or_tune_says_only_its_error(args, tmp_path) -> None:
+    """The thread count is chosen (and said) after every check, as for `bench run`: a typo gets one line."""
+    from helpers import run_main_in_process
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+    result = run_main_in_process(*args, "--results", str(tmp_path / "r"), env=env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert not (tmp_path / "r").exists()
