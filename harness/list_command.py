@@ -9,7 +9,11 @@ import typer
 from harness.errors import UsageError
 
 
+KINDS = ("methods", "datasets", "backbones", "metrics")
+
+
 def registries() -> dict:
+    """The four registries (importing them loads torch: ~2 s)."""
     from baselines import METHODS
     from harness.backbones import BACKBONES
     from harness.data import DATASETS
@@ -30,9 +34,9 @@ def describe(entry) -> str:
 
 def list_entries(kind: Optional[str] = typer.Argument(None, help="methods | datasets | backbones | metrics")) -> None:
     """List what is registered."""
+    if kind is not None and kind not in KINDS:  # refused before the registries load
+        raise UsageError(f"unknown list '{kind}'; valid: {', '.join(KINDS)}")
     regs = registries()
-    if kind is not None and kind not in regs:
-        raise UsageError(f"unknown list '{kind}'; valid: {', '.join(regs)}")
     for name in [kind] if kind else list(regs):
         typer.echo(f"{name}:")
         for entry_name, entry in regs[name].items():

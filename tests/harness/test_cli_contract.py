@@ -49,13 +49,14 @@ def test_commands_that_compute_nothing_never_load_torch(tmp_path):
     """`--version`, `--help`, usage errors and `runs` answer in a fraction of a second, also with
     $BENCH_FEATURE_CACHE set: checking its value imported the caches, and torch with them (~2 s;
     every such test process paid it, as the suite sets the variable). A mistyped seed list or pickle
-    name is refused before torch loads too."""
+    name, or an unknown `bench list` kind, is refused before torch loads too."""
     import os
     import sys
 
     code = ("import sys\nfrom harness.cli import main\n"
             "for args in (['--version'], ['--help'], ['nosuchcommand'], ['runs', '--results', 'none'],\n"
-            "             ['sample', 'r', '--seeds', '0-4,x', '--out', 'o'], ['backbones', 'convert', 'a.pkl', 'b']):\n"
+            "             ['sample', 'r', '--seeds', '0-4,x', '--out', 'o'], ['backbones', 'convert', 'a.pkl', 'b'],\n"
+            "             ['list', 'nope']):\n"
             "    sys.argv = ['bench', *args]\n"
             "    try:\n        main()\n    except SystemExit as exit:\n        code = exit.code\n"
             "    print('torch?', args[0], code, 'torch' in sys.modules, file=sys.__stderr__)\n")
@@ -63,7 +64,8 @@ def test_commands_that_compute_nothing_never_load_torch(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     answers = [line for line in proc.stderr.splitlines() if line.startswith("torch? ")]
     assert answers == ["torch? --version 0 False", "torch? --help 0 False", "torch? nosuchcommand 2 False",
-                       "torch? runs 2 False", "torch? sample 2 False", "torch? backbones 2 False"], proc.stderr[-2000:]
+                       "torch? runs 2 False", "torch? sample 2 False", "torch? backbones 2 False",
+                       "torch? list 2 False"], proc.stderr[-2000:]
 
 
 def test_verify_on_an_empty_results_folder_fails(tmp_path):
