@@ -30,7 +30,32 @@ TEST_DATA = REPO_ROOT / "tests" / "data"
 REQUIRE_FASHION_MNIST = "BENCH_REQUIRE_FASHION_MNIST"
 
 
+# The longest test files (`python -m pytest --durations=0`, summed per file, 2026-12-07), run first:
+# `--dist loadfile` hands each worker whole files in collection order, so a long file collected last
+# (alphabetically tests/scripts/ and tests/test_stored_results.py are) leaves one worker busy while the other
+# idles. Longest first keeps the two workers' ends close. The order changes nothing else.
+LONGEST_FIRST = ("tests/harness/tuning/test_tune_study.py", "tests/harness/test_cli_contract.py",
+                 "tests/scripts/test_fashion_mnist_script.py", "tests/harness/test_ddp.py",
+                 "tests/harness/test_eval_inception_offline.py", "tests/harness/test_curves.py",
+                 "tests/scripts/test_device_kit.py", "tests/harness/test_hostile_runs.py",
+                 "tests/metrics/test_inception_offline_real.py", "tests/harness/test_fail_before_work.py",
+                 "tests/metrics/test_inception_offline.py", "tests/test_stored_results.py")
+
+
+def longest_files_first(items: list) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    position = {id(item): i for i, item in enumerate(items)}
+
+    def key(item) -> tuple[int, int]:
+        path = Path(str(item.path)).resolve()
+        name = path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else ""
+        return rank.get(name, len(LONGEST_FIRST)), position[id(item)]
+
+    items.sort(key=key)
+
+
 def pytest_collection_modifyitems(config, items) -> None:
+    longest_files_first(items)
     marked = [item for item in items if item.get_closest_marker("fashion_mnist")]
     if not marked:
         return
