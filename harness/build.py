@@ -263,7 +263,7 @@ def load_run(run_dir: Path, device: str = "cpu", weights: Path | None = None) ->
         weights = Path(weights) if weights is not None else record_dir / "generator.safetensors"
         state, card = load_weights(weights)
         remade = record_dir / "remade.json"  # a re-made generator: its re-run's id (harness/remake.py)
-        owners = {None, record.get("run_id"), json.loads(remade.read_text()).get("rerun_run_id") if remade.is_file()
+        owners = {None, record.get("run_id"), records.read_json(remade).get("rerun_run_id") if remade.is_file()
                   else None}
         if card.get("run_id") not in owners:  # e.g. another run's file copied in
             raise BenchError(f"{weights}: holds run {card['run_id']}'s generator, not run {record.get('run_id')}'s")

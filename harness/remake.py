@@ -8,8 +8,9 @@ final metrics equal the record's bit for bit: then it is the record's generator,
 A run made on a GPU is not re-made on a CPU (other numerics give another generator).
 
 Re-made generators are cached under ``$BENCH_CACHE_DIR/generators/<run id>-<record sha256[:12]>/``
-(a copy of the stored record beside the weights), so the stored run folder is never written to and a
-second evaluation does not train again. A re-run that did not reproduce its record leaves a memo
+(a copy of the stored record beside the weights, and ``remade.json`` naming the weights' sha256), so
+the stored run folder is never written to and a second evaluation does not train again; an entry that
+fails those checks (damaged, partial, or written by an older bench) is re-made. A re-run that did not reproduce its record leaves a memo
 beside that folder (``.failed.json``: the CPU, commit and packages it ran with, and why it failed), so
 the same setup is refused at once the next time rather than trained again.
 """
@@ -127,6 +128,27 @@ def remember_failure(target: Path, message: str) -> None:
         scratch.unlink(missing_ok=True)
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cached_remake(target: Path) -> dict | None:
+    """The cache entry's ``remade.json`` when the entry is whole: the weights it names by sha256 and the
+    record its folder name hashes; None for anything else (a damaged, partial or older entry is re-made)."""
+    try:
+        how = json.loads((target / "remade.json").read_text())
+        if not (isinstance(how, dict) and how.get("generator_sha256") == file_sha256(target / GENERATOR_FILES[0])):
+            return None
+        record_digest = hashlib.sha256((target / records.RECORD_NAME).read_bytes()).hexdigest()[:12]
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return how if target.name.endswith(f"-{record_digest}") else None
+
+
 def generator_dir(run_dir: Path, show_progress: bool = True) -> tuple[Path, dict | None]:
     """The folder to load ``run_dir``'s generator from, and how it was obtained (None: it was kept)."""
     run_dir = Path(run_dir)
@@ -134,8 +156,13 @@ def generator_dir(run_dir: Path, show_progress: bool = True) -> tuple[Path, dict
     if not needs_remake(run_dir, record):
         return run_dir, None
     target = cached_dir(run_dir, record)
-    if (target / GENERATOR_FILES[0]).is_file():
-        return target, json.loads((target / "remade.json").read_text())
+    if target.exists():
+        how = cached_remake(target)
+        if how is not None:
+            return target, how
+        print(f"note: {target} (a cached re-made generator) is incomplete or damaged; re-making it",
+              file=sys.stderr, flush=True)
+        shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
     check_remakeable(record)
     refuse_known_failure(target)
     from harness.verify import made_with, reference_config
@@ -167,7 +194,8 @@ def generator_dir(run_dir: Path, show_progress: bool = True) -> tuple[Path, dict
                 shutil.copy2(new_path.parent / name, staging / name)
         shutil.copy2(run_dir / records.RECORD_NAME, staging / records.RECORD_NAME)
         how = {"remade": True, "by": "re-running the record's config; final metrics identical to the record's",
-               "rerun_run_id": new.get("run_id"), "metrics_compared": [m["name"] for m in record["metrics"]]}
+               "rerun_run_id": new.get("run_id"), "metrics_compared": [m["name"] for m in record["metrics"]],
+               "generator_sha256": file_sha256(staging / GENERATOR_FILES[0])}
         (staging / "remade.json").write_text(json.dumps(how, indent=1))
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)

@@ -74,6 +74,56 @@ def test_a_cloned_record_is_evaluated_with_its_remade_generator(kept_run, tmp_pa
     assert again["metrics"][0]["value"] == kept["metrics"][0]["value"]
 
 
+def damage_remade_json(entry: Path) -> None:
+    (entry / "remade.json").write_text("{not json")
+
+
+def damage_weights(entry: Path) -> None:
+    (entry / "generator.safetensors").write_bytes(b"garbage")
+
+
+def drop_the_weights_hash(entry: Path) -> None:  # as an older bench wrote remade.json
+    how = json.loads((entry / "remade.json").read_text())
+    del how["generator_sha256"]
+    (entry / "remade.json").write_text(json.dumps(how))
+
+
+def drop_the_record(entry: Path) -> None:
+    (entry / "record.json").unlink()
+
+
+def replace_by_a_file(entry: Path) -> None:
+    shutil.rmtree(entry)
+    entry.write_text("not a folder")
+
+
+@pytest.mark.parametrize("damage", [damage_remade_json, damage_weights, drop_the_weights_hash, drop_the_record,
+                                    replace_by_a_file])
+def test_a_damaged_cache_entry_is_re_made_not_trusted(damage, kept_run, tmp_path, monkeypatch, capsys) -> None:
+    """The generator cache checks itself like the feature cache: weights by sha256, record by the folder's hash."""
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    clone = as_cloned(kept_run, tmp_path)
+    code, err, first = eval_fd(monkeypatch, capsys, clone, tmp_path / "ev")
+    assert code == 0, err
+    (entry,) = (tmp_path / "cache" / "generators").iterdir()
+    damage(entry)
+    code, err, again = eval_fd(monkeypatch, capsys, clone, tmp_path / "ev")
+    assert code == 0, err
+    assert "incomplete or damaged; re-making it" in err and "its generator was not kept" in err
+    assert again["metrics"][0]["value"] == first["metrics"][0]["value"]
+    code, err, third = eval_fd(monkeypatch, capsys, clone, tmp_path / "ev")  # the entry is whole again
+    assert code == 0 and "re-making" not in err and "not kept" not in err, err
+
+
+def test_a_run_folder_with_a_damaged_remade_json_is_one_line(kept_run, tmp_path, monkeypatch, capsys) -> None:
+    run = tmp_path / "results" / kept_run.name
+    shutil.copytree(kept_run, run)
+    (run / "remade.json").write_text("[1, 2")
+    code, err, _ = eval_fd(monkeypatch, capsys, run, tmp_path / "ev")
+    assert code == 1 and err.startswith("error: ") and "remade.json: not readable JSON" in err, err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+
+
 def test_a_record_its_rerun_does_not_reproduce_is_refused(kept_run, tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
     clone = as_cloned(kept_run, tmp_path)
