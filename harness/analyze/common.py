@@ -80,6 +80,9 @@ def read_run_record(run_dir: Path) -> dict:
         record = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise BenchError(f"{path}: not a readable run record ({exc.__class__.__name__}: {in_brief(exc)})") from None
+    from harness.record_shape import check_shape
+
+    check_shape(record, path)  # a hand-edited record of the wrong types is one line (harness/record_shape.py)
     if record.get("kind", "run") != "run":
         raise UsageError(f"{path} is an analysis record ({record.get('kind')}), not a run")
     if record.get("status") != "completed":

@@ -76,10 +76,16 @@ def stats_lines(stats: Path, warn=None) -> list[dict]:
 
 def read_series(run_dir: Path, warn=None) -> tuple[list[dict], dict | None]:
     """Stats lines (x: images seen) and the record (None while the run is still training)."""
-    try:
-        record = json.loads((run_dir / RECORD_NAME).read_text()) if (run_dir / RECORD_NAME).is_file() else None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BenchError(f"{run_dir / RECORD_NAME}: not a readable record ({exc.__class__.__name__}: {in_brief(exc)})") from None
+    record = None
+    if (run_dir / RECORD_NAME).is_file():
+        from harness.record_shape import check_shape
+
+        try:
+            record = json.loads((run_dir / RECORD_NAME).read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BenchError(f"{run_dir / RECORD_NAME}: not a readable record ({exc.__class__.__name__}: "
+                             f"{in_brief(exc)})") from None
+        check_shape(record, run_dir / RECORD_NAME)  # a hand-edited record of the wrong types is one line
     stats = run_dir / STATS_FILE
     if stats.is_file():
         return stats_lines(stats, warn), record

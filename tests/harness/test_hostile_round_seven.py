@@ -131,3 +131,18 @@ def test_a_kept_snapshot_is_refused_for_an_edited_record_too(tmp_path):
     (run_dir / "record.json").write_text(json.dumps(record))
     done = run_main_in_process(*args, "--out", str(tmp_path / "s"))
     assert done.returncode == 2 and "are not those" in done.stderr and "was trained with" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("text", ["[1]", '"s"', "null", json.dumps({"run_id": "r", "status": "completed", "method": []})])
+@pytest.mark.parametrize("command", [["report", "--run"], ["analyze", "spectrum", "--run"], ["analyze", "mismatch", "--run"]])
+def test_plotting_or_analysing_a_malformed_record_is_one_line(command, text, tmp_path):
+    """`bench report --run` and `bench analyze` read the record themselves; a non-object or mistyped one
+    ended in a traceback (AttributeError / TypeError)."""
+    run = tmp_path / "results" / "r"
+    run.mkdir(parents=True)
+    (run / "record.json").write_text(text)
+    before = snapshot(tmp_path)
+    result = run_main_in_process(*command, str(run), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "malformed record" in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert snapshot(tmp_path) == before
