@@ -17,6 +17,7 @@ import typer
 from harness import records
 from harness.run_references import find_record  # shared with `bench run --from-record`
 from harness.errors import UsageError
+from harness.record_shape import shape_problem
 from harness.summary import method_shown, read_record, render_summary, summarize
 
 DEFAULT_RESULTS = Path("results")
@@ -33,6 +34,8 @@ def _unfinished(results: Path, finished: set[str]) -> list[dict]:
             config = (json.loads(start.read_text()).get("config") or {}) if start.is_file() else {}
         except (OSError, ValueError, AttributeError):
             config = {}
+        if shape_problem({"run_id": run_dir.name, "status": "unfinished", "config": config}):
+            config = {}  # settings of types no run writes (a hand edit): the row shows the folder alone
         where = "" if results == DEFAULT_RESULTS else f" --results {shlex.quote(str(results))}"  # works as printed
         rows.append({"run_id": run_dir.name, "kind": "run", "status": f"unfinished (bench run --resume {run_dir.name}{where})",
                      "method": config.get("method"), "dataset": config.get("dataset"), "seed": config.get("seed"),

@@ -146,3 +146,15 @@ def test_plotting_or_analysing_a_malformed_record_is_one_line(command, text, tmp
     assert result.returncode == 2, result.stderr
     assert "malformed record" in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("start", [{"config": 5}, {"config": {"train": "x"}}, {"config": {"method": [], "seed": "x"}}])
+def test_runs_lists_an_unfinished_run_with_mistyped_start_settings(start, tmp_path):
+    """`bench runs` reads each unfinished run's checkpoint/run.json; a mistyped one was an AttributeError."""
+    folder = tmp_path / "results" / "r1" / "checkpoint"
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps(start))
+    listed = run_main_in_process("runs", "--results", str(tmp_path / "results"))
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
+    (row,) = [line for line in listed.stdout.splitlines() if line.startswith("r1 ")]
+    assert "unfinished (bench run --resume r1" in row and "[]" not in row
