@@ -10,9 +10,10 @@ A run made on a GPU is not re-made on a CPU (other numerics give another generat
 Re-made generators are cached under ``$BENCH_CACHE_DIR/generators/<run id>-<record sha256[:12]>/``
 (a copy of the stored record beside the weights, and ``remade.json`` naming the weights' sha256), so
 the stored run folder is never written to and a second evaluation does not train again; an entry that
-fails those checks (damaged, partial, or written by an older bench) is re-made. A re-run that did not reproduce its record leaves a memo
-beside that folder (``.failed.json``: the CPU, commit and packages it ran with, and why it failed), so
-the same setup is refused at once the next time rather than trained again.
+fails those checks (damaged, partial, or written by an older bench) is re-made. A re-run that did not
+reproduce its record leaves a memo beside that folder (``.failed.json``: the CPU, commit and packages
+it ran with, and why it failed), so the same setup is refused at once the next time rather than
+trained again.
 """
 
 from __future__ import annotations
@@ -162,7 +163,10 @@ def generator_dir(run_dir: Path, show_progress: bool = True) -> tuple[Path, dict
             return target, how
         print(f"note: {target} (a cached re-made generator) is incomplete or damaged; re-making it",
               file=sys.stderr, flush=True)
-        shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:  # a file or a link where the folder belongs
+            target.unlink()
     check_remakeable(record)
     refuse_known_failure(target)
     from harness.verify import made_with, reference_config
