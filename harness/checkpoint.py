@@ -77,7 +77,45 @@ def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         raise BenchError(f"{path}: not a training state of `bench run` (its metadata lacks {exc})") from None
     except (SafetensorError, OSError, ValueError) as exc:
         raise BenchError(f"{path}: unreadable training state ({exc.__class__.__name__}: {in_brief(exc)})") from None
+    check_meta(meta, path)
     return tensors, meta
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# A curve point as harness/curves.py writes it: the parts a resumed run reads again.
+POINT_PARTS = {"kimg": _number, "images_seen": _number, "step": _number, "final": lambda v: isinstance(v, bool),
+               "metrics": lambda v: isinstance(v, list) and all(isinstance(m, dict) for m in v),
+               "num_samples": _number, "train_seconds": _number, "eval_seconds": _number}
+
+
+def check_meta(meta: Any, path: Path) -> None:
+    """The JSON half of a state has the types ``collect_state`` writes: an edited one is one line before
+    any work, not a traceback after minutes of training that has already replaced the state."""
+    def refuse(what: str) -> None:
+        raise BenchError(f"{path}: its {what}; it does not belong to this run")
+
+    if not isinstance(meta, dict):
+        refuse("metadata is not a JSON object")
+    history, curve = meta.get("history", []), meta.get("curve", [])
+    if not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
+        refuse("loss history is not a list of objects")
+    if not (isinstance(curve, list) and all(isinstance(point, dict) and all(ok(point.get(k)) for k, ok in
+                                                                            POINT_PARTS.items()) for point in curve)):
+        refuse("curve is not a list of curve points")
+    if not all(_number(meta.get(k, 0.0)) for k in ("train_seconds", "eval_seconds")):
+        refuse("seconds are not numbers")
+    for key in ("config", "extra"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            refuse(f"{key} is not a JSON object")
+    optimizers = meta.get("optimizers", {})
+    if not (isinstance(optimizers, dict) and all(
+            isinstance(o, dict) and isinstance(o.get("param_groups"), list) and isinstance(o.get("state"), dict)
+            and all(isinstance(e, dict) and all(isinstance(v, dict) for v in e.values()) for e in o["state"].values())
+            for o in optimizers.values())):
+        refuse("optimizer states are malformed")
 
 
 def prefixed_state(prefix: str, module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
@@ -108,12 +146,57 @@ def fitting_state(prefix: str, module: torch.nn.Module, tensors: dict[str, torch
     return state
 
 
-def check_fits(method, tensors: dict[str, torch.Tensor]) -> None:
-    """Every network of ``method`` (and its EMA, a copy of the generator) against a checkpoint's
-    tensors, before the run writes anything (its log files, its TensorBoard events)."""
+def check_fits(method, tensors: dict[str, torch.Tensor], meta: dict | None = None) -> None:
+    """Every network of ``method`` (and its EMA, a copy of the generator) and, given the state's
+    ``meta``, every optimiser against a checkpoint, before the run writes anything (its log files,
+    its TensorBoard events)."""
     for name, module in method.modules().items():
         fitting_state(f"module/{name}", module, tensors)
     fitting_state("ema", method.generator, tensors)
+    if meta is not None:
+        for name, opt in method.optimizers().items():
+            fitting_optimizer(name, opt, (meta.get("optimizers") or {}).get(name), tensors)
+
+
+def _same_kind(saved: Any, fresh: Any) -> bool:
+    """A saved hyper-parameter of the type the freshly built optimiser holds (JSON turns tuples into lists)."""
+    if isinstance(fresh, bool) or fresh is None or isinstance(fresh, str):
+        return type(saved) is type(fresh)
+    if _number(fresh):
+        return _number(saved)
+    if isinstance(fresh, (list, tuple)):
+        return isinstance(saved, (list, tuple)) and len(saved) == len(fresh) and all(map(_same_kind, saved, fresh))
+    return True  # a kind no optimiser here uses: load_state_dict judges it
+
+
+def fitting_optimizer(name: str, opt, saved: dict | None, tensors: dict[str, torch.Tensor]) -> None:
+    """An optimiser's saved skeleton against the run's: its groups' hyper-parameters of the right types,
+    and each per-parameter tensor of its parameter's shape (a scalar, such as Adam's step, of any)."""
+    def refuse(what: str) -> None:
+        raise BenchError(f"the checkpoint's {what}; it does not belong to this run")
+
+    if saved is None:
+        refuse(f"optimizer '{name}' is missing")
+    fresh = opt.state_dict()["param_groups"]
+    groups = saved["param_groups"]
+    if len(groups) != len(fresh) or not all(
+            isinstance(g, dict) and set(g) == set(f) and isinstance(g["params"], list)
+            and len(g["params"]) == len(f["params"]) and all(_same_kind(g[k], f[k]) for k in f if k != "params")
+            for g, f in zip(groups, fresh)):
+        refuse(f"optimizer '{name}' has other parameter groups or hyper-parameters of other types")
+    params = [p for group in opt.param_groups for p in group["params"]]
+    for index, entries in saved["state"].items():
+        if not (index.isdigit() and int(index) < len(params)):
+            refuse(f"optimizer '{name}' has state for parameter {index!r}, which the run does not have")
+        for key, entry in entries.items():
+            if "tensor" not in entry:
+                continue
+            tensor = tensors.get(entry["tensor"]) if isinstance(entry["tensor"], str) else None
+            if tensor is None:
+                refuse(f"optimizer '{name}' names tensor {entry['tensor']!r}, which it lacks")
+            shape = tuple(params[int(index)].shape)
+            if tensor.dim() > 0 and tuple(tensor.shape) != shape:
+                refuse(f"tensor '{entry['tensor']}' has shape {list(tensor.shape)}, its parameter {list(shape)}")
 
 
 def collect_state(method, ema, loop: dict[str, Any], rngs: dict[str, torch.Generator]) -> tuple[dict, dict]:
@@ -140,7 +223,10 @@ def check_belongs(meta: dict, run_dir: Path, started: dict | None) -> None:
         raise BenchError(f"{run_dir}: its training state belongs to run {owner}; it cannot resume run {name}")
     if not isinstance(meta.get("config"), dict):
         return  # nothing to rebuild the run from: config_from_record says so, naming the file
-    began = {k: v for k, v in ((started or meta).get("config") or {}).items() if k != "device"}
+    started_config = (started or meta).get("config") or {}
+    if not isinstance(started_config, dict):
+        raise BenchError(f"{run_dir}: checkpoint/run.json's config is not a JSON object; it does not belong to this run")
+    began = {k: v for k, v in started_config.items() if k != "device"}
     if not _agrees(began, meta.get("config") or {}):
         raise BenchError(f"{run_dir}: its training state holds other settings than the run started with "
                          f"(checkpoint/run.json); it does not belong to this run")

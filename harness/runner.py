@@ -214,7 +214,7 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
             from harness.checkpoint import check_fits
 
             resume_from = load_state(run_dir / "checkpoint" / STATE_FILE)
-            check_fits(method, resume_from[0])  # before the monitor opens its files
+            check_fits(method, *resume_from)  # before the monitor opens its files
     elif rank.is_writer:
         run_id = records.new_run_id(config.method, config.dataset, config.seed)
         run_dir = records.create_run_dir(results_dir, run_id)

@@ -91,3 +91,65 @@ def test_a_generator_copied_in_from_another_run_is_refused(tiny_backbone, tmp_pa
         shutil.copy(other / name, mine / name)
     with pytest.raises(BenchError, match=f"holds run {other.name}'s generator, not run {mine.name}'s"):
         load_run(mine)
+
+
+def edit_meta(path, edit) -> None:
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta, tensors = json.loads(f.metadata()["meta"]), {k: f.get_tensor(k) for k in f.keys()}
+    meta = edit(meta, tensors)
+    save_file(tensors, str(path), metadata={"meta": json.dumps(meta)})
+
+
+def set_lr(meta, tensors):
+    meta["optimizers"]["generator"]["param_groups"][0]["lr"] = "x"
+    return meta
+
+
+def shrink_a_moment(meta, tensors):
+    import torch
+
+    tensors["optim/generator/0/exp_avg"] = torch.zeros(1)
+    return meta
+
+
+def test_an_edited_training_state_is_one_line_before_any_work(tiny_backbone, tmp_path):
+    """Found by a hostile-input hunt: a state whose JSON half had other types (history "x", curve "x",
+    a curve point without its seconds, a string lr, metadata [1]) or an optimiser moment of another
+    shape ended in a traceback, some after training on and replacing the stored state."""
+    import pytest
+
+    from harness.errors import BenchError
+    from harness.runner import resume
+
+    mine, _ = two_finished_runs(tiny_backbone, tmp_path)
+    state = mine / "checkpoint" / "state.safetensors"
+    own = state.read_bytes()
+    edits = [(lambda m, t: {**m, "history": "x"}, "loss history is not a list"),
+             (lambda m, t: {**m, "curve": "x"}, "curve is not a list of curve points"),
+             (lambda m, t: {**m, "curve": [{"kimg": "x"}]}, "curve is not a list of curve points"),
+             (lambda m, t: [1], "metadata is not a JSON object"),
+             (lambda m, t: {**m, "train_seconds": "x"}, "seconds are not numbers"),
+             (lambda m, t: {**m, "optimizers": {"generator": 5}}, "optimizer states are malformed"),
+             (set_lr, "hyper-parameters of other types"),
+             (shrink_a_moment, r"'optim/generator/0/exp_avg' has shape \[1\]")]
+    for edit, message in edits:
+        state.write_bytes(own)
+        edit_meta(state, edit)
+        edited = state.read_bytes()
+        with pytest.raises(BenchError, match=message) as refused:
+            resume(str(mine), tmp_path, show_progress=False)
+        assert "\n" not in str(refused.value) and "does not belong to this run" in str(refused.value)
+        assert state.read_bytes() == edited and not (mine / "record.json").exists()
+    state.write_bytes(own)
+    start = mine / "checkpoint" / "run.json"
+    started = start.read_text()
+    start.write_text(started.replace('"config": {', '"config": "x", "was": {', 1))
+    with pytest.raises(BenchError, match="run.json's config is not a JSON object"):
+        resume(str(mine), tmp_path, show_progress=False)
+    start.write_text(started)  # its own state still finishes the run
+    assert resume(str(mine), tmp_path, show_progress=False) == mine / "record.json"
