@@ -61,12 +61,21 @@ def sidecar(path: Path) -> Path:
 
 
 def check_statistics(mu: Any, sigma: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Statistics a Frechet distance can be computed from: real, finite, and a covariance that is
+    symmetric with no negative variance (a negated one gave FID 0.0, a lopsided one any number)."""
     mu, sigma = np.asarray(mu), np.asarray(sigma)
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise BenchError(f"{where}: mu {mu.shape} and sigma {sigma.shape} are not [D] and [D, D]")
+    if mu.dtype.kind not in "fiu" or sigma.dtype.kind not in "fiu":
+        raise BenchError(f"{where}: mu and sigma must hold real numbers, not {mu.dtype} / {sigma.dtype}")
     mu, sigma = mu.astype(np.float64), sigma.astype(np.float64)
     if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
         raise BenchError(f"{where}: mu or sigma holds NaN or Inf")
+    scale = float(np.abs(sigma).max()) if sigma.size else 0.0
+    if float(np.abs(sigma - sigma.T).max(initial=0.0)) > 1e-6 * max(scale, 1e-300):
+        raise BenchError(f"{where}: sigma is not symmetric, so it is no covariance matrix")
+    if (np.diag(sigma) < 0).any():
+        raise BenchError(f"{where}: sigma has a negative variance on its diagonal, so it is no covariance matrix")
     return mu, sigma
 
 
@@ -78,7 +87,10 @@ def load_npz(path: Path | str, mode: str | None = None) -> ReferenceStatistics:
         raise MissingArtefactError(f"reference statistics {path} do not exist (EDM publishes them at "
                                    f"https://nvlabs-fi-cdn.nvidia.com/edm/fid-refs/<name>.npz; `bench refstats` computes them)")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a .npy file holds one bare array
+            raise BenchError(f"{path}: a single array (.npy), not an .npz with arrays 'mu' and 'sigma'")
+        with loaded as data:
             if "mu" not in data.files or "sigma" not in data.files:
                 raise BenchError(f"{path}: reference statistics need arrays 'mu' and 'sigma', found {', '.join(data.files) or 'none'}")
             mu, sigma = check_statistics(data["mu"], data["sigma"], str(path))

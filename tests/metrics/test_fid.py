@@ -121,6 +121,24 @@ def test_npz_problems_are_clear_errors(tmp_path: Path) -> None:
         assert str(caught.value) == f"{tmp_path / name}: not a readable .npz ({why})"
 
 
+@pytest.mark.parametrize("sigma, why", [
+    (-1e6 * np.eye(4), "negative variance"),  # gave FID 0.0
+    (np.triu(np.ones((4, 4))), "not symmetric"),  # gave an arbitrary number
+    (np.eye(4) * (1 + 1j), "real numbers"),  # its imaginary part was dropped with a ComplexWarning
+    (np.eye(4).astype(bool), "real numbers"),
+])
+def test_reference_statistics_that_are_no_covariance_are_refused(sigma, why, tmp_path: Path) -> None:
+    np.savez(tmp_path / "ref.npz", mu=np.zeros(4), sigma=sigma)
+    with pytest.raises(BenchError, match=why):
+        load_npz(tmp_path / "ref.npz")
+
+
+def test_a_npy_file_as_reference_statistics_is_one_line(tmp_path: Path) -> None:
+    np.save(tmp_path / "mu.npy", np.zeros(4))  # np.load gives a bare array: was a TypeError traceback
+    with pytest.raises(BenchError, match=r"a single array \(\.npy\), not an \.npz"):
+        load_npz(tmp_path / "mu.npy")
+
+
 def test_every_implementation_matches_the_closed_form_for_gaussians() -> None:
     """For commuting (here: diagonal) covariances FD = |mu1 - mu2|^2 + sum (sqrt(s1) - sqrt(s2))^2;
     ours and the two libraries' Fréchet functions all give it."""
