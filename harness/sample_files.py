@@ -228,7 +228,10 @@ def load_image_folder(folder: Path, num: int | None = None,
                                          "as FID tools do: save them as 8-bit PNG")
                     mode = "L" if image.mode in ("L", "1") else "RGB"
                     array = np.asarray(image.convert(mode))
-            except OSError as exc:
+            except Image.DecompressionBombError:  # PIL's guard: a header claiming >179M pixels
+                raise BenchError(f"{path}: its header claims an image larger than PIL reads "
+                                 f"({Image.MAX_IMAGE_PIXELS:,} pixels at most); not a generated sample") from None
+            except (OSError, ValueError, SyntaxError, EOFError) as exc:
                 raise BenchError(f"{path}: not a readable image ({exc})") from None
             array = array[:, :, None] if array.ndim == 2 else array
             if arrays and array.shape != arrays[0].shape:

@@ -124,7 +124,7 @@ def _decode_image(data: bytes, where: str) -> np.ndarray:
             array = np.asarray(image)
     except BenchError:
         raise
-    except (*_READ_ERRORS, PIL.UnidentifiedImageError, SyntaxError) as exc:
+    except (*_READ_ERRORS, PIL.UnidentifiedImageError, PIL.Image.DecompressionBombError, SyntaxError) as exc:
         why = "in no format PIL recognises" if isinstance(exc, PIL.UnidentifiedImageError) else exc  # not its buffer's repr
         raise BenchError(f"{where}: truncated or corrupt image ({why})") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)

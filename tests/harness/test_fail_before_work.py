@@ -225,3 +225,25 @@ def test_a_command_failing_after_its_checks_leaves_no_new_results_folder(tmp_pat
     done = run_main_in_process("eval", "--samples", str(samples), "--dataset", "digits", "--results", str(results))
     assert done.returncode == 1 and "not a readable image" in done.stderr, done.stderr
     assert done.stderr.count("\n") == 1 and not (tmp_path / "new").exists()
+
+
+def test_a_png_whose_header_claims_a_huge_image_is_one_line(tmp_path) -> None:
+    """PIL's decompression-bomb guard raised through `bench eval --samples` as a traceback."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for i in range(4):
+        Image.new("L", (8, 8)).save(samples / f"{i}.png")
+    data = bytearray((samples / "3.png").read_bytes())
+    data[16:24] = struct.pack(">II", 100_000, 100_000)  # IHDR width and height, then its CRC again
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    (samples / "3.png").write_bytes(bytes(data))
+    done = run_main_in_process("eval", "--samples", str(samples), "--dataset", "digits", "--metric", "fd",
+                               "--results", str(tmp_path / "results"), "--quiet")
+    assert done.returncode == 1 and done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+    assert "3.png: its header claims an image larger than PIL reads" in done.stderr
+    assert not (tmp_path / "results").exists()
