@@ -54,7 +54,9 @@ RANGES: dict[str, Range] = {
     "d_width": Range(minimum=1, why=WIDTH),
     "model_channels": Range(minimum=1, why=WIDTH),
     "channel_mult": Range(minimum=1, why=WIDTH),
-    "num_blocks": Range(minimum=1, why="a U-Net level needs at least one block"),
+    "num_blocks": Range(minimum=1, maximum=64, why="blocks per U-Net level; EDM's networks have 2-4"),
+    "img_resolution": Range(minimum=1, maximum=4096, why="an image has at least one pixel a side"),
+    "dropout": Range(minimum=0, maximum=1, why="a dropout probability"),
     # noise levels and their schedule
     "sigma": Range(above=0, why=SIGMA),
     "sigma_min": Range(above=0, why=SIGMA),

@@ -32,6 +32,6 @@ def build_network(class_name: str, init_kwargs: dict) -> torch.nn.Module:
         raise BenchError(f"cannot build {class_name}: {exc}") from None
     try:
         return NETWORK_CLASSES[class_name](**init_kwargs)
-    except (TypeError, ValueError, KeyError, ZeroDivisionError, AttributeError, RuntimeError) as exc:
+    except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, AttributeError, RuntimeError) as exc:
         raise BenchError(f"cannot build {class_name} from the recorded keywords: {exc.__class__.__name__}: "
                          f"{in_brief(exc, otherwise='')}") from None

@@ -71,7 +71,8 @@ def world(tmp_path_factory) -> dict[str, Path]:
     (files / "net.pkl").write_bytes(b"not read: the destination is refused first")
     state, card = load_weights(tiny)
     for name, change in (("zero-width", {"model_channels": 0}), ("no-levels", {"channel_mult": []}),
-                         ("unknown-type", {"model_type": "NoSuchUNet"})):
+                         ("unknown-type", {"model_type": "NoSuchUNet"}), ("dropout-5", {"dropout": 5.0}),
+                         ("resolution-0", {"img_resolution": 0}), ("million-blocks", {"num_blocks": 10**6})):
         save_weights(state, files / f"{name}.safetensors", {**card, "init_kwargs": {**card["init_kwargs"], **change}})
     return {"root": root, "results": results, "refs": refs, "files": files, "run": run}
 
@@ -111,6 +112,13 @@ CASES = {
                                    "the card's model_channels must be >= 1, got 0"),
     "card with no levels": (GAN[:-4] + ["--backbone", f"{F}/no-levels.safetensors", "--device", "cpu"], 1,
                             "the card's channel_mult is empty"),
+    # found by a hostile-input hunt: a traceback after the run folder was made, an IndexError, a hang
+    "card with dropout 5": (GAN[:-4] + ["--backbone", f"{F}/dropout-5.safetensors", "--device", "cpu"], 1,
+                            "the card's dropout must be >= 0 and <= 1, got 5"),
+    "card with resolution 0": (GAN[:-4] + ["--backbone", f"{F}/resolution-0.safetensors", "--device", "cpu"], 1,
+                               "the card's img_resolution must be >= 1"),
+    "card with a million blocks": (GAN[:-4] + ["--backbone", f"{F}/million-blocks.safetensors", "--device", "cpu"], 1,
+                                   "the card's num_blocks must be >= 1 and <= 64, got 1000000"),
     "card with an unknown model_type": (GAN[:-4] + ["--backbone", f"{F}/unknown-type.safetensors", "--device", "cpu"],
                                         1, "unknown model_type 'NoSuchUNet'"),
     # tune's re-run flags before the first trial
