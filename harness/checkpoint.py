@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from harness.errors import BenchError, in_brief
+from harness.errors import BenchError, UsageError, in_brief
 from harness.threads import MAX_THREADS
 
 STATE_FILE = "state.safetensors"
@@ -272,3 +272,20 @@ def restore_state(method, ema, tensors: dict, meta: dict, rngs: dict[str, torch.
     return {"order": tensors["loop/order"], **{k: meta[k] for k in ("cursor", "step", "images_seen", "history",
                                                                       "train_seconds")},
             "curve": meta.get("curve", []), "eval_seconds": meta.get("eval_seconds", 0.0)}
+
+
+def check_relative_paths(config, meta: dict, run_dir: Path) -> None:
+    """A run started with a relative --backbone or --data resumes only where those paths lead to the same
+    files: from another folder they named nothing (or something else), and the error blamed a flag the
+    user had not typed. ``meta['cwd']`` (the folder the run started in) says where to resume from."""
+    started_in = meta.get("cwd")
+    if not isinstance(started_in, str):
+        return  # a state from before the folder was kept
+    for flag, value in (("--backbone", config.backbone), ("--data", config.data_path)):
+        if not isinstance(value, str) or Path(value).is_absolute():
+            continue
+        there = Path(started_in) / value
+        if there.exists() and there.resolve() != Path(value).resolve():
+            raise UsageError(f"run {Path(run_dir).name} started in {started_in} with {flag} {value}, a path relative "
+                             f"to that folder: resume it from there (cd {started_in} && bench run --resume "
+                             f"{Path(run_dir).resolve()})")

@@ -202,7 +202,7 @@ def _run(config: RunConfig, results_dir: Path, show_progress: bool, reference: d
     # The whole method config, as the record stores it: a resumed run rebuilds every setting as it started
     # (a key missing from a stored config means a setting added later: harness/build.py config_from_record).
     run_meta = {"config": records.sanitize(record["config"]), "reference": reference,
-                "cpu_threads": torch.get_num_threads()}
+                "cpu_threads": torch.get_num_threads(), "cwd": str(Path.cwd())}  # cwd: relative paths on resume
     resume_from = None
     if resume_dir is not None:
         from harness.checkpoint import load_state
@@ -318,7 +318,7 @@ def resume(run_ref: str, results_dir: Path, show_progress: bool = True, device: 
 
 
 def _resume(run_dir: Path, show_progress: bool, device: str | None, echo) -> Path:
-    from harness.checkpoint import check_belongs, load_state
+    from harness.checkpoint import check_belongs, check_relative_paths, load_state
     from harness.storage import remove_stale_temporaries
 
     state, start = run_dir / "checkpoint" / STATE_FILE, run_dir / "checkpoint" / START_FILE
@@ -337,6 +337,7 @@ def _resume(run_dir: Path, show_progress: bool, device: str | None, echo) -> Pat
         raise BenchError(f"run {run_dir.name} saved no checkpoint and no start settings, so it cannot be resumed; "
                          f"delete {run_dir} and start the run again with bench run")
     config = config_from_record(meta, str(state if state.is_file() else start))
+    check_relative_paths(config, meta, run_dir)
     if device is not None:
         config.device = device
     with cpu_threads(meta.get("cpu_threads")):  # the interrupted run's count, for a bit-identical ending

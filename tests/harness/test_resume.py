@@ -153,3 +153,27 @@ def test_an_edited_training_state_is_one_line_before_any_work(tiny_backbone, tmp
         resume(str(mine), tmp_path, show_progress=False)
     start.write_text(started)  # its own state still finishes the run
     assert resume(str(mine), tmp_path, show_progress=False) == mine / "record.json"
+
+
+def test_a_run_with_a_relative_backbone_says_where_to_resume_from(tmp_path, monkeypatch):
+    """Found by a hostile-input hunt: resumed from another folder, a run begun with `--backbone bb/x` failed
+    with "--backbone bb/x: no such file", a flag the user had not typed."""
+    import pytest
+
+    from harness.errors import UsageError
+    from harness.runner import resume
+    from helpers import write_tiny_backbone
+
+    start, elsewhere = tmp_path / "start", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    write_tiny_backbone(start / "bb" / "tiny.safetensors")
+    monkeypatch.chdir(start)
+    config = configure("gan_only", "digits", backbone="bb/tiny.safetensors", budget_kimg=0.1, seed=0, device="cpu",
+                       overrides=["train.batch_size=32", "d_width=16"], num_samples=100)
+    run_dir = run(config, tmp_path / "results", show_progress=False).parent
+    (run_dir / "record.json").unlink()
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(UsageError, match=f"started in {start} with --backbone bb/tiny.safetensors.*cd {start} &&"):
+        resume(str(run_dir), tmp_path / "results", show_progress=False)
+    monkeypatch.chdir(start)
+    assert resume(str(run_dir), tmp_path / "results", show_progress=False) == run_dir / "record.json"
