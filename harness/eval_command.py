@@ -228,6 +228,8 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
         spec = DATASETS.get(dataset_name)
         fake, source = load_samples(Path(samples), options.num_samples, folder_files)
         n = fake.shape[0]
+        if n < 2:  # a covariance (FID, FD, KID) needs two; the features' own message named no flag
+            raise UsageError(f"--samples {samples}: {n} image(s); the metrics need at least 2")
     if n < EDM_NUM_SAMPLES:
         options.notes.append(f"{n:,} samples: a reduced run, labelled as such; published FIDs use 50,000")
 

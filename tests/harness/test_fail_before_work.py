@@ -247,3 +247,14 @@ def test_a_png_whose_header_claims_a_huge_image_is_one_line(tmp_path) -> None:
     assert done.returncode == 1 and done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
     assert "3.png: its header claims an image larger than PIL reads" in done.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_a_samples_file_of_one_image_is_a_usage_error(tmp_path) -> None:
+    """Was exit 1 with the features' internal message ("feature statistics need [N >= 2, D] ...")."""
+    import numpy as np
+
+    np.savez(tmp_path / "one.npz", arr_0=np.zeros((1, 8, 8, 1), np.uint8))
+    done = run_main_in_process("eval", "--samples", str(tmp_path / "one.npz"), "--dataset", "digits", "--metric", "fd",
+                               "--results", str(tmp_path / "results"), "--quiet")
+    assert done.returncode == 2 and "1 image(s); the metrics need at least 2" in done.stderr, done.stderr
+    assert not (tmp_path / "results").exists()
