@@ -236,6 +236,10 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
     # 3. Real data: needed unless every metric can use the given statistics (or needs none).
     needs_real = any(m in ("precision", "recall", "fd", "fd-dinov2", "kid") for m in metrics) or \
         ("fid" in metrics and reference_stats is None)
+    if needs_real and samples is not None and tuple(fake.shape[1:]) != (spec.channels, spec.resolution, spec.resolution):
+        raise UsageError(f"--samples {samples}: images of {fake.shape[3]}x{fake.shape[2]}x{fake.shape[1]} (width x height"
+                         f" x channels), but the {dataset_name} images they are compared with are "
+                         f"{spec.resolution}x{spec.resolution}x{spec.channels}")  # said before the real data loads
     dataset = load_dataset(dataset_name, Path(options.data_path) if options.data_path else None) if needs_real else None
     if dataset is not None and options.real_subset is not None:
         from harness.data.subsets import subset

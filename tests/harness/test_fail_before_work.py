@@ -249,7 +249,7 @@ def test_a_png_whose_header_claims_a_huge_image_is_one_line(tmp_path) -> None:
     assert not (tmp_path / "results").exists()
 
 
-def test_a_samples_file_of_one_image_is_a_usage_error(tmp_path) -> None:
+def test_a_samples_file_of_one_image_or_the_wrong_size_is_a_usage_error(tmp_path) -> None:
     """Was exit 1 with the features' internal message ("feature statistics need [N >= 2, D] ...")."""
     import numpy as np
 
@@ -257,4 +257,9 @@ def test_a_samples_file_of_one_image_is_a_usage_error(tmp_path) -> None:
     done = run_main_in_process("eval", "--samples", str(tmp_path / "one.npz"), "--dataset", "digits", "--metric", "fd",
                                "--results", str(tmp_path / "results"), "--quiet")
     assert done.returncode == 2 and "1 image(s); the metrics need at least 2" in done.stderr, done.stderr
+    assert not (tmp_path / "results").exists()
+    np.savez(tmp_path / "big.npz", arr_0=np.zeros((4, 16, 16, 1), np.uint8))  # was exit 1, after the real data loaded
+    done = run_main_in_process("eval", "--samples", str(tmp_path / "big.npz"), "--dataset", "digits", "--metric", "fd",
+                               "--results", str(tmp_path / "results"), "--quiet")
+    assert done.returncode == 2 and "16x16x1 (width x height x channels), but the digits images" in done.stderr
     assert not (tmp_path / "results").exists()
