@@ -96,6 +96,19 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def check_native_type(value: Any, annotation: Any, where: str) -> None:
+    """What TOML typed itself must be the field's type: a string is no flag (``compile = "yes"`` ran
+    torch.compile) and a list holds plain values (``metrics = [["fd"]]`` was flattened). Text that
+    ``--set`` would parse (numbers, "none") goes on to the shared parser."""
+    import typing
+
+    kinds = {a for a in typing.get_args(annotation)} or {annotation}
+    if bool in kinds and not isinstance(value, bool) and not (value == "none" and type(None) in kinds):
+        raise UsageError(f"{where} = {value!r}: expected true or false")
+    if isinstance(value, list) and any(isinstance(item, (list, dict)) for item in value):
+        raise UsageError(f"{where} = {value!r}: expected a list of plain values")
+
+
 def to_overrides(data: dict[str, Any], where: str, lines: dict[tuple[str, str], int],
                  method_config_cls: type) -> tuple[dict[str, Any], list[str]]:
     """(top-level values, ``section.key=value`` overrides), each key and type checked, errors at file:line."""
@@ -113,6 +126,7 @@ def to_overrides(data: dict[str, Any], where: str, lines: dict[tuple[str, str], 
                     raise UsageError(f"{at(key, sub)}: unknown key '{sub}' in [{key}]; valid: {', '.join(sorted(types))}")
                 if isinstance(sub_value, dict):
                     raise UsageError(f"{at(key, sub)}: '{key}.{sub}' is a table; expected a value")
+                check_native_type(sub_value, types[sub], f"{at(key, sub)}: {key}.{sub}")
                 try:
                     parse_value(_text(sub_value), types[sub], f"{key}.{sub}")
                 except UsageError as exc:
@@ -120,6 +134,8 @@ def to_overrides(data: dict[str, Any], where: str, lines: dict[tuple[str, str], 
                 section = "method" if key == "method_config" else key  # split_overrides' section names
                 overrides.append(f"{section}.{sub}={_text(sub_value)}")
         elif key in TOP_KEYS:
+            if key != "seed" and not isinstance(value, str) or value == "":
+                raise UsageError(f"{at('', key)}: {key} = {value!r}: expected a name or path (text), or \"none\"")
             top[key] = None if str(value).lower() == "none" else value
         else:
             valid = ", ".join([*TOP_KEYS, *(f"[{t}]" for t in classes)])

@@ -40,6 +40,12 @@ def _from_file(path: Path, **flags):
     ('method = "gan_only"\n[method_config]\ng_lr = "fast"\n', "config.toml:3: method_config.g_lr=fast: expected a value of type float"),
     ('method = "gan_only"\n[eval]\nnum_samples = 1\n', "--num-samples"),
     ('method = "gan_only"\n[train\n', "not a TOML config"),
+    # found by a hostile-input hunt: accepted, a string as a flag (torch.compile ran), a nested list
+    # flattened, an empty dataset name read as the default
+    ('method = "gan_only"\n[train]\ncompile = "yes"\n', "config.toml:3: train.compile = 'yes': expected true or false"),
+    ('method = "gan_only"\n[eval]\nmetrics = [["fd"]]\n', "config.toml:3: eval.metrics = [['fd']]: expected a list of plain"),
+    ('method = "gan_only"\ndataset = ""\n', "config.toml:2: dataset = '': expected a name or path"),
+    ('method = "gan_only"\nbackbone = 3\n', "config.toml:2: backbone = 3: expected a name or path"),
 ])
 def test_bad_files_are_usage_errors_naming_file_and_line(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "config.toml").write_text(text)
