@@ -250,6 +250,8 @@ def describe_path(path: Path) -> str:
         if (path / "checkpoint").is_dir():
             return "a run folder without a record (an unfinished run)"
         return "a folder"
+    if not path.is_file():
+        return "a pipe, socket or device, not a regular file"
     if path.suffix == ".safetensors":
         return identify_weights(path)
     if path.suffix == ".json":
@@ -325,7 +327,8 @@ def check_eval_options(options) -> None:
     if options.data_path is not None and not Path(options.data_path).exists():
         raise UsageError(f"--data {options.data_path}: no such file or folder")
     if options.reference is not None and not Path(options.reference).is_file():
-        raise UsageError(f"--ref {options.reference}: no such file")
+        raise UsageError(f"--ref {options.reference}: expected an .npz file of reference statistics, got "
+                         f"{describe_path(Path(options.reference))}")
     real_subset = getattr(options, "real_subset", None)
     if real_subset is not None and ":" in real_subset:
         start, _, stop = real_subset.partition(":")

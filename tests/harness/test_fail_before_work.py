@@ -263,3 +263,17 @@ def test_a_samples_file_of_one_image_or_the_wrong_size_is_a_usage_error(tmp_path
                                "--results", str(tmp_path / "results"), "--quiet")
     assert done.returncode == 2 and "16x16x1 (width x height x channels), but the digits images" in done.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_a_ref_that_is_no_file_says_what_it_is(tmp_path) -> None:
+    """A folder or a pipe given as --ref was reported as "no such file"."""
+    import numpy as np
+
+    np.savez(tmp_path / "s.npz", arr_0=np.zeros((4, 8, 8, 1), np.uint8))
+    (tmp_path / "folder.npz").mkdir()
+    os.mkfifo(tmp_path / "pipe.npz")
+    for ref, what in (("folder.npz", "got a folder"), ("pipe.npz", "got a pipe, socket or device"),
+                      ("absent.npz", "got nothing (no such file or folder)")):
+        done = run_main_in_process("eval", "--samples", str(tmp_path / "s.npz"), "--dataset", "digits", "--metric",
+                                   "fid", "--ref", str(tmp_path / ref), "--results", str(tmp_path / "results"))
+        assert done.returncode == 2 and "expected an .npz file of reference statistics, " + what in done.stderr, done.stderr
