@@ -213,7 +213,10 @@ def check_backbone(name_or_path: str) -> None:
     if path.is_dir():
         raise UsageError(f"--backbone {path}: {describe_path(path)}; expected a backbone file "
                          f"(.pkl or .safetensors with an EDM network card) or a name from `bench list backbones`")
-    if path.suffix == ".safetensors" and path.is_file():
+    if not path.is_file() or path.suffix not in (".pkl", ".safetensors"):  # /etc/passwd, a pipe: read as safetensors
+        raise UsageError(f"--backbone {path}: {describe_path(path)}; expected a backbone file "
+                         f"(.pkl or .safetensors with an EDM network card) or a name from `bench list backbones`")
+    if path.suffix == ".safetensors":
         kind = identify_weights(path)
         if kind != "backbone":
             raise UsageError(f"--backbone {path}: {kind}; expected a diffusion backbone "

@@ -277,3 +277,14 @@ def test_a_ref_that_is_no_file_says_what_it_is(tmp_path) -> None:
         done = run_main_in_process("eval", "--samples", str(tmp_path / "s.npz"), "--dataset", "digits", "--metric",
                                    "fid", "--ref", str(tmp_path / ref), "--results", str(tmp_path / "results"))
         assert done.returncode == 2 and "expected an .npz file of reference statistics, " + what in done.stderr, done.stderr
+
+
+def test_a_backbone_file_of_another_kind_is_a_usage_error(tmp_path) -> None:
+    """`--backbone /etc/passwd` was read as safetensors: exit 1, while a garbage `.safetensors` was exit 2."""
+    (tmp_path / "notes.txt").write_text("not a network\n")
+    os.mkfifo(tmp_path / "pipe.safetensors")
+    for given, what in (("notes.txt", "a .txt file"), ("pipe.safetensors", "a pipe, socket or device")):
+        done = run_main_in_process("run", "--method", "gan_only", "--dataset", "digits", "--backbone",
+                                   str(tmp_path / given), "--results", str(tmp_path / "results"))
+        assert done.returncode == 2 and f"--backbone {tmp_path / given}: {what}" in done.stderr, done.stderr
+        assert "expected a backbone file" in done.stderr and not (tmp_path / "results").exists()
