@@ -190,8 +190,8 @@ def report(
         for path in plot_run(run, results, out, warn=lambda line: echo_err(f"warning: {line}")):
             typer.echo(str(path))
         return
-    from harness.report import build_report
-    from harness.validate import check_report_out, check_results_dir
+    from harness.report import build_report, check_report_out
+    from harness.validate import check_results_dir
 
     check_report_out(out, results)
     check_results_dir(results, must_exist=True)  # a typo must not replace the tables with published-only ones

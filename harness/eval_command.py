@@ -26,6 +26,7 @@ import torch
 
 from harness import records
 from harness.errors import BenchError, UsageError
+from harness.sample_files import check_samples_fit
 
 EDM_NUM_SAMPLES = 50_000
 LONG_EVAL_IMAGES = 3 * EDM_NUM_SAMPLES  # more than EDM's three FID sets gets a note first
@@ -228,18 +229,14 @@ def eval_command(options: EvalOptions, checkpoint: Path | None = None, samples: 
         spec = DATASETS.get(dataset_name)
         fake, source = load_samples(Path(samples), options.num_samples, folder_files)
         n = fake.shape[0]
-        if n < 2:  # a covariance (FID, FD, KID) needs two; the features' own message named no flag
-            raise UsageError(f"--samples {samples}: {n} image(s); the metrics need at least 2")
     if n < EDM_NUM_SAMPLES:
         options.notes.append(f"{n:,} samples: a reduced run, labelled as such; published FIDs use 50,000")
 
     # 3. Real data: needed unless every metric can use the given statistics (or needs none).
     needs_real = any(m in ("precision", "recall", "fd", "fd-dinov2", "kid") for m in metrics) or \
         ("fid" in metrics and reference_stats is None)
-    if needs_real and samples is not None and tuple(fake.shape[1:]) != (spec.channels, spec.resolution, spec.resolution):
-        raise UsageError(f"--samples {samples}: images of {fake.shape[3]}x{fake.shape[2]}x{fake.shape[1]} (width x height"
-                         f" x channels), but the {dataset_name} images they are compared with are "
-                         f"{spec.resolution}x{spec.resolution}x{spec.channels}")  # said before the real data loads
+    if samples is not None:  # said before the real data loads
+        check_samples_fit(fake, f"--samples {samples}", spec, compared=needs_real)
     dataset = load_dataset(dataset_name, Path(options.data_path) if options.data_path else None) if needs_real else None
     if dataset is not None and options.real_subset is not None:
         from harness.data.subsets import subset

@@ -244,3 +244,14 @@ def load_image_folder(folder: Path, num: int | None = None,
     info = {"kind": "samples", "path": str(folder), "num_files": len(files), "pixels_sha256": digest.hexdigest(),
             "selection": "first by sorted relative path" if num is not None else "all"}
     return images.float() / 127.5 - 1.0, info
+
+
+def check_samples_fit(fake, where: str, spec, compared: bool) -> None:
+    """Images handed to `bench eval`: two at least (a covariance needs them; the features' own message
+    named no flag) and, when ``compared`` with the real data of ``spec``, of its size."""
+    if fake.shape[0] < 2:
+        raise UsageError(f"{where}: {fake.shape[0]} image(s); the metrics need at least 2")
+    if compared and tuple(fake.shape[1:]) != (spec.channels, spec.resolution, spec.resolution):
+        raise UsageError(f"{where}: images of {fake.shape[3]}x{fake.shape[2]}x{fake.shape[1]} (width x height x "
+                         f"channels), but the {spec.name} images they are compared with are "
+                         f"{spec.resolution}x{spec.resolution}x{spec.channels}")

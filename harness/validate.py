@@ -210,10 +210,7 @@ def check_backbone(name_or_path: str) -> None:
             raise UsageError(f"--backbone {path}: no such file")
         raise UsageError(f"unknown backbone '{name_or_path}'; valid backbones: {', '.join(BACKBONES.names())} "
                          f"(or a path to a .pkl / .safetensors file)")
-    if path.is_dir():
-        raise UsageError(f"--backbone {path}: {describe_path(path)}; expected a backbone file "
-                         f"(.pkl or .safetensors with an EDM network card) or a name from `bench list backbones`")
-    if not path.is_file() or path.suffix not in (".pkl", ".safetensors"):  # /etc/passwd, a pipe: read as safetensors
+    if not path.is_file() or path.suffix not in (".pkl", ".safetensors"):  # a folder, /etc/passwd, a pipe
         raise UsageError(f"--backbone {path}: {describe_path(path)}; expected a backbone file "
                          f"(.pkl or .safetensors with an EDM network card) or a name from `bench list backbones`")
     if path.suffix == ".safetensors":
@@ -337,14 +334,6 @@ def check_eval_options(options) -> None:
         start, _, stop = real_subset.partition(":")
         if not (start.isdigit() and stop.isdigit() and int(start) < int(stop)):
             raise UsageError(f"--real-subset {real_subset}: expected START:STOP with 0 <= START < STOP, or a named subset")
-
-
-def check_report_out(out: Path, results: Path) -> None:
-    """`bench report --out`: a folder of its own (its README.md and index.html would sit among the runs)."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: {describe_path(out)}; expected a folder for the tables")
-    if out.resolve() == Path(results).resolve():
-        raise UsageError(f"--out {out} is the results folder; write the tables to a folder of their own (default tables/)")
 
 
 def check_results_dir(results: Path, must_exist: bool = False) -> None:

@@ -21,6 +21,17 @@ from harness.report.render import Document, to_csv, to_latex, to_markdown
 from harness.report.spec import Context
 
 
+def check_report_out(out: Path, results: Path) -> None:
+    """`bench report --out`: a folder of its own (its README.md and index.html would sit among the runs)."""
+    from harness.errors import UsageError
+    from harness.validate import describe_path
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: {describe_path(out)}; expected a folder for the tables")
+    if out.resolve() == Path(results).resolve():
+        raise UsageError(f"--out {out} is the results folder; write the tables to a folder of their own (default tables/)")
+
+
 def write_text(path: Path, text: str) -> Path:
     """Bytes exactly as built: UTF-8, '\\n' line ends on every platform."""
     path.write_bytes(text.encode("utf-8"))
