@@ -11,6 +11,7 @@ import typer
 
 from harness import numerics, shutdown, termination
 from harness.errors import BenchError, UsageError
+from harness.files import check_folder_variables
 from harness.summary import print_summary  # what run and eval end with
 from harness.version import root_options
 
@@ -307,6 +308,8 @@ def main() -> None:
     termination.forget_earlier_work()  # the Ctrl-C line names what this command writes, not an earlier one's
     try:
         numerics.apply_request()  # BENCH_NUMERICS=portable: before anything imports torch
+        if not {"--help", "--version"} & set(sys.argv[1:]):  # those still answer with a bad variable set
+            check_folder_variables()  # $BENCH_DATA_DIR and the like: folders, if they exist
         if "BENCH_FEATURE_CACHE" in os.environ:  # a misspelt switch, before any work (not after training)
             from harness.cache_switch import cache_on
             cache_on()

@@ -16,6 +16,21 @@ from pathlib import Path
 from harness.errors import in_brief
 
 WEIGHTS_DIR_ENV = "BENCH_WEIGHTS_DIR"
+# Every variable that names a folder bench reads from or writes to (harness/data/readers.py,
+# harness/backbones/loading.py, harness/metrics/reference.py and this module).
+FOLDER_VARIABLES = ("BENCH_DATA_DIR", "BENCH_BACKBONE_DIR", "BENCH_CACHE_DIR", WEIGHTS_DIR_ENV)
+
+
+def check_folder_variables(environ: dict | None = None) -> None:
+    """A folder variable naming something that exists but is no folder is one line before any work: it
+    was "File exists" (weights), silently unused (cache) or a run that stalled (data)."""
+    from harness.errors import UsageError
+
+    environ = os.environ if environ is None else environ
+    for name in FOLDER_VARIABLES:
+        value = environ.get(name)
+        if value and Path(value).expanduser().exists() and not Path(value).expanduser().is_dir():
+            raise UsageError(f"${name}={value}: not a folder; point it at a folder (or unset it)")
 
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 # What ``np.load`` of a damaged or foreign .npz raises (zipfile's BadZipFile is none of the others).

@@ -198,3 +198,17 @@ def test_ctrl_c_mid_run_exits_130_and_says_how_to_resume(tmp_path):
     assert "aborted" in err and "bench run --resume" in err
     assert "Traceback" not in err
     assert not list(results.glob("*/record.json"))  # an interrupted run stores no result
+
+
+@pytest.mark.parametrize("variable", ["BENCH_DATA_DIR", "BENCH_WEIGHTS_DIR", "BENCH_CACHE_DIR", "BENCH_BACKBONE_DIR"])
+def test_a_folder_variable_naming_a_file_is_one_line_before_any_work(variable, tmp_path):
+    """Found by a hostile-input hunt: "File exists" (weights), silently unused (cache), a stalled run (data)."""
+    import os
+
+    (tmp_path / "a-file").write_text("")
+    env = {**os.environ, variable: str(tmp_path / "a-file")}
+    result = run_main_in_process("run", "--method", "gan_only", "--results", str(tmp_path / "r"), env=env)
+    assert result.returncode == 2 and result.stderr == f"error: ${variable}={tmp_path / 'a-file'}: not a folder; " \
+                                                       "point it at a folder (or unset it)\n", result.stderr
+    assert not (tmp_path / "r").exists()
+    assert run_main_in_process("--version", env=env).returncode == 0
