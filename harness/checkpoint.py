@@ -18,6 +18,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from harness.errors import BenchError, UsageError, in_brief
+from harness.record_shape import FLAG, LIST, NUMBER, fits
 from harness.threads import MAX_THREADS
 
 STATE_FILE = "state.safetensors"
@@ -81,14 +82,9 @@ def load_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return tensors, meta
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-# A curve point as harness/curves.py writes it: the parts a resumed run reads again.
-POINT_PARTS = {"kimg": _number, "images_seen": _number, "step": _number, "final": lambda v: isinstance(v, bool),
-               "metrics": lambda v: isinstance(v, list) and all(isinstance(m, dict) for m in v),
-               "num_samples": _number, "train_seconds": _number, "eval_seconds": _number}
+# A curve point as harness/curves.py writes it: the parts a resumed run reads again (record_shape's kinds).
+POINT_PARTS = {"kimg": NUMBER, "images_seen": NUMBER, "step": NUMBER, "final": FLAG, "metrics": LIST,
+               "num_samples": NUMBER, "train_seconds": NUMBER, "eval_seconds": NUMBER}
 
 
 def check_meta(meta: Any, path: Path) -> None:
@@ -102,10 +98,11 @@ def check_meta(meta: Any, path: Path) -> None:
     history, curve = meta.get("history", []), meta.get("curve", [])
     if not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
         refuse("loss history is not a list of objects")
-    if not (isinstance(curve, list) and all(isinstance(point, dict) and all(ok(point.get(k)) for k, ok in
-                                                                            POINT_PARTS.items()) for point in curve)):
+    if not (isinstance(curve, list) and all(isinstance(point, dict) and all(fits(point.get(k), kind) for k, kind in
+                                                                            POINT_PARTS.items())
+                                            and all(isinstance(m, dict) for m in point["metrics"]) for point in curve)):
         refuse("curve is not a list of curve points")
-    if not all(_number(meta.get(k, 0.0)) for k in ("train_seconds", "eval_seconds")):
+    if not all(fits(meta.get(k, 0.0), NUMBER) for k in ("train_seconds", "eval_seconds")):
         refuse("seconds are not numbers")
     for key in ("config", "extra"):
         if meta.get(key) is not None and not isinstance(meta[key], dict):
@@ -162,8 +159,8 @@ def _same_kind(saved: Any, fresh: Any) -> bool:
     """A saved hyper-parameter of the type the freshly built optimiser holds (JSON turns tuples into lists)."""
     if isinstance(fresh, bool) or fresh is None or isinstance(fresh, str):
         return type(saved) is type(fresh)
-    if _number(fresh):
-        return _number(saved)
+    if fits(fresh, NUMBER):
+        return fits(saved, NUMBER)
     if isinstance(fresh, (list, tuple)):
         return isinstance(saved, (list, tuple)) and len(saved) == len(fresh) and all(map(_same_kind, saved, fresh))
     return True  # a kind no optimiser here uses: load_state_dict judges it

@@ -134,7 +134,7 @@ def to_overrides(data: dict[str, Any], where: str, lines: dict[tuple[str, str], 
                 section = "method" if key == "method_config" else key  # split_overrides' section names
                 overrides.append(f"{section}.{sub}={_text(sub_value)}")
         elif key in TOP_KEYS:
-            if key != "seed" and not isinstance(value, str) or value == "":
+            if (key != "seed" and not isinstance(value, str)) or value == "":
                 raise UsageError(f"{at('', key)}: {key} = {value!r}: expected a name or path (text), or \"none\"")
             top[key] = None if str(value).lower() == "none" else value
         else:

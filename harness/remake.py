@@ -28,6 +28,7 @@ from pathlib import Path
 
 from harness import numerics, records
 from harness.errors import BenchError
+from harness.files import sha256_file
 from harness.fresh_processes import run_in_fresh_processes
 
 GENERATOR_FILES = ("generator.safetensors", "generator.json")
@@ -46,8 +47,13 @@ def needs_remake(run_dir: Path, record: dict) -> bool:
     return METHODS.get(record["method"]).trains and not (Path(run_dir) / GENERATOR_FILES[0]).is_file()
 
 
+def record_digest(path: Path) -> str:
+    """The first 12 hex digits of a record file's sha256: the cache folder's name carries them."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
 def cached_dir(run_dir: Path, record: dict) -> Path:
-    digest = hashlib.sha256((Path(run_dir) / records.RECORD_NAME).read_bytes()).hexdigest()[:12]
+    digest = record_digest(Path(run_dir) / records.RECORD_NAME)
     return cache_root() / f"{record.get('run_id') or Path(run_dir).name}-{digest}"
 
 
@@ -129,25 +135,17 @@ def remember_failure(target: Path, message: str) -> None:
         scratch.unlink(missing_ok=True)
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cached_remake(target: Path) -> dict | None:
     """The cache entry's ``remade.json`` when the entry is whole: the weights it names by sha256 and the
     record its folder name hashes; None for anything else (a damaged, partial or older entry is re-made)."""
     try:
         how = json.loads((target / "remade.json").read_text())
-        if not (isinstance(how, dict) and how.get("generator_sha256") == file_sha256(target / GENERATOR_FILES[0])):
+        if not (isinstance(how, dict) and how.get("generator_sha256") == sha256_file(target / GENERATOR_FILES[0])):
             return None
-        record_digest = hashlib.sha256((target / records.RECORD_NAME).read_bytes()).hexdigest()[:12]
+        digest = record_digest(target / records.RECORD_NAME)
     except (OSError, ValueError, UnicodeDecodeError):
         return None
-    return how if target.name.endswith(f"-{record_digest}") else None
+    return how if target.name.endswith(f"-{digest}") else None
 
 
 def generator_dir(run_dir: Path, show_progress: bool = True) -> tuple[Path, dict | None]:
@@ -199,7 +197,7 @@ def generator_dir(run_dir: Path, show_progress: bool = True) -> tuple[Path, dict
         shutil.copy2(run_dir / records.RECORD_NAME, staging / records.RECORD_NAME)
         how = {"remade": True, "by": "re-running the record's config; final metrics identical to the record's",
                "rerun_run_id": new.get("run_id"), "metrics_compared": [m["name"] for m in record["metrics"]],
-               "generator_sha256": file_sha256(staging / GENERATOR_FILES[0])}
+               "generator_sha256": sha256_file(staging / GENERATOR_FILES[0])}
         (staging / "remade.json").write_text(json.dumps(how, indent=1))
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)

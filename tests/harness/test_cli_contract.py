@@ -212,3 +212,13 @@ def test_a_folder_variable_naming_a_file_is_one_line_before_any_work(variable, t
                                                        "point it at a folder (or unset it)\n", result.stderr
     assert not (tmp_path / "r").exists()
     assert run_main_in_process("--version", env=env).returncode == 0
+
+
+def test_the_folder_variables_checked_are_those_the_modules_read() -> None:
+    """harness/files.py names them without importing the modules (that would load numpy and torch first)."""
+    from harness.backbones.loading import CACHE_ENV
+    from harness.data.readers import DATA_DIR_ENV
+    from harness.files import FOLDER_VARIABLES, WEIGHTS_DIR_ENV
+    from harness.metrics.reference import CACHE_DIR_ENV
+
+    assert sorted(FOLDER_VARIABLES) == sorted([CACHE_ENV, DATA_DIR_ENV, WEIGHTS_DIR_ENV, CACHE_DIR_ENV])
